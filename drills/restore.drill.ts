@@ -1,0 +1,263 @@
+/**
+ * The restore drill, one `it` per check so a failing drill names the step that failed. Steps run in
+ * order and share what they found; a step whose prerequisite did not pass is skipped, saying why.
+ * Run through `npm run drill`, which starts the target and provides the plan.
+ */
+import { assert, describe, inject, it, type TestContext } from 'vitest';
+import type { BackupCandidate } from '../lib/backups/backup-source.ts';
+import { directorySource, requireCandidates } from '../lib/backups/directory-source.ts';
+import { type BackupInspection, checkRestorable, inspectBackup } from '../lib/backups/integrity.ts';
+import { RestoreFailedError, RestoreTimeoutError, UnsafeTargetError } from '../lib/errors.ts';
+import type { StepMeta } from '../lib/report/steps.ts';
+import { formatSqlError, hintFor } from '../lib/restore/psql-errors.ts';
+import { type RestoreOutcome, restorePlainDump } from '../lib/restore/psql-restore.ts';
+import { executorFor } from '../lib/targets/attach.ts';
+import { databaseExists, dropCanary, withClient } from '../lib/targets/databases.ts';
+import {
+  type CanarySnapshot,
+  checkCanaryForeignKey,
+  checkTransactions,
+  checkUsers,
+  snapshotCanary,
+} from '../lib/verify/canary.ts';
+import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
+import type { Verdict } from '../lib/verify/verdict.ts';
+
+const plan = inject('drillPlan');
+if (!plan)
+  throw new Error('The drills run through `npm run drill`, which starts the target and provides the plan.');
+const { target, canary } = plan;
+const executor = executorFor(target, process.env);
+const source = directorySource(plan.backupDir, plan.naming);
+
+/** What the steps found so far; a missing entry means the step that sets it did not pass. */
+const found: {
+  backup?: BackupCandidate;
+  inspection?: BackupInspection;
+  restorable?: true;
+  snapshot?: CanarySnapshot | null;
+  dropped?: true;
+  restore?: RestoreOutcome;
+  restoreSeconds?: number;
+  canaryBack?: true;
+  current?: CanarySnapshot;
+} = {};
+
+type Needed = keyof typeof found;
+const STEP_TIMEOUT_MS = 60_000;
+
+/** The record a step leaves for the reporter, even when it fails. */
+function stepMeta(ctx: TestContext): StepMeta {
+  ctx.task.meta.drill ??= {};
+  return ctx.task.meta.drill;
+}
+
+/** Declares one check: skipped unless its prerequisites passed; its verdict and facts reach the report. */
+function step(
+  name: string,
+  needs: Needed[],
+  run: (ctx: TestContext) => Promise<Verdict>,
+  timeout = STEP_TIMEOUT_MS,
+): void {
+  it(
+    name,
+    async (ctx) => {
+      if (ctx.signal.aborted) ctx.skip('not run: the drill was interrupted');
+      const missing = needs.find((n) => found[n] === undefined);
+      if (missing) ctx.skip(`not run: needs ${missing}, which an earlier step did not establish`);
+      const meta = stepMeta(ctx);
+      try {
+        const verdict = await run(ctx);
+        meta.summary = verdict.summary;
+        meta.facts = { ...meta.facts, ...verdict.facts };
+        assert(verdict.ok, verdict.summary);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string') meta.code = code;
+        throw error;
+      }
+    },
+    timeout,
+  );
+}
+
+describe(`restore drill of ${canary}`, () => {
+  step('backup: newest backup found', [], async () => {
+    const discovery = await source.discover();
+    const chosen = requireCandidates(discovery, plan.naming);
+    found.backup = chosen;
+    const ageSeconds = Math.max(0, (plan.startedAt - chosen.takenAt.getTime()) / 1000);
+    const passedOver = discovery.rejected.length
+      ? `; ${discovery.rejected.length} rejected: ${discovery.rejected.map((r) => `${r.name} (${r.reason})`).join('; ')}`
+      : '';
+    return {
+      ok: true,
+      summary: `${chosen.name} (${discovery.candidates.length} candidate(s), ${discovery.ignored.length} other file(s) ignored${passedOver})`,
+      facts: {
+        backup: {
+          file: chosen.name,
+          path: chosen.path,
+          sizeBytes: chosen.sizeBytes,
+          takenAt: chosen.takenAt.toISOString(),
+          ageSeconds: Math.round(ageSeconds),
+        },
+        candidates: discovery.candidates.map((c) => c.name),
+        ignored: discovery.ignored,
+        rejected: discovery.rejected,
+      },
+    };
+  });
+
+  step('precheck: backup is whole', ['backup'], async () => {
+    const backup = found.backup as BackupCandidate;
+    const inspection = await inspectBackup(backup, source.open(backup));
+    found.inspection = inspection;
+    return {
+      ok: true,
+      summary: `${inspection.kind} dump, ${inspection.sqlBytes} bytes of SQL, ends with its trailer`,
+      facts: {
+        dump: {
+          kind: inspection.kind,
+          sqlBytes: inspection.sqlBytes,
+          dumpedFrom: inspection.dumpedFrom,
+          dumpedBy: inspection.dumpedBy,
+        },
+      },
+    };
+  });
+
+  step('precheck: dump fits the target', ['inspection'], async () => {
+    const inspection = found.inspection as BackupInspection;
+    if (inspection.kind === 'pg_dumpall' && !target.scratch) {
+      throw new UnsafeTargetError(
+        `Refusing to replay a whole pg_dumpall into ${target.description}: it is not a scratch server, and a whole cluster restore would rewrite its roles and other databases.`,
+      );
+    }
+    const psql = await executor.toolVersion('psql');
+    const notes = checkRestorable(found.backup?.path ?? '', inspection, target.serverVersion, psql);
+    found.restorable = true;
+    return {
+      ok: true,
+      summary: `dump from ${inspection.dumpedFrom?.text ?? '?'} restores into PostgreSQL ${target.serverVersion.text} with psql ${psql?.text ?? '?'}${notes.length ? ` (${notes.join('; ')})` : ''}`,
+      facts: { psql: psql?.text, server: target.serverVersion.text, notes },
+    };
+  });
+
+  step('drop: canary snapshot taken', ['restorable'], async () => {
+    const exists = await withClient(target.connection, target.connection.database, (c) =>
+      databaseExists(c, canary),
+    );
+    found.snapshot = exists ? await withClient(target.connection, canary, snapshotCanary) : null;
+    return {
+      ok: true,
+      summary: found.snapshot
+        ? `${found.snapshot.users.length} users, ${found.snapshot.transactions.length} transactions before the drop`
+        : `${canary} absent before the restore: nothing to snapshot (the restored rows are held to the canary's contract)`,
+      facts: { snapshot: found.snapshot },
+    };
+  });
+
+  step('drop: canary dropped and gone', ['restorable', 'snapshot'], async () => {
+    const gone = await withClient(target.connection, target.connection.database, async (client) => {
+      await dropCanary(client, canary, canary);
+      return !(await databaseExists(client, canary));
+    });
+    if (gone) found.dropped = true;
+    return {
+      ok: gone,
+      summary: gone
+        ? `${canary} dropped; pg_database no longer lists it`
+        : `${canary} still listed after DROP DATABASE`,
+      facts: {},
+    };
+  });
+
+  step(
+    'restore: completed',
+    ['dropped'],
+    async (ctx) => {
+      const backup = found.backup as BackupCandidate;
+      const inspection = found.inspection as BackupInspection;
+      try {
+        const outcome = await restorePlainDump({
+          executor,
+          source: source.open(backup),
+          compression: backup.compression,
+          kind: inspection.kind,
+          database: target.connection.database,
+          bootstrapRole: target.connection.user,
+          timeoutMs: plan.rtoSeconds * 1000,
+          signal: ctx.signal,
+          clock: () => performance.now(),
+        });
+        found.restore = outcome;
+        found.restoreSeconds = outcome.durationMs / 1000;
+        return {
+          ok: true,
+          summary: `${(outcome.durationMs / 1000).toFixed(2)} s for ${outcome.sqlBytes} bytes of SQL${outcome.skipped.length ? `; skipped the bootstrap role's statements on line(s) ${outcome.skipped.map((s) => s.line).join(', ')}` : ''}`,
+          facts: {
+            restore: {
+              seconds: outcome.durationMs / 1000,
+              rtoBudgetSeconds: plan.rtoSeconds,
+              sqlBytes: outcome.sqlBytes,
+              skippedStatements: outcome.skipped,
+            },
+            warnings: outcome.warnings.map(formatSqlError),
+          },
+        };
+      } catch (error) {
+        if (error instanceof RestoreTimeoutError) found.restoreSeconds = error.budgetSeconds;
+        if (error instanceof RestoreFailedError) {
+          stepMeta(ctx).facts = {
+            errors: error.errors.map((e) => ({ ...e, hint: hintFor(e) })),
+            psqlExit: error.exitStatus,
+          };
+        }
+        throw error;
+      }
+    },
+    plan.rtoSeconds * 1000 + STEP_TIMEOUT_MS,
+  );
+
+  step('restore: within the RTO budget', ['restoreSeconds'], async () => {
+    const seconds = found.restoreSeconds as number;
+    return {
+      ok: seconds <= plan.rtoSeconds,
+      summary: `${seconds.toFixed(2)} s of a ${plan.rtoSeconds} s budget`,
+      facts: { seconds, rtoBudgetSeconds: plan.rtoSeconds },
+    };
+  });
+
+  step('verify: canary exists again', ['restore'], async () => {
+    const back = await withClient(target.connection, target.connection.database, (c) =>
+      databaseExists(c, canary),
+    );
+    if (back) found.canaryBack = true;
+    return {
+      ok: back,
+      summary: back ? `${canary} is back` : `${canary} was not restored: the backup does not hold it`,
+      facts: {},
+    };
+  });
+
+  step('verify: users are exactly alice, bob and charlie', ['canaryBack'], async () => {
+    found.current = await withClient(target.connection, canary, snapshotCanary);
+    return checkUsers(found.current);
+  });
+
+  step('verify: transactions match the snapshot', ['current'], async () =>
+    checkTransactions(found.current as CanarySnapshot, found.snapshot ?? undefined),
+  );
+
+  step('verify: canary foreign key present', ['canaryBack'], () =>
+    withClient(target.connection, canary, checkCanaryForeignKey),
+  );
+
+  step('verify: foreign keys validated, no orphans', ['canaryBack'], () =>
+    withClient(target.connection, canary, checkForeignKeys),
+  );
+
+  step('verify: sequences beyond their columns', ['canaryBack'], () =>
+    withClient(target.connection, canary, checkSequences),
+  );
+});

@@ -1,0 +1,98 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { NoBackupsError } from '../errors.ts';
+import type { BackupCandidate, BackupSource, Discovery, PassedOver } from './backup-source.ts';
+import { type BackupNaming, classifyName, describeNaming } from './naming.ts';
+
+/** Backups in a directory, such as the mounted backup volume. */
+export function directorySource(dir: string, naming: BackupNaming): BackupSource {
+  const location = resolve(dir);
+  return {
+    location,
+    discover: () => discoverDirectory(location, naming),
+    open: (candidate) => createReadStream(candidate.path),
+  };
+}
+
+async function discoverDirectory(dir: string, naming: BackupNaming): Promise<Discovery> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'it does not exist'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'ENOTDIR'
+            ? 'it is not a directory'
+            : `it cannot be read (${code ?? String(error)})`;
+    throw new NoBackupsError(
+      dir,
+      `Cannot list backup directory ${dir}: ${why}. Check --backups / DRILL_BACKUPS.`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const candidates: BackupCandidate[] = [];
+  const ignored: PassedOver[] = [];
+  const rejected: PassedOver[] = [];
+  for (const name of names.sort()) {
+    const verdict = classifyName(name, naming);
+    if (verdict.kind === 'ignored') {
+      ignored.push({ name, reason: verdict.reason });
+      continue;
+    }
+    if (verdict.kind === 'rejected') {
+      rejected.push({ name, reason: verdict.reason });
+      continue;
+    }
+    const path = join(dir, name);
+    // stat follows symlinks: a link to a backup is a backup.
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+    if (info instanceof Error) {
+      rejected.push({ name, reason: `cannot be read: ${info.code ?? info.message}` });
+    } else if (!info.isFile()) {
+      rejected.push({ name, reason: 'not a regular file' });
+    } else {
+      candidates.push({
+        name,
+        path,
+        takenAt: verdict.takenAt,
+        sizeBytes: info.size,
+        compression: verdict.compression,
+      });
+    }
+  }
+  // Newest first; on the same second prefer the compressed file (what the CronJob writes), then the name.
+  candidates.sort(
+    (a, b) =>
+      b.takenAt.getTime() - a.takenAt.getTime() ||
+      (a.compression === b.compression ? 0 : a.compression === 'gzip' ? -1 : 1) ||
+      a.name.localeCompare(b.name),
+  );
+  return { location: dir, candidates, ignored, rejected };
+}
+
+/** Throws the "nothing to drill" error, saying what was looked for and where. */
+export function requireCandidates(discovery: Discovery, naming: BackupNaming): BackupCandidate {
+  const chosen = discovery.candidates[0];
+  if (chosen) return chosen;
+  const seen =
+    discovery.ignored.length + discovery.rejected.length === 0
+      ? 'the directory is empty'
+      : `${discovery.ignored.length} file(s) ignored, ${discovery.rejected.length} rejected: ${[
+          ...discovery.rejected,
+          ...discovery.ignored,
+        ]
+          .slice(0, 5)
+          .map((p) => `${p.name} (${p.reason})`)
+          .join('; ')}`;
+  throw new NoBackupsError(
+    discovery.location,
+    `No backup found in ${discovery.location}: looked for ${describeNaming(naming)}; ${seen}. Point --backups at the backup volume or set --backup-pattern.`,
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * The command line: flags and DRILL_* variables → one validated config → the drill → an exit status.
+ * The only module that reads process.env / process.argv or ends the process.
+ */
+import { fileURLToPath } from 'node:url';
+import { helpText, readConfig } from './config.ts';
+import { runDrill } from './drill/run-drill.ts';
+import { DrillError } from './errors.ts';
+import { streamLogger } from './log.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** After the work is done, a handle left open must not keep a CronJob pod alive. */
+const EXIT_GRACE_MS = 5000;
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const log = streamLogger(process.stderr);
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig(argv, env, process.cwd());
+  } catch (error) {
+    return reportStartError(error);
+  }
+  if (config.help) {
+    process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      log.warn(`${signal} again: exiting now; the throwaway server's guardian still removes it`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    log.warn(`${signal} received: stopping the drill, cleaning up and writing the report`);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const report = await runDrill(config, {
+      env,
+      log,
+      out: process.stdout,
+      err: process.stderr,
+      now: () => new Date(),
+      signal: controller.signal,
+      root: ROOT,
+    });
+    return report.exitCode;
+  } catch (error) {
+    return reportStartError(error);
+  }
+}
+
+/** One clear message per failure that stopped the drill before it could report, and its exit code. */
+function reportStartError(error: unknown): number {
+  if (error instanceof DrillError) {
+    process.stderr.write(`pg-restore-drill: ${error.message}\n`);
+    return error.exitCode;
+  }
+  process.stderr.write(
+    `pg-restore-drill: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return 1;
+}
+
+main(process.argv.slice(2), process.env).then((code) => {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+});

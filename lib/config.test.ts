@@ -1,0 +1,212 @@
+import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { thrown } from '../test/support/thrown.ts';
+import { helpText, readConfig, SETTINGS } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+const CWD = '/srv/drill';
+
+describe('readConfig', () => {
+  it('uses the defaults when nothing is given', () => {
+    expect(readConfig([], {}, CWD)).toEqual({
+      backups: undefined,
+      backupPattern: 'postgres-backup-{timestamp}',
+      timestampFormat: 'YYYY-MM-DD-HHmmss',
+      target: 'auto',
+      databaseUrl: undefined,
+      scratch: false,
+      pgBinDir: undefined,
+      canary: 'backup_test',
+      rtoSeconds: 300,
+      reportDir: '/srv/drill/drill-report',
+      junit: undefined,
+      keep: false,
+      tempDir: tmpdir(),
+      help: false,
+    });
+  });
+
+  it('lets a flag beat the environment, and the environment beat the default', () => {
+    expect(readConfig(['--rto', '60'], { DRILL_RTO: '120' }, CWD).rtoSeconds).toBe(60);
+    expect(readConfig([], { DRILL_RTO: '120' }, CWD).rtoSeconds).toBe(120);
+    expect(readConfig([], {}, CWD).rtoSeconds).toBe(300);
+    expect(readConfig(['--target=local'], { DRILL_TARGET: 'url' }, CWD).target).toBe('local');
+    expect(readConfig([], { DRILL_TARGET: 'url' }, CWD).target).toBe('url');
+  });
+
+  it('treats an empty environment variable as unset', () => {
+    expect(readConfig([], { DRILL_RTO: '', DRILL_CANARY: '' }, CWD)).toMatchObject({
+      rtoSeconds: 300,
+      canary: 'backup_test',
+    });
+  });
+
+  it('reads every setting from its environment twin', () => {
+    const env = {
+      DRILL_BACKUPS: '/mnt/backups',
+      DRILL_BACKUP_PATTERN: 'db-{timestamp}',
+      DRILL_TIMESTAMP_FORMAT: 'YYYYMMDD',
+      DRILL_TARGET: 'url',
+      DATABASE_URL: 'postgres://drill@db:5432/postgres',
+      DRILL_SCRATCH: 'yes',
+      DRILL_PG_BINDIR: '/usr/lib/postgresql/15/bin',
+      DRILL_CANARY: 'canary_db',
+      DRILL_RTO: '90.5',
+      DRILL_REPORT_DIR: '/var/report',
+      DRILL_JUNIT: 'junit.xml',
+      DRILL_KEEP: 'on',
+      DRILL_TEMP_DIR: '/var/tmp',
+    };
+    expect(readConfig([], env, CWD)).toEqual({
+      backups: '/mnt/backups',
+      backupPattern: 'db-{timestamp}',
+      timestampFormat: 'YYYYMMDD',
+      target: 'url',
+      databaseUrl: 'postgres://drill@db:5432/postgres',
+      scratch: true,
+      pgBinDir: '/usr/lib/postgresql/15/bin',
+      canary: 'canary_db',
+      rtoSeconds: 90.5,
+      reportDir: '/var/report',
+      junit: '/srv/drill/junit.xml',
+      keep: true,
+      tempDir: '/var/tmp',
+      help: false,
+    });
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['YES', true],
+    ['on', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+    ['Off', false],
+  ])('reads DRILL_KEEP=%s as %s', (value, keep) => {
+    expect(readConfig([], { DRILL_KEEP: value }, CWD).keep).toBe(keep);
+  });
+
+  it('lets --keep beat DRILL_KEEP=false', () => {
+    expect(readConfig(['--keep'], { DRILL_KEEP: 'false' }, CWD).keep).toBe(true);
+  });
+
+  it('rejects DRILL_KEEP=maybe with a ConfigError naming DRILL_KEEP', () => {
+    const error = thrown(() => readConfig([], { DRILL_KEEP: 'maybe' }, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({
+      code: 'DRILL_CONFIG',
+      exitCode: 2,
+      setting: 'keep',
+      message: 'Expected DRILL_KEEP to be true or false, got `maybe`.',
+    });
+  });
+
+  it('rejects an unknown --target, naming the setting and the value', () => {
+    const error = thrown(() => readConfig(['--target', 'docker'], {}, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({
+      setting: 'target',
+      message: 'Expected --target / DRILL_TARGET to be auto, local or url, got `docker`.',
+    });
+  });
+
+  it.each([
+    [['--rto', '0'], {}, '--rto', '0'],
+    [['--rto=-1'], {}, '--rto', '-1'],
+    [['--rto', 'abc'], {}, '--rto', 'abc'],
+    [['--rto', 'Infinity'], {}, '--rto', 'Infinity'],
+    [[], { DRILL_RTO: 'abc' }, 'DRILL_RTO', 'abc'],
+  ])('rejects rto %j %j, naming %s and the value', (argv, env, from, value) => {
+    const error = thrown(() => readConfig(argv, env, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({
+      setting: 'rto',
+      message: `Expected ${from} to be a positive number of seconds, got \`${value}\`.`,
+    });
+  });
+
+  it('rejects a dash-led value given as a separate argument, as parseArgs reads it as ambiguous', () => {
+    expect(thrown(() => readConfig(['--rto', '-1'], {}, CWD))).toMatchObject({
+      setting: 'argv',
+      message: expect.stringMatching(/--rto.*See --help\.$/),
+    });
+  });
+
+  it('rejects an unknown flag with a ConfigError', () => {
+    const error = thrown(() => readConfig(['--backup', '/mnt'], {}, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({
+      setting: 'argv',
+      exitCode: 2,
+      message: expect.stringMatching(/^Unknown option '--backup'.*\. See --help\.$/),
+    });
+  });
+
+  it('rejects a positional argument', () => {
+    expect(thrown(() => readConfig(['/mnt/backups'], {}, CWD))).toMatchObject({ setting: 'argv' });
+  });
+
+  it.each([
+    [
+      'canary',
+      ['--canary', 'drop table'],
+      /^Expected --canary \/ DRILL_CANARY to be a database name .*got `drop table`\.$/,
+    ],
+    ['canary', ['--canary', 'x'.repeat(64)], /got `x{64}`\.$/],
+    [
+      'database-url',
+      ['--database-url', 'mysql://db/x'],
+      /^Expected --database-url \/ DATABASE_URL to start with postgres:\/\//,
+    ],
+  ])('rejects a bad %s', (setting, argv, message) => {
+    const error = thrown(() => readConfig(argv, {}, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ setting, message: expect.stringMatching(message) });
+  });
+
+  it('keeps a password in a database URL out of the error message', () => {
+    const error = thrown(() => readConfig(['--database-url', 'mysql://u:s3cret@db/x'], {}, CWD));
+    expect((error as Error).message).not.toMatch(/s3cret/);
+  });
+
+  it('resolves relative paths against cwd and keeps absolute ones', () => {
+    const config = readConfig(
+      ['--backups', 'backups', '--report-dir', '../out', '--pg-bindir', '/opt/pg/bin', '--temp-dir', './tmp'],
+      { DRILL_JUNIT: 'reports/junit.xml' },
+      CWD,
+    );
+    expect(config).toMatchObject({
+      backups: '/srv/drill/backups',
+      reportDir: '/srv/out',
+      pgBinDir: '/opt/pg/bin',
+      tempDir: '/srv/drill/tmp',
+      junit: '/srv/drill/reports/junit.xml',
+    });
+  });
+
+  it('reads --help', () => {
+    expect(readConfig(['--help'], {}, CWD).help).toBe(true);
+  });
+});
+
+describe('helpText', () => {
+  const text = helpText();
+
+  it.each(Object.entries(SETTINGS))('lists --%s with its environment twin', (name, setting) => {
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`  --${name}${setting.arg ? ` ${setting.arg}` : ''} `));
+    expect(line).toBeDefined();
+    expect(line?.trim().endsWith(setting.env ?? `--${name}`)).toBe(true);
+    expect(text).toContain(`      ${setting.help}`);
+  });
+
+  it('shows each non-empty default', () => {
+    for (const setting of Object.values(SETTINGS)) {
+      if (setting.default === undefined || setting.default === false) continue;
+      expect(text).toContain(`${setting.help} (default: ${setting.default})`);
+    }
+  });
+});

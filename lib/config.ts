@@ -1,0 +1,224 @@
+import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.ts';
+
+/**
+ * Every setting of the drill: its flag, its environment twin, its default and what it means. An explicit
+ * flag wins, then the environment, then the default. This table is the one place defaults live; `--help`
+ * is printed from it.
+ */
+export const SETTINGS = {
+  backups: {
+    env: 'DRILL_BACKUPS',
+    default: undefined,
+    arg: 'DIR',
+    help: 'directory of backups (e.g. the mounted backup volume); without it the drill makes its own backup first (self-contained mode)',
+  },
+  'backup-pattern': {
+    env: 'DRILL_BACKUP_PATTERN',
+    default: 'postgres-backup-{timestamp}',
+    arg: 'PATTERN',
+    help: 'backup file name without extension; .sql.gz and .sql are recognised',
+  },
+  'timestamp-format': {
+    env: 'DRILL_TIMESTAMP_FORMAT',
+    default: 'YYYY-MM-DD-HHmmss',
+    arg: 'FORMAT',
+    help: 'dayjs format of {timestamp}, read strictly as UTC',
+  },
+  target: {
+    env: 'DRILL_TARGET',
+    default: 'auto',
+    arg: 'KIND',
+    help: 'where to restore: auto | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+  },
+  'database-url': {
+    env: 'DATABASE_URL',
+    default: undefined,
+    arg: 'URL',
+    help: 'postgres://user@host:port/db of an existing server for --target url (the libpq PG* variables also work); prefer PGPASSWORD or a pgpass file to a password in the URL',
+  },
+  scratch: {
+    env: 'DRILL_SCRATCH',
+    default: false,
+    arg: undefined,
+    help: 'declare the --target url server disposable (like the CronJob sidecar): only then may a whole cluster be restored into it',
+  },
+  'pg-bindir': {
+    env: 'DRILL_PG_BINDIR',
+    default: undefined,
+    arg: 'DIR',
+    help: 'PostgreSQL bin directory (default: pg_config --bindir, initdb on PATH, then /usr/lib/postgresql/*/bin)',
+  },
+  canary: {
+    env: 'DRILL_CANARY',
+    default: 'backup_test',
+    arg: 'DB',
+    help: 'canary database: dropped, restored and checked',
+  },
+  rto: {
+    env: 'DRILL_RTO',
+    default: 300,
+    arg: 'SECONDS',
+    help: 'restore time budget; a slower restore is stopped and fails the drill',
+  },
+  'report-dir': {
+    env: 'DRILL_REPORT_DIR',
+    default: 'drill-report',
+    arg: 'DIR',
+    help: 'where report.json and summary.txt are written',
+  },
+  junit: {
+    env: 'DRILL_JUNIT',
+    default: undefined,
+    arg: 'FILE',
+    help: 'also write a JUnit XML report (one test case per check)',
+  },
+  keep: {
+    env: 'DRILL_KEEP',
+    default: false,
+    arg: undefined,
+    help: 'leave the throwaway server running afterwards and print how to connect',
+  },
+  'temp-dir': {
+    env: 'DRILL_TEMP_DIR',
+    default: undefined,
+    arg: 'DIR',
+    help: 'where throwaway clusters and self-made backups live (default: the system temp directory)',
+  },
+  help: { env: undefined, default: false, arg: undefined, help: 'print this help' },
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+
+export type TargetChoice = 'auto' | 'local' | 'url';
+
+/** The validated configuration of one drill run. */
+export interface DrillConfig {
+  backups: string | undefined;
+  backupPattern: string;
+  timestampFormat: string;
+  target: TargetChoice;
+  /** A libpq-style URL; holds a password only if the operator put one there. Never logged. */
+  databaseUrl: string | undefined;
+  scratch: boolean;
+  pgBinDir: string | undefined;
+  canary: string;
+  rtoSeconds: number;
+  reportDir: string;
+  junit: string | undefined;
+  keep: boolean;
+  tempDir: string;
+  help: boolean;
+}
+
+/** Reads flags, then `env`, then defaults; every bad value is a ConfigError naming the setting. */
+export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): DrillConfig {
+  const options = Object.fromEntries(
+    Object.entries(SETTINGS).map(([name, s]) => [
+      name,
+      { type: s.arg ? ('string' as const) : ('boolean' as const) },
+    ]),
+  );
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
+      .values as typeof values;
+  } catch (error) {
+    throw new ConfigError('argv', `${(error as Error).message}. See --help.`);
+  }
+  const raw = (name: SettingName): { value: string | number | boolean | undefined; from: string } => {
+    const setting = SETTINGS[name];
+    if (values[name] !== undefined) return { value: values[name], from: `--${name}` };
+    const fromEnv = setting.env ? env[setting.env] : undefined;
+    if (setting.env && fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, from: setting.env };
+    return { value: setting.default, from: 'default' };
+  };
+  const text = (name: SettingName): string | undefined => {
+    const { value } = raw(name);
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
+  };
+  const flag = (name: SettingName): boolean => {
+    const { value, from } = raw(name);
+    if (typeof value === 'boolean') return value;
+    if (value === undefined || typeof value === 'number') return false;
+    if (/^(1|true|yes|on)$/i.test(value)) return true;
+    if (/^(0|false|no|off)$/i.test(value)) return false;
+    throw new ConfigError(name, `Expected ${from} to be true or false, got \`${value}\`.`);
+  };
+
+  const target = text('target') ?? 'auto';
+  if (!['auto', 'local', 'url'].includes(target)) {
+    throw new ConfigError(
+      'target',
+      `Expected --target / DRILL_TARGET to be auto, local or url, got \`${target}\`.`,
+    );
+  }
+  const rtoRaw = raw('rto');
+  const rtoSeconds = Number(rtoRaw.value);
+  if (!Number.isFinite(rtoSeconds) || rtoSeconds <= 0) {
+    throw new ConfigError(
+      'rto',
+      `Expected ${rtoRaw.from === 'default' ? '--rto' : rtoRaw.from} to be a positive number of seconds, got \`${String(rtoRaw.value)}\`.`,
+    );
+  }
+  const canary = text('canary') ?? 'backup_test';
+  if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(canary)) {
+    throw new ConfigError(
+      'canary',
+      `Expected --canary / DRILL_CANARY to be a database name of at most 63 plain characters, got \`${canary}\`.`,
+    );
+  }
+  const databaseUrl = text('database-url');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      'database-url',
+      'Expected --database-url / DATABASE_URL to start with postgres:// or postgresql://.',
+    );
+  }
+  const path = (name: SettingName) => {
+    const value = text(name);
+    return value === undefined ? undefined : resolve(cwd, value);
+  };
+  return {
+    backups: path('backups'),
+    backupPattern: text('backup-pattern') ?? 'postgres-backup-{timestamp}',
+    timestampFormat: text('timestamp-format') ?? 'YYYY-MM-DD-HHmmss',
+    target: target as TargetChoice,
+    databaseUrl,
+    scratch: flag('scratch'),
+    pgBinDir: path('pg-bindir'),
+    canary,
+    rtoSeconds,
+    reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),
+    junit: path('junit'),
+    keep: flag('keep'),
+    tempDir: path('temp-dir') ?? tmpdir(),
+    help: flag('help'),
+  };
+}
+
+/** `--help`: every flag with its environment twin and default. */
+export function helpText(): string {
+  const lines = [
+    'Usage: npm run drill -- [options]',
+    '',
+    'Restores the newest backup into a throwaway PostgreSQL with psql, verifies the canary database',
+    'and reports. Exit 0: every check passed; 1: a check failed; 2: bad usage or configuration;',
+    '130/143: interrupted (SIGINT/SIGTERM).',
+    '',
+    'Options (flag, environment variable, default):',
+  ];
+  for (const [name, s] of Object.entries(SETTINGS)) {
+    const flag = `--${name}${s.arg ? ` ${s.arg}` : ''}`;
+    const def = s.default === undefined || s.default === false ? '' : ` (default: ${s.default})`;
+    lines.push(`  ${flag.padEnd(28)} ${s.env ?? ''}`);
+    lines.push(`      ${s.help}${def}`);
+  }
+  lines.push(
+    '',
+    'The libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE describe a --target url server too.',
+  );
+  return lines.join('\n');
+}

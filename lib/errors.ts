@@ -1,0 +1,121 @@
+/**
+ * Every failure the drill can name. One class per kind, each with a stable `code` to branch on
+ * (never the message text) and the facts as fields. The CLI maps them to one message and an exit code.
+ */
+
+/** Base of all drill errors; `exitCode` says how the CLI ends when this error stops a run. */
+export class DrillError extends Error {
+  readonly code: string = 'DRILL_ERROR';
+  /** 1: the drill ran and found a problem; 2: bad usage, configuration or environment. */
+  readonly exitCode: 1 | 2 = 1;
+}
+
+/** A flag or environment variable has a value we cannot use. */
+export class ConfigError extends DrillError {
+  override readonly code = 'DRILL_CONFIG';
+  override readonly exitCode = 2;
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(message);
+    this.setting = setting;
+  }
+}
+
+/** Nothing in the backup directory matched: there is nothing to drill. */
+export class NoBackupsError extends DrillError {
+  override readonly code = 'DRILL_NO_BACKUPS';
+  override readonly exitCode = 2;
+  readonly dir: string;
+  constructor(dir: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.dir = dir;
+  }
+}
+
+/** The chosen backup file failed a check before any server was touched. */
+export class BackupError extends DrillError {
+  override readonly code: string = 'DRILL_BACKUP';
+  readonly file: string;
+  constructor(file: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
+export class BackupUnreadableError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_UNREADABLE';
+}
+export class BackupEmptyError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_EMPTY';
+}
+/** The gzip stream is damaged: bad header, bad CRC or length, garbage. */
+export class BackupCorruptError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_CORRUPT';
+}
+/** The gzip stream ends before its trailer: the file was cut short. */
+export class BackupTruncatedError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_TRUNCATED';
+}
+/** The dump decodes but lacks the trailer pg_dumpall writes last: pg_dumpall died mid-way. */
+export class BackupIncompleteError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_INCOMPLETE';
+}
+/** The file is not a format this drill restores. */
+export class BackupFormatError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_FORMAT';
+}
+/** The dump comes from a newer PostgreSQL major than the target runs. */
+export class DumpNewerThanTargetError extends BackupError {
+  override readonly code = 'DRILL_DUMP_NEWER_THAN_TARGET';
+}
+
+/** No PostgreSQL binaries (or no container engine) to start a throwaway target with. */
+export class ToolsNotFoundError extends DrillError {
+  override readonly code = 'DRILL_TOOLS_NOT_FOUND';
+  override readonly exitCode = 2;
+}
+
+/** The target server could not be started or reached. */
+export class TargetError extends DrillError {
+  override readonly code = 'DRILL_TARGET';
+  override readonly exitCode = 2;
+}
+
+/** The drill refuses to run because it could harm data it does not own. */
+export class UnsafeTargetError extends DrillError {
+  override readonly code = 'DRILL_UNSAFE_TARGET';
+  override readonly exitCode = 2;
+}
+
+/** One error psql reported while replaying a dump. */
+export interface SqlError {
+  /** Line of the dump (1-based) psql was reading, as psql reports it. */
+  line: number | undefined;
+  severity: string;
+  sqlstate: string | undefined;
+  message: string;
+  /** DETAIL / HINT / CONTEXT / LINE lines that followed. */
+  details: string[];
+}
+
+/** The restore tool failed. */
+export class RestoreFailedError extends DrillError {
+  override readonly code = 'DRILL_RESTORE_FAILED';
+  readonly exitStatus: number | null;
+  readonly errors: SqlError[];
+  constructor(message: string, exitStatus: number | null, errors: SqlError[], options?: ErrorOptions) {
+    super(message, options);
+    this.exitStatus = exitStatus;
+    this.errors = errors;
+  }
+}
+
+/** The restore did not finish within the RTO budget and was stopped. */
+export class RestoreTimeoutError extends DrillError {
+  override readonly code = 'DRILL_RESTORE_TIMEOUT';
+  readonly budgetSeconds: number;
+  constructor(budgetSeconds: number, message: string) {
+    super(message);
+    this.budgetSeconds = budgetSeconds;
+  }
+}

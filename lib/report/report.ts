@@ -1,0 +1,184 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PgVersion } from '../backups/dump-header.ts';
+import type { TargetHandle } from '../targets/target.ts';
+import { PHASES, type Phase, type StepRecord } from './steps.ts';
+
+/** Bumped on any change a consumer of report.json would notice. */
+export const REPORT_SCHEMA_VERSION = 1;
+
+export type Verdict = 'passed' | 'failed' | 'interrupted' | 'error';
+
+/** The backup the drill tested, as the `backup:` step found it. */
+export interface BackupFacts {
+  file: string;
+  path: string;
+  sizeBytes: number;
+  takenAt: string;
+  /** Backup age when the drill started: the RPO at drill time. */
+  ageSeconds: number;
+}
+
+/** What reading the dump end to end established, as the precheck step found it. */
+export interface DumpFacts {
+  kind: string;
+  sqlBytes: number;
+  dumpedFrom?: PgVersion;
+  dumpedBy?: PgVersion;
+}
+
+export interface RestoreFacts {
+  seconds: number;
+  rtoBudgetSeconds: number;
+  sqlBytes: number;
+  skippedStatements: { line: number; statement: string }[];
+}
+
+/** report.json: everything an operator or a dashboard needs of one run. No secrets. */
+export interface DrillReport {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  runId: string;
+  verdict: Verdict;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  mode: 'self-contained' | 'backups';
+  target: { kind: string; description: string; serverVersion: string; scratch: boolean } | null;
+  backup: BackupFacts | null;
+  dump: DumpFacts | null;
+  restore: RestoreFacts | null;
+  /** Seconds per phase (only phases that ran) and the whole run. */
+  phases: Partial<Record<Phase, number>> & { total: number };
+  counts: { passed: number; failed: number; skipped: number };
+  checks: StepRecord[];
+  /** Failures outside any check: configuration, target start, a spec that did not load, a signal. */
+  errors: string[];
+}
+
+export interface ReportInput {
+  runId: string;
+  mode: DrillReport['mode'];
+  startedAt: Date;
+  finishedAt: Date;
+  target: TargetHandle | undefined;
+  steps: StepRecord[];
+  errors: string[];
+  /** The signal that stopped the run, if one did. */
+  interrupted: string | undefined;
+}
+
+/** Exit status per verdict; an interrupted run exits as a shell reports the signal (128 + number). */
+function exitCodeFor(verdict: Verdict, signal: string | undefined): number {
+  if (verdict === 'passed') return 0;
+  if (verdict === 'interrupted') return signal === 'SIGINT' ? 130 : 143;
+  return 1;
+}
+
+/** Builds the report from the steps' records; the verdict and exit code follow from them. */
+export function buildReport(input: ReportInput): DrillReport {
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const step of input.steps) counts[step.status]++;
+  const phases: DrillReport['phases'] = {
+    total: round((input.finishedAt.getTime() - input.startedAt.getTime()) / 1000),
+  };
+  for (const phase of PHASES) {
+    const ran = input.steps.filter((s) => s.phase === phase && s.status !== 'skipped');
+    if (ran.length) phases[phase] = round(ran.reduce((sum, s) => sum + s.durationMs, 0) / 1000);
+  }
+  const facts = (key: string) => input.steps.map((s) => s.facts[key]).find((v) => v !== undefined) ?? null;
+  const verdict: Verdict = input.interrupted
+    ? 'interrupted'
+    : input.errors.length > 0 || input.steps.length === 0
+      ? 'error'
+      : counts.failed > 0
+        ? 'failed'
+        : 'passed';
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    runId: input.runId,
+    verdict,
+    exitCode: exitCodeFor(verdict, input.interrupted),
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: input.finishedAt.toISOString(),
+    mode: input.mode,
+    target: input.target
+      ? {
+          kind: input.target.kind,
+          description: input.target.description,
+          serverVersion: input.target.serverVersion.text,
+          scratch: input.target.scratch,
+        }
+      : null,
+    backup: facts('backup') as BackupFacts | null,
+    dump: facts('dump') as DumpFacts | null,
+    restore: facts('restore') as RestoreFacts | null,
+    phases,
+    counts,
+    checks: input.steps,
+    errors: input.errors,
+  };
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
+
+/** The short human summary printed at the end and kept as summary.txt. */
+export function formatSummary(report: DrillReport): string {
+  const lines = [`pg-restore-drill: ${report.verdict.toUpperCase()}  (run ${report.runId}, ${report.mode})`];
+  if (report.backup) {
+    lines.push(
+      `  backup    ${report.backup.file}  ${formatBytes(report.backup.sizeBytes)}${report.dump ? ` (${formatBytes(report.dump.sqlBytes)} SQL)` : ''}, taken ${report.backup.takenAt}, age ${formatDuration(report.backup.ageSeconds)}`,
+    );
+  }
+  if (report.target) {
+    const from = report.dump?.dumpedFrom ? `, dump from ${report.dump.dumpedFrom.text}` : '';
+    lines.push(`  target    ${report.target.description}, PostgreSQL ${report.target.serverVersion}${from}`);
+  }
+  if (report.restore) {
+    lines.push(
+      `  restore   ${report.restore.seconds.toFixed(2)} s (RTO budget ${report.restore.rtoBudgetSeconds} s)`,
+    );
+  }
+  const phaseText = [...PHASES, 'total' as const]
+    .filter((p) => report.phases[p] !== undefined)
+    .map((p) => `${p} ${report.phases[p]?.toFixed(2)} s`)
+    .join(' · ');
+  lines.push(`  phases    ${phaseText}`);
+  lines.push(
+    `  checks    ${report.counts.passed} passed, ${report.counts.failed} failed, ${report.counts.skipped} skipped`,
+  );
+  for (const step of report.checks.filter((s) => s.status === 'failed')) {
+    lines.push(`  FAILED    ${step.name}: ${step.message.split('\n', 1)[0]}`);
+  }
+  for (const error of report.errors) lines.push(`  ERROR     ${error}`);
+  return lines.join('\n');
+}
+
+/** Writes report.json and summary.txt; returns the report's path. */
+export async function writeReport(dir: string, report: DrillReport): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'report.json');
+  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(join(dir, 'summary.txt'), `${formatSummary(report)}\n`);
+  return path;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} d`;
+}

@@ -1,0 +1,121 @@
+/** restorePlainDump against a real server with the real psql. */
+import { readdir, readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dumpAll, psql, startTestCluster } from '../../test/support/cluster.ts';
+import { seedCanary } from '../drill/seed.ts';
+import { RestoreFailedError, RestoreTimeoutError } from '../errors.ts';
+import { executorFor } from '../targets/attach.ts';
+import type { StartedTarget } from '../targets/target.ts';
+import { type PlainRestoreOptions, restorePlainDump } from './psql-restore.ts';
+
+let source: StartedTarget;
+let target: StartedTarget;
+let dump: string;
+
+beforeAll(async () => {
+  [source, target] = await Promise.all([startTestCluster(), startTestCluster()]);
+  await seedCanary(source.handle, 'backup_test');
+  dump = await dumpAll(source.handle);
+});
+afterAll(async () => {
+  await Promise.all([source?.stop(), target?.stop()]);
+});
+
+function options(sql: string | Buffer, extra: Partial<PlainRestoreOptions> = {}): PlainRestoreOptions {
+  return {
+    executor: executorFor(target.handle, process.env),
+    source: Readable.from([gzipSync(sql)]),
+    compression: 'gzip',
+    kind: 'pg_dumpall',
+    database: 'postgres',
+    bootstrapRole: target.handle.connection.user,
+    timeoutMs: 60_000,
+    clock: () => performance.now(),
+    ...extra,
+  };
+}
+
+describe('restorePlainDump', () => {
+  it('replays a whole pg_dumpall into a fresh cluster, skipping only the bootstrap role', async () => {
+    const outcome = await restorePlainDump(options(dump));
+    expect(outcome.sqlBytes).toBe(Buffer.byteLength(dump));
+    const lines = dump.split('\n');
+    expect(outcome.skipped).toEqual([
+      { line: lines.indexOf('CREATE ROLE postgres;') + 1, statement: 'CREATE ROLE postgres;' },
+      {
+        line: lines.findIndex((l) => l.startsWith('ALTER ROLE postgres WITH ')) + 1,
+        statement: 'ALTER ROLE postgres WITH …',
+      },
+    ]);
+    expect(
+      await psql(target.handle, 'backup_test', "SELECT string_agg(name, ',' ORDER BY id) FROM users"),
+    ).toBe('alice,bob,charlie\n');
+    // The password the drill connects with survived the dump's ALTER ROLE.
+    expect(await psql(target.handle, 'postgres', 'SELECT 1')).toBe('1\n');
+    await psql(target.handle, 'postgres', 'DROP DATABASE backup_test');
+  });
+
+  it('stops at the first error and names its line', async () => {
+    const broken = `SELECT 1;\nCREATE TABLE x (a int);\nINSERT INTO x VALUES ('not a number');\nSELECT 2;\n`;
+    const error = await restorePlainDump(options(broken, { kind: 'pg_dump' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RestoreFailedError);
+    expect(error).toMatchObject({
+      exitStatus: 3,
+      errors: [
+        {
+          line: 3,
+          severity: 'ERROR',
+          sqlstate: '22P02',
+          message: 'invalid input syntax for type integer: "not a number"',
+        },
+      ],
+    });
+    await psql(target.handle, 'postgres', 'DROP TABLE x');
+  });
+
+  it('stops a restore that overruns its budget', async () => {
+    const slow = 'SELECT pg_sleep(30);\n';
+    const error = await restorePlainDump(options(slow, { kind: 'pg_dump', timeoutMs: 500 })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RestoreTimeoutError);
+    expect((error as Error).message).toMatch(
+      /^Restore stopped after \d+\.\d s: it exceeded the RTO budget of 0\.5 s/,
+    );
+  });
+
+  it('fails when the backup breaks mid-stream, even after psql took the first part', async () => {
+    const gz = gzipSync(dump);
+    const damaged = Buffer.from(gz);
+    const at = Math.floor(gz.length * 0.6);
+    damaged[at] = (damaged[at] ?? 0) ^ 0xff;
+    const error = await restorePlainDump(options('', { source: Readable.from([damaged]) })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RestoreFailedError);
+    expect((error as Error).message).toMatch(/^Restore failed while reading the backup: /);
+    await psql(target.handle, 'postgres', 'DROP DATABASE IF EXISTS backup_test');
+  });
+
+  it('never puts the password in a process argument', async () => {
+    const password = target.handle.connection.password ?? '';
+    expect(password.length).toBeGreaterThan(10);
+    const running = restorePlainDump(options('SELECT pg_sleep(1.5);\n', { kind: 'pg_dump' }));
+    const seen: string[] = [];
+    const deadline = Date.now() + 1200;
+    while (Date.now() < deadline) {
+      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if (cmdline.includes('psql')) seen.push(cmdline.replaceAll('\0', ' '));
+      }
+      if (seen.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await running;
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((c) => c.includes(password))).toEqual([]);
+  });
+});

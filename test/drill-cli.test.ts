@@ -1,0 +1,290 @@
+/**
+ * The whole drill, as an operator runs it: the CLI against a real throwaway cluster, with backups made
+ * by a real pg_dumpall and damaged by the test.
+ */
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCanary } from '../lib/drill/seed.ts';
+import type { StartedTarget } from '../lib/targets/target.ts';
+import { dumpAll, psql, startTestCluster, writeBackup, writeBackupBytes } from './support/cluster.ts';
+import { readReport, runCli, startCli } from './support/run-cli.ts';
+
+const ALL_STEPS = [
+  'backup: newest backup found',
+  'precheck: backup is whole',
+  'precheck: dump fits the target',
+  'drop: canary snapshot taken',
+  'drop: canary dropped and gone',
+  'restore: completed',
+  'restore: within the RTO budget',
+  'verify: canary exists again',
+  'verify: users are exactly alice, bob and charlie',
+  'verify: transactions match the snapshot',
+  'verify: canary foreign key present',
+  'verify: foreign keys validated, no orphans',
+  'verify: sequences beyond their columns',
+];
+
+let source: StartedTarget;
+let goodDump: string;
+let scratch: string;
+
+beforeAll(async () => {
+  source = await startTestCluster();
+  await seedCanary(source.handle, 'backup_test');
+  goodDump = await dumpAll(source.handle);
+  scratch = await mkdtemp(join(tmpdir(), 'drill-cli-test-'));
+  // The throwaway servers run as an unprivileged user when the tests run as root: let them in.
+  await chmod(scratch, 0o755);
+});
+
+afterAll(async () => {
+  await source?.stop();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+async function freshDir(name: string): Promise<string> {
+  const dir = join(scratch, name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+describe('self-contained mode', () => {
+  it('passes every check, prints the restore time and writes report.json and one JUnit case per check', async () => {
+    const reports = await freshDir('self-contained');
+    const junit = join(reports, 'junit.xml');
+    const { code, stdout } = await runCli(['--report-dir', reports, '--junit', junit, '--temp-dir', scratch]);
+    expect(code, stdout).toBe(0);
+    expect(stdout).toMatch(/restore {3}\d+\.\d\d s \(RTO budget 300 s\)/);
+    const report = await readReport(reports);
+    expect(report.verdict).toBe('passed');
+    expect(report.checks.map((c) => [c.name, c.status])).toEqual(ALL_STEPS.map((name) => [name, 'passed']));
+    expect(report.backup?.file).toMatch(/^postgres-backup-\d{4}-\d\d-\d\d-\d{6}\.sql\.gz$/);
+    expect(report.restore?.skippedStatements.map((s) => s.statement)).toEqual([
+      'CREATE ROLE postgres;',
+      'ALTER ROLE postgres WITH …',
+    ]);
+    const xml = await readFile(junit, 'utf8');
+    const cases = [...xml.matchAll(/<testcase [^>]*name="restore drill of backup_test &gt; ([^"]+)"/g)].map(
+      (m) => m[1],
+    );
+    expect(cases).toEqual(ALL_STEPS);
+    expect(xml).toMatch(/failures="0"/);
+    // Nothing of the run is left behind in the temp directory.
+    expect(await readdir(scratch)).toEqual(['self-contained']);
+  });
+});
+
+describe('--backups DIR', () => {
+  it('restores the newest good backup as a whole cluster and verifies the canary', async () => {
+    const dir = await freshDir('good');
+    await writeBackup(dir, '2026-11-20-030000', goodDump);
+    await writeBackup(dir, '2026-11-21-030000', goodDump);
+    await writeFile(join(dir, 'notes.txt'), 'not a backup');
+    const reports = await freshDir('good-report');
+    const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
+    expect(code, stdout).toBe(0);
+    const report = await readReport(reports);
+    expect(report.backup?.file).toBe('postgres-backup-2026-11-21-030000.sql.gz');
+    expect(report.checks.find((c) => c.id === 'backup-newest-backup-found')?.facts.ignored).toEqual([
+      { name: 'notes.txt', reason: expect.stringMatching(/^does not match postgres-backup-/) },
+    ]);
+    expect(report.checks.find((c) => c.id === 'drop-canary-snapshot-taken')?.message).toMatch(
+      /absent before the restore/,
+    );
+    expect(report.counts).toEqual({ passed: ALL_STEPS.length, failed: 0, skipped: 0 });
+  });
+
+  const damages: [string, (gz: Buffer) => Buffer, RegExp][] = [
+    ['corrupt', (gz) => flip(gz, Math.floor(gz.length / 2)), /is corrupt: gzip says/],
+    ['truncated', (gz) => gz.subarray(0, Math.floor(gz.length / 2)), /is truncated/],
+    [
+      'missing the cluster trailer',
+      () => gzipSync(goodDump.slice(0, goodDump.lastIndexOf('-- PostgreSQL database cluster dump complete'))),
+      /does not end with `-- PostgreSQL database cluster dump complete`/,
+    ],
+  ];
+  it.each(damages)(
+    'fails when the newest backup is %s, names it, and never falls back to the older good one',
+    async (_what, damage, reason) => {
+      const dir = await freshDir('damaged');
+      await writeBackup(dir, '2026-11-20-030000', goodDump);
+      const newest = await writeBackupBytes(dir, '2026-11-21-030000', damage(gzipSync(goodDump)));
+      const reports = await freshDir('damaged-report');
+      const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
+      expect(code, stdout).toBe(1);
+      expect(stdout).toContain(newest);
+      const report = await readReport(reports);
+      expect(report.verdict).toBe('failed');
+      expect(report.backup?.file).toBe('postgres-backup-2026-11-21-030000.sql.gz');
+      const precheck = report.checks.find((c) => c.id === 'precheck-backup-is-whole');
+      expect(precheck?.status).toBe('failed');
+      expect(precheck?.message).toMatch(reason);
+      expect(precheck?.message).toContain(newest);
+      // Nothing was dropped or restored from a backup that failed its precheck.
+      expect(report.checks.filter((c) => c.status === 'passed').map((c) => c.id)).toEqual([
+        'backup-newest-backup-found',
+      ]);
+    },
+  );
+
+  it('exits 2 when the directory holds no backup, saying what was looked for and where', async () => {
+    const dir = await freshDir('empty');
+    await writeFile(join(dir, 'postgres-backup-2026-13-01-030000.sql.gz'), 'x');
+    const { code, stderr } = await runCli(['--backups', dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(
+      `No backup found in ${dir}: looked for postgres-backup-{timestamp}{.sql.gz,.sql}`,
+    );
+    expect(stderr).toContain(
+      'postgres-backup-2026-13-01-030000.sql.gz (timestamp `2026-13-01-030000` is not a valid',
+    );
+  });
+
+  it('fails a restore that breaks part-way, naming the line of the backup and the error', async () => {
+    const broken = goodDump.replace(
+      '\nALTER TABLE ONLY public.transactions\n',
+      '\nSELECT no_such_function();\nALTER TABLE ONLY public.transactions\n',
+    );
+    const line = broken.split('\n').indexOf('SELECT no_such_function();') + 1;
+    expect(line).toBeGreaterThan(0);
+    const dir = await freshDir('broken');
+    await writeBackup(dir, '2026-11-21-030000', broken);
+    const reports = await freshDir('broken-report');
+    const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
+    expect(code, stdout).toBe(1);
+    const report = await readReport(reports);
+    const restore = report.checks.find((c) => c.id === 'restore-completed');
+    expect(restore?.status).toBe('failed');
+    expect(restore?.code).toBe('DRILL_RESTORE_FAILED');
+    expect(restore?.message).toBe(
+      `Restore failed: the dump hit an error and psql stopped there (ON_ERROR_STOP): line ${line}: ERROR 42883: function no_such_function() does not exist`,
+    );
+    expect(restore?.facts.errors).toMatchObject([{ line, sqlstate: '42883' }]);
+    expect(report.checks.filter((c) => c.phase === 'verify').map((c) => c.status)).toEqual(
+      Array(6).fill('skipped'),
+    );
+  });
+
+  it('fails when the backup does not hold the canary', async () => {
+    const other = await startTestCluster();
+    try {
+      await psql(other.handle, 'postgres', 'CREATE DATABASE app');
+      const dir = await freshDir('no-canary');
+      await writeBackup(dir, '2026-11-21-030000', await dumpAll(other.handle));
+      const reports = await freshDir('no-canary-report');
+      const { code } = await runCli(['--backups', dir, '--report-dir', reports]);
+      expect(code).toBe(1);
+      const report = await readReport(reports);
+      expect(report.checks.find((c) => c.id === 'restore-completed')?.status).toBe('passed');
+      const back = report.checks.find((c) => c.id === 'verify-canary-exists-again');
+      expect([back?.status, back?.message]).toEqual([
+        'failed',
+        'backup_test was not restored: the backup does not hold it',
+      ]);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('refuses a dump from a newer PostgreSQL major before touching the server', async () => {
+    const newer = goodDump.replaceAll(
+      '-- Dumped from database version 15.',
+      '-- Dumped from database version 18.',
+    );
+    const dir = await freshDir('newer');
+    const file = await writeBackup(dir, '2026-11-21-030000', newer);
+    const reports = await freshDir('newer-report');
+    const { code } = await runCli(['--backups', dir, '--report-dir', reports]);
+    expect(code).toBe(1);
+    const report = await readReport(reports);
+    const fits = report.checks.find((c) => c.id === 'precheck-dump-fits-the-target');
+    expect(fits?.code).toBe('DRILL_DUMP_NEWER_THAN_TARGET');
+    expect(fits?.message).toMatch(
+      new RegExp(`^${file.replaceAll('.', '\\.')} was dumped from PostgreSQL 18\\.\\d+ `),
+    );
+    expect(report.checks.find((c) => c.id === 'drop-canary-dropped-and-gone')?.status).toBe('skipped');
+  });
+});
+
+describe('--target url', () => {
+  it('refuses a whole-cluster restore into a server it did not start unless told it is scratch', async () => {
+    const { connection } = source.handle;
+    const env = {
+      PGHOST: connection.host,
+      PGPORT: String(connection.port),
+      PGUSER: connection.user,
+      PGPASSWORD: connection.password,
+    };
+    const { code, stderr } = await runCli(['--target', 'url'], env);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/Refusing to restore a whole cluster into existing server .* pass --scratch/);
+    // Told it is scratch, it still refuses a server that holds databases other than the canary.
+    await psql(source.handle, 'postgres', 'CREATE DATABASE bystander');
+    try {
+      const scratchRun = await runCli(['--target', 'url', '--scratch'], env);
+      expect(scratchRun.code).toBe(2);
+      expect(scratchRun.stderr).toMatch(/already holds database\(s\) bystander/);
+    } finally {
+      await psql(source.handle, 'postgres', 'DROP DATABASE bystander');
+    }
+  });
+
+  it('runs the self-contained drill on an empty scratch server', async () => {
+    const empty = await startTestCluster();
+    try {
+      const { connection } = empty.handle;
+      const reports = await freshDir('url-report');
+      const { code, stdout } = await runCli(['--target', 'url', '--scratch', '--report-dir', reports], {
+        DATABASE_URL: `postgres://${connection.user}@127.0.0.1:${connection.port}/postgres`,
+        PGPASSWORD: connection.password,
+      });
+      expect(code, stdout).toBe(0);
+      const report = await readReport(reports);
+      expect(report.target?.kind).toBe('url');
+      expect(JSON.stringify(report)).not.toContain(connection.password);
+    } finally {
+      await empty.stop();
+    }
+  });
+});
+
+describe('interruption', () => {
+  it('on SIGTERM mid-restore stops psql, removes the throwaway cluster, reports and exits 143', async () => {
+    const big = await startTestCluster();
+    try {
+      await seedCanary(big.handle, 'backup_test');
+      await psql(
+        big.handle,
+        'backup_test',
+        `CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 1500000) g`,
+      );
+      const dir = await freshDir('big');
+      await writeBackup(dir, '2026-11-21-030000', await dumpAll(big.handle));
+      const temp = await freshDir('big-temp');
+      const reports = await freshDir('big-report');
+      const run = startCli(['--backups', dir, '--report-dir', reports, '--temp-dir', temp]);
+      await run.waitFor(/drop: canary dropped and gone/);
+      run.child.kill('SIGTERM');
+      const { code, stdout } = await run.done;
+      expect(code, stdout).toBe(143);
+      const report = await readReport(reports);
+      expect(report.verdict).toBe('interrupted');
+      expect(report.errors).toEqual(['interrupted by SIGTERM']);
+      expect(report.checks.find((c) => c.id === 'restore-completed')?.status).not.toBe('passed');
+      expect(await readdir(temp)).toEqual([]);
+    } finally {
+      await big.stop();
+    }
+  });
+});
+
+function flip(buffer: Buffer, at: number): Buffer {
+  const copy = Buffer.from(buffer);
+  copy[at] = (copy[at] ?? 0) ^ 0xff;
+  return copy;
+}

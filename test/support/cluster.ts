@@ -1,0 +1,56 @@
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { silentLogger } from '../../lib/log.ts';
+import { executorFor } from '../../lib/targets/attach.ts';
+import { startLocalTarget } from '../../lib/targets/local.ts';
+import { DEFAULT_SEARCH_GLOBS, findPgBinDir } from '../../lib/targets/pg-binaries.ts';
+import type { StartedTarget, TargetHandle } from '../../lib/targets/target.ts';
+
+/** A throwaway cluster for a test file; the caller stops it in afterAll. */
+export async function startTestCluster(): Promise<StartedTarget> {
+  const { binDir } = await findPgBinDir({ path: process.env.PATH ?? '', versionRoots: DEFAULT_SEARCH_GLOBS });
+  return startLocalTarget({ binDir, tempRoot: tmpdir(), baseEnv: process.env, log: silentLogger });
+}
+
+/** Runs a client tool against the cluster and returns its stdout as text; fails on a non-zero exit. */
+export async function toolOutput(
+  target: TargetHandle,
+  tool: 'pg_dumpall' | 'psql',
+  args: string[],
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  const result = await executorFor(target, process.env).run(tool, args, { stdout: sink });
+  if (result.exitCode !== 0) throw new Error(`${tool} failed: ${result.stderr}`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The cluster's pg_dumpall as text, as the backup CronJob takes it. */
+export function dumpAll(target: TargetHandle): Promise<string> {
+  return toolOutput(target, 'pg_dumpall', ['-w']);
+}
+
+/** Runs SQL through psql (ON_ERROR_STOP) in a database of the cluster. */
+export async function psql(target: TargetHandle, database: string, sql: string): Promise<string> {
+  return toolOutput(target, 'psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql]);
+}
+
+/** Writes SQL text as the CronJob's gzip backup under its file name, dated `at`. */
+export function writeBackup(dir: string, at: string, sql: string): Promise<string> {
+  return writeBackupBytes(dir, at, gzipSync(sql));
+}
+
+/** Writes bytes as they are (damaged ones, say) under the CronJob's file name, dated `at`. */
+export async function writeBackupBytes(dir: string, at: string, bytes: Buffer): Promise<string> {
+  const file = join(dir, `postgres-backup-${at}.sql.gz`);
+  await writeFile(file, bytes);
+  return file;
+}

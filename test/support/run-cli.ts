@@ -1,0 +1,66 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DrillReport } from '../../lib/report/report.ts';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CliRun {
+  child: ChildProcess;
+  /** Resolves when the CLI exits. */
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Resolves once stdout has printed a line matching `pattern`. */
+  waitFor(pattern: RegExp): Promise<void>;
+}
+
+/** Starts `npm run drill -- args` as the operator would (without npm), with a clean DRILL_* environment. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('DRILL_') && !name.startsWith('PG') && name !== 'DATABASE_URL',
+    ),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib/cli.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const w of waiters.filter((w) => w.pattern.test(stdout))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return {
+    child,
+    done,
+    waitFor: (pattern) =>
+      pattern.test(stdout)
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            waiters.push({ pattern, resolve });
+            void done.then(({ code }) =>
+              reject(new Error(`the CLI exited (${code}) before printing ${pattern}:\n${stdout}\n${stderr}`)),
+            );
+          }),
+  };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return startCli(args, env).done;
+}
+
+export async function readReport(dir: string): Promise<DrillReport> {
+  return JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as DrillReport;
+}
