@@ -1,0 +1,158 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+
+// Starts a real Pushgateway on a free loopback port for tests; no traffic leaves 127.0.0.1.
+
+export const PUSHGATEWAY_BIN = '/usr/bin/prometheus-pushgateway';
+
+export function hasPushgateway(bin = PUSHGATEWAY_BIN): boolean {
+  try {
+    accessSync(bin, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A port that was free a moment ago: bind to 0, read the port, release it. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('could not read the bound port');
+  return address.port;
+}
+
+export interface RunningPushgateway {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(killTimer);
+}
+
+async function waitReady(
+  url: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `pushgateway exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output()}`,
+      );
+    }
+    try {
+      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
+      await response.text();
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await delay(100);
+  }
+  throw new Error(`pushgateway at ${url} was not ready within ${timeoutMs} ms:\n${output()}`);
+}
+
+async function startOnce(bin: string, readyTimeoutMs: number): Promise<RunningPushgateway> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // An empty persistence file keeps the state in memory only, so every test run starts clean.
+  const child = spawn(
+    bin,
+    [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  try {
+    await spawned;
+    await waitReady(url, child, () => output, readyTimeoutMs);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return { url, stop: () => stopChild(child) };
+}
+
+/** Starts the Pushgateway, retrying on a fresh port if another process took the chosen one. */
+export async function startPushgateway(
+  options: { bin?: string; readyTimeoutMs?: number } = {},
+): Promise<RunningPushgateway> {
+  const bin = options.bin ?? PUSHGATEWAY_BIN;
+  let lastError: unknown;
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      return await startOnce(bin, options.readyTimeoutMs ?? 10_000);
+    } catch (error) {
+      lastError = error;
+      if (!(error instanceof Error && error.message.includes('address already in use'))) break;
+    }
+  }
+  throw lastError;
+}
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const SAMPLE_LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/;
+const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+function unescapeLabel(value: string): string {
+  return value.replace(/\\(.)/g, (_, char: string) => (char === 'n' ? '\n' : char));
+}
+
+/** Parses the Prometheus text exposition format (the samples only). */
+export function parseExposition(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = SAMPLE_LINE.exec(line);
+    if (match === null) throw new Error(`unparseable exposition line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(LABEL_PAIR)) {
+      labels[pair[1] ?? ''] = unescapeLabel(pair[2] ?? '');
+    }
+    samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+/** Scrapes the Pushgateway and returns the samples whose labels include all of `labels`. */
+export async function scrapeGroup(url: string, labels: Record<string, string>): Promise<Sample[]> {
+  const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+  if (!response.ok) throw new Error(`scraping ${url}/metrics answered HTTP ${response.status}`);
+  const samples = parseExposition(await response.text());
+  return samples.filter((sample) =>
+    Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
+}
