@@ -27,7 +27,7 @@ const plan = inject('drillPlan');
 if (!plan)
   throw new Error('The drills run through `npm run drill`, which starts the target and provides the plan.');
 const { target, canary } = plan;
-const executor = executorFor(target, process.env);
+const executor = await executorFor(target, process.env);
 const source = directorySource(plan.backupDir, plan.naming);
 
 /** What the steps found so far; a missing entry means the step that sets it did not pass. */

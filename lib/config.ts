@@ -1,7 +1,9 @@
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_POSTGRES_IMAGE } from './targets/container.ts';
+import { DEFAULT_SEARCH_ROOTS } from './targets/pg-binaries.ts';
 
 /**
  * Every setting of the drill: its flag, its environment twin, its default and what it means. An explicit
@@ -31,7 +33,13 @@ export const SETTINGS = {
     env: 'DRILL_TARGET',
     default: 'auto',
     arg: 'KIND',
-    help: 'where to restore: auto | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+    help: 'where to restore: auto (container if an engine answers, else local) | container (testcontainers, tools run inside) | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+  },
+  image: {
+    env: 'DRILL_POSTGRES_IMAGE',
+    default: DEFAULT_POSTGRES_IMAGE,
+    arg: 'IMAGE',
+    help: 'PostgreSQL image for --target container; use the production major (or a registry mirror of it)',
   },
   'database-url': {
     env: 'DATABASE_URL',
@@ -49,7 +57,13 @@ export const SETTINGS = {
     env: 'DRILL_PG_BINDIR',
     default: undefined,
     arg: 'DIR',
-    help: 'PostgreSQL bin directory (default: pg_config --bindir, initdb on PATH, then /usr/lib/postgresql/*/bin)',
+    help: 'PostgreSQL bin directory (default: pg_config --bindir, initdb on PATH, then the newest under --pg-search-roots)',
+  },
+  'pg-search-roots': {
+    env: 'DRILL_PG_SEARCH_ROOTS',
+    default: DEFAULT_SEARCH_ROOTS.join(delimiter),
+    arg: 'DIRS',
+    help: `directories holding one folder per PostgreSQL major with a bin/ inside, separated by ${delimiter}`,
   },
   canary: {
     env: 'DRILL_CANARY',
@@ -92,7 +106,8 @@ export const SETTINGS = {
 
 type SettingName = keyof typeof SETTINGS;
 
-export type TargetChoice = 'auto' | 'local' | 'url';
+export const TARGET_CHOICES = ['auto', 'container', 'local', 'url'] as const;
+export type TargetChoice = (typeof TARGET_CHOICES)[number];
 
 /** The validated configuration of one drill run. */
 export interface DrillConfig {
@@ -100,10 +115,12 @@ export interface DrillConfig {
   backupPattern: string;
   timestampFormat: string;
   target: TargetChoice;
+  image: string;
   /** A libpq-style URL; holds a password only if the operator put one there. Never logged. */
   databaseUrl: string | undefined;
   scratch: boolean;
   pgBinDir: string | undefined;
+  pgSearchRoots: string[];
   canary: string;
   rtoSeconds: number;
   reportDir: string;
@@ -149,10 +166,10 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
   };
 
   const target = text('target') ?? 'auto';
-  if (!['auto', 'local', 'url'].includes(target)) {
+  if (!(TARGET_CHOICES as readonly string[]).includes(target)) {
     throw new ConfigError(
       'target',
-      `Expected --target / DRILL_TARGET to be auto, local or url, got \`${target}\`.`,
+      `Expected --target / DRILL_TARGET to be one of ${TARGET_CHOICES.join(', ')}, got \`${target}\`.`,
     );
   }
   const rtoRaw = raw('rto');
@@ -186,9 +203,11 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     backupPattern: text('backup-pattern') ?? 'postgres-backup-{timestamp}',
     timestampFormat: text('timestamp-format') ?? 'YYYY-MM-DD-HHmmss',
     target: target as TargetChoice,
+    image: text('image') ?? DEFAULT_POSTGRES_IMAGE,
     databaseUrl,
     scratch: flag('scratch'),
     pgBinDir: path('pg-bindir'),
+    pgSearchRoots: (text('pg-search-roots') ?? '').split(delimiter).filter(Boolean),
     canary,
     rtoSeconds,
     reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),

@@ -73,6 +73,12 @@ export class DumpNewerThanTargetError extends BackupError {
 export class ToolsNotFoundError extends DrillError {
   override readonly code = 'DRILL_TOOLS_NOT_FOUND';
   override readonly exitCode = 2;
+  /** What was looked for and where, without the advice: for callers that give their own. */
+  readonly searched: string;
+  constructor(searched: string, message: string) {
+    super(message);
+    this.searched = searched;
+  }
 }
 
 /** The target server could not be started or reached. */

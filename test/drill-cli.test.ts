@@ -2,7 +2,7 @@
  * The whole drill, as an operator runs it: the CLI against a real throwaway cluster, with backups made
  * by a real pg_dumpall and damaged by the test.
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -250,6 +250,19 @@ describe('--target url', () => {
     } finally {
       await empty.stop();
     }
+  });
+});
+
+describe('nothing to restore into', () => {
+  it('exits 2 naming both ways out when there is neither a container engine nor PostgreSQL binaries', async () => {
+    // A PATH holding only node, no DOCKER_HOST (runCli drops it), and no version roots to fall back on.
+    const bin = await freshDir('only-node/bin');
+    await symlink(process.execPath, join(bin, 'node'));
+    const { code, stderr } = await runCli([], { PATH: bin, DRILL_PG_SEARCH_ROOTS: join(scratch, 'nowhere') });
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      `pg-restore-drill: Nothing to restore into: no container engine answered (Could not find a working container runtime strategy), and no PostgreSQL binaries found (needed: initdb, postgres, psql, pg_dumpall, pg_restore; tried: PATH, ${join(scratch, 'nowhere')}). Either start a container engine (Docker, or podman with DOCKER_HOST=unix:///run/podman/podman.sock) for --target container, or install the PostgreSQL server binaries (Debian: apt-get install postgresql; or --pg-bindir DIR) for --target local.`,
+    );
   });
 });
 

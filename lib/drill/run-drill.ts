@@ -27,7 +27,6 @@ export interface DrillDeps {
   signal: AbortSignal;
   /** The project root: vitest.config.ts and drills/. */
   root: string;
-  versionRoots?: readonly string[];
 }
 
 /**
@@ -49,7 +48,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
   try {
     const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
     cleanups.push({ what: `remove ${work}`, run: () => rm(work, { recursive: true, force: true }) });
-    target = await startTarget(config, { env: deps.env, log, versionRoots: deps.versionRoots });
+    target = await startTarget(config, { env: deps.env, log, runId });
     const started = target;
     cleanups.push({
       what: 'stop the target',
@@ -62,7 +61,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       await mkdir(backupDir, { mode: 0o700 });
       log.info(`self-contained mode: seeding ${config.canary} and taking a backup as the CronJob does`);
       await seedCanary(target.handle, config.canary);
-      await takeBackup(executorFor(target.handle, deps.env), naming, backupDir, deps.now());
+      await takeBackup(await executorFor(target.handle, deps.env), naming, backupDir, deps.now());
     }
     const plan: DrillPlan = {
       runId,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpAll, psql, startTestCluster } from '../../test/support/cluster.ts';
 import { seedCanary } from '../drill/seed.ts';
 import { RestoreFailedError, RestoreTimeoutError } from '../errors.ts';
-import { executorFor } from '../targets/attach.ts';
+import { hostExecutor } from '../targets/host-executor.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { type PlainRestoreOptions, restorePlainDump } from './psql-restore.ts';
 
@@ -25,7 +25,7 @@ afterAll(async () => {
 
 function options(sql: string | Buffer, extra: Partial<PlainRestoreOptions> = {}): PlainRestoreOptions {
   return {
-    executor: executorFor(target.handle, process.env),
+    executor: hostExecutor(target.handle.binDir ?? '', target.handle.connection, process.env),
     source: Readable.from([gzipSync(sql)]),
     compression: 'gzip',
     kind: 'pg_dumpall',

@@ -1,9 +1,16 @@
 import { TargetError } from '../errors.ts';
+import { probeContainerEngine } from './container-engine.ts';
+import { containerExecutor } from './container-executor.ts';
 import { hostExecutor } from './host-executor.ts';
 import type { Executor, TargetHandle } from './target.ts';
 
-/** The executor that runs client tools for a target, from its handle. */
-export function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessEnv): Executor {
+/** The executor that runs client tools for a target, from its handle: in its container, or on this host. */
+export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessEnv): Promise<Executor> {
+  if (handle.containerId) {
+    const engine = await probeContainerEngine();
+    if (!engine.ok) throw new TargetError(`The container engine went away: ${engine.reason}`);
+    return containerExecutor(engine.client.container.dockerode, handle.containerId, handle.connection.user);
+  }
   if (handle.binDir) return hostExecutor(handle.binDir, handle.connection, baseEnv);
   throw new TargetError(`No way to run the PostgreSQL client tools for ${handle.description}.`);
 }

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type PgVersion, parseVersion } from '../backups/dump-header.ts';
 import type { Connection, Executor, ToolResult, ToolRun } from './target.ts';
+import { toolVersionVia } from './tool-output.ts';
 
 /** Keep this much of a tool's stderr: with ON_ERROR_STOP the error that matters comes first. */
 const STDERR_CAP_BYTES = 256 * 1024;
@@ -33,30 +32,8 @@ export function libpqEnv(connection: Connection, base: NodeJS.ProcessEnv): NodeJ
 /** Runs the client tools from a bin directory on this machine. */
 export function hostExecutor(binDir: string, connection: Connection, baseEnv: NodeJS.ProcessEnv): Executor {
   const env = libpqEnv(connection, baseEnv);
-  return {
-    where: `host (${binDir})`,
-    run: (tool, args, options) => runProcess(join(binDir, tool), args, env, options),
-    toolVersion: async (tool) => {
-      const out: Buffer[] = [];
-      const sink = new Writable({
-        write(chunk: Buffer, _enc, done) {
-          out.push(chunk);
-          done();
-        },
-      });
-      const result = await runProcess(join(binDir, tool), ['--version'], env, { stdout: sink }).catch(
-        () => undefined,
-      );
-      if (result?.exitCode !== 0) return undefined;
-      return versionFromBanner(Buffer.concat(out).toString());
-    },
-  };
-}
-
-/** `psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.18. */
-export function versionFromBanner(banner: string): PgVersion | undefined {
-  const text = /\(PostgreSQL\)\s+(\S+)/.exec(banner)?.[1];
-  return text ? parseVersion(text) : undefined;
+  const run: Executor['run'] = (tool, args, options) => runProcess(join(binDir, tool), args, env, options);
+  return { where: `host (${binDir})`, run, toolVersion: (tool) => toolVersionVia(run, tool) };
 }
 
 /** Spawns a program, streams stdin/stdout, collects stderr, honours an AbortSignal. */

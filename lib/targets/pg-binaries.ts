@@ -10,7 +10,7 @@ const run = promisify(execFile);
 export const LOCAL_TOOLS = ['initdb', 'postgres', 'psql', 'pg_dumpall', 'pg_restore'] as const;
 
 /** Where distributions put versioned PostgreSQL installations (Debian/Ubuntu). */
-export const DEFAULT_SEARCH_GLOBS = ['/usr/lib/postgresql'];
+export const DEFAULT_SEARCH_ROOTS = ['/usr/lib/postgresql'];
 
 export interface BinDirSearch {
   /** `--pg-bindir`: used as given, nothing else is tried. */
@@ -38,8 +38,10 @@ export async function findPgBinDir(search: BinDirSearch): Promise<{ binDir: stri
   if (search.explicit) {
     const found = await accept(search.explicit, '--pg-bindir');
     if (found) return { binDir: found, tried };
+    const searched = `--pg-bindir ${search.explicit} does not hold all of ${tools.join(', ')}`;
     throw new ToolsNotFoundError(
-      `--pg-bindir ${search.explicit} does not hold all of ${tools.join(', ')}. Point it at the bin directory of a PostgreSQL server installation.`,
+      searched,
+      `${searched}. Point it at the bin directory of a PostgreSQL installation.`,
     );
   }
   const pgConfig = await which('pg_config', search.path);
@@ -61,8 +63,11 @@ export async function findPgBinDir(search: BinDirSearch): Promise<{ binDir: stri
       if (found) return { binDir: found, tried };
     }
   }
+  const where = tried.length ? tried.join('; ') : ['PATH', ...search.versionRoots].join(', ');
+  const searched = `no PostgreSQL binaries found (needed: ${tools.join(', ')}; tried: ${where})`;
   throw new ToolsNotFoundError(
-    `No PostgreSQL binaries found (needed: ${tools.join(', ')}). Tried: ${tried.length ? tried.join('; ') : `PATH, ${search.versionRoots.join(', ')}`}. Install PostgreSQL (Debian: apt-get install postgresql), or pass --pg-bindir DIR, or use --database-url for an existing scratch server.`,
+    searched,
+    `No${searched.slice(2)}. Install PostgreSQL (Debian: apt-get install postgresql), or pass --pg-bindir DIR, or use --target url for an existing scratch server.`,
   );
 }
 

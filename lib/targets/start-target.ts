@@ -1,38 +1,71 @@
 import type { DrillConfig } from '../config.ts';
-import { UnsafeTargetError } from '../errors.ts';
+import { TargetError, ToolsNotFoundError, UnsafeTargetError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { startContainerTarget } from './container.ts';
+import { probeContainerEngine } from './container-engine.ts';
 import { userDatabases, withClient } from './databases.ts';
 import { startLocalTarget } from './local.ts';
-import { DEFAULT_SEARCH_GLOBS, findPgBinDir } from './pg-binaries.ts';
+import { findPgBinDir } from './pg-binaries.ts';
 import type { StartedTarget } from './target.ts';
 import { attachUrlTarget, connectionFromUrl } from './url.ts';
 
 export interface TargetDeps {
   env: NodeJS.ProcessEnv;
   log: Logger;
-  /** Version roots searched for PostgreSQL binaries (tests point this elsewhere). */
-  versionRoots?: readonly string[];
+  /** Labels what the drill starts, so leftovers can be traced to a run. */
+  runId: string;
 }
 
 /**
- * Starts or attaches to the server the drill restores into. `auto` is `local` for now; the container
- * target slots in here.
+ * Starts or attaches to the server the drill restores into. `auto`: a container engine that answers
+ * → container (the production major, tools inside); else PostgreSQL binaries here → local; else exit 2
+ * naming both ways out.
  */
 export async function startTarget(config: DrillConfig, deps: TargetDeps): Promise<StartedTarget> {
-  const search = {
-    explicit: config.pgBinDir,
-    path: deps.env.PATH ?? '',
-    versionRoots: deps.versionRoots ?? DEFAULT_SEARCH_GLOBS,
+  const search = { explicit: config.pgBinDir, path: deps.env.PATH ?? '', versionRoots: config.pgSearchRoots };
+  const container = () => startContainerTarget({ image: config.image, runId: deps.runId, log: deps.log });
+  const local = async () => {
+    const { binDir } = await findPgBinDir(search);
+    return startLocalTarget({ binDir, tempRoot: config.tempDir, baseEnv: deps.env, log: deps.log });
   };
-  if (config.target === 'url') {
-    const connection = connectionFromUrl(config.databaseUrl, deps.env);
-    const { binDir } = await findPgBinDir({ ...search, tools: ['psql', 'pg_dumpall'] });
-    const target = await attachUrlTarget(connection, binDir, config.scratch);
-    await assertScratchUrl(target, config.canary);
-    return target;
+  switch (config.target) {
+    case 'url': {
+      const connection = connectionFromUrl(config.databaseUrl, deps.env);
+      const { binDir } = await findPgBinDir({ ...search, tools: ['psql', 'pg_dumpall'] });
+      const target = await attachUrlTarget(connection, binDir, config.scratch);
+      await assertScratchUrl(target, config.canary);
+      return target;
+    }
+    case 'local':
+      return local();
+    case 'container': {
+      const engine = await probeContainerEngine();
+      if (!engine.ok) {
+        throw new TargetError(
+          `--target container needs a container engine, and none answered (${engine.reason}). Start Docker, or podman's API socket with DOCKER_HOST=unix:///run/podman/podman.sock; or use --target local.`,
+        );
+      }
+      return container();
+    }
+    case 'auto': {
+      const engine = await probeContainerEngine();
+      if (engine.ok) {
+        deps.log.info(
+          `container engine found (${engine.client.info.containerRuntime.host}): restoring into ${config.image}`,
+        );
+        return container();
+      }
+      try {
+        return await local();
+      } catch (error) {
+        if (!(error instanceof ToolsNotFoundError)) throw error;
+        throw new ToolsNotFoundError(
+          error.searched,
+          `Nothing to restore into: no container engine answered (${engine.reason}), and ${error.searched}. Either start a container engine (Docker, or podman with DOCKER_HOST=unix:///run/podman/podman.sock) for --target container, or install the PostgreSQL server binaries (Debian: apt-get install postgresql; or --pg-bindir DIR) for --target local.`,
+        );
+      }
+    }
   }
-  const { binDir } = await findPgBinDir(search);
-  return startLocalTarget({ binDir, tempRoot: config.tempDir, baseEnv: deps.env, log: deps.log });
 }
 
 /**

@@ -58,8 +58,10 @@ export interface TargetHandle {
    * not scratch must never receive a whole pg_dumpall.
    */
   scratch: boolean;
-  /** Where the client tools are: a bin directory on this host. */
+  /** Where the client tools are: a bin directory on this host… */
   binDir?: string;
+  /** …or inside this container. */
+  containerId?: string;
 }
 
 /** A target this drill started or attached to, with the means to let go of it. */

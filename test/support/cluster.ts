@@ -1,17 +1,17 @@
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { silentLogger } from '../../lib/log.ts';
 import { executorFor } from '../../lib/targets/attach.ts';
 import { startLocalTarget } from '../../lib/targets/local.ts';
-import { DEFAULT_SEARCH_GLOBS, findPgBinDir } from '../../lib/targets/pg-binaries.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../lib/targets/pg-binaries.ts';
 import type { StartedTarget, TargetHandle } from '../../lib/targets/target.ts';
+import { collector } from '../../lib/targets/tool-output.ts';
 
 /** A throwaway cluster for a test file; the caller stops it in afterAll. */
 export async function startTestCluster(): Promise<StartedTarget> {
-  const { binDir } = await findPgBinDir({ path: process.env.PATH ?? '', versionRoots: DEFAULT_SEARCH_GLOBS });
+  const { binDir } = await findPgBinDir({ path: process.env.PATH ?? '', versionRoots: DEFAULT_SEARCH_ROOTS });
   return startLocalTarget({ binDir, tempRoot: tmpdir(), baseEnv: process.env, log: silentLogger });
 }
 
@@ -21,16 +21,10 @@ export async function toolOutput(
   tool: 'pg_dumpall' | 'psql',
   args: string[],
 ): Promise<string> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  const result = await executorFor(target, process.env).run(tool, args, { stdout: sink });
+  const out = collector();
+  const result = await (await executorFor(target, process.env)).run(tool, args, { stdout: out.sink });
   if (result.exitCode !== 0) throw new Error(`${tool} failed: ${result.stderr}`);
-  return Buffer.concat(chunks).toString('utf8');
+  return out.text();
 }
 
 /** The cluster's pg_dumpall as text, as the backup CronJob takes it. */

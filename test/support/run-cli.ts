@@ -14,11 +14,26 @@ export interface CliRun {
   waitFor(pattern: RegExp): Promise<void>;
 }
 
-/** Starts `npm run drill -- args` as the operator would (without npm), with a clean DRILL_* environment. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
+/** Variables through which testcontainers finds a container engine. */
+export const ENGINE_ENV = ['DOCKER_HOST', 'TESTCONTAINERS_RYUK_DISABLED', 'TESTCONTAINERS_HOST_OVERRIDE'];
+
+/**
+ * Starts `npm run drill -- args` as the operator would (without npm), with a clean DRILL_* and PG*
+ * environment. The container engine's variables pass only with `engine: true`: elsewhere `--target auto`
+ * must mean the local binaries, whatever the machine runs.
+ */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { engine?: boolean } = {},
+): CliRun {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(
-      ([name]) => !name.startsWith('DRILL_') && !name.startsWith('PG') && name !== 'DATABASE_URL',
+      ([name]) =>
+        !name.startsWith('DRILL_') &&
+        !name.startsWith('PG') &&
+        name !== 'DATABASE_URL' &&
+        (options.engine === true || !ENGINE_ENV.includes(name)),
     ),
   );
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib/cli.ts'), ...args], {
@@ -57,8 +72,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
   };
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return startCli(args, env).done;
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { engine?: boolean } = {}) {
+  return startCli(args, env, options).done;
 }
 
 export async function readReport(dir: string): Promise<DrillReport> {

@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql';
+import { Wait } from 'testcontainers';
+import { versionFromNum } from '../backups/dump-header.ts';
+import { TargetError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { CONTAINER_SOCKET_DIR } from './container-executor.ts';
+import { withClient } from './databases.ts';
+import type { StartedTarget } from './target.ts';
+
+/** The image `--target container` uses unless told otherwise: the production major, pinned here only. */
+export const DEFAULT_POSTGRES_IMAGE = 'postgres:18.1';
+/** Label on every container the drill starts, so a leftover can be found (`docker ps -a --filter`). */
+export const RUN_LABEL = 'pg-restore-drill.run';
+
+const SUPERUSER = 'postgres';
+
+export interface ContainerTargetOptions {
+  image: string;
+  runId: string;
+  log: Logger;
+}
+
+/**
+ * Starts PostgreSQL in a container. Readiness is the server's own log line (the official image prints it
+ * twice: once for its init server, once for the real one) plus the mapped port: some engines (podman
+ * without systemd) never run HEALTHCHECKs, so health is never waited on.
+ */
+export async function startContainerTarget(options: ContainerTargetOptions): Promise<StartedTarget> {
+  const password = randomBytes(18).toString('base64url');
+  let container: StartedPostgreSqlContainer;
+  try {
+    container = await new PostgreSqlContainer(options.image)
+      .withUsername(SUPERUSER)
+      .withPassword(password)
+      .withDatabase('postgres')
+      .withLabels({ [RUN_LABEL]: options.runId })
+      .withCommand([
+        'postgres',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ])
+      // The module's default health check carries the password in its command line; ours uses the
+      // trusted local socket.
+      .withHealthCheck({
+        test: ['CMD-SHELL', `pg_isready -h ${CONTAINER_SOCKET_DIR} -U ${SUPERUSER}`],
+        interval: 1000,
+        timeout: 1000,
+        retries: 120,
+      })
+      .withWaitStrategy(
+        Wait.forAll([
+          Wait.forListeningPorts(),
+          Wait.forLogMessage(/database system is ready to accept connections/, 2),
+        ]),
+      )
+      .start();
+  } catch (error) {
+    throw new TargetError(
+      `Could not start ${options.image} in the container engine: ${(error as Error).message}. If the image cannot be pulled here, pass --image with one the engine has (or a mirror such as registry.example.com/library/postgres:18), or use --target local.`,
+      { cause: error },
+    );
+  }
+  const connection = {
+    host: container.getHost(),
+    port: container.getPort(),
+    user: SUPERUSER,
+    password,
+    database: 'postgres',
+  };
+  const stop = async () => {
+    await container.stop({ remove: true, removeVolumes: true, timeout: 5000 });
+  };
+  try {
+    const num = await withClient(connection, 'postgres', async (client) => {
+      const { rows } = await client.query<{ num: string }>(
+        `SELECT current_setting('server_version_num') AS num`,
+      );
+      return Number(rows[0]?.num);
+    });
+    const serverVersion = versionFromNum(num);
+    const id = container.getId();
+    options.log.info(
+      `PostgreSQL ${serverVersion.text} started in container ${id.slice(0, 12)} (${options.image}) on ${connection.host}:${connection.port}`,
+    );
+    return {
+      handle: {
+        kind: 'container',
+        description: `container ${options.image} (${id.slice(0, 12)}) on ${connection.host}:${connection.port}`,
+        connection,
+        serverVersion,
+        scratch: true,
+        containerId: id,
+      },
+      stop,
+      keep: async () =>
+        [
+          `The container ${id.slice(0, 12)} keeps running; PostgreSQL on ${connection.host}:${connection.port}.`,
+          `  connect: docker exec -it ${id.slice(0, 12)} psql -U ${SUPERUSER}`,
+          `  remove:  docker rm -f ${id.slice(0, 12)}`,
+        ].join('\n'),
+    };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw new TargetError(
+      `The container ${options.image} started but its server cannot be reached: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}

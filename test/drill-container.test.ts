@@ -1,0 +1,125 @@
+/**
+ * `--target container`: PostgreSQL from testcontainers, the client tools inside the container. Runs on
+ * any engine testcontainers finds (CI: rootful podman set up by scripts/container-engine.sh).
+ */
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCanary } from '../lib/drill/seed.ts';
+import type { StartedTarget } from '../lib/targets/target.ts';
+import { dumpAll, psql, startTestCluster, writeBackup } from './support/cluster.ts';
+import { containerTestsAvailable, drillContainers, TEST_IMAGE } from './support/container-engine.ts';
+import { readReport, runCli, startCli } from './support/run-cli.ts';
+
+const available = await containerTestsAvailable();
+if (!available.ok) console.warn(`skipping the container-target tests: ${available.reason}`);
+
+describe.skipIf(!available.ok)('--target container', () => {
+  let source: StartedTarget;
+  let goodDump: string;
+  let scratch: string;
+  const engine = { engine: true };
+
+  beforeAll(async () => {
+    source = await startTestCluster();
+    await seedCanary(source.handle, 'backup_test');
+    goodDump = await dumpAll(source.handle);
+    scratch = await mkdtemp(join(tmpdir(), 'drill-container-test-'));
+    await chmod(scratch, 0o755);
+  });
+  afterAll(async () => {
+    await source?.stop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function dir(name: string): Promise<string> {
+    const path = join(scratch, name);
+    await mkdir(path, { recursive: true });
+    return path;
+  }
+
+  it('runs the self-contained drill with the tools inside the container and removes it', async () => {
+    const reports = await dir('self');
+    const { code, stdout } = await runCli(
+      ['--target', 'container', '--image', TEST_IMAGE, '--report-dir', reports],
+      {},
+      engine,
+    );
+    expect(code, stdout).toBe(0);
+    const report = await readReport(reports);
+    expect(report.target?.kind).toBe('container');
+    expect(report.counts).toEqual({ passed: 13, failed: 0, skipped: 0 });
+    expect(await drillContainers()).toEqual([]);
+  });
+
+  it('--target auto picks the container engine when one answers', async () => {
+    const reports = await dir('auto');
+    const { code, stdout } = await runCli(
+      ['--report-dir', reports],
+      { DRILL_POSTGRES_IMAGE: TEST_IMAGE },
+      engine,
+    );
+    expect(code, stdout).toBe(0);
+    expect((await readReport(reports)).target?.kind).toBe('container');
+  });
+
+  it('restores the newest backup of --backups DIR streamed into psql in the container', async () => {
+    const backups = await dir('backups');
+    await writeBackup(backups, '2026-11-21-030000', goodDump);
+    const reports = await dir('backups-report');
+    const { code, stdout } = await runCli(
+      ['--target', 'container', '--image', TEST_IMAGE, '--backups', backups, '--report-dir', reports],
+      {},
+      engine,
+    );
+    expect(code, stdout).toBe(0);
+    const report = await readReport(reports);
+    expect(report.restore?.sqlBytes).toBe(Buffer.byteLength(goodDump));
+    expect(await drillContainers()).toEqual([]);
+  });
+
+  it('reports a failing restore exactly as the local target does: the line and the error', async () => {
+    const broken = goodDump.replace(
+      '\nALTER TABLE ONLY public.transactions\n',
+      '\nSELECT no_such_function();\nALTER TABLE ONLY public.transactions\n',
+    );
+    const line = broken.split('\n').indexOf('SELECT no_such_function();') + 1;
+    const backups = await dir('broken');
+    await writeBackup(backups, '2026-11-21-030000', broken);
+    const reports = await dir('broken-report');
+    const { code } = await runCli(
+      ['--target', 'container', '--image', TEST_IMAGE, '--backups', backups, '--report-dir', reports],
+      {},
+      engine,
+    );
+    expect(code).toBe(1);
+    const restore = (await readReport(reports)).checks.find((c) => c.id === 'restore-completed');
+    expect(restore?.message).toBe(
+      `Restore failed: the dump hit an error and psql stopped there (ON_ERROR_STOP): line ${line}: ERROR 42883: function no_such_function() does not exist`,
+    );
+    expect(await drillContainers()).toEqual([]);
+  });
+
+  it('on SIGTERM mid-restore stops, removes the container, reports and exits 143', async () => {
+    await psql(
+      source.handle,
+      'backup_test',
+      'CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 1500000) g',
+    );
+    const backups = await dir('big');
+    await writeBackup(backups, '2026-11-21-030000', await dumpAll(source.handle));
+    const reports = await dir('big-report');
+    const run = startCli(
+      ['--target', 'container', '--image', TEST_IMAGE, '--backups', backups, '--report-dir', reports],
+      {},
+      engine,
+    );
+    await run.waitFor(/drop: canary dropped and gone/);
+    run.child.kill('SIGTERM');
+    const { code, stdout } = await run.done;
+    expect(code, stdout).toBe(143);
+    expect((await readReport(reports)).verdict).toBe('interrupted');
+    expect(await drillContainers()).toEqual([]);
+  });
+});
