@@ -13,13 +13,19 @@ describe('readConfig', () => {
       backupPattern: 'postgres-backup-{timestamp}',
       timestampFormat: 'YYYY-MM-DD-HHmmss',
       target: 'auto',
+      image: 'postgres:18.1',
       databaseUrl: undefined,
       scratch: false,
       pgBinDir: undefined,
+      pgSearchRoots: ['/usr/lib/postgresql'],
       canary: 'backup_test',
       rtoSeconds: 300,
       reportDir: '/srv/drill/drill-report',
       junit: undefined,
+      pushgateway: undefined,
+      requirePush: false,
+      metricsCluster: 'default',
+      metricsTarget: undefined,
       keep: false,
       tempDir: tmpdir(),
       help: false,
@@ -47,13 +53,19 @@ describe('readConfig', () => {
       DRILL_BACKUP_PATTERN: 'db-{timestamp}',
       DRILL_TIMESTAMP_FORMAT: 'YYYYMMDD',
       DRILL_TARGET: 'url',
+      DRILL_POSTGRES_IMAGE: 'mirror.example/library/postgres:18.1',
       DATABASE_URL: 'postgres://drill@db:5432/postgres',
       DRILL_SCRATCH: 'yes',
       DRILL_PG_BINDIR: '/usr/lib/postgresql/15/bin',
+      DRILL_PG_SEARCH_ROOTS: '/opt/pg:/usr/local/pgsql',
       DRILL_CANARY: 'canary_db',
       DRILL_RTO: '90.5',
       DRILL_REPORT_DIR: '/var/report',
       DRILL_JUNIT: 'junit.xml',
+      DRILL_PUSHGATEWAY_URL: 'http://pushgateway.monitoring:9091',
+      DRILL_REQUIRE_PUSH: 'true',
+      DRILL_METRICS_CLUSTER: 'prod',
+      DRILL_METRICS_TARGET: 'sidecar',
       DRILL_KEEP: 'on',
       DRILL_TEMP_DIR: '/var/tmp',
     };
@@ -62,13 +74,19 @@ describe('readConfig', () => {
       backupPattern: 'db-{timestamp}',
       timestampFormat: 'YYYYMMDD',
       target: 'url',
+      image: 'mirror.example/library/postgres:18.1',
       databaseUrl: 'postgres://drill@db:5432/postgres',
       scratch: true,
       pgBinDir: '/usr/lib/postgresql/15/bin',
+      pgSearchRoots: ['/opt/pg', '/usr/local/pgsql'],
       canary: 'canary_db',
       rtoSeconds: 90.5,
       reportDir: '/var/report',
       junit: '/srv/drill/junit.xml',
+      pushgateway: 'http://pushgateway.monitoring:9091',
+      requirePush: true,
+      metricsCluster: 'prod',
+      metricsTarget: 'sidecar',
       keep: true,
       tempDir: '/var/tmp',
       help: false,
@@ -103,12 +121,22 @@ describe('readConfig', () => {
     });
   });
 
+  it('rejects a Pushgateway URL it cannot push to, naming the setting and hiding credentials', () => {
+    const error = thrown(() => readConfig(['--pushgateway', 'ftp://user:secret@gw:9091'], {}, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({
+      setting: 'pushgateway',
+      message:
+        '--pushgateway / DRILL_PUSHGATEWAY_URL: "ftp://***@gw:9091" has scheme "ftp"; expected an http:// or https:// URL of the Pushgateway without query or fragment, e.g. http://pushgateway.monitoring:9091',
+    });
+  });
+
   it('rejects an unknown --target, naming the setting and the value', () => {
     const error = thrown(() => readConfig(['--target', 'docker'], {}, CWD));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error).toMatchObject({
       setting: 'target',
-      message: 'Expected --target / DRILL_TARGET to be auto, local or url, got `docker`.',
+      message: 'Expected --target / DRILL_TARGET to be one of auto, container, local, url, got `docker`.',
     });
   });
 

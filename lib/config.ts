@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.ts';
+import { parsePushgatewayUrl } from './report/pushgateway.ts';
 import { DEFAULT_POSTGRES_IMAGE } from './targets/container.ts';
 import { DEFAULT_SEARCH_ROOTS } from './targets/pg-binaries.ts';
 
@@ -89,6 +90,30 @@ export const SETTINGS = {
     arg: 'FILE',
     help: 'also write a JUnit XML report (one test case per check)',
   },
+  pushgateway: {
+    env: 'DRILL_PUSHGATEWAY_URL',
+    default: undefined,
+    arg: 'URL',
+    help: 'push the drill metrics (pg_dr_drill_*) to this Prometheus Pushgateway, on success and on failure',
+  },
+  'require-push': {
+    env: 'DRILL_REQUIRE_PUSH',
+    default: false,
+    arg: undefined,
+    help: 'fail the run (exit 1) when the metrics push fails; by default a failed push is reported and the verdict stands',
+  },
+  'metrics-cluster': {
+    env: 'DRILL_METRICS_CLUSTER',
+    default: 'default',
+    arg: 'NAME',
+    help: 'the `cluster` grouping label of the pushed metrics (which PostgreSQL cluster the backups belong to)',
+  },
+  'metrics-target': {
+    env: 'DRILL_METRICS_TARGET',
+    default: undefined,
+    arg: 'NAME',
+    help: 'the `target` grouping label of the pushed metrics (default: the target kind, e.g. local, container, url)',
+  },
   keep: {
     env: 'DRILL_KEEP',
     default: false,
@@ -125,6 +150,10 @@ export interface DrillConfig {
   rtoSeconds: number;
   reportDir: string;
   junit: string | undefined;
+  pushgateway: string | undefined;
+  requirePush: boolean;
+  metricsCluster: string;
+  metricsTarget: string | undefined;
   keep: boolean;
   tempDir: string;
   help: boolean;
@@ -212,10 +241,25 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     rtoSeconds,
     reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),
     junit: path('junit'),
+    pushgateway: pushgatewayUrl(text('pushgateway')),
+    requirePush: flag('require-push'),
+    metricsCluster: text('metrics-cluster') ?? 'default',
+    metricsTarget: text('metrics-target'),
     keep: flag('keep'),
     tempDir: path('temp-dir') ?? tmpdir(),
     help: flag('help'),
   };
+}
+
+/** The Pushgateway URL, checked now so a typo fails before the drill runs, not after. */
+function pushgatewayUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    parsePushgatewayUrl(value);
+  } catch (error) {
+    throw new ConfigError('pushgateway', (error as Error).message);
+  }
+  return value;
 }
 
 /** `--help`: every flag with its environment twin and default. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
-import { dumpAll, psql, startTestCluster, writeBackup } from './support/cluster.ts';
+import { dumpAll, slowDump, startTestCluster, writeBackup } from './support/cluster.ts';
 import { containerTestsAvailable, drillContainers, TEST_IMAGE } from './support/container-engine.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
@@ -102,13 +102,8 @@ describe.skipIf(!available.ok)('--target container', () => {
   });
 
   it('on SIGTERM mid-restore stops, removes the container, reports and exits 143', async () => {
-    await psql(
-      source.handle,
-      'backup_test',
-      'CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 1500000) g',
-    );
-    const backups = await dir('big');
-    await writeBackup(backups, '2026-11-21-030000', await dumpAll(source.handle));
+    const backups = await dir('slow');
+    await writeBackup(backups, '2026-11-21-030000', slowDump(goodDump));
     const reports = await dir('big-report');
     const run = startCli(
       ['--target', 'container', '--image', TEST_IMAGE, '--backups', backups, '--report-dir', reports],

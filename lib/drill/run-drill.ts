@@ -5,7 +5,9 @@ import dayjs from 'dayjs';
 import { directorySource, requireCandidates } from '../backups/directory-source.ts';
 import { parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
+import { DrillError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { publishMetrics } from '../report/publish-metrics.ts';
 import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
 import { executorFor } from '../targets/attach.ts';
@@ -14,6 +16,18 @@ import type { StartedTarget } from '../targets/target.ts';
 import type { DrillPlan } from './plan.ts';
 import { runDrillSpecs } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
+
+/** How long a cancelled step may take to stop before the target is stopped under it. */
+const STOP_GRACE_MS = 5000;
+
+/** Calls `fn` once; later calls get the first call's promise. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => {
+    result ??= fn();
+    return result;
+  };
+}
 
 export interface DrillDeps {
   env: NodeJS.ProcessEnv;
@@ -30,30 +44,50 @@ export interface DrillDeps {
 }
 
 /**
- * One drill run: find the backup (or make one), start the target, run the drill specs, report, and
- * clean up whatever happened. Errors before the specs start (bad configuration, no backups, no tools,
- * an unsafe target) are thrown; everything after ends in a report.
+ * One drill run: find the backup (or make one), start the target, run the drill specs, report, push
+ * the metrics, and clean up whatever happened. Every run that got past reading its configuration ends
+ * in a report and (when asked) a push, also when it could not start: a vanished backup volume must
+ * reach the alerts as much as a failed restore.
  */
 export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<DrillReport> {
   const { log } = deps;
   const startedAt = deps.now();
   const runId = `${dayjs.utc(startedAt).format('YYYYMMDD-HHmmss')}-${randomBytes(3).toString('hex')}`;
   const naming = parseBackupPattern(config.backupPattern, config.timestampFormat);
-  if (config.backups) requireCandidates(await directorySource(config.backups, naming).discover(), naming);
-
+  const mode = config.backups ? 'backups' : 'self-contained';
   const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
   let target: StartedTarget | undefined;
+  let startError: string | undefined;
   const errors: string[] = [];
   const recorder = new StepRecorder(deps.out);
+  let specsRunning = false;
   try {
+    if (config.backups) requireCandidates(await directorySource(config.backups, naming).discover(), naming);
     const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
     cleanups.push({ what: `remove ${work}`, run: () => rm(work, { recursive: true, force: true }) });
     target = await startTarget(config, { env: deps.env, log, runId });
     const started = target;
+    const stopTarget = once(() => started.stop());
     cleanups.push({
       what: 'stop the target',
-      run: async () => (config.keep ? log.info(await started.keep()) : started.stop()),
+      run: async () => (config.keep && !deps.signal.aborted ? log.info(await started.keep()) : stopTarget()),
     });
+    // A step that does not heed the cancellation (a statement the tool is still waiting on) must not
+    // hold the drill past its grace period: the server is stopped under it, which ends it.
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        setTimeout(() => {
+          if (specsRunning) {
+            log.warn(
+              `the running step did not stop within ${STOP_GRACE_MS / 1000} s: stopping the target under it`,
+            );
+            void stopTarget().catch(() => {});
+          }
+        }, STOP_GRACE_MS).unref();
+      },
+      { once: true },
+    );
 
     let backupDir = config.backups;
     if (!backupDir) {
@@ -65,7 +99,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
     }
     const plan: DrillPlan = {
       runId,
-      mode: config.backups ? 'backups' : 'self-contained',
+      mode,
       backupDir,
       naming,
       canary: config.canary,
@@ -74,8 +108,9 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       startedAt: startedAt.getTime(),
     };
     deps.out.write(
-      `pg-restore-drill ${runId}: ${plan.mode} drill of ${config.canary} on ${target.handle.description}\n`,
+      `pg-restore-drill ${runId}: ${mode} drill of ${config.canary} on ${target.handle.description}\n`,
     );
+    specsRunning = true;
     await runDrillSpecs({
       root: deps.root,
       plan,
@@ -85,10 +120,17 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       stdout: deps.out,
       stderr: deps.err,
     });
+    specsRunning = false;
     errors.push(...recorder.runErrors);
   } catch (error) {
-    if (!target) throw error;
-    errors.push((error as Error).message);
+    if (!target && error instanceof DrillError && error.exitCode === 2) {
+      startError = error.message;
+      deps.err.write(`pg-restore-drill: ${error.message}\n`);
+    } else if (!target) {
+      throw error;
+    } else {
+      errors.push((error as Error).message);
+    }
   } finally {
     for (const cleanup of cleanups.reverse()) {
       await cleanup.run().catch((error: Error) => log.warn(`could not ${cleanup.what}: ${error.message}`));
@@ -98,14 +140,31 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
   if (interrupted) errors.push(`interrupted by ${interrupted}`);
   const report = buildReport({
     runId,
-    mode: config.backups ? 'backups' : 'self-contained',
+    mode,
     startedAt,
     finishedAt: deps.now(),
     target: target?.handle,
     steps: recorder.steps,
     errors,
     interrupted,
+    startError,
   });
+  if (config.pushgateway) {
+    report.push = await publishMetrics(report, {
+      url: config.pushgateway,
+      grouping: {
+        cluster: config.metricsCluster,
+        target: config.metricsTarget ?? target?.handle.kind ?? config.target,
+      },
+      rtoBudgetSeconds: config.rtoSeconds,
+      log,
+    });
+    if (!report.push.ok && config.requirePush && report.exitCode === 0) {
+      report.verdict = 'error';
+      report.exitCode = 1;
+      report.errors.push('the metrics push failed and --require-push is set');
+    }
+  }
   const path = await writeReport(config.reportDir, report);
   deps.out.write(
     `\n${formatSummary(report)}\n  report    ${path}${config.junit ? `\n  junit     ${config.junit}` : ''}\n`,

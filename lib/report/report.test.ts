@@ -114,6 +114,7 @@ describe('buildReport', () => {
       counts: { passed: 6, failed: 0, skipped: 0 },
       checks: passedSteps,
       errors: [],
+      push: null,
     } satisfies DrillReport);
   });
 

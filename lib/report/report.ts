@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PgVersion } from '../backups/dump-header.ts';
 import type { TargetHandle } from '../targets/target.ts';
+import type { PushOutcome } from './publish-metrics.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
 
 /** Bumped on any change a consumer of report.json would notice. */
@@ -53,6 +54,8 @@ export interface DrillReport {
   checks: StepRecord[];
   /** Failures outside any check: configuration, target start, a spec that did not load, a signal. */
   errors: string[];
+  /** The metrics push, when one was asked for. */
+  push: PushOutcome | null;
 }
 
 export interface ReportInput {
@@ -65,6 +68,8 @@ export interface ReportInput {
   errors: string[];
   /** The signal that stopped the run, if one did. */
   interrupted: string | undefined;
+  /** Why the drill could not start (no backups, no tools, an unsafe target): exit 2. */
+  startError?: string;
 }
 
 /** Exit status per verdict; an interrupted run exits as a shell reports the signal (128 + number). */
@@ -86,9 +91,10 @@ export function buildReport(input: ReportInput): DrillReport {
     if (ran.length) phases[phase] = round(ran.reduce((sum, s) => sum + s.durationMs, 0) / 1000);
   }
   const facts = (key: string) => input.steps.map((s) => s.facts[key]).find((v) => v !== undefined) ?? null;
+  const errors = input.startError ? [input.startError, ...input.errors] : input.errors;
   const verdict: Verdict = input.interrupted
     ? 'interrupted'
-    : input.errors.length > 0 || input.steps.length === 0
+    : errors.length > 0 || input.steps.length === 0
       ? 'error'
       : counts.failed > 0
         ? 'failed'
@@ -97,7 +103,7 @@ export function buildReport(input: ReportInput): DrillReport {
     schemaVersion: REPORT_SCHEMA_VERSION,
     runId: input.runId,
     verdict,
-    exitCode: exitCodeFor(verdict, input.interrupted),
+    exitCode: input.startError ? 2 : exitCodeFor(verdict, input.interrupted),
     startedAt: input.startedAt.toISOString(),
     finishedAt: input.finishedAt.toISOString(),
     mode: input.mode,
@@ -115,7 +121,8 @@ export function buildReport(input: ReportInput): DrillReport {
     phases,
     counts,
     checks: input.steps,
-    errors: input.errors,
+    errors,
+    push: null,
   };
 }
 
@@ -152,6 +159,11 @@ export function formatSummary(report: DrillReport): string {
     lines.push(`  FAILED    ${step.name}: ${step.message.split('\n', 1)[0]}`);
   }
   for (const error of report.errors) lines.push(`  ERROR     ${error}`);
+  if (report.push) {
+    lines.push(
+      `  metrics   ${report.push.ok ? 'pushed' : 'NOT pushed'} to ${report.push.url}${report.push.error ? `: ${report.push.error}` : ''}`,
+    );
+  }
   return lines.join('\n');
 }
 

@@ -37,6 +37,14 @@ export async function psql(target: TargetHandle, database: string, sql: string):
   return toolOutput(target, 'psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql]);
 }
 
+/** The dump with a minute-long statement just before its trailer: a restore that is surely mid-way. */
+export function slowDump(dump: string): string {
+  const trailer = '--\n-- PostgreSQL database cluster dump complete';
+  const at = dump.lastIndexOf(trailer);
+  if (at < 0) throw new Error('not a complete pg_dumpall');
+  return `${dump.slice(0, at)}SELECT pg_sleep(60);\n\n${dump.slice(at)}`;
+}
+
 /** Writes SQL text as the CronJob's gzip backup under its file name, dated `at`. */
 export function writeBackup(dir: string, at: string, sql: string): Promise<string> {
   return writeBackupBytes(dir, at, gzipSync(sql));

@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from '../../lib/targets/local.ts';
 
 // Starts a real Pushgateway on a free loopback port for tests; no traffic leaves 127.0.0.1.
 
@@ -17,18 +17,7 @@ export function hasPushgateway(bin = PUSHGATEWAY_BIN): boolean {
   }
 }
 
-/** A port that was free a moment ago: bind to 0, read the port, release it. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not read the bound port');
-  return address.port;
-}
+export { freePort };
 
 export interface RunningPushgateway {
   url: string;

@@ -1,0 +1,70 @@
+import { Registry } from 'prom-client';
+import type { Logger } from '../log.ts';
+import { type DrillMetricsInput, recordDrillMetrics } from './metrics.ts';
+import { type PushResult, pushDrillMetrics, redactUrl } from './pushgateway.ts';
+import type { DrillReport } from './report.ts';
+
+/** What report.json says of the push. */
+export interface PushOutcome {
+  url: string;
+  grouping: Record<string, string>;
+  ok: boolean;
+  attempts: number;
+  error?: string;
+}
+
+/** The metrics of one run, read off its report: what ran is timed, what did not is absent. */
+export function metricsInput(report: DrillReport, rtoBudgetSeconds: number): DrillMetricsInput {
+  const input: DrillMetricsInput = {
+    success: report.verdict === 'passed',
+    finishedAt: new Date(report.finishedAt),
+    phaseSeconds: { ...report.phases },
+    checksFailed: report.counts.failed,
+    rtoBudgetSeconds,
+  };
+  if (report.restore) input.restoreSeconds = report.restore.seconds;
+  if (report.backup)
+    input.backup = { takenAt: new Date(report.backup.takenAt), sizeBytes: report.backup.sizeBytes };
+  return input;
+}
+
+export interface PublishOptions {
+  url: string;
+  grouping: Record<string, string>;
+  rtoBudgetSeconds: number;
+  log: Logger;
+  /** Test seams; the defaults are the real ones. */
+  push?: typeof pushDrillMetrics;
+}
+
+/**
+ * Pushes the run's metrics on a registry of its own (never the global one). A failed push is logged and
+ * returned, never thrown: whether it fails the run is the caller's decision (`--require-push`).
+ */
+export async function publishMetrics(report: DrillReport, options: PublishOptions): Promise<PushOutcome> {
+  const registry = new Registry();
+  recordDrillMetrics(registry, metricsInput(report, options.rtoBudgetSeconds));
+  const result: PushResult = await (options.push ?? pushDrillMetrics)({
+    registry,
+    url: options.url,
+    grouping: options.grouping,
+    logger: options.log,
+  });
+  const outcome: PushOutcome = {
+    url: redactUrl(options.url),
+    grouping: options.grouping,
+    ok: result.ok,
+    attempts: result.attempts,
+  };
+  if (result.ok) {
+    options.log.info(
+      `metrics pushed to ${outcome.url} (${Object.entries(options.grouping)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+    );
+  } else {
+    outcome.error = result.error.message;
+    options.log.warn(result.error.message);
+  }
+  return outcome;
+}
