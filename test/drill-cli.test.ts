@@ -260,6 +260,41 @@ describe('--target url', () => {
   });
 });
 
+describe('two drills at once', () => {
+  it('the second drill on the same server exits 2 naming the first one', async () => {
+    const shared = await startTestCluster();
+    try {
+      const { connection } = shared.handle;
+      const env = {
+        DATABASE_URL: `postgres://${connection.user}@127.0.0.1:${connection.port}/postgres`,
+        PGPASSWORD: connection.password,
+      };
+      const dir = await freshDir('two-slow');
+      await writeBackup(dir, '2026-11-21-030000', slowDump(goodDump));
+      const firstReports = await freshDir('two-a');
+      const first = startCli(
+        ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', firstReports],
+        env,
+      );
+      await first.waitFor(/drop: canary dropped and gone/);
+      const second = await runCli(
+        ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', await freshDir('two-b')],
+        env,
+      );
+      expect(second.code).toBe(2);
+      const holder =
+        /^pg-restore-drill: Another drill is running on this server: pg-restore-drill (\S+) \(backend pid \d+ from 127\.0\.0\.1, since [^)]+\) holds the drill lock\./m.exec(
+          second.stderr,
+        );
+      first.child.kill('SIGTERM');
+      expect((await first.done).code).toBe(143);
+      expect(holder?.[1]).toBe((await readReport(firstReports)).runId);
+    } finally {
+      await shared.stop();
+    }
+  });
+});
+
 describe('nothing to restore into', () => {
   it('exits 2 naming both ways out when there is neither a container engine nor PostgreSQL binaries', async () => {
     // A PATH holding only node, no DOCKER_HOST (runCli drops it), and no version roots to fall back on.

@@ -6,14 +6,18 @@ import type { Connection } from './target.ts';
 export const PROTECTED_DATABASES = ['postgres', 'template0', 'template1'] as const;
 
 /** A connected client for one database of the target; the caller ends it. */
-export async function connect(connection: Connection, database = connection.database): Promise<pg.Client> {
+export async function connect(
+  connection: Connection,
+  database = connection.database,
+  applicationName = 'pg-restore-drill',
+): Promise<pg.Client> {
   const client = new pg.Client({
     host: connection.host,
     port: connection.port,
     user: connection.user,
     password: connection.password,
     database,
-    application_name: 'pg-restore-drill',
+    application_name: applicationName,
     connectionTimeoutMillis: 15_000,
   });
   await client.connect();

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import { startContainerTarget } from './container.ts';
 import { probeContainerEngine } from './container-engine.ts';
 import { userDatabases, withClient } from './databases.ts';
+import { takeDrillLock } from './drill-lock.ts';
 import { startLocalTarget } from './local.ts';
 import { findPgBinDir } from './pg-binaries.ts';
 import type { StartedTarget } from './target.ts';
@@ -33,8 +34,22 @@ export async function startTarget(config: DrillConfig, deps: TargetDeps): Promis
       const connection = connectionFromUrl(config.databaseUrl, deps.env);
       const { binDir } = await findPgBinDir({ ...search, tools: ['psql', 'pg_dumpall'] });
       const target = await attachUrlTarget(connection, binDir, config.scratch);
-      await assertScratchUrl(target, config.canary);
-      return target;
+      // The lock comes first: a second drill must hear "another drill is running", not a guard's
+      // complaint about the first drill's canary.
+      const release = await takeDrillLock(connection, deps.runId);
+      try {
+        await assertScratchUrl(target, config.canary);
+      } catch (error) {
+        await release();
+        throw error;
+      }
+      return {
+        ...target,
+        stop: async () => {
+          await release();
+          await target.stop();
+        },
+      };
     }
     case 'local':
       return local();
