@@ -8,6 +8,7 @@ import type { BackupCandidate } from '../lib/backups/backup-source.ts';
 import { directorySource, requireCandidates } from '../lib/backups/directory-source.ts';
 import { type BackupInspection, checkRestorable, inspectBackup } from '../lib/backups/integrity.ts';
 import { RestoreFailedError, RestoreTimeoutError, UnsafeTargetError } from '../lib/errors.ts';
+import { progressMeter } from '../lib/report/progress.ts';
 import type { StepMeta } from '../lib/report/steps.ts';
 import { formatSqlError, hintFor } from '../lib/restore/psql-errors.ts';
 import { type RestoreOutcome, restorePlainDump } from '../lib/restore/psql-restore.ts';
@@ -178,10 +179,18 @@ describe(`restore drill of ${canary}`, () => {
     async (ctx) => {
       const backup = found.backup as BackupCandidate;
       const inspection = found.inspection as BackupInspection;
+      const meter = progressMeter({
+        ...plan.progress,
+        out: process.stderr,
+        phase: 'restore',
+        totalBytes: backup.sizeBytes,
+        clock: () => performance.now(),
+      });
       try {
         const outcome = await restorePlainDump({
           executor,
           source: source.open(backup),
+          onSourceBytes: (bytes) => meter.update(bytes),
           compression: backup.compression,
           kind: inspection.kind,
           database: target.connection.database,
@@ -190,6 +199,7 @@ describe(`restore drill of ${canary}`, () => {
           signal: ctx.signal,
           clock: () => performance.now(),
         });
+        meter.done();
         found.restore = outcome;
         found.restoreSeconds = outcome.durationMs / 1000;
         return {

@@ -44,6 +44,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       now: () => new Date(),
       signal: controller.signal,
       root: ROOT,
+      stderrIsTTY: process.stderr.isTTY === true,
     });
     return report.exitCode;
   } catch (error) {

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.ts';
+import type { ProgressMode } from './report/progress.ts';
 import { parsePushgatewayUrl } from './report/pushgateway.ts';
 import { DEFAULT_POSTGRES_IMAGE } from './targets/container.ts';
 import { DEFAULT_SEARCH_ROOTS } from './targets/pg-binaries.ts';
@@ -114,6 +115,18 @@ export const SETTINGS = {
     arg: 'NAME',
     help: 'the `target` grouping label of the pushed metrics (default: the target kind, e.g. local, container, url)',
   },
+  progress: {
+    env: 'DRILL_PROGRESS',
+    default: 'auto',
+    arg: 'MODE',
+    help: 'restore progress on stderr: auto (a line updated in place on a terminal, JSON lines otherwise) | tty | json | off',
+  },
+  'progress-interval': {
+    env: 'DRILL_PROGRESS_INTERVAL',
+    default: 10,
+    arg: 'SECONDS',
+    help: 'seconds between JSON progress lines (a terminal repaints every 0.2 s)',
+  },
   keep: {
     env: 'DRILL_KEEP',
     default: false,
@@ -154,6 +167,8 @@ export interface DrillConfig {
   requirePush: boolean;
   metricsCluster: string;
   metricsTarget: string | undefined;
+  progress: 'auto' | ProgressMode;
+  progressIntervalSeconds: number;
   keep: boolean;
   tempDir: string;
   help: boolean;
@@ -201,14 +216,25 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
       `Expected --target / DRILL_TARGET to be one of ${TARGET_CHOICES.join(', ')}, got \`${target}\`.`,
     );
   }
-  const rtoRaw = raw('rto');
-  const rtoSeconds = Number(rtoRaw.value);
-  if (!Number.isFinite(rtoSeconds) || rtoSeconds <= 0) {
+  const positive = (name: SettingName): number => {
+    const { value, from } = raw(name);
+    const number = Number(value);
+    if (!Number.isFinite(number) || number <= 0) {
+      throw new ConfigError(
+        name,
+        `Expected ${from === 'default' ? `--${name}` : from} to be a positive number of seconds, got \`${String(value)}\`.`,
+      );
+    }
+    return number;
+  };
+  const progress = text('progress') ?? 'auto';
+  if (!['auto', 'tty', 'json', 'off'].includes(progress)) {
     throw new ConfigError(
-      'rto',
-      `Expected ${rtoRaw.from === 'default' ? '--rto' : rtoRaw.from} to be a positive number of seconds, got \`${String(rtoRaw.value)}\`.`,
+      'progress',
+      `Expected --progress / DRILL_PROGRESS to be auto, tty, json or off, got \`${progress}\`.`,
     );
   }
+  const rtoSeconds = positive('rto');
   const canary = text('canary') ?? 'backup_test';
   if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(canary)) {
     throw new ConfigError(
@@ -245,6 +271,8 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     requirePush: flag('require-push'),
     metricsCluster: text('metrics-cluster') ?? 'default',
     metricsTarget: text('metrics-target'),
+    progress: progress as DrillConfig['progress'],
+    progressIntervalSeconds: positive('progress-interval'),
     keep: flag('keep'),
     tempDir: path('temp-dir') ?? tmpdir(),
     help: flag('help'),

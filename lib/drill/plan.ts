@@ -1,4 +1,5 @@
 import type { BackupNaming } from '../backups/naming.ts';
+import type { ProgressMode } from '../report/progress.ts';
 import type { TargetHandle } from '../targets/target.ts';
 
 /** What the CLI hands the drill specs (through vitest's provide/inject): plain data only. */
@@ -13,6 +14,8 @@ export interface DrillPlan {
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;
+  /** How the restore step shows its progress on stderr. */
+  progress: { mode: ProgressMode; intervalMs: number };
 }
 
 declare module 'vitest' {

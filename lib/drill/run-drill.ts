@@ -41,6 +41,14 @@ export interface DrillDeps {
   signal: AbortSignal;
   /** The project root: vitest.config.ts and drills/. */
   root: string;
+  /** Whether stderr is a terminal: progress is then a line updated in place. */
+  stderrIsTTY: boolean;
+}
+
+/** `auto` progress is a repainted line on a terminal and JSON lines in a log. */
+function progressFor(config: DrillConfig, tty: boolean): DrillPlan['progress'] {
+  const mode = config.progress === 'auto' ? (tty ? 'tty' : 'json') : config.progress;
+  return { mode, intervalMs: mode === 'tty' ? 200 : config.progressIntervalSeconds * 1000 };
 }
 
 /**
@@ -106,6 +114,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       rtoSeconds: config.rtoSeconds,
       target: target.handle,
       startedAt: startedAt.getTime(),
+      progress: progressFor(config, deps.stderrIsTTY),
     };
     deps.out.write(
       `pg-restore-drill ${runId}: ${mode} drill of ${config.canary} on ${target.handle.description}\n`,

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { DumpKind } from '../backups/dump-header.ts';
@@ -6,6 +6,7 @@ import type { Compression } from '../backups/naming.ts';
 import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
 import type { Executor } from '../targets/target.ts';
 import { bootstrapRoleFilter, type SkippedStatement } from './bootstrap-role-filter.ts';
+import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
 
 /**
@@ -39,6 +40,8 @@ export interface PlainRestoreOptions {
   signal?: AbortSignal;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
+  /** Told the running total of backup bytes read (as stored, before gunzip), for progress. */
+  onSourceBytes?: (bytes: number) => void;
 }
 
 export interface RestoreOutcome {
@@ -54,15 +57,14 @@ export async function restorePlainDump(options: PlainRestoreOptions): Promise<Re
   const { executor, clock } = options;
   const skipped: SkippedStatement[] = [];
   let sqlBytes = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      sqlBytes += chunk.length;
-      done(null, chunk);
-    },
-  });
   const stages: NodeJS.ReadWriteStream[] = [];
+  if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
   if (options.compression === 'gzip') stages.push(createGunzip());
-  stages.push(counter);
+  stages.push(
+    countingStream((total) => {
+      sqlBytes = total;
+    }),
+  );
   if (options.kind === 'pg_dumpall') stages.push(bootstrapRoleFilter(options.bootstrapRole, skipped));
   // A broken input (gunzip on a damaged file) destroys stdin with its error, which the executor reports;
   // psql stopping early (ON_ERROR_STOP) ends the feed, and psql's verdict is the one that counts.

@@ -1,0 +1,107 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { progressMeter } from './progress.ts';
+
+function capture() {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => {
+    text += c.toString();
+  });
+  return { out, text: () => text };
+}
+
+describe('progressMeter', () => {
+  it('writes one JSON line per interval in a log, and a final one', () => {
+    let now = 0;
+    const sink = capture();
+    const meter = progressMeter({
+      mode: 'json',
+      out: sink.out,
+      phase: 'restore',
+      totalBytes: 4_000_000,
+      intervalMs: 10_000,
+      clock: () => now,
+    });
+    meter.update(0);
+    now = 5_000;
+    meter.update(1_000_000); // within the interval: no line
+    now = 10_000;
+    meter.update(2_000_000);
+    now = 20_000;
+    meter.done();
+    const lines = sink
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      {
+        event: 'phase-progress',
+        phase: 'restore',
+        bytes: 0,
+        totalBytes: 4_000_000,
+        percent: 0,
+        bytesPerSecond: 0,
+        etaSeconds: null,
+        elapsedSeconds: 0,
+      },
+      {
+        event: 'phase-progress',
+        phase: 'restore',
+        bytes: 2_000_000,
+        totalBytes: 4_000_000,
+        percent: 50,
+        bytesPerSecond: 200_000,
+        etaSeconds: 10,
+        elapsedSeconds: 10,
+      },
+      {
+        event: 'phase-progress-done',
+        phase: 'restore',
+        bytes: 2_000_000,
+        totalBytes: 4_000_000,
+        percent: 50,
+        bytesPerSecond: 100_000,
+        etaSeconds: null,
+        elapsedSeconds: 20,
+      },
+    ]);
+  });
+
+  it('repaints one line in place on a terminal and ends it', () => {
+    let now = 0;
+    const sink = capture();
+    const meter = progressMeter({
+      mode: 'tty',
+      out: sink.out,
+      phase: 'restore',
+      totalBytes: 10 * 1024 * 1024,
+      intervalMs: 200,
+      clock: () => now,
+    });
+    now = 1000;
+    meter.update(5 * 1024 * 1024);
+    now = 2000;
+    meter.done();
+    expect(sink.text()).toBe(
+      '\r\x1b[K  restore: 50% of the backup read (5.0 / 10.0 MB), 5.0 MB/s, ETA 1 s' +
+        '\r\x1b[K  restore: 50% of the backup read (5.0 / 10.0 MB), 2.5 MB/s\n',
+    );
+  });
+
+  it('says nothing when off', () => {
+    const sink = capture();
+    const meter = progressMeter({
+      mode: 'off',
+      out: sink.out,
+      phase: 'restore',
+      totalBytes: 1,
+      intervalMs: 0,
+      clock: () => 0,
+    });
+    meter.update(1);
+    meter.done();
+    expect(sink.text()).toBe('');
+  });
+});
