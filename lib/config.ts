@@ -71,7 +71,13 @@ export const SETTINGS = {
     env: 'DRILL_CANARY',
     default: 'backup_test',
     arg: 'DB',
-    help: 'canary database: dropped, restored and checked',
+    help: 'canary database: dropped, restored and checked; `none` for a backup without one (an archive of an application database)',
+  },
+  jobs: {
+    env: 'DRILL_JOBS',
+    default: 2,
+    arg: 'N',
+    help: 'parallel pg_restore jobs for custom/directory archives the tools can read as files (1 through stdin)',
   },
   rto: {
     env: 'DRILL_RTO',
@@ -161,6 +167,7 @@ export interface DrillConfig {
   pgSearchRoots: string[];
   canary: string;
   rtoSeconds: number;
+  jobs: number;
   reportDir: string;
   junit: string | undefined;
   pushgateway: string | undefined;
@@ -227,6 +234,17 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     }
     return number;
   };
+  const wholeNumber = (name: SettingName): number => {
+    const { value, from } = raw(name);
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 1) {
+      throw new ConfigError(
+        name,
+        `Expected ${from === 'default' ? `--${name}` : from} to be a whole number of at least 1, got \`${String(value)}\`.`,
+      );
+    }
+    return number;
+  };
   const progress = text('progress') ?? 'auto';
   if (!['auto', 'tty', 'json', 'off'].includes(progress)) {
     throw new ConfigError(
@@ -237,6 +255,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
   const rtoSeconds = positive('rto');
   const canary = text('canary') ?? 'backup_test';
   if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(canary)) {
+    // `none` passes this check too: it means "no canary" (drills/restore.drill.ts).
     throw new ConfigError(
       'canary',
       `Expected --canary / DRILL_CANARY to be a database name of at most 63 plain characters, got \`${canary}\`.`,
@@ -265,6 +284,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     pgSearchRoots: (text('pg-search-roots') ?? '').split(delimiter).filter(Boolean),
     canary,
     rtoSeconds,
+    jobs: wholeNumber('jobs'),
     reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),
     junit: path('junit'),
     pushgateway: pushgatewayUrl(text('pushgateway')),

@@ -145,7 +145,7 @@ describe('--backups DIR', () => {
     const { code, stderr } = await runCli(['--backups', dir]);
     expect(code).toBe(2);
     expect(stderr).toContain(
-      `No backup found in ${dir}: looked for postgres-backup-{timestamp}{.sql.gz,.sql}`,
+      `No backup found in ${dir}: looked for postgres-backup-{timestamp}{.sql.gz,.sql,.dump,.dir}`,
     );
     expect(stderr).toContain(
       'postgres-backup-2026-13-01-030000.sql.gz (timestamp `2026-13-01-030000` is not a valid',

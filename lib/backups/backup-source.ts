@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Compression } from './naming.ts';
+import type { BackupFormat, Compression } from './naming.ts';
 
 /** One backup file a source offers. */
 export interface BackupCandidate {
@@ -9,6 +9,8 @@ export interface BackupCandidate {
   /** The time in the file's name: when the backup was taken. */
   takenAt: Date;
   sizeBytes: number;
+  format: BackupFormat;
+  /** For plain backups: gzip or none. */
   compression: Compression;
 }
 

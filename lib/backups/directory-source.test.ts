@@ -47,6 +47,7 @@ describe('directorySource', () => {
           path: join(dir, 'postgres-backup-2026-11-24-031500.sql.gz'),
           takenAt: new Date('2026-11-24T03:15:00Z'),
           sizeBytes: 3,
+          format: 'plain',
           compression: 'gzip',
         },
         {
@@ -54,6 +55,7 @@ describe('directorySource', () => {
           path: join(dir, 'postgres-backup-2026-11-23-031500.sql.gz'),
           takenAt: new Date('2026-11-23T03:15:00Z'),
           sizeBytes: 2,
+          format: 'plain',
           compression: 'gzip',
         },
         {
@@ -61,6 +63,7 @@ describe('directorySource', () => {
           path: join(dir, 'postgres-backup-2026-11-22-031500.sql.gz'),
           takenAt: new Date('2026-11-22T03:15:00Z'),
           sizeBytes: 1,
+          format: 'plain',
           compression: 'gzip',
         },
       ],
@@ -74,7 +77,7 @@ describe('directorySource', () => {
   it('lists ignored and rejected names with their reasons, sorted by name', async () => {
     await put('postgres-backup-2026-11-24-031500.sql.gz', 'x');
     await put('postgres-backup-2026-11-25-031500.sql.gz.tmp', 'x');
-    await put('postgres-backup-2026-11-24-031500.dump', 'x');
+    await put('postgres-backup-2026-11-24-031500.tar', 'x');
     await put('README', 'x');
     await put('postgres-backup-2026-13-01-000000.sql.gz', 'x');
     await put('postgres-backup-2026-02-30-000000.sql', 'x');
@@ -83,10 +86,10 @@ describe('directorySource', () => {
     const discovery = await directorySource(dir, naming).discover();
 
     expect(discovery.candidates.map((c) => c.name)).toEqual(['postgres-backup-2026-11-24-031500.sql.gz']);
-    const notPlain = 'not a plain SQL backup (expected .sql.gz or .sql)';
+    const notPlain = 'not a backup format we restore (expected .sql.gz, .sql, .dump, .dir)';
     expect(discovery.ignored).toEqual([
       { name: 'README', reason: `does not match ${describeNaming(naming)}` },
-      { name: 'postgres-backup-2026-11-24-031500.dump', reason: notPlain },
+      { name: 'postgres-backup-2026-11-24-031500.tar', reason: notPlain },
       { name: 'postgres-backup-2026-11-25-031500.sql.gz.tmp', reason: notPlain },
     ]);
     expect(discovery.rejected).toEqual([
@@ -116,6 +119,7 @@ describe('directorySource', () => {
           path: join(dir, 'postgres-backup-2026-11-24-031500.sql.gz'),
           takenAt: new Date('2026-11-24T03:15:00Z'),
           sizeBytes: 12,
+          format: 'plain',
           compression: 'gzip',
         },
       ]);

@@ -55,14 +55,18 @@ async function discoverDirectory(dir: string, naming: BackupNaming): Promise<Dis
     const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
     if (info instanceof Error) {
       rejected.push({ name, reason: `cannot be read: ${info.code ?? info.message}` });
-    } else if (!info.isFile()) {
-      rejected.push({ name, reason: 'not a regular file' });
+    } else if (verdict.format === 'directory' ? !info.isDirectory() : !info.isFile()) {
+      rejected.push({
+        name,
+        reason: verdict.format === 'directory' ? 'not a directory' : 'not a regular file',
+      });
     } else {
       candidates.push({
         name,
         path,
         takenAt: verdict.takenAt,
-        sizeBytes: info.size,
+        sizeBytes: verdict.format === 'directory' ? await directorySize(path) : info.size,
+        format: verdict.format,
         compression: verdict.compression,
       });
     }
@@ -75,6 +79,16 @@ async function discoverDirectory(dir: string, naming: BackupNaming): Promise<Dis
       a.name.localeCompare(b.name),
   );
   return { location: dir, candidates, ignored, rejected };
+}
+
+/** The bytes a directory-format backup holds (its files, one level deep, as pg_dump writes them). */
+async function directorySize(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    const info = await stat(join(dir, name)).catch(() => undefined);
+    if (info?.isFile()) total += info.size;
+  }
+  return total;
 }
 
 /** Throws the "nothing to drill" error, saying what was looked for and where. */

@@ -41,6 +41,7 @@ async function inspect(
     path,
     takenAt: new Date('2026-11-24T03:15:00Z'),
     sizeBytes: Buffer.byteLength(bytes),
+    format: 'plain',
     compression,
   };
   return inspectBackup(candidate, createReadStream(path));

@@ -10,6 +10,7 @@ import {
   BackupUnreadableError,
   DumpNewerThanTargetError,
 } from '../errors.ts';
+import type { ArchiveToc } from './archive-integrity.ts';
 import type { BackupCandidate } from './backup-source.ts';
 import {
   DUMP_KINDS,
@@ -34,6 +35,8 @@ export interface BackupInspection {
   dumpedBy?: PgVersion;
   /** The dump wraps its parts in `\restrict` (pg_dump ≥ 17.6 / 16.10 / 15.14 / 14.19 / 13.22). */
   restricted: boolean;
+  /** For pg_dump archives: what `pg_restore -l` listed. */
+  toc?: ArchiveToc;
 }
 
 /**

@@ -58,6 +58,7 @@ describe('classifyName', () => {
     expect(classifyName('postgres-backup-2026-11-24-031500.sql.gz', cronJob)).toEqual({
       kind: 'backup',
       takenAt: new Date('2026-11-24T03:15:00Z'),
+      format: 'plain',
       compression: 'gzip',
     });
   });
@@ -66,6 +67,7 @@ describe('classifyName', () => {
     expect(classifyName('postgres-backup-2026-11-24-031500.sql', cronJob)).toEqual({
       kind: 'backup',
       takenAt: new Date('2026-11-24T03:15:00Z'),
+      format: 'plain',
       compression: 'none',
     });
   });
@@ -99,12 +101,24 @@ describe('classifyName', () => {
 
   it.each([
     'postgres-backup-2026-11-24-031500.sql.gz.tmp',
-    'postgres-backup-2026-11-24-031500.dump',
+    'postgres-backup-2026-11-24-031500.tar',
     'postgres-backup-2026-11-24-031500',
-  ])('ignores %s as not a plain SQL backup', (name) => {
+  ])('ignores %s as not a backup format we restore', (name) => {
     expect(classifyName(name, cronJob)).toEqual({
       kind: 'ignored',
-      reason: 'not a plain SQL backup (expected .sql.gz or .sql)',
+      reason: 'not a backup format we restore (expected .sql.gz, .sql, .dump, .dir)',
+    });
+  });
+
+  it.each([
+    ['postgres-backup-2026-11-24-031500.dump', 'custom'],
+    ['postgres-backup-2026-11-24-031500.dir', 'directory'],
+  ])('reads %s as a pg_dump archive (%s format)', (name, format) => {
+    expect(classifyName(name, cronJob)).toEqual({
+      kind: 'backup',
+      takenAt: new Date('2026-11-24T03:15:00Z'),
+      format,
+      compression: 'none',
     });
   });
 
@@ -113,6 +127,7 @@ describe('classifyName', () => {
     expect(classifyName('db-20261124_0315-full.sql.gz', naming)).toEqual({
       kind: 'backup',
       takenAt: new Date('2026-11-24T03:15:00Z'),
+      format: 'plain',
       compression: 'gzip',
     });
     expect(classifyName('db-20261124_0315.sql.gz', naming)).toEqual({
@@ -134,7 +149,7 @@ describe('classifyName', () => {
 describe('describeNaming', () => {
   it('says what is looked for', () => {
     expect(describeNaming(cronJob)).toBe(
-      'postgres-backup-{timestamp}{.sql.gz,.sql} with {timestamp} as YYYY-MM-DD-HHmmss (UTC)',
+      'postgres-backup-{timestamp}{.sql.gz,.sql,.dump,.dir} with {timestamp} as YYYY-MM-DD-HHmmss (UTC)',
     );
   });
 });
@@ -156,6 +171,7 @@ describe('formatBackupName', () => {
     expect(classifyName(formatBackupName(naming, at), naming)).toEqual({
       kind: 'backup',
       takenAt: at,
+      format: 'plain',
       compression: 'gzip',
     });
   });

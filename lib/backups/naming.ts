@@ -17,13 +17,20 @@ export interface BackupNaming {
   timestampFormat: string;
 }
 
-/** Extensions of the plain SQL backups we restore with psql, longest first so `.sql.gz` wins over `.sql`. */
-export const PLAIN_EXTENSIONS = [
-  { extension: '.sql.gz', compression: 'gzip' },
-  { extension: '.sql', compression: 'none' },
+/**
+ * The backups we restore, by extension, longest first so `.sql.gz` wins over `.sql`: plain SQL (psql,
+ * what the CronJob writes), pg_dump's custom format (`-Fc`, pg_restore) and its directory format (`-Fd`,
+ * a directory named `….dir`, pg_restore).
+ */
+export const BACKUP_EXTENSIONS = [
+  { extension: '.sql.gz', format: 'plain', compression: 'gzip' },
+  { extension: '.sql', format: 'plain', compression: 'none' },
+  { extension: '.dump', format: 'custom', compression: 'none' },
+  { extension: '.dir', format: 'directory', compression: 'none' },
 ] as const;
 
-export type Compression = (typeof PLAIN_EXTENSIONS)[number]['compression'];
+export type Compression = (typeof BACKUP_EXTENSIONS)[number]['compression'];
+export type BackupFormat = (typeof BACKUP_EXTENSIONS)[number]['format'];
 
 /** Parses `--backup-pattern`, e.g. `postgres-backup-{timestamp}`; the extension is not part of it. */
 export function parseBackupPattern(pattern: string, timestampFormat: string): BackupNaming {
@@ -54,7 +61,7 @@ export function parseBackupPattern(pattern: string, timestampFormat: string): Ba
 }
 
 export type NameVerdict =
-  | { kind: 'backup'; takenAt: Date; compression: Compression }
+  | { kind: 'backup'; takenAt: Date; format: BackupFormat; compression: Compression }
   | { kind: 'ignored'; reason: string }
   | { kind: 'rejected'; reason: string };
 
@@ -63,7 +70,7 @@ export type NameVerdict =
  * is ours but whose timestamp is impossible (rejected, so the operator hears of it).
  */
 export function classifyName(name: string, naming: BackupNaming): NameVerdict {
-  const ext = PLAIN_EXTENSIONS.find((e) => name.endsWith(e.extension));
+  const ext = BACKUP_EXTENSIONS.find((e) => name.endsWith(e.extension));
   const stem = ext ? name.slice(0, -ext.extension.length) : name;
   if (
     !stem.startsWith(naming.prefix) ||
@@ -75,7 +82,7 @@ export function classifyName(name: string, naming: BackupNaming): NameVerdict {
   if (!ext) {
     return {
       kind: 'ignored',
-      reason: `not a plain SQL backup (expected ${PLAIN_EXTENSIONS.map((e) => e.extension).join(' or ')})`,
+      reason: `not a backup format we restore (expected ${BACKUP_EXTENSIONS.map((e) => e.extension).join(', ')})`,
     };
   }
   const stamp = stem.slice(naming.prefix.length, stem.length - naming.suffix.length);
@@ -86,7 +93,7 @@ export function classifyName(name: string, naming: BackupNaming): NameVerdict {
       reason: `timestamp \`${stamp}\` is not a valid ${naming.timestampFormat} date (UTC); never chosen`,
     };
   }
-  return { kind: 'backup', takenAt: parsed.toDate(), compression: ext.compression };
+  return { kind: 'backup', takenAt: parsed.toDate(), format: ext.format, compression: ext.compression };
 }
 
 /** The file name the backup CronJob would give a gzip backup taken at `at`. */
@@ -95,5 +102,5 @@ export function formatBackupName(naming: BackupNaming, at: Date): string {
 }
 
 export function describeNaming(naming: BackupNaming): string {
-  return `${naming.prefix}${TIMESTAMP_PLACEHOLDER}${naming.suffix}{${PLAIN_EXTENSIONS.map((e) => e.extension).join(',')}} with ${TIMESTAMP_PLACEHOLDER} as ${naming.timestampFormat} (UTC)`;
+  return `${naming.prefix}${TIMESTAMP_PLACEHOLDER}${naming.suffix}{${BACKUP_EXTENSIONS.map((e) => e.extension).join(',')}} with ${TIMESTAMP_PLACEHOLDER} as ${naming.timestampFormat} (UTC)`;
 }

@@ -11,6 +11,8 @@ export interface DrillPlan {
   naming: BackupNaming;
   canary: string;
   rtoSeconds: number;
+  /** Parallel pg_restore jobs for archives. */
+  jobs: number;
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;

@@ -112,6 +112,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       naming,
       canary: config.canary,
       rtoSeconds: config.rtoSeconds,
+      jobs: config.jobs,
       target: target.handle,
       startedAt: startedAt.getTime(),
       progress: progressFor(config, deps.stderrIsTTY),

@@ -95,6 +95,7 @@ export function containerExecutor(docker: DockerApi, containerId: string, user: 
   };
   return {
     where: `container ${containerId.slice(0, 12)}`,
+    readsHostPaths: false,
     run,
     toolVersion: (tool) => toolVersionVia(run, tool),
   };

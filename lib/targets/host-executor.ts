@@ -33,7 +33,12 @@ export function libpqEnv(connection: Connection, base: NodeJS.ProcessEnv): NodeJ
 export function hostExecutor(binDir: string, connection: Connection, baseEnv: NodeJS.ProcessEnv): Executor {
   const env = libpqEnv(connection, baseEnv);
   const run: Executor['run'] = (tool, args, options) => runProcess(join(binDir, tool), args, env, options);
-  return { where: `host (${binDir})`, run, toolVersion: (tool) => toolVersionVia(run, tool) };
+  return {
+    where: `host (${binDir})`,
+    readsHostPaths: true,
+    run,
+    toolVersion: (tool) => toolVersionVia(run, tool),
+  };
 }
 
 /** Spawns a program, streams stdin/stdout, collects stderr, honours an AbortSignal. */

@@ -36,6 +36,8 @@ export interface ToolResult {
 /** Runs one client tool next to a server: on this host, in a container, in a pod. */
 export interface Executor {
   readonly where: string;
+  /** The tools see this machine's files (a path argument works); else every input must go through stdin. */
+  readonly readsHostPaths: boolean;
   run(tool: PgTool, args: readonly string[], options?: ToolRun): Promise<ToolResult>;
   /** Version of a client tool as it will run, e.g. psql 15.18. */
   toolVersion(tool: PgTool): Promise<PgVersion | undefined>;

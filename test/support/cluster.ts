@@ -18,7 +18,7 @@ export async function startTestCluster(): Promise<StartedTarget> {
 /** Runs a client tool against the cluster and returns its stdout as text; fails on a non-zero exit. */
 export async function toolOutput(
   target: TargetHandle,
-  tool: 'pg_dumpall' | 'psql',
+  tool: 'pg_dumpall' | 'pg_dump' | 'psql',
   args: string[],
 ): Promise<string> {
   const out = collector();
@@ -55,4 +55,14 @@ export async function writeBackupBytes(dir: string, at: string, bytes: Buffer): 
   const file = join(dir, `postgres-backup-${at}.sql.gz`);
   await writeFile(file, bytes);
   return file;
+}
+
+/** `pg_dump` of one database in an archive format (`custom` → a file, `directory` → a directory). */
+export async function dumpArchive(
+  target: TargetHandle,
+  database: string,
+  format: 'custom' | 'directory',
+  path: string,
+): Promise<void> {
+  await toolOutput(target, 'pg_dump', [`-F${format === 'custom' ? 'c' : 'd'}`, '-d', database, '-f', path]);
 }
