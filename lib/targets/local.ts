@@ -203,7 +203,12 @@ async function waitReady(connection: Connection, logFile: string): Promise<Readi
     } finally {
       await client.end().catch(() => {});
     }
-    const serverLog = await readFile(logFile, 'utf8').catch(() => '');
+    // Our own early connection attempts make the server log `FATAL: the database system is starting
+    // up`: that one is not a failed start.
+    const serverLog = (await readFile(logFile, 'utf8').catch(() => ''))
+      .split('\n')
+      .filter((line) => !line.includes('the database system is starting up'))
+      .join('\n');
     if (/\b(FATAL|PANIC):/.test(serverLog)) {
       return {
         ok: false,
