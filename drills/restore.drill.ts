@@ -14,8 +14,9 @@ import type { StepMeta } from '../lib/report/steps.ts';
 import { restoreArchive } from '../lib/restore/archive-restore.ts';
 import { formatSqlError, hintFor } from '../lib/restore/psql-errors.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
+import { restoreDatabaseSection } from '../lib/restore/section-restore.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import { databaseExists, dropCanary, withClient } from '../lib/targets/databases.ts';
+import { databaseExists, dropDatabase, withClient } from '../lib/targets/databases.ts';
 import {
   type CanarySnapshot,
   checkCanaryForeignKey,
@@ -29,7 +30,9 @@ import type { Verdict } from '../lib/verify/verdict.ts';
 const plan = inject('drillPlan');
 if (!plan)
   throw new Error('The drills run through `npm run drill`, which starts the target and provides the plan.');
-const { target, canary } = plan;
+const { target, canary, restoreMode, restoreInto } = plan;
+/** Where the restored canary is verified: the canary itself, or its copy (drill_<run id>). */
+const verified = restoreInto;
 const executor = await executorFor(target, process.env);
 const source = directorySource(plan.backupDir, plan.naming);
 
@@ -144,6 +147,39 @@ async function restorePlain(
   };
 }
 
+/** One database's section out of a pg_dumpall (canary modes): nothing else on the server is written. */
+async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promise<Restored> {
+  const meter = progressMeter({
+    ...plan.progress,
+    out: process.stderr,
+    phase: 'restore',
+    totalBytes: backup.sizeBytes,
+    clock: () => performance.now(),
+  });
+  const outcome = await restoreDatabaseSection({
+    executor,
+    source: source.open(backup),
+    onSourceBytes: (bytes) => meter.update(bytes),
+    compression: backup.compression,
+    database: canary,
+    into: restoreInto,
+    createDatabase: (statement) =>
+      withClient(target.connection, target.connection.database, async (client) => {
+        await client.query(statement);
+      }),
+    timeoutMs: plan.rtoSeconds * 1000,
+    signal: ctx.signal,
+    clock: () => performance.now(),
+  });
+  meter.done();
+  const seconds = outcome.durationMs / 1000;
+  return {
+    seconds,
+    summary: `${seconds.toFixed(2)} s for the ${outcome.sqlBytes} bytes of ${canary}'s section, restored into ${restoreInto} in one transaction`,
+    facts: { sqlBytes: outcome.sqlBytes, skippedStatements: [] },
+  };
+}
+
 /** A custom or directory archive: pg_restore, in parallel where it can read the file. */
 async function restoreFromArchive(backup: BackupCandidate, ctx: TestContext): Promise<Restored> {
   const outcome = await restoreArchive({
@@ -216,9 +252,14 @@ describe(`restore drill of ${canary}`, () => {
 
   step('precheck: dump fits the target', ['inspection'], async () => {
     const inspection = found.inspection as BackupInspection;
-    if (inspection.kind === 'pg_dumpall' && !target.scratch) {
+    if (inspection.kind === 'pg_dumpall' && !target.scratch && restoreMode === 'cluster') {
       throw new UnsafeTargetError(
-        `Refusing to replay a whole pg_dumpall into ${target.description}: it is not a scratch server, and a whole cluster restore would rewrite its roles and other databases.`,
+        `Refusing to replay a whole pg_dumpall into ${target.description}: it is not a scratch server, and a whole cluster restore would rewrite its roles and other databases. Use --mode canary (or canary-copy) to restore only the canary.`,
+      );
+    }
+    if (restoreMode !== 'cluster' && found.backup?.format !== 'plain') {
+      throw new UnsafeTargetError(
+        `--mode ${restoreMode} restores one database's section out of a pg_dumpall; ${found.backup?.name} is a pg_dump archive. Use --mode cluster with a scratch target.`,
       );
     }
     const psql = await executor.toolVersion('psql');
@@ -246,8 +287,16 @@ describe(`restore drill of ${canary}`, () => {
   });
 
   step('drop: canary dropped and gone', ['restorable', 'snapshot'], async () => {
+    if (restoreMode === 'canary-copy') {
+      found.dropped = true;
+      return {
+        ok: true,
+        summary: `copy mode: ${canary} is left alone; its section is restored as ${restoreInto}`,
+        facts: {},
+      };
+    }
     const gone = await withClient(target.connection, target.connection.database, async (client) => {
-      await dropCanary(client, canary, canary);
+      await dropDatabase(client, canary, { canary, createdThisRun: [] });
       return !(await databaseExists(client, canary));
     });
     if (gone) found.dropped = true;
@@ -268,9 +317,11 @@ describe(`restore drill of ${canary}`, () => {
       const inspection = found.inspection as BackupInspection;
       try {
         const restored =
-          backup.format === 'plain'
-            ? await restorePlain(backup, inspection, ctx)
-            : await restoreFromArchive(backup, ctx);
+          backup.format !== 'plain'
+            ? await restoreFromArchive(backup, ctx)
+            : restoreMode === 'cluster'
+              ? await restorePlain(backup, inspection, ctx)
+              : await restoreSection(backup, ctx);
         found.restore = restored;
         found.restoreSeconds = restored.seconds;
         return {
@@ -305,18 +356,20 @@ describe(`restore drill of ${canary}`, () => {
 
   step('verify: canary exists again', ['restore'], async () => {
     const back = await withClient(target.connection, target.connection.database, (c) =>
-      databaseExists(c, canary),
+      databaseExists(c, verified),
     );
     if (back) found.canaryBack = true;
     return {
       ok: back,
-      summary: back ? `${canary} is back` : `${canary} was not restored: the backup does not hold it`,
+      summary: back
+        ? `${verified} is back`
+        : `${verified} was not restored: the backup does not hold ${canary}`,
       facts: {},
     };
   });
 
   step('verify: users are exactly alice, bob and charlie', ['canaryBack'], async () => {
-    found.current = await withClient(target.connection, canary, snapshotCanary);
+    found.current = await withClient(target.connection, verified, snapshotCanary);
     return checkUsers(found.current);
   });
 
@@ -325,14 +378,14 @@ describe(`restore drill of ${canary}`, () => {
   );
 
   step('verify: canary foreign key present', ['canaryBack'], () =>
-    withClient(target.connection, canary, checkCanaryForeignKey),
+    withClient(target.connection, verified, checkCanaryForeignKey),
   );
 
   step('verify: foreign keys validated, no orphans', ['canaryBack'], () =>
-    withClient(target.connection, canary, checkForeignKeys),
+    withClient(target.connection, verified, checkForeignKeys),
   );
 
   step('verify: sequences beyond their columns', ['canaryBack'], () =>
-    withClient(target.connection, canary, checkSequences),
+    withClient(target.connection, verified, checkSequences),
   );
 });

@@ -3,9 +3,11 @@
  * The only module that reads process.env / process.argv or ends the process.
  */
 import { fileURLToPath } from 'node:url';
-import { helpText, readConfig } from './config.ts';
+import { type DrillConfig, helpText, readConfig } from './config.ts';
 import { runDrill } from './drill/run-drill.ts';
 import { DrillError } from './errors.ts';
+import { runClusterDrill } from './k8s/ci-gate.ts';
+import { loadKubeConfig } from './k8s/kube-config.ts';
 import { streamLogger } from './log.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -36,6 +38,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    if (config.cluster) return await runInCluster(config, env, controller.signal);
     const report = await runDrill(config, {
       env,
       log,
@@ -50,6 +53,33 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   } catch (error) {
     return reportStartError(error);
   }
+}
+
+/** The CI gate: the drill runs in the cluster as a Job made from its CronJob; its verdict is ours. */
+async function runInCluster(
+  config: DrillConfig,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+): Promise<number> {
+  const log = streamLogger(process.stderr);
+  const { kubeConfig, namespace, context, server } = loadKubeConfig({
+    env,
+    kubeconfig: config.kubeconfig,
+    context: config.context,
+    namespace: config.namespace,
+  });
+  log.info(`CI gate: running cronjob/${config.cronjob} in ${namespace} (context ${context}, ${server})`);
+  const result = await runClusterDrill({
+    kubeConfig,
+    namespace,
+    cronJob: config.cronjob,
+    timeoutMs: config.clusterTimeoutSeconds * 1000,
+    log,
+    out: process.stdout,
+    signal,
+  });
+  process.stdout.write(`\npg-restore-drill (cluster): ${result.verdict.toUpperCase()}: ${result.message}\n`);
+  return result.exitCode;
 }
 
 /** One clear message per failure that stopped the drill before it could report, and its exit code. */

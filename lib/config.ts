@@ -31,11 +31,65 @@ export const SETTINGS = {
     arg: 'FORMAT',
     help: 'dayjs format of {timestamp}, read strictly as UTC',
   },
+  mode: {
+    env: 'DRILL_MODE',
+    default: 'cluster',
+    arg: 'MODE',
+    help: "cluster: replay the whole pg_dumpall (only into a scratch server) | canary: drop the canary and restore only its section (safe on a live server) | canary-copy: restore the canary's section as drill_<run id> next to it, drop nothing",
+  },
   target: {
     env: 'DRILL_TARGET',
     default: 'auto',
     arg: 'KIND',
     help: 'where to restore: auto (container if an engine answers, else local) | container (testcontainers, tools run inside) | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+  },
+  pod: {
+    env: 'DRILL_POD',
+    default: undefined,
+    arg: 'NS/POD',
+    help: 'for --target pod: the database pod whose psql/pg_restore run the restore through the exec API (e.g. data/postgres-postgresql-0); the checks connect with --database-url',
+  },
+  'pod-container': {
+    env: 'DRILL_POD_CONTAINER',
+    default: 'postgresql',
+    arg: 'NAME',
+    help: 'the container of --pod that has the PostgreSQL tools',
+  },
+  cluster: {
+    env: 'DRILL_CLUSTER',
+    default: false,
+    arg: undefined,
+    help: 'CI gate: run the drill in the cluster as a Job made from the CronJob, follow its log, exit with its verdict',
+  },
+  cronjob: {
+    env: 'DRILL_CRONJOB',
+    default: 'pg-restore-drill',
+    arg: 'NAME',
+    help: 'the CronJob --cluster makes its Job from',
+  },
+  'cluster-timeout': {
+    env: 'DRILL_CLUSTER_TIMEOUT',
+    default: 900,
+    arg: 'SECONDS',
+    help: 'how long --cluster waits for the Job to finish',
+  },
+  kubeconfig: {
+    env: 'DRILL_KUBECONFIG',
+    default: undefined,
+    arg: 'FILE',
+    help: 'kubeconfig for --cluster and --target pod (default: KUBECONFIG, then ~/.kube/config, then the in-cluster service account)',
+  },
+  context: {
+    env: 'DRILL_KUBE_CONTEXT',
+    default: undefined,
+    arg: 'NAME',
+    help: 'kubeconfig context (default: its current context)',
+  },
+  namespace: {
+    env: 'DRILL_NAMESPACE',
+    default: undefined,
+    arg: 'NAME',
+    help: "namespace of the CronJob / pod (default: the context's, the service account's, then data)",
   },
   image: {
     env: 'DRILL_POSTGRES_IMAGE',
@@ -150,7 +204,9 @@ export const SETTINGS = {
 
 type SettingName = keyof typeof SETTINGS;
 
-export const TARGET_CHOICES = ['auto', 'container', 'local', 'url'] as const;
+export const MODE_CHOICES = ['cluster', 'canary', 'canary-copy'] as const;
+export type RestoreMode = (typeof MODE_CHOICES)[number];
+export const TARGET_CHOICES = ['auto', 'container', 'local', 'url', 'pod'] as const;
 export type TargetChoice = (typeof TARGET_CHOICES)[number];
 
 /** The validated configuration of one drill run. */
@@ -158,7 +214,16 @@ export interface DrillConfig {
   backups: string | undefined;
   backupPattern: string;
   timestampFormat: string;
+  mode: RestoreMode;
   target: TargetChoice;
+  pod: string | undefined;
+  podContainer: string;
+  cluster: boolean;
+  cronjob: string;
+  clusterTimeoutSeconds: number;
+  kubeconfig: string | undefined;
+  context: string | undefined;
+  namespace: string | undefined;
   image: string;
   /** A libpq-style URL; holds a password only if the operator put one there. Never logged. */
   databaseUrl: string | undefined;
@@ -216,6 +281,13 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     throw new ConfigError(name, `Expected ${from} to be true or false, got \`${value}\`.`);
   };
 
+  const mode = text('mode') ?? 'cluster';
+  if (!(MODE_CHOICES as readonly string[]).includes(mode)) {
+    throw new ConfigError(
+      'mode',
+      `Expected --mode / DRILL_MODE to be one of ${MODE_CHOICES.join(', ')}, got \`${mode}\`.`,
+    );
+  }
   const target = text('target') ?? 'auto';
   if (!(TARGET_CHOICES as readonly string[]).includes(target)) {
     throw new ConfigError(
@@ -276,7 +348,16 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     backups: path('backups'),
     backupPattern: text('backup-pattern') ?? 'postgres-backup-{timestamp}',
     timestampFormat: text('timestamp-format') ?? 'YYYY-MM-DD-HHmmss',
+    mode: mode as RestoreMode,
     target: target as TargetChoice,
+    pod: text('pod'),
+    podContainer: text('pod-container') ?? 'postgresql',
+    cluster: flag('cluster'),
+    cronjob: text('cronjob') ?? 'pg-restore-drill',
+    clusterTimeoutSeconds: positive('cluster-timeout'),
+    kubeconfig: path('kubeconfig'),
+    context: text('context'),
+    namespace: text('namespace'),
     image: text('image') ?? DEFAULT_POSTGRES_IMAGE,
     databaseUrl,
     scratch: flag('scratch'),

@@ -191,7 +191,7 @@ describe('--backups DIR', () => {
       const back = report.checks.find((c) => c.id === 'verify-canary-exists-again');
       expect([back?.status, back?.message]).toEqual([
         'failed',
-        'backup_test was not restored: the backup does not hold it',
+        'backup_test was not restored: the backup does not hold backup_test',
       ]);
     } finally {
       await other.stop();

@@ -1,4 +1,5 @@
 import type { BackupNaming } from '../backups/naming.ts';
+import type { RestoreMode } from '../config.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { TargetHandle } from '../targets/target.ts';
 
@@ -11,6 +12,10 @@ export interface DrillPlan {
   naming: BackupNaming;
   canary: string;
   rtoSeconds: number;
+  /** cluster: the whole dump into a scratch server; canary / canary-copy: only the canary's section. */
+  restoreMode: RestoreMode;
+  /** Where the canary is restored and verified: the canary itself, or drill_<run id> in copy mode. */
+  restoreInto: string;
   /** Parallel pg_restore jobs for archives. */
   jobs: number;
   target: TargetHandle;

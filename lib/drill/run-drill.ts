@@ -6,16 +6,43 @@ import { directorySource, requireCandidates } from '../backups/directory-source.
 import { parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
+import { recordDrillEvent } from '../k8s/events.ts';
+import { loadKubeConfig } from '../k8s/kube-config.ts';
 import type { Logger } from '../log.ts';
 import { publishMetrics } from '../report/publish-metrics.ts';
 import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
 import { executorFor } from '../targets/attach.ts';
+import { copyDatabaseName, dropDatabase, withClient } from '../targets/databases.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import type { DrillPlan } from './plan.ts';
 import { runDrillSpecs } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
+
+/** In a pod of the drill's Job: a DrillSucceeded / DrillFailed Event on the Job. Never fails the run. */
+async function recordEvent(
+  report: DrillReport,
+  config: DrillConfig,
+  deps: DrillDeps,
+): Promise<DrillReport['event']> {
+  try {
+    const { kubeConfig, namespace } = loadKubeConfig({
+      env: deps.env,
+      kubeconfig: config.kubeconfig,
+      context: config.context,
+      namespace: config.namespace,
+    });
+    const outcome = await recordDrillEvent({ kubeConfig, report, env: deps.env, namespace, now: deps.now });
+    if (!outcome.recorded) deps.log.warn(`could not record the Kubernetes Event: ${outcome.error}`);
+    return outcome.recorded
+      ? { recorded: true, name: outcome.name }
+      : { recorded: false, error: outcome.error };
+  } catch (error) {
+    deps.log.warn(`could not record the Kubernetes Event: ${(error as Error).message}`);
+    return { recorded: false, error: (error as Error).message };
+  }
+}
 
 /** How long a cancelled step may take to stop before the target is stopped under it. */
 const STOP_GRACE_MS = 5000;
@@ -97,6 +124,18 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       { once: true },
     );
 
+    if (config.mode === 'canary-copy') {
+      // The copy is this run's own database: it goes at the end whatever happened, before the target.
+      const copy = copyDatabaseName(runId);
+      cleanups.push({
+        what: `drop ${copy}`,
+        run: () =>
+          withClient(started.handle.connection, started.handle.connection.database, (client) =>
+            dropDatabase(client, copy, { canary: config.canary, createdThisRun: [copy] }),
+          ),
+      });
+    }
+
     let backupDir = config.backups;
     if (!backupDir) {
       backupDir = join(work, 'backups');
@@ -112,6 +151,8 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       naming,
       canary: config.canary,
       rtoSeconds: config.rtoSeconds,
+      restoreMode: config.mode,
+      restoreInto: config.mode === 'canary-copy' ? copyDatabaseName(runId) : config.canary,
       jobs: config.jobs,
       target: target.handle,
       startedAt: startedAt.getTime(),
@@ -174,6 +215,9 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       report.exitCode = 1;
       report.errors.push('the metrics push failed and --require-push is set');
     }
+  }
+  if (deps.env.KUBERNETES_SERVICE_HOST && (deps.env.DRILL_JOB_NAME || deps.env.POD_NAME)) {
+    report.event = await recordEvent(report, config, deps);
   }
   const path = await writeReport(config.reportDir, report);
   deps.out.write(

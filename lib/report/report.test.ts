@@ -115,6 +115,7 @@ describe('buildReport', () => {
       checks: passedSteps,
       errors: [],
       push: null,
+      event: null,
     } satisfies DrillReport);
   });
 

@@ -56,6 +56,8 @@ export interface DrillReport {
   errors: string[];
   /** The metrics push, when one was asked for. */
   push: PushOutcome | null;
+  /** The Kubernetes Event on the drill's Job, when the drill ran in a pod. */
+  event: { recorded: boolean; name?: string; error?: string } | null;
 }
 
 export interface ReportInput {
@@ -123,6 +125,7 @@ export function buildReport(input: ReportInput): DrillReport {
     checks: input.steps,
     errors,
     push: null,
+    event: null,
   };
 }
 
@@ -159,6 +162,11 @@ export function formatSummary(report: DrillReport): string {
     lines.push(`  FAILED    ${step.name}: ${step.message.split('\n', 1)[0]}`);
   }
   for (const error of report.errors) lines.push(`  ERROR     ${error}`);
+  if (report.event) {
+    lines.push(
+      `  event     ${report.event.recorded ? `recorded (${report.event.name})` : `NOT recorded: ${report.event.error}`}`,
+    );
+  }
   if (report.push) {
     lines.push(
       `  metrics   ${report.push.ok ? 'pushed' : 'NOT pushed'} to ${report.push.url}${report.push.error ? `: ${report.push.error}` : ''}`,

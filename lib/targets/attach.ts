@@ -1,4 +1,6 @@
 import { TargetError } from '../errors.ts';
+import { loadKubeConfig } from '../k8s/kube-config.ts';
+import { podExecutor } from '../k8s/pod-executor.ts';
 import { probeContainerEngine } from './container-engine.ts';
 import { containerExecutor } from './container-executor.ts';
 import { hostExecutor } from './host-executor.ts';
@@ -10,6 +12,20 @@ export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessE
     const engine = await probeContainerEngine();
     if (!engine.ok) throw new TargetError(`The container engine went away: ${engine.reason}`);
     return containerExecutor(engine.client.container.dockerode, handle.containerId, handle.connection.user);
+  }
+  if (handle.pod) {
+    const { kubeConfig } = loadKubeConfig({
+      env: baseEnv,
+      kubeconfig: handle.pod.kubeconfig,
+      context: handle.pod.context,
+    });
+    // Inside the pod the tools reach the server on its own loopback, at the port it serves.
+    return podExecutor({
+      kubeConfig,
+      pod: handle.pod,
+      user: handle.connection.user,
+      port: handle.connection.port,
+    });
   }
   if (handle.binDir) return hostExecutor(handle.binDir, handle.connection, baseEnv);
   throw new TargetError(`No way to run the PostgreSQL client tools for ${handle.description}.`);

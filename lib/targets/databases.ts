@@ -52,23 +52,42 @@ export async function userDatabases(client: pg.ClientBase): Promise<string[]> {
   return rows.map((r) => r.datname);
 }
 
-/** Refuses to drop anything but the configured canary, and never a protected database. */
-export function assertDroppable(name: string, canary: string): void {
+/**
+ * The databases a run may drop: its canary, and the databases it created itself (named `drill_<run id>`).
+ * Nothing else, and never postgres or the templates, whatever the configuration says.
+ */
+export interface DropAllowance {
+  canary: string;
+  createdThisRun: readonly string[];
+}
+
+/** The name of the database a copy-mode run restores the canary's section into. */
+export function copyDatabaseName(runId: string): string {
+  return `drill_${runId.replaceAll('-', '_')}`;
+}
+
+export function assertDroppable(name: string, allowed: DropAllowance): void {
   if ((PROTECTED_DATABASES as readonly string[]).includes(name)) {
     throw new UnsafeTargetError(
       `Refusing to drop ${name}: the drill never drops postgres, template0 or template1. Choose another --canary.`,
     );
   }
-  if (name !== canary) {
-    throw new UnsafeTargetError(`Refusing to drop ${name}: the drill drops only its canary (${canary}).`);
+  if (name !== allowed.canary && !allowed.createdThisRun.includes(name)) {
+    throw new UnsafeTargetError(
+      `Refusing to drop ${name}: the drill drops only its canary (${allowed.canary}) and the databases it created in this run.`,
+    );
   }
 }
 
 /**
- * Drops the canary, ending its sessions (WITH FORCE, PostgreSQL 13+). The guard runs first: this is the
- * only DROP DATABASE in the drill.
+ * Drops a database the guard allows, ending its sessions (WITH FORCE, PostgreSQL 13+). The guard runs
+ * first: this is the only DROP DATABASE in the drill.
  */
-export async function dropCanary(client: pg.ClientBase, name: string, canary: string): Promise<void> {
-  assertDroppable(name, canary);
+export async function dropDatabase(
+  client: pg.ClientBase,
+  name: string,
+  allowed: DropAllowance,
+): Promise<void> {
+  assertDroppable(name, allowed);
   await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
 }

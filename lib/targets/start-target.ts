@@ -1,5 +1,7 @@
 import type { DrillConfig } from '../config.ts';
-import { TargetError, ToolsNotFoundError, UnsafeTargetError } from '../errors.ts';
+import { ConfigError, TargetError, ToolsNotFoundError, UnsafeTargetError } from '../errors.ts';
+import { loadKubeConfig } from '../k8s/kube-config.ts';
+import { parsePodRef } from '../k8s/pod-executor.ts';
 import type { Logger } from '../log.ts';
 import { startContainerTarget } from './container.ts';
 import { probeContainerEngine } from './container-engine.ts';
@@ -38,7 +40,8 @@ export async function startTarget(config: DrillConfig, deps: TargetDeps): Promis
       // complaint about the first drill's canary.
       const release = await takeDrillLock(connection, deps.runId);
       try {
-        await assertScratchUrl(target, config.canary);
+        // Only a whole-cluster restore needs an empty scratch server; canary modes write one database.
+        if (config.mode === 'cluster') await assertScratchUrl(target, config.canary);
       } catch (error) {
         await release();
         throw error;
@@ -51,6 +54,8 @@ export async function startTarget(config: DrillConfig, deps: TargetDeps): Promis
         },
       };
     }
+    case 'pod':
+      return attachPodTarget(config, deps);
     case 'local':
       return local();
     case 'container': {
@@ -81,6 +86,44 @@ export async function startTarget(config: DrillConfig, deps: TargetDeps): Promis
       }
     }
   }
+}
+
+/**
+ * The operator's live database pod: the tools run inside it (exec API, the backup streamed in), the
+ * checks connect with --database-url / PG*. It is production: never scratch, canary modes only.
+ */
+async function attachPodTarget(config: DrillConfig, deps: TargetDeps): Promise<StartedTarget> {
+  if (!config.pod)
+    throw new ConfigError('pod', '--target pod needs --pod NAMESPACE/POD (e.g. data/postgres-postgresql-0).');
+  if (config.mode === 'cluster') {
+    throw new UnsafeTargetError(
+      `Refusing --mode cluster on --target pod: ${config.pod} is a live server, and a whole pg_dumpall would rewrite its roles and every database. Use --mode canary or --mode canary-copy.`,
+    );
+  }
+  const { namespace } = loadKubeConfig({
+    env: deps.env,
+    kubeconfig: config.kubeconfig,
+    context: config.context,
+    namespace: config.namespace,
+  });
+  const pod = {
+    ...parsePodRef(config.pod, namespace, config.podContainer),
+    kubeconfig: config.kubeconfig,
+    context: config.context,
+  };
+  const connection = connectionFromUrl(config.databaseUrl, deps.env);
+  const attached = await attachUrlTarget(connection, undefined, false);
+  const release = await takeDrillLock(connection, deps.runId);
+  return {
+    handle: {
+      ...attached.handle,
+      kind: 'pod',
+      description: `pod ${pod.namespace}/${pod.name} (${attached.handle.description})`,
+      pod,
+    },
+    stop: release,
+    keep: attached.keep,
+  };
 }
 
 /**

@@ -43,7 +43,7 @@ export interface Executor {
   toolVersion(tool: PgTool): Promise<PgVersion | undefined>;
 }
 
-export type TargetKind = 'local' | 'url' | 'container';
+export type TargetKind = 'local' | 'url' | 'container' | 'pod';
 
 /**
  * What the drill needs to know of a started (or attached) server, in a form that can be handed to the
@@ -62,8 +62,10 @@ export interface TargetHandle {
   scratch: boolean;
   /** Where the client tools are: a bin directory on this host… */
   binDir?: string;
-  /** …or inside this container. */
+  /** …or inside this container… */
   containerId?: string;
+  /** …or inside this pod, reached through the Kubernetes exec API. */
+  pod?: { namespace: string; name: string; container: string; kubeconfig?: string; context?: string };
 }
 
 /** A target this drill started or attached to, with the means to let go of it. */

@@ -50,7 +50,7 @@ export function describeConnection(connection: Connection): string {
 /** Attaches to an existing server; stopping it is not ours to do. */
 export async function attachUrlTarget(
   connection: Connection,
-  binDir: string,
+  binDir: string | undefined,
   scratch: boolean,
 ): Promise<StartedTarget> {
   const num = await withClient(connection, connection.database, async (client) => {
