@@ -8,6 +8,7 @@ import { inspectArchive } from '../lib/backups/archive-integrity.ts';
 import type { BackupCandidate } from '../lib/backups/backup-source.ts';
 import { directorySource, requireCandidates } from '../lib/backups/directory-source.ts';
 import { type BackupInspection, checkRestorable, inspectBackup } from '../lib/backups/integrity.ts';
+import { copyDigest, type TableDigest } from '../lib/dump/copy-digest.ts';
 import { RestoreFailedError, RestoreTimeoutError, UnsafeTargetError } from '../lib/errors.ts';
 import { progressMeter } from '../lib/report/progress.ts';
 import type { StepMeta } from '../lib/report/steps.ts';
@@ -25,6 +26,7 @@ import {
   snapshotCanary,
 } from '../lib/verify/canary.ts';
 import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
+import { verifyDeep } from '../lib/verify/deep.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
 
 const plan = inject('drillPlan');
@@ -47,6 +49,8 @@ const found: {
   restoreSeconds?: number;
   canaryBack?: true;
   current?: CanarySnapshot;
+  /** What each table of the backup holds (count and digest), for --verify deep. */
+  digests?: TableDigest[];
 } = {};
 
 type Needed = keyof typeof found;
@@ -119,10 +123,12 @@ async function restorePlain(
     totalBytes: backup.sizeBytes,
     clock: () => performance.now(),
   });
+  const digests = plan.verify === 'deep' ? copyDigest() : undefined;
   const outcome = await restorePlainDump({
     executor,
     source: source.open(backup),
     onSourceBytes: (bytes) => meter.update(bytes),
+    tap: digests,
     compression: backup.compression,
     kind: inspection.kind,
     database: target.connection.database,
@@ -132,6 +138,7 @@ async function restorePlain(
     clock: () => performance.now(),
   });
   meter.done();
+  found.digests = digests?.digests;
   const seconds = outcome.durationMs / 1000;
   const skipped = outcome.skipped.length
     ? `; skipped the bootstrap role's statements on line(s) ${outcome.skipped.map((s) => s.line).join(', ')}`
@@ -156,10 +163,12 @@ async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promis
     totalBytes: backup.sizeBytes,
     clock: () => performance.now(),
   });
+  const digests = plan.verify === 'deep' ? copyDigest({ database: canary }) : undefined;
   const outcome = await restoreDatabaseSection({
     executor,
     source: source.open(backup),
     onSourceBytes: (bytes) => meter.update(bytes),
+    tap: digests,
     compression: backup.compression,
     database: canary,
     into: restoreInto,
@@ -172,6 +181,7 @@ async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promis
     clock: () => performance.now(),
   });
   meter.done();
+  found.digests = digests?.digests;
   const seconds = outcome.durationMs / 1000;
   return {
     seconds,
@@ -182,6 +192,7 @@ async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promis
 
 /** A custom or directory archive: pg_restore, in parallel where it can read the file. */
 async function restoreFromArchive(backup: BackupCandidate, ctx: TestContext): Promise<Restored> {
+  found.digests = found.inspection?.digests;
   const outcome = await restoreArchive({
     executor,
     path: backup.path,
@@ -388,4 +399,19 @@ describe(`restore drill of ${canary}`, () => {
   step('verify: sequences beyond their columns', ['canaryBack'], () =>
     withClient(target.connection, verified, checkSequences),
   );
+
+  step('verify: every table matches the backup', ['restore'], async (ctx) => {
+    if (plan.verify !== 'deep') ctx.skip('not run: --verify canary (--verify deep reads every table back)');
+    const expected = found.digests ?? [];
+    const { verdict, tables } = await verifyDeep({
+      executor,
+      expected,
+      // A copy-mode restore holds the canary's tables under the copy's name.
+      databaseFor: (database) => (database === canary ? restoreInto : database),
+      timeZone: plan.sourceTimeZone,
+      clock: () => performance.now(),
+      signal: ctx.signal,
+    });
+    return { ...verdict, facts: { ...verdict.facts, deep: { tables } } };
+  });
 });

@@ -133,6 +133,18 @@ export const SETTINGS = {
     arg: 'N',
     help: 'parallel pg_restore jobs for custom/directory archives the tools can read as files (1 through stdin)',
   },
+  verify: {
+    env: 'DRILL_VERIFY',
+    default: 'canary',
+    arg: 'LEVEL',
+    help: 'canary: the canary checks | deep: also every table of the backup, row count and content digest read back from the restored server',
+  },
+  'source-time-zone': {
+    env: 'DRILL_SOURCE_TIME_ZONE',
+    default: 'UTC',
+    arg: 'ZONE',
+    help: 'TimeZone of the server the backup was taken from (pg_dump writes timestamptz in it and does not record it); deep verification reads back in it',
+  },
   rto: {
     env: 'DRILL_RTO',
     default: 300,
@@ -233,6 +245,8 @@ export interface DrillConfig {
   canary: string;
   rtoSeconds: number;
   jobs: number;
+  verify: 'canary' | 'deep';
+  sourceTimeZone: string;
   reportDir: string;
   junit: string | undefined;
   pushgateway: string | undefined;
@@ -317,6 +331,13 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     }
     return number;
   };
+  const verify = text('verify') ?? 'canary';
+  if (!['canary', 'deep'].includes(verify)) {
+    throw new ConfigError(
+      'verify',
+      `Expected --verify / DRILL_VERIFY to be canary or deep, got \`${verify}\`.`,
+    );
+  }
   const progress = text('progress') ?? 'auto';
   if (!['auto', 'tty', 'json', 'off'].includes(progress)) {
     throw new ConfigError(
@@ -366,6 +387,8 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     canary,
     rtoSeconds,
     jobs: wholeNumber('jobs'),
+    verify: verify as DrillConfig['verify'],
+    sourceTimeZone: text('source-time-zone') ?? 'UTC',
     reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),
     junit: path('junit'),
     pushgateway: pushgatewayUrl(text('pushgateway')),

@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { copyDigest } from '../dump/copy-digest.ts';
 import { BackupCorruptError, BackupEmptyError, BackupFormatError } from '../errors.ts';
 import type { Executor } from '../targets/target.ts';
 import { collector } from '../targets/tool-output.ts';
@@ -56,14 +57,26 @@ export async function inspectArchive(
       `${file} is corrupt: pg_restore cannot read its table of contents: ${firstError(list.stderr)}. Use an older backup and check the backup job.`,
     );
   }
-  const full = await executor.run('pg_restore', ['-f', '/dev/null', ...pathArgs], input());
+  // The whole archive as SQL, through the COPY digests: every block decompresses (the integrity check)
+  // and deep verification learns what each table holds, in one pass.
+  const digest = copyDigest({ database: fromToc(listing.text()).toc.dbname ?? 'postgres' });
+  const full = await executor.run('pg_restore', ['-f', '-', ...pathArgs], {
+    ...input(),
+    stdout: digest.resume(),
+  });
   if (full.exitCode !== 0) {
     throw new BackupCorruptError(
       file,
       `${file} is corrupt: its table of contents reads, but its data does not: ${firstError(full.stderr)}. Use an older backup and check the backup job.`,
     );
   }
-  return { ...fromToc(listing.text()), kind: 'pg_dump', sqlBytes: candidate.sizeBytes, restricted: false };
+  return {
+    ...fromToc(listing.text()),
+    kind: 'pg_dump',
+    sqlBytes: candidate.sizeBytes,
+    restricted: false,
+    digests: digest.digests,
+  };
 }
 
 function firstError(stderr: string): string {

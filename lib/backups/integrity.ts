@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import type { TableDigest } from '../dump/copy-digest.ts';
 import {
   BackupCorruptError,
   BackupEmptyError,
@@ -37,6 +38,8 @@ export interface BackupInspection {
   restricted: boolean;
   /** For pg_dump archives: what `pg_restore -l` listed. */
   toc?: ArchiveToc;
+  /** For pg_dump archives: what each table holds, read while proving every block decompresses. */
+  digests?: TableDigest[];
 }
 
 /**

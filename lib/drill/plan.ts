@@ -18,6 +18,9 @@ export interface DrillPlan {
   restoreInto: string;
   /** Parallel pg_restore jobs for archives. */
   jobs: number;
+  /** deep: every table of the backup is read back and compared (count and content digest). */
+  verify: 'canary' | 'deep';
+  sourceTimeZone: string;
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;

@@ -154,6 +154,8 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       restoreMode: config.mode,
       restoreInto: config.mode === 'canary-copy' ? copyDatabaseName(runId) : config.canary,
       jobs: config.jobs,
+      verify: config.verify,
+      sourceTimeZone: config.sourceTimeZone,
       target: target.handle,
       startedAt: startedAt.getTime(),
       progress: progressFor(config, deps.stderrIsTTY),

@@ -110,6 +110,7 @@ describe('buildReport', () => {
       backup,
       dump,
       restore,
+      deep: null,
       phases: { precheck: 2.5, drop: 1, restore: 1200.256, verify: 30, total: 1233.75 },
       counts: { passed: 6, failed: 0, skipped: 0 },
       checks: passedSteps,

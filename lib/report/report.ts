@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PgVersion } from '../backups/dump-header.ts';
 import type { TargetHandle } from '../targets/target.ts';
+import type { TableCheck } from '../verify/deep.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
 
@@ -48,6 +49,8 @@ export interface DrillReport {
   backup: BackupFacts | null;
   dump: DumpFacts | null;
   restore: RestoreFacts | null;
+  /** --verify deep: every table of the backup, count and digest, dump against restored server. */
+  deep: { tables: TableCheck[] } | null;
   /** Seconds per phase (only phases that ran) and the whole run. */
   phases: Partial<Record<Phase, number>> & { total: number };
   counts: { passed: number; failed: number; skipped: number };
@@ -120,6 +123,7 @@ export function buildReport(input: ReportInput): DrillReport {
     backup: facts('backup') as BackupFacts | null,
     dump: facts('dump') as DumpFacts | null,
     restore: facts('restore') as RestoreFacts | null,
+    deep: facts('deep') as DrillReport['deep'],
     phases,
     counts,
     checks: input.steps,

@@ -42,6 +42,8 @@ export interface PlainRestoreOptions {
   clock: () => number;
   /** Told the running total of backup bytes read (as stored, before gunzip), for progress. */
   onSourceBytes?: (bytes: number) => void;
+  /** A pass-through stage that sees the SQL on its way in (deep verification's COPY digests). */
+  tap?: NodeJS.ReadWriteStream;
 }
 
 export interface RestoreOutcome {
@@ -65,6 +67,7 @@ export async function restorePlainDump(options: PlainRestoreOptions): Promise<Re
       sqlBytes = total;
     }),
   );
+  if (options.tap) stages.push(options.tap);
   if (options.kind === 'pg_dumpall') stages.push(bootstrapRoleFilter(options.bootstrapRole, skipped));
   // A broken input (gunzip on a damaged file) destroys stdin with its error, which the executor reports;
   // psql stopping early (ON_ERROR_STOP) ends the feed, and psql's verdict is the one that counts.

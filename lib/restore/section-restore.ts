@@ -24,6 +24,8 @@ export interface SectionRestoreOptions {
   signal?: AbortSignal;
   clock: () => number;
   onSourceBytes?: (bytes: number) => void;
+  /** A pass-through stage that sees the section's SQL on its way in (deep verification). */
+  tap?: NodeJS.ReadWriteStream;
 }
 
 export interface SectionRestoreOutcome {
@@ -48,6 +50,7 @@ export async function restoreDatabaseSection(options: SectionRestoreOptions): Pr
   if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
   if (options.compression === 'gzip') stages.push(createGunzip());
   stages.push(splitter);
+  if (options.tap) stages.push(options.tap);
   stages.push(
     countingStream((total) => {
       sqlBytes = total;
