@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1
+# pg-restore-drill: the drill (Node) and the PostgreSQL tools it drives, in one image. The same image is
+# the CronJob's drill container and its scratch PostgreSQL sidecar (k8s/base/cronjob.yaml).
+#
+#   docker build -t pg-restore-drill:0.1.0 .
+#   docker run --rm --read-only --tmpfs /tmp pg-restore-drill:0.1.0   # self-contained drill: PASSED, exit 0
+# (docs/deploy.md: pushing it, and the cluster.)
+#
+# Base images are build arguments, fully qualified (no short-name resolution, same meaning for docker and
+# podman) and pinned; bump both patch levels together, keeping the PostgreSQL major of production:
+#   NODE_IMAGE      Node 24 LTS on Debian bookworm (slim): only its node binary and npm are used
+#   POSTGRES_IMAGE  the official PostgreSQL image of production's major, on the same Debian suite
+# Where no registry is reachable, scripts/build-image.sh builds local stand-ins under these names.
+ARG NODE_IMAGE=docker.io/library/node:24.11.1-bookworm-slim
+ARG POSTGRES_IMAGE=docker.io/library/postgres:18.1-bookworm
+
+FROM ${NODE_IMAGE} AS node
+
+# Production dependencies exactly as locked. No install scripts run: the ones in the tree only build
+# optional native speed-ups (ssh2, cpu-features) or check a binary that ships as an optional package
+# (esbuild), and nothing here should run code from the registry at build time.
+# Two optional build secrets, for builds behind a registry mirror or a TLS-inspecting proxy; neither
+# lands in a layer:  --secret id=npmrc,src=$HOME/.npmrc  --secret id=ca_certs,src=/path/to/ca-bundle.pem
+FROM node AS deps
+# Marks this build's intermediate images, so scripts/build-image.sh can prune the dangling ones.
+LABEL pg-restore-drill.build=true
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=secret,id=npmrc --mount=type=secret,id=ca_certs \
+    if [ -s /run/secrets/npmrc ]; then export NPM_CONFIG_USERCONFIG=/run/secrets/npmrc; fi; \
+    if [ -s /run/secrets/ca_certs ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca_certs; fi; \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=warn \
+ && rm -rf /root/.npm
+
+# The final image is the official PostgreSQL image (its server, client tools, shared libraries and
+# locales stay exactly as packaged) plus the node binary: one file, no npm, no package manager run.
+FROM ${POSTGRES_IMAGE}
+LABEL pg-restore-drill.build=true \
+      org.opencontainers.image.title=pg-restore-drill \
+      org.opencontainers.image.description="Restore drill for PostgreSQL logical backups, with the PostgreSQL tools it drives"
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+# Fails the build if node cannot run on this base (glibc, libstdc++ of another suite).
+RUN node --version >/dev/null \
+ && groupadd --gid 10001 drill \
+ && useradd --uid 10001 --gid drill --home-dir /tmp --no-create-home --shell /usr/sbin/nologin drill
+
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json tsconfig.json vitest.config.ts ./
+COPY bin ./bin
+COPY lib ./lib
+COPY drills ./drills
+# Vite writes the bundled vitest.config.ts to node_modules/.vite-temp and vitest its results cache to
+# node_modules/.vite: with a read-only root file system both must lead to writable space. /tmp always
+# exists (a tmpfs or emptyDir in every way this image runs); the bundled config imports its
+# dependencies by absolute file URL, so it loads from there.
+RUN ln -s /tmp node_modules/.vite-temp \
+ && ln -s /tmp node_modules/.vite \
+ && chmod -R a+rX,go-w /app
+
+# Everything the drill writes goes to /tmp: throwaway clusters, self-made backups, the report, tsx's
+# compile cache (there is no npm in this image, hence no npm cache). The drill finds the PostgreSQL
+# binaries itself (initdb on PATH, which the base image sets to /usr/lib/postgresql/<major>/bin), so
+# no major is named here.
+ENV NODE_ENV=production \
+    HOME=/tmp \
+    DRILL_TEMP_DIR=/tmp \
+    DRILL_REPORT_DIR=/tmp/drill-report
+
+# Numeric, so runAsNonRoot can verify it; the user exists in /etc/passwd because initdb and postgres
+# look their user up and refuse to run without one.
+USER 10001:10001
+# The PostgreSQL base stops with SIGINT; the drill (PID 1) handles SIGTERM and SIGINT alike: it stops
+# psql, stops its throwaway server, writes the report and exits 143/130. Node as PID 1 is enough here:
+# the drill reaps the tools it starts, and its server's guardian shell reaps the server.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "bin/pg-restore-drill.mjs"]
+CMD []

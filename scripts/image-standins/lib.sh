@@ -1,0 +1,63 @@
+# Shared by scripts/build-image.sh and the stand-in builders beside this file. Sourced, not run.
+# shellcheck shell=bash
+
+# Label on every stand-in image: build-image.sh never replaces an image without it (a real, pulled base
+# image stays untouched), and `podman images --filter label=pg-restore-drill.standin` lists them.
+STANDIN_LABEL=pg-restore-drill.standin
+
+log() { printf '[%s] %s\n' "${LOG_TAG:-build-image}" "$*" >&2; }
+die() {
+	log "ERROR: $*"
+	exit 1
+}
+now_ms() { date +%s%3N; }
+T_STEP="$(now_ms)"
+# step_done NAME: logs NAME with the seconds since the previous step_done.
+step_done() {
+	local t
+	t="$(now_ms)"
+	log "$(printf '%-44s %6.1fs' "$1" "$((t - T_STEP))e-3")"
+	T_STEP="$t"
+}
+
+# Debian mirror for debootstrap: MIRROR, else the first enabled deb source of the host's apt config.
+find_mirror() {
+	if [ -n "${MIRROR:-}" ]; then
+		echo "$MIRROR"
+		return
+	fi
+	local uri f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		uri="$(awk 'BEGIN { IGNORECASE = 1 } /^URIs:/ { print $2; exit }' "$f")"
+		if [ -n "$uri" ]; then
+			echo "$uri"
+			return
+		fi
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		uri="$(sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" { print $2; exit }')"
+		if [ -n "$uri" ]; then
+			echo "$uri"
+			return
+		fi
+	done
+	return 1
+}
+
+# remove_rootfs DIR: unmounts whatever debootstrap/chroot left mounted inside DIR, then removes it
+# without crossing into another file system.
+remove_rootfs() {
+	local root="$1" m
+	[ -n "$root" ] && [ -d "$root" ] || return 0
+	awk -v root="$root/" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf --one-file-system "$root"
+}
+
+# is_standin IMAGE: whether IMAGE exists and was built by one of our stand-in builders.
+is_standin() {
+	[ "$(podman image inspect --format "{{index .Labels \"$STANDIN_LABEL\"}}" "$1" 2>/dev/null)" = true ]
+}
