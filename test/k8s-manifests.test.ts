@@ -230,6 +230,9 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
       rtoSeconds: 300,
       pushgateway: 'http://pushgateway.monitoring:9091',
       requirePush: true,
+      mode: 'cluster',
+      verify: 'deep',
+      progress: 'json',
     });
   });
 
