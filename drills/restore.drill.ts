@@ -110,19 +110,24 @@ interface Restored {
   };
 }
 
-/** A plain dump: gunzipped and streamed into psql, with progress. */
-async function restorePlain(
-  backup: BackupCandidate,
-  inspection: BackupInspection,
-  ctx: TestContext,
-): Promise<Restored> {
-  const meter = progressMeter({
+/** Progress of reading the backup, on stderr (never in the report or JUnit). */
+function restoreMeter(backup: BackupCandidate) {
+  return progressMeter({
     ...plan.progress,
     out: process.stderr,
     phase: 'restore',
     totalBytes: backup.sizeBytes,
     clock: () => performance.now(),
   });
+}
+
+/** A plain dump: gunzipped and streamed into psql, with progress. */
+async function restorePlain(
+  backup: BackupCandidate,
+  inspection: BackupInspection,
+  ctx: TestContext,
+): Promise<Restored> {
+  const meter = restoreMeter(backup);
   const digests = plan.verify === 'deep' ? copyDigest() : undefined;
   const outcome = await restorePlainDump({
     executor,
@@ -156,13 +161,7 @@ async function restorePlain(
 
 /** One database's section out of a pg_dumpall (canary modes): nothing else on the server is written. */
 async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promise<Restored> {
-  const meter = progressMeter({
-    ...plan.progress,
-    out: process.stderr,
-    phase: 'restore',
-    totalBytes: backup.sizeBytes,
-    clock: () => performance.now(),
-  });
+  const meter = restoreMeter(backup);
   const digests = plan.verify === 'deep' ? copyDigest({ database: canary }) : undefined;
   const outcome = await restoreDatabaseSection({
     executor,

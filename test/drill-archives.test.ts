@@ -46,13 +46,22 @@ describe('pg_dump archives', () => {
   it('a custom-format backup of the canary restores with pg_restore -j 2 and verifies', async () => {
     const { dir } = await backupsWith('backup_test', 'custom');
     const reports = join(scratch, `report-${++n}`);
-    const { code, stdout, stderr } = await runCli(['--backups', dir, '--jobs', '2', '--report-dir', reports]);
+    const { code, stdout, stderr } = await runCli([
+      '--backups',
+      dir,
+      '--jobs',
+      '2',
+      '--verify',
+      'deep',
+      '--report-dir',
+      reports,
+    ]);
     expect(code, stdout + stderr).toBe(0);
     const report = await readReport(reports);
     expect(report.checks.find((c) => c.id === 'restore-completed')?.message).toMatch(
       /^\d+\.\d\d s: pg_restore --exit-on-error --no-owner --no-privileges --create -d postgres -j 2 \(2 job\(s\)\)$/,
     );
-    expect(report.counts).toEqual({ passed: 13, failed: 0, skipped: 0 });
+    expect(report.counts).toEqual({ passed: 14, failed: 0, skipped: 0 });
   });
 
   it('a directory-format backup restores too', async () => {
@@ -69,10 +78,19 @@ describe('pg_dump archives', () => {
     );
   });
 
-  it('an archive of an application database, drilled with --canary none: canary steps skipped, restore checked', async () => {
+  it('an archive of an application database, --canary none --verify deep: its tables alone decide', async () => {
     const { dir } = await backupsWith('app', 'custom');
     const reports = join(scratch, `report-${++n}`);
-    const { code, stdout } = await runCli(['--backups', dir, '--canary', 'none', '--report-dir', reports]);
+    const { code, stdout } = await runCli([
+      '--backups',
+      dir,
+      '--canary',
+      'none',
+      '--verify',
+      'deep',
+      '--report-dir',
+      reports,
+    ]);
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
     const skipped = Object.fromEntries(
@@ -94,6 +112,9 @@ describe('pg_dump archives', () => {
         'not run: needs canaryBack, which an earlier step did not establish',
     });
     expect(report.checks.find((c) => c.id === 'restore-completed')?.status).toBe('passed');
+    expect(
+      report.deep?.tables.map((t) => [t.database, t.table, t.dumpRows, t.restoredRows, t.digestMatch]),
+    ).toEqual([['app', 'public.orders', 1000, 1000, true]]);
   });
 
   it('a truncated archive fails its precheck, naming the file, before any server is touched', async () => {

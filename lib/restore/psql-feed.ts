@@ -1,0 +1,127 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Compression } from '../backups/naming.ts';
+import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
+import type { Executor } from '../targets/target.ts';
+import { countingStream } from './counting-stream.ts';
+import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
+
+/** What every restore of a plain dump into psql is given, whatever part of the dump it replays. */
+export interface StreamedDumpOptions {
+  executor: Executor;
+  /** The backup's bytes as stored. */
+  source: Readable;
+  compression: Compression;
+  /** The restore is stopped when it runs longer than this (the RTO budget). */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Monotonic milliseconds (performance.now). */
+  clock: () => number;
+  /** Told the running total of backup bytes read (as stored, before gunzip), for progress. */
+  onSourceBytes?: (bytes: number) => void;
+  /** A pass-through stage that sees the SQL on its way in (deep verification's COPY digests). */
+  tap?: NodeJS.ReadWriteStream;
+}
+
+export interface FedPsql {
+  durationMs: number;
+  /** Bytes of SQL psql was fed. */
+  sqlBytes: number;
+  warnings: SqlError[];
+}
+
+export interface FeedPlan {
+  /** psql's arguments. */
+  args: string[];
+  /** Stages between gunzip and the SQL byte count (the splitter). */
+  select?: NodeJS.ReadWriteStream[];
+  /** Stages after the tap, right before psql (the bootstrap-role filter). */
+  rewrite?: NodeJS.ReadWriteStream[];
+  /** Runs once the feed has started and before psql does (the splitter's CREATE DATABASE). */
+  beforePsql?: () => Promise<void>;
+  /** psql's line in its input → the backup's line. */
+  lineOf?: (psqlLine: number) => number;
+  /** Said after "Restore failed: …" (e.g. that the section was rolled back). */
+  failureNote?: string;
+}
+
+/**
+ * Streams a plain dump (gunzipped in-process, never copied) into psql and judges the result: the first
+ * error, with its backup line and SQLSTATE, fails the restore; so do the RTO timeout and an abort.
+ */
+export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Promise<FedPsql> {
+  let sqlBytes = 0;
+  const stages: NodeJS.ReadWriteStream[] = [];
+  if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
+  if (options.compression === 'gzip') stages.push(createGunzip());
+  stages.push(...(plan.select ?? []));
+  stages.push(
+    countingStream((total) => {
+      sqlBytes = total;
+    }),
+  );
+  if (options.tap) stages.push(options.tap);
+  stages.push(...(plan.rewrite ?? []));
+  // A broken input (gunzip on a damaged file) destroys stdin with its error, which the executor reports;
+  // psql stopping early (ON_ERROR_STOP) ends the feed, and psql's verdict is the one that counts.
+  const stdin = new PassThrough();
+  const feeding = pipeline([options.source, ...stages, stdin]).catch(() => {});
+  const readFailure = async (error: Error) => {
+    stdin.destroy();
+    await feeding;
+    return new RestoreFailedError(`Restore failed while reading the backup: ${error.message}`, null, [], {
+      cause: error,
+    });
+  };
+  try {
+    await plan.beforePsql?.();
+  } catch (error) {
+    stdin.destroy();
+    await feeding;
+    throw error;
+  }
+
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const started = options.clock();
+  let result: Awaited<ReturnType<Executor['run']>>;
+  try {
+    result = await options.executor.run('psql', plan.args, { stdin, signal });
+  } catch (error) {
+    throw await readFailure(error as Error);
+  }
+  const durationMs = options.clock() - started;
+  await feeding;
+  const parsed = parsePsqlStderr(result.stderr);
+  const lineOf = plan.lineOf ?? ((line: number) => line);
+  const errors = parsed.errors.map((e) => ({
+    ...e,
+    line: e.line === undefined ? undefined : lineOf(e.line),
+  }));
+  const note = plan.failureNote ? `; ${plan.failureNote}` : '';
+  if (timeout.aborted) {
+    throw new RestoreTimeoutError(
+      options.timeoutMs / 1000,
+      `Restore stopped after ${(durationMs / 1000).toFixed(1)} s: it exceeded the RTO budget of ${options.timeoutMs / 1000} s (${sqlBytes} bytes of SQL replayed by then)${note}.`,
+    );
+  }
+  if (options.signal?.aborted) {
+    throw new RestoreFailedError(`Restore interrupted before it finished${note}.`, result.exitCode, errors);
+  }
+  if (result.exitCode !== 0 || errors.length > 0) {
+    const first = errors[0];
+    const what =
+      result.exitCode === 2
+        ? 'psql lost or could not open its connection'
+        : result.exitCode === 3
+          ? 'the dump hit an error and psql stopped there (ON_ERROR_STOP)'
+          : `psql exited with ${result.exitCode ?? result.signal}`;
+    throw new RestoreFailedError(
+      `Restore failed: ${what}${note}${first ? `: ${formatSqlError(first)}` : ''}`,
+      result.exitCode,
+      errors,
+    );
+  }
+  return { durationMs, sqlBytes, warnings: parsed.warnings };
+}
