@@ -14,6 +14,7 @@ import { progressMeter } from '../lib/report/progress.ts';
 import type { StepMeta } from '../lib/report/steps.ts';
 import { restoreArchive } from '../lib/restore/archive-restore.ts';
 import { formatSqlError, hintFor } from '../lib/restore/psql-errors.ts';
+import type { StreamedDumpOptions } from '../lib/restore/psql-feed.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
 import { restoreDatabaseSection } from '../lib/restore/section-restore.ts';
 import { executorFor } from '../lib/targets/attach.ts';
@@ -110,15 +111,36 @@ interface Restored {
   };
 }
 
-/** Progress of reading the backup, on stderr (never in the report or JUnit). */
-function restoreMeter(backup: BackupCandidate) {
-  return progressMeter({
+/**
+ * What every psql restore of the backup is given: the stream with its progress (on stderr, never in
+ * the report or JUnit), the RTO budget, the step's abort signal, and under --verify deep the COPY
+ * digests (`databaseOfSection` names the database a split section's rows belong to). `finish` records
+ * the digests and ends the progress line.
+ */
+function streamed(backup: BackupCandidate, ctx: TestContext, databaseOfSection?: string) {
+  const meter = progressMeter({
     ...plan.progress,
     out: process.stderr,
     phase: 'restore',
     totalBytes: backup.sizeBytes,
     clock: () => performance.now(),
   });
+  const digests = plan.verify === 'deep' ? copyDigest({ database: databaseOfSection }) : undefined;
+  const options: StreamedDumpOptions = {
+    executor,
+    source: source.open(backup),
+    compression: backup.compression,
+    onSourceBytes: (bytes) => meter.update(bytes),
+    tap: digests,
+    timeoutMs: plan.rtoSeconds * 1000,
+    signal: ctx.signal,
+    clock: () => performance.now(),
+  };
+  const finish = () => {
+    meter.done();
+    found.digests = digests?.digests;
+  };
+  return { options, finish };
 }
 
 /** A plain dump: gunzipped and streamed into psql, with progress. */
@@ -127,23 +149,14 @@ async function restorePlain(
   inspection: BackupInspection,
   ctx: TestContext,
 ): Promise<Restored> {
-  const meter = restoreMeter(backup);
-  const digests = plan.verify === 'deep' ? copyDigest() : undefined;
+  const { options, finish } = streamed(backup, ctx);
   const outcome = await restorePlainDump({
-    executor,
-    source: source.open(backup),
-    onSourceBytes: (bytes) => meter.update(bytes),
-    tap: digests,
-    compression: backup.compression,
+    ...options,
     kind: inspection.kind,
     database: target.connection.database,
     bootstrapRole: target.connection.user,
-    timeoutMs: plan.rtoSeconds * 1000,
-    signal: ctx.signal,
-    clock: () => performance.now(),
   });
-  meter.done();
-  found.digests = digests?.digests;
+  finish();
   const seconds = outcome.durationMs / 1000;
   const skipped = outcome.skipped.length
     ? `; skipped the bootstrap role's statements on line(s) ${outcome.skipped.map((s) => s.line).join(', ')}`
@@ -161,26 +174,17 @@ async function restorePlain(
 
 /** One database's section out of a pg_dumpall (canary modes): nothing else on the server is written. */
 async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promise<Restored> {
-  const meter = restoreMeter(backup);
-  const digests = plan.verify === 'deep' ? copyDigest({ database: canary }) : undefined;
+  const { options, finish } = streamed(backup, ctx, canary);
   const outcome = await restoreDatabaseSection({
-    executor,
-    source: source.open(backup),
-    onSourceBytes: (bytes) => meter.update(bytes),
-    tap: digests,
-    compression: backup.compression,
+    ...options,
     database: canary,
     into: restoreInto,
     createDatabase: (statement) =>
       withClient(target.connection, target.connection.database, async (client) => {
         await client.query(statement);
       }),
-    timeoutMs: plan.rtoSeconds * 1000,
-    signal: ctx.signal,
-    clock: () => performance.now(),
   });
-  meter.done();
-  found.digests = digests?.digests;
+  finish();
   const seconds = outcome.durationMs / 1000;
   return {
     seconds,

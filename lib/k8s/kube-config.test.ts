@@ -102,14 +102,14 @@ describe('loadKubeConfig', () => {
 
   it('in a pod, uses the service account: token file, CA, and the namespace file', () => {
     const loaded = loadKubeConfig({
-      env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
       serviceAccountDir: join(dir, 'sa'),
     });
     expect({ ...loaded, kubeConfig: undefined }).toEqual({
       kubeConfig: undefined,
       context: 'in-cluster',
       namespace: 'data',
-      server: 'https://10.96.0.1:443',
+      server: 'https://127.0.0.1:443',
       source: 'in-cluster service account',
     });
     expect(loaded.kubeConfig.getCurrentUser()).toMatchObject({
