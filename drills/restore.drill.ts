@@ -18,7 +18,7 @@ import type { StreamedDumpOptions } from '../lib/restore/psql-feed.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
 import { restoreDatabaseSection } from '../lib/restore/section-restore.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import { databaseExists, dropDatabase, withClient } from '../lib/targets/databases.ts';
+import { databaseExists, dropDatabase, endToolSessions, withClient } from '../lib/targets/databases.ts';
 import {
   type CanarySnapshot,
   checkCanaryForeignKey,
@@ -346,6 +346,8 @@ describe(`restore drill of ${canary}`, () => {
           },
         };
       } catch (error) {
+        // A psql stopped mid-statement leaves its server session running: end it before anything else.
+        await endToolSessions(target.connection).catch(() => 0);
         if (error instanceof RestoreTimeoutError) found.restoreSeconds = error.budgetSeconds;
         if (error instanceof RestoreFailedError) {
           stepMeta(ctx).facts = {

@@ -13,7 +13,7 @@ import { publishMetrics } from '../report/publish-metrics.ts';
 import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
 import { executorFor } from '../targets/attach.ts';
-import { copyDatabaseName, dropDatabase, withClient } from '../targets/databases.ts';
+import { copyDatabaseName, dropDatabase, endToolSessions, withClient } from '../targets/databases.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import type { DrillPlan } from './plan.ts';
@@ -124,6 +124,15 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       { once: true },
     );
 
+    // Before the target goes: a restore psql that was stopped must not leave its session running.
+    cleanups.push({
+      what: 'end the restore sessions',
+      run: async () => {
+        const ended = await endToolSessions(started.handle.connection);
+        if (ended > 0)
+          log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
+      },
+    });
     if (config.mode === 'canary-copy') {
       // The copy is this run's own database: it goes at the end whatever happened, before the target.
       const copy = copyDatabaseName(runId);

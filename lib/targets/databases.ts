@@ -20,8 +20,32 @@ export async function connect(
     application_name: applicationName,
     connectionTimeoutMillis: 15_000,
   });
+  // A session can die while idle (the server restarts, is killed): the next query fails and says so.
+  // Without a listener, pg's 'error' event would end the whole drill before it can report.
+  client.on('error', () => {});
   await client.connect();
   return client;
+}
+
+/** application_name of the tools' sessions (PGAPPNAME); the drill's own clients name themselves too. */
+export const TOOL_APPLICATION_NAME = 'pg-restore-drill';
+
+/**
+ * Ends the server sessions of the restore tools this drill started. A psql that is killed or stopped
+ * mid-restore leaves its session running until its statement ends (a long CREATE INDEX keeps its locks
+ * and its transaction open meanwhile): the drill does not leave that behind on a server. The advisory
+ * lock keeps other drills off the server, so every such session is this run's.
+ */
+export async function endToolSessions(connection: Connection): Promise<number> {
+  return withClient(connection, connection.database, async (client) => {
+    const { rows } = await client.query<{ ended: number }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS ended
+         FROM pg_stat_activity
+        WHERE application_name = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+      [TOOL_APPLICATION_NAME],
+    );
+    return rows[0]?.ended ?? 0;
+  });
 }
 
 /** Runs `fn` with a client on `database` and always ends the client. */

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { TOOL_APPLICATION_NAME } from './databases.ts';
 import type { Connection, Executor, ToolResult, ToolRun } from './target.ts';
 import { toolVersionVia } from './tool-output.ts';
 
@@ -23,7 +24,7 @@ export function libpqEnv(connection: Connection, base: NodeJS.ProcessEnv): NodeJ
   env.PGPORT = String(connection.port);
   env.PGUSER = connection.user;
   env.PGDATABASE = connection.database;
-  env.PGAPPNAME = 'pg-restore-drill';
+  env.PGAPPNAME = TOOL_APPLICATION_NAME;
   env.PGCONNECT_TIMEOUT = '15';
   if (connection.password !== undefined) env.PGPASSWORD = connection.password;
   return env;
