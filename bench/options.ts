@@ -1,0 +1,107 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+/** The sizes `npm run bench` runs by default: about 10 MB, 100 MB and 1 GB of uncompressed SQL. */
+export const DEFAULT_SIZES_MB = [10, 100, 1000];
+/** The database of this size is also dumped with `pg_dump -Fc` for the pg_restore rows. */
+export const DEFAULT_ARCHIVE_SIZE_MB = 100;
+/** gzip level of the plain backups: the CronJob runs plain `gzip`, whose default is 6. */
+export const DEFAULT_GZIP_LEVEL = 6;
+/** Plain gzip's pg_dumpall output is stored as 32-bit length in the gzip trailer: stay below 4 GiB. */
+const MAX_SIZE_MB = 4000;
+
+export interface BenchOptions {
+  sizesMb: number[];
+  /** Runs per size; undefined: 2 for 1 GB and more, 3 below. */
+  runs: number | undefined;
+  /** Size whose database is also archived with pg_dump -Fc; undefined: no pg_restore rows. */
+  archiveSizeMb: number | undefined;
+  /** Reuse (and keep) the generated backups in this directory. */
+  keepFiles: string | undefined;
+  gzipLevel: number;
+  help: boolean;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+Generates pg_dumpall backups (pg_dumpall | gzip) of about 10 MB, 100 MB and 1 GB of SQL and a pg_dump -Fc
+archive, then restores each into a fresh throwaway cluster: raw psql / pg_restore against the drill
+(node --import tsx lib/cli.ts --target local), alternating, and prints the medians.
+
+Options:
+  --sizes LIST          MB of uncompressed SQL, comma-separated (default: ${DEFAULT_SIZES_MB.join(',')})
+  --runs N              runs of each measurement (default: 2 for 1000 MB and more, 3 below)
+  --archive-size MB     size whose database is also dumped with pg_dump -Fc for the pg_restore rows;
+                        must be one of --sizes, or none (default: ${DEFAULT_ARCHIVE_SIZE_MB} when in --sizes, else none)
+  --keep-files DIR      keep the generated backups in DIR and reuse them on the next run (not in the repo)
+  --gzip-level N        gzip level of the plain backups (default: ${DEFAULT_GZIP_LEVEL}, as the CronJob's plain gzip)
+  --help                print this help`;
+
+export class BenchUsageError extends Error {
+  readonly code = 'BENCH_USAGE';
+}
+
+/** Reads the bench's flags; every bad value is a BenchUsageError naming the flag and the value. */
+export function readBenchOptions(argv: readonly string[], cwd: string): BenchOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        sizes: { type: 'string' },
+        runs: { type: 'string' },
+        'archive-size': { type: 'string' },
+        'keep-files': { type: 'string' },
+        'gzip-level': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    throw new BenchUsageError(`${(error as Error).message}. See --help.`);
+  }
+  const text = (name: string) => values[name] as string | undefined;
+  const whole = (name: string, value: string, min: number, max: number): number => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < min || number > max) {
+      throw new BenchUsageError(
+        `Expected --${name} to be a whole number from ${min} to ${max}, got \`${value}\`.`,
+      );
+    }
+    return number;
+  };
+  const sizesText = text('sizes');
+  const sizesMb = sizesText
+    ? [...new Set(sizesText.split(',').map((s) => whole('sizes', s.trim(), 1, MAX_SIZE_MB)))].sort(
+        (a, b) => a - b,
+      )
+    : DEFAULT_SIZES_MB;
+  const runsText = text('runs');
+  const archiveText = text('archive-size');
+  let archiveSizeMb: number | undefined;
+  if (archiveText === undefined) {
+    archiveSizeMb = sizesMb.includes(DEFAULT_ARCHIVE_SIZE_MB) ? DEFAULT_ARCHIVE_SIZE_MB : undefined;
+  } else if (archiveText !== 'none') {
+    archiveSizeMb = whole('archive-size', archiveText, 1, MAX_SIZE_MB);
+    if (!sizesMb.includes(archiveSizeMb)) {
+      throw new BenchUsageError(
+        `Expected --archive-size to be one of --sizes (${sizesMb.join(', ')}) or none, got \`${archiveText}\`.`,
+      );
+    }
+  }
+  const keepFiles = text('keep-files');
+  return {
+    sizesMb,
+    runs: runsText === undefined ? undefined : whole('runs', runsText, 1, 50),
+    archiveSizeMb,
+    keepFiles: keepFiles === undefined ? undefined : resolve(cwd, keepFiles),
+    gzipLevel: whole('gzip-level', text('gzip-level') ?? String(DEFAULT_GZIP_LEVEL), 1, 9),
+    help: values.help === true,
+  };
+}
+
+/** Runs for a size: `--runs`, else 2 from 1 GB up (each run costs about a minute there), else 3. */
+export function runsFor(options: BenchOptions, sizeMb: number): number {
+  return options.runs ?? (sizeMb >= 1000 ? 2 : 3);
+}
