@@ -124,7 +124,7 @@ const TWO_DRILLS: Fault = {
   exitCode: 2,
 };
 const UNREADABLE_BACKUPS: Fault = {
-  fault: 'the backup directory cannot be read (root-owned, 0700; the drill not root)',
+  fault: "the backup directory cannot be read (another user's, 0700; the drill without root's override)",
   whatTheDrillDoes: 'stops before it connects anywhere',
   whatTheOperatorSees:
     '`Cannot list backup directory DIR: permission denied. Check --backups / DRILL_BACKUPS.`',
@@ -678,10 +678,13 @@ describe('the fault matrix on a live server', () => {
   it(UNREADABLE_BACKUPS.fault, async () => {
     const c = await begin(UNREADABLE_BACKUPS);
     await writeBackup(c.backups, AT, goodDump);
+    // Another user's directory, and a drill that runs as root but without root's power to read past file
+    // permissions, as a non-root CronJob would. (Switching users instead would need the repository
+    // readable by that user, which a CI clone in a 0700 temp directory is not.)
+    const owner = await postgresOsUser();
+    await chown(c.backups, owner.uid, owner.gid);
     await chmod(c.backups, 0o700);
-    const user = await postgresOsUser();
-    await chown(c.reports, user.uid, user.gid);
-    const run = await runCliAs(user, canaryArgs(c), { ...live.cliEnv, HOME: c.temp });
+    const run = await runCliWithoutDacOverride(canaryArgs(c), { ...live.cliEnv, HOME: c.temp });
     const report = await reportOf(c);
     const message = `pg-restore-drill: Cannot list backup directory ${c.backups}: permission denied. Check --backups / DRILL_BACKUPS.`;
     await finish(c, run.code === UNREADABLE_BACKUPS.exitCode && run.stderr.trim() === message);
@@ -747,9 +750,11 @@ describe('the fault matrix on a live server', () => {
   });
 });
 
-/** The CLI as an unprivileged OS user, with the clean environment runCli gives it. */
-function runCliAs(
-  user: { uid: number; gid: number },
+/**
+ * The CLI with the clean environment runCli gives it, as root but without CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH (setpriv drops them from the bounding set): file permissions apply to it.
+ */
+function runCliWithoutDacOverride(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -758,13 +763,19 @@ function runCliAs(
       ([name]) => !name.startsWith('DRILL_') && !name.startsWith('PG') && name !== 'DATABASE_URL',
     ),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib/cli.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    uid: user.uid,
-    gid: user.gid,
-  });
+  const child = spawn(
+    'setpriv',
+    [
+      '--bounding-set=-dac_override,-dac_read_search',
+      '--',
+      process.execPath,
+      '--import',
+      'tsx',
+      join(ROOT, 'lib/cli.ts'),
+      ...args,
+    ],
+    { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {

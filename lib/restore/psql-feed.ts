@@ -82,6 +82,12 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
     throw error;
   }
 
+  if (options.signal?.aborted) {
+    // Stopped while the feed was being set up: no psql is started at all.
+    stdin.destroy();
+    await feeding;
+    throw new RestoreFailedError(`Restore interrupted before it started.`, null, []);
+  }
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const started = options.clock();
