@@ -322,12 +322,15 @@ describe('interruption', () => {
     const run = startCli(['--backups', dir, '--report-dir', reports, '--temp-dir', temp]);
     await run.waitFor(/drop: canary dropped and gone/);
     run.child.kill('SIGTERM');
-    const { code, stdout } = await run.done;
+    const { code, stdout, stderr } = await run.done;
     expect(code, stdout).toBe(143);
     const report = await readReport(reports);
     expect(report.verdict).toBe('interrupted');
     expect(report.errors).toEqual(['interrupted by SIGTERM']);
-    expect(report.checks.find((c) => c.id === 'restore-completed')?.status).toBe('skipped');
+    // The output says what the drill did with the signal, should the step not have been stopped.
+    expect(report.checks.find((c) => c.id === 'restore-completed')?.status, `${stdout}\n${stderr}`).toBe(
+      'skipped',
+    );
     expect(await readdir(temp)).toEqual([]);
   });
 });
