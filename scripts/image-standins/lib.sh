@@ -20,34 +20,9 @@ step_done() {
 	T_STEP="$t"
 }
 
-# Debian mirror for debootstrap: MIRROR, else the first enabled deb source of the host's apt config.
-find_mirror() {
-	if [ -n "${MIRROR:-}" ]; then
-		echo "$MIRROR"
-		return
-	fi
-	local uri f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		uri="$(awk 'BEGIN { IGNORECASE = 1 } /^URIs:/ { print $2; exit }' "$f")"
-		if [ -n "$uri" ]; then
-			echo "$uri"
-			return
-		fi
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		uri="$(sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" { print $2; exit }')"
-		if [ -n "$uri" ]; then
-			echo "$uri"
-			return
-		fi
-	done
-	return 1
-}
+# shellcheck source=SCRIPTDIR/../lib/debian-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/debian-mirror.sh"
 
-# remove_rootfs DIR: unmounts whatever debootstrap/chroot left mounted inside DIR, then removes it
-# without crossing into another file system.
 remove_rootfs() {
 	local root="$1" m
 	[ -n "$root" ] && [ -d "$root" ] || return 0
