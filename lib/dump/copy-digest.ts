@@ -1,13 +1,16 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { parseCopyStatement } from './copy-statement.ts';
+import { createdTable } from './create-table.ts';
 import { createDumpLexer, type DumpLine } from './dump-lexer.ts';
+import { decodeInsert, startsInsert } from './insert-statement.ts';
 import { largeObjectTracker } from './large-objects.ts';
 import { addRow, digestHex, emptyDigest, type RowDigest } from './row-digest.ts';
 
 /**
- * What a dump holds for one table (all its COPY blocks in one database, merged: a dump made with
- * --load-via-partition-root writes one block per partition into the root), or for the large objects
- * of one database.
+ * What a dump holds for one table (all its COPY blocks, or INSERT statements, in one database, merged:
+ * a dump made with --load-via-partition-root writes one block per partition into the root), or for the
+ * large objects of one database. A table the dump creates without any data is listed too (`data:
+ * 'none'`, 0 rows): its restored copy must be empty.
  */
 export interface TableDigest {
   kind: 'table' | 'large-objects';
@@ -21,8 +24,16 @@ export interface TableDigest {
   digest: string;
   /** The client_encoding the data was written in (the section's `SET client_encoding`). */
   encoding: string;
-  /** Dump line of the (first) COPY statement, or of the first `lo_open`. */
+  /** Dump line of the (first) COPY or INSERT statement, of the CREATE TABLE, or of the first `lo_open`. */
   line: number;
+  /**
+   * Where the rows came from: absent for COPY blocks (and large objects), `insert` for INSERT
+   * statements (pg_dump --inserts, --column-inserts, --rows-per-insert; decoded to COPY text by
+   * insert-statement.ts), `none` for a table the dump creates without data.
+   */
+  data?: 'insert' | 'none';
+  /** Why the dump's rows of this table could not all be digested (an INSERT not in pg_dump's form). */
+  unverified?: string;
 }
 
 export interface CopyDigestOptions {
@@ -30,7 +41,7 @@ export interface CopyDigestOptions {
   database?: string;
 }
 
-/** A pass-through stream (bytes unchanged) that digests every COPY block it sees. */
+/** A pass-through stream (bytes unchanged) that digests every COPY block and INSERT it sees. */
 export interface CopyDigestStream extends Transform {
   /** Complete once the stream has finished; in dump order (large objects last per database). */
   readonly digests: TableDigest[];
@@ -42,46 +53,100 @@ function keyOf(database: string, table: string, columns: string): string {
 }
 
 /**
- * Digests the COPY data of a plain pg_dump / pg_dumpall stream while passing its bytes on unchanged:
- * per database and table, the row count and an order-independent digest that deep verification
- * (lib/verify/deep.ts) recomputes from the restored tables with `COPY … TO STDOUT`.
+ * Digests the data of a plain pg_dump / pg_dumpall stream (COPY blocks and INSERT statements) while
+ * passing its bytes on unchanged: per database and table, the row count and an order-independent digest
+ * that deep verification (lib/verify/deep.ts) recomputes from the restored tables with
+ * `COPY … TO STDOUT`; and every table the dump creates, so that one without data is known too.
  */
 export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
   const fallback = options.database ?? '';
   const tables = new Map<string, { entry: Omit<TableDigest, 'rows' | 'digest'>; digest: RowDigest }>();
+  /** CREATE TABLEs per `database\0table`, in dump order. */
+  const created = new Map<string, { database: string; table: string; line: number; encoding: string }>();
   const largeObjects = new Map<string, { line: number; encoding: string; digest: RowDigest }>();
   let encoding = 'UTF8';
   let block: RowDigest | undefined;
+  let standardStrings = true;
+  // The lines of an INSERT statement that spans lines (a string with a newline, --rows-per-insert).
+  let insert: { line: number; parts: Buffer[] } | undefined;
   const lo = largeObjectTracker();
+
+  function tableEntry(database: string, table: string, columns: string, line: number, data?: 'insert') {
+    const key = keyOf(database, table, columns);
+    let found = tables.get(key);
+    if (!found) {
+      const entry = {
+        kind: 'table' as const,
+        database,
+        table,
+        columns,
+        encoding,
+        line,
+        ...(data ? { data } : {}),
+      };
+      found = { entry, digest: emptyDigest() };
+      tables.set(key, found);
+    }
+    return found;
+  }
+
+  /** Digests one whole INSERT statement, or marks its table as not verified. */
+  function insertDone(bytes: Buffer, line: number): void {
+    const database = lexer.database ?? fallback;
+    const decoded = decodeInsert(bytes, standardStrings);
+    if (!decoded.ok) {
+      const table = tableEntry(database, decoded.table ?? '(unreadable INSERT)', '', line, 'insert');
+      table.entry.unverified ??= `line ${line}: ${decoded.reason}`;
+      return;
+    }
+    const table = tableEntry(database, decoded.table, decoded.columns, line, 'insert');
+    for (const row of decoded.rows) addRow(table.digest, row, 0, row.length);
+  }
 
   const lexer = createDumpLexer({
     copy(statement, line) {
       const target = parseCopyStatement(statement);
       const database = lexer.database ?? fallback;
-      const key = keyOf(database, target?.table ?? statement, target?.columns ?? '');
-      let table = tables.get(key);
-      if (!table) {
-        const entry = {
-          kind: 'table' as const,
-          database,
-          table: target?.table ?? statement,
-          columns: target?.columns ?? '',
-          encoding,
-          line,
-        };
-        table = { entry, digest: emptyDigest() };
-        tables.set(key, table);
-      }
-      block = table.digest;
+      block = tableEntry(database, target?.table ?? statement, target?.columns ?? '', line).digest;
     },
     line(line: DumpLine) {
       if (line.kind === 'copy-data') {
         addRow(block as RowDigest, line.bytes, line.start, line.end);
         return;
       }
-      if (!line.startsStatement || line.bytes[line.start] !== 83) return;
+      if (insert) {
+        insert.parts.push(Buffer.from(line.bytes.subarray(line.start, line.end)), NEWLINE);
+        if (!line.openAfter) {
+          insertDone(Buffer.concat(insert.parts), insert.line);
+          insert = undefined;
+        }
+        return;
+      }
+      if (!line.startsStatement) return;
+      const first = line.bytes[line.start];
+      if (first === 73 && startsInsert(line.bytes, line.start)) {
+        if (line.openAfter)
+          insert = {
+            line: line.number,
+            parts: [Buffer.from(line.bytes.subarray(line.start, line.end)), NEWLINE],
+          };
+        else insertDone(line.bytes.subarray(line.start, line.end), line.number);
+        return;
+      }
+      if (first === 67) {
+        const table = createdTable(
+          line.bytes.toString('utf8', line.start, Math.min(line.end, line.start + 4096)),
+        );
+        const database = lexer.database ?? fallback;
+        if (table !== undefined && !created.has(keyOf(database, table, '')))
+          created.set(keyOf(database, table, ''), { database, table, line: line.number, encoding });
+        return;
+      }
+      if (first !== 83) return;
       const seen = readSetEncoding(line);
       if (seen) encoding = seen;
+      const strings = readStandardStrings(line);
+      if (strings !== undefined) standardStrings = strings;
       const finished = lo.line(line);
       if (finished) {
         const database = lexer.database ?? fallback;
@@ -117,6 +182,18 @@ export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
         rows: digest.rows,
         digest: digestHex(digest),
       }));
+      const withData = new Set(out.map((t) => keyOf(t.database, t.table, '')));
+      for (const [key, table] of created) {
+        if (withData.has(key)) continue;
+        out.push({
+          kind: 'table',
+          ...table,
+          columns: '',
+          rows: 0,
+          digest: digestHex(emptyDigest()),
+          data: 'none',
+        });
+      }
       for (const [database, objects] of largeObjects) {
         out.push({
           kind: 'large-objects',
@@ -132,6 +209,16 @@ export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
       return out;
     },
   }) as CopyDigestStream;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** `SET standard_conforming_strings = on|off;`: how the dump's plain string literals read. */
+function readStandardStrings(line: DumpLine): boolean | undefined {
+  if (line.end - line.start > 60) return undefined;
+  const text = line.bytes.toString('latin1', line.start, line.end);
+  const m = /^SET standard_conforming_strings = '?(on|off)'?;$/.exec(text);
+  return m ? m[1] === 'on' : undefined;
 }
 
 /** The encoding of a `SET client_encoding = 'X';` line. */
