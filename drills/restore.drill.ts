@@ -27,6 +27,7 @@ import {
   snapshotCanary,
 } from '../lib/verify/canary.ts';
 import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
+import { checkConstraintsEverywhere } from '../lib/verify/constraints-everywhere.ts';
 import { verifyDeep } from '../lib/verify/deep.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
 
@@ -211,6 +212,11 @@ async function restoreFromArchive(backup: BackupCandidate, ctx: TestContext): Pr
     summary: `${seconds.toFixed(2)} s: pg_restore ${outcome.args.join(' ')} (${outcome.jobs} job(s))`,
     facts: { sqlBytes: backup.sizeBytes, skippedStatements: [], jobs: outcome.jobs },
   };
+}
+
+/** A copy-mode restore holds the canary's tables under the copy's name. */
+function restoredName(database: string): string {
+  return database === canary ? restoreInto : database;
 }
 
 describe(`restore drill of ${canary}`, () => {
@@ -408,15 +414,27 @@ describe(`restore drill of ${canary}`, () => {
   step('verify: every table matches the backup', ['restore'], async (ctx) => {
     if (plan.verify !== 'deep') ctx.skip('not run: --verify canary (--verify deep reads every table back)');
     const expected = found.digests ?? [];
-    const { verdict, tables } = await verifyDeep({
+    const { verdict, tables, sessions } = await verifyDeep({
       executor,
       expected,
-      // A copy-mode restore holds the canary's tables under the copy's name.
-      databaseFor: (database) => (database === canary ? restoreInto : database),
+      databaseFor: restoredName,
       timeZone: plan.sourceTimeZone,
+      allowUnverified: plan.allowUnverified,
       clock: () => performance.now(),
       signal: ctx.signal,
     });
-    return { ...verdict, facts: { ...verdict.facts, deep: { tables } } };
+    return { ...verdict, facts: { ...verdict.facts, deep: { tables, sessions } } };
+  });
+
+  step("verify: every database's foreign keys and sequences", ['restore'], async (ctx) => {
+    if (plan.verify !== 'deep')
+      ctx.skip("not run: --verify canary (--verify deep checks every restored database's constraints)");
+    const names = [
+      ...new Set((found.digests ?? []).filter((d) => d.kind === 'table').map((d) => d.database)),
+    ];
+    return checkConstraintsEverywhere(
+      names.map((database) => ({ database, restoredDatabase: restoredName(database) })),
+      (database, fn) => withClient(target.connection, database, fn),
+    );
   });
 });

@@ -21,6 +21,8 @@ export interface DrillPlan {
   /** deep: every table of the backup is read back and compared (count and content digest). */
   verify: 'canary' | 'deep';
   sourceTimeZone: string;
+  /** --allow-unverified: deep verification lists tables it could not digest instead of failing. */
+  allowUnverified: boolean;
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;

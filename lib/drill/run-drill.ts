@@ -165,6 +165,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       jobs: config.jobs,
       verify: config.verify,
       sourceTimeZone: config.sourceTimeZone,
+      allowUnverified: config.allowUnverified,
       target: target.handle,
       startedAt: startedAt.getTime(),
       progress: progressFor(config, deps.stderrIsTTY),

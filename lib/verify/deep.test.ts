@@ -18,10 +18,12 @@ async function text(stream: Readable | undefined): Promise<string> {
 }
 
 /**
- * A psql stand-in that answers the relkind query from `kinds` and each COPY of the script from
- * `tables` (a COPY of an unknown table fails as psql reports it), echoing the `\.` markers.
+ * A psql stand-in (for the script and the verdict's wording; test/drill-deep.test.ts runs the real
+ * thing) that answers the probe with the TimeZone line `zone` and per table `relkind|quoting|oid|root`
+ * from `kinds`, and each COPY of the script from `tables` (a COPY of an unknown table fails as psql
+ * reports it), echoing the `\.` markers.
  */
-function fakePsql(kinds: string[], tables: Record<string, string[]>) {
+function fakePsql(kinds: string[], tables: Record<string, string[]>, zone = 'configuration file|UTC') {
   const calls: { args: readonly string[]; script?: string }[] = [];
   const executor: Executor = {
     where: 'test',
@@ -30,7 +32,7 @@ function fakePsql(kinds: string[], tables: Record<string, string[]>) {
     async run(_tool, args, options: ToolRun = {}) {
       if (args.includes('-c')) {
         calls.push({ args });
-        options.stdout?.end(`${kinds.join('\n')}\n`);
+        options.stdout?.end(`\n${[zone, ...kinds].join('\n')}\n`);
         return { exitCode: 0, signal: null, stderr: '' };
       }
       const script = await text(options.stdin);
@@ -77,7 +79,7 @@ describe('verifyDeep', () => {
   ];
 
   it('reads every table back with the dump session settings, the same columns, and compares', async () => {
-    const { executor, calls } = fakePsql(['r', 'p', '-', 'r'], {
+    const { executor, calls } = fakePsql(['r|plain|1|-', 'p|plain|2|2', '-|-|-|-', 'r|plain|4|-'], {
       'COPY public.t (a, b) TO STDOUT;': ['2\t\\N', '1\tx'],
       'COPY (SELECT id FROM public.parted) TO STDOUT;': ['1', '2', '3'],
       'COPY (SELECT oid, pg_catalog.md5(pg_catalog.lo_get(oid)) FROM pg_catalog.pg_largeobject_metadata) TO STDOUT;':
@@ -97,9 +99,12 @@ describe('verifyDeep', () => {
       ),
       [
         'SET standard_conforming_strings = on;',
+        "SELECT pg_catalog.set_config('search_path', '', false) AS drill_search_path \\gset",
         'SET DateStyle = ISO;',
         'SET IntervalStyle = postgres;',
         'SET extra_float_digits = 3;',
+        'SET row_security = off;',
+        'SET quote_all_identifiers = off;',
         "SET TimeZone = 'Europe/Vienna';",
         "SET client_encoding = 'LATIN1';",
         'COPY public.t (a, b) TO STDOUT;',
@@ -151,18 +156,69 @@ describe('verifyDeep', () => {
     const parted = result.tables[1];
     expect(result.verdict).toEqual({
       ok: false,
-      summary: `3 of 5 table(s) differ from the dump: app (restored as drill_app) public.parted: dump 2 row(s) digest ${parted?.dumpDigest}, restored 3 row(s) digest ${parted?.restoredDigest}; app (restored as drill_app) public."Gone": dump 1 row(s), restored unreadable: table public."Gone" does not exist; app (restored as drill_app) public.changed: dump 1 row(s), restored unreadable: column "gone" does not exist`,
+      summary: `1 of 4 table(s) verified; 3 differ from the dump: app (restored as drill_app) public.parted: dump 2 row(s) digest ${parted?.dumpDigest}, restored 3 row(s) digest ${parted?.restoredDigest}; app (restored as drill_app) public."Gone": dump 1 row(s) digest ${result.tables[2]?.dumpDigest}, restored unreadable: table public."Gone" does not exist; app (restored as drill_app) public.changed: dump 1 row(s) digest ${result.tables[3]?.dumpDigest}, restored unreadable: column "gone" does not exist`,
       facts: { tables: result.tables },
     });
+    expect(result.sessions).toEqual([
+      {
+        database: 'app',
+        timeZone: 'Europe/Vienna',
+        timeZoneFrom: '--source-time-zone',
+        quoteAllIdentifiers: false,
+      },
+    ]);
   });
 
   it('passes when every table matches', async () => {
-    const { executor } = fakePsql(['r'], { 'COPY public.t (a, b) TO STDOUT;': ['1\tx', '2\t\\N'] });
+    const { executor } = fakePsql(['r|plain|1|-'], { 'COPY public.t (a, b) TO STDOUT;': ['1\tx', '2\t\\N'] });
     const result = await verifyDeep({ executor, expected: expected.slice(0, 1), clock: () => 0 });
     expect(result.verdict).toMatchObject({
       ok: true,
-      summary: '1 table(s) in 1 database(s) match the dump row for row (2 rows)',
+      summary: '1 of 1 table(s) verified in 1 database(s), row for row (2 rows)',
     });
     expect(result.tables[0]).toMatchObject({ database: 'app', restoredDatabase: 'app', seconds: 0 });
+  });
+
+  it("keeps the database's own TimeZone and quotes as the dump did", async () => {
+    const { executor, calls } = fakePsql(
+      ['r|all|1|-'],
+      { 'COPY public.t (a, b) TO STDOUT;': ['1\tx', '2\t\\N'] },
+      'database|Asia/Kolkata',
+    );
+    const result = await verifyDeep({ executor, expected: expected.slice(0, 1), clock: () => 0 });
+    expect(result.sessions).toEqual([
+      { database: 'app', timeZone: 'Asia/Kolkata', timeZoneFrom: 'database', quoteAllIdentifiers: true },
+    ]);
+    expect(calls[1]?.script).toContain('SET quote_all_identifiers = on;');
+    expect(calls[1]?.script).not.toContain('SET TimeZone');
+  });
+
+  it('fails on tables it could not digest unless allowed, and on nothing to verify', async () => {
+    const unreadable = { ...entry('public.odd', '', []), data: 'insert' as const, unverified: 'line 9: bad' };
+    const tables = { 'COPY public.t (a, b) TO STDOUT;': ['1\tx', '2\t\\N'] };
+    const strict = await verifyDeep({
+      executor: fakePsql(['r|plain|1|-'], tables).executor,
+      expected: [expected[0] as TableDigest, unreadable],
+      clock: () => 0,
+    });
+    expect(strict.verdict.ok).toBe(false);
+    expect(strict.verdict.summary).toBe(
+      '1 of 2 table(s) verified; not verified, their dump data could not be digested: app public.odd (line 9: bad) (--allow-unverified accepts this)',
+    );
+    const allowed = await verifyDeep({
+      executor: fakePsql(['r|plain|1|-'], tables).executor,
+      expected: [expected[0] as TableDigest, unreadable],
+      allowUnverified: true,
+      clock: () => 0,
+    });
+    expect(allowed.verdict).toMatchObject({ ok: true });
+    expect(allowed.verdict.summary).toBe(
+      '1 of 2 table(s) verified in 1 database(s), row for row (2 rows); not verified (allowed by --allow-unverified): app public.odd (line 9: bad)',
+    );
+    const nothing = await verifyDeep({ executor: fakePsql([], {}).executor, expected: [], clock: () => 0 });
+    expect(nothing.verdict).toMatchObject({
+      ok: false,
+      summary: 'nothing to verify: the dump creates no table',
+    });
   });
 });

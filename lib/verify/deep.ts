@@ -1,23 +1,16 @@
-import { Readable } from 'node:stream';
-import { copyBlocksSink } from '../dump/copy-blocks.ts';
 import type { TableDigest } from '../dump/copy-digest.ts';
-import { digestHex } from '../dump/row-digest.ts';
-import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import type { Executor } from '../targets/target.ts';
-import { collector } from '../targets/tool-output.ts';
+import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
-/** What to read back: a table's COPY as the dump wrote it, or a database's large objects. */
-export type TableRef = Pick<TableDigest, 'kind' | 'table' | 'columns'>;
-
-/** One table (or a database's large objects) read back from a server with the dump's settings. */
-export interface RestoredDigest {
-  rows: number | null;
-  digest: string | null;
-  /** Why it could not be read (missing table, missing column…); rows and digest are null then. */
-  error?: string;
-  seconds: number;
-}
+export {
+  DEFAULT_TIME_ZONE,
+  type ReadSettings,
+  type RestoredDigest,
+  readDatabase,
+  readDigests,
+  type TableRef,
+} from './deep-read.ts';
 
 /** One table compared: what the dump holds against what the restored server returns. */
 export interface TableCheck {
@@ -28,30 +21,27 @@ export interface TableCheck {
   restoredDatabase: string;
   table: string;
   columns: string;
+  /** COPY, INSERT or none (created without data, so it must be empty). See TableDigest.data. */
+  data: 'copy' | 'insert' | 'none';
   dumpRows: number;
   restoredRows: number | null;
   dumpDigest: string;
   restoredDigest: string | null;
   digestMatch: boolean;
+  /** Compared and equal (digestMatch), never true for a table whose dump rows could not be digested. */
+  verified: boolean;
+  /** Why it was not compared: its dump data could not be digested (TableDigest.unverified). */
+  unverified?: string;
+  /** A partition without data of its own whose rows the dump loads through this root table. */
+  coveredBy?: string;
   seconds: number;
   error?: string;
 }
 
-/**
- * The session pg_dump reads data with (pg_dump's setup_connection, seen in a 15.18 server log):
- * DateStyle ISO, IntervalStyle postgres, extra_float_digits 3, client_encoding the dump's. pg_dump sets
- * no TimeZone: timestamptz values are written in the source server's zone, which the dump does not
- * record, hence the option.
- */
-export interface ReadSettings {
-  /** The dump's `SET client_encoding` (TableDigest.encoding). */
-  encoding: string;
-  /** The source server's TimeZone when the backup was taken. */
-  timeZone: string;
+/** The session one database was read back in (see ReadSession). */
+export interface DatabaseSession extends ReadSession {
+  database: string;
 }
-
-/** Production images (postgres:*, most managed services) run in UTC. */
-export const DEFAULT_TIME_ZONE = 'UTC';
 
 export interface DeepVerifyOptions {
   /** Runs psql next to the restored server (host or container alike). */
@@ -60,8 +50,10 @@ export interface DeepVerifyOptions {
   expected: TableDigest[];
   /** The server database holding a dump database; default the same name (a split restore renames). */
   databaseFor?: (dumpDatabase: string) => string;
-  /** See ReadSettings.timeZone; default UTC. */
+  /** The source server's TimeZone, for databases and roles that set none; default UTC. */
   timeZone?: string;
+  /** Tables whose dump data could not be digested do not fail the check (--allow-unverified). */
+  allowUnverified?: boolean;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
   signal?: AbortSignal;
@@ -70,147 +62,14 @@ export interface DeepVerifyOptions {
 export interface DeepVerification {
   verdict: Verdict;
   tables: TableCheck[];
-}
-
-/** psql's view of a database name: a connection string, so no name (`a=b`, spaces, quotes) is misread. */
-function dbConninfo(database: string): string {
-  return `dbname='${database.replace(/['\\]/g, '\\$&')}'`;
-}
-
-function sqlLiteral(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
-const SESSION = (settings: ReadSettings) =>
-  [
-    'SET standard_conforming_strings = on;',
-    'SET DateStyle = ISO;',
-    'SET IntervalStyle = postgres;',
-    'SET extra_float_digits = 3;',
-    `SET TimeZone = ${sqlLiteral(settings.timeZone)};`,
-    `SET client_encoding = ${sqlLiteral(settings.encoding)};`,
-  ].join('\n');
-
-/** `r`, `p` (partitioned), … per table, `-` where the table is missing; large objects need none. */
-async function relkinds(executor: Executor, database: string, tables: TableRef[], signal?: AbortSignal) {
-  const names = tables.filter((t) => t.kind === 'table').map((t) => t.table);
-  const kinds = new Map<string, string>();
-  if (names.length === 0) return kinds;
-  const sql = `SELECT coalesce((SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass(n)), '-')
-    FROM unnest(ARRAY[${names.map(sqlLiteral).join(', ')}]::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`;
-  const out = collector();
-  const result = await executor.run(
-    'psql',
-    [
-      '-X',
-      '-q',
-      '-w',
-      '-At',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-d',
-      dbConninfo(database),
-      '-c',
-      'SET standard_conforming_strings = on',
-      '-c',
-      sql,
-    ],
-    { stdout: out.sink, signal },
-  );
-  if (result.exitCode !== 0)
-    throw new Error(parsePsqlStderr(result.stderr).errors[0]?.message ?? result.stderr.trim());
-  out
-    .text()
-    .split('\n')
-    .forEach((kind, i) => {
-      const name = names[i];
-      if (name !== undefined) kinds.set(name, kind);
-    });
-  return kinds;
-}
-
-/** The statement that reads a table back exactly as pg_dump's COPY wrote it. */
-function readStatement(ref: TableRef, relkind: string | undefined): string {
-  if (ref.kind === 'large-objects') {
-    return 'COPY (SELECT oid, pg_catalog.md5(pg_catalog.lo_get(oid)) FROM pg_catalog.pg_largeobject_metadata) TO STDOUT;';
-  }
-  // A partitioned table cannot be COPied TO directly; its rows are its partitions' (a dump made with
-  // --load-via-partition-root writes them under the root). Anything else: COPY reads the table ONLY,
-  // as pg_dump did, without inheritance children.
-  if (relkind === 'p') return `COPY (SELECT ${ref.columns} FROM ${ref.table}) TO STDOUT;`;
-  return `COPY ${ref.table}${ref.columns === '' ? '' : ` (${ref.columns})`} TO STDOUT;`;
+  sessions: DatabaseSession[];
 }
 
 /**
- * Reads tables of one database back with `COPY … TO STDOUT` through one psql, each block followed by
- * a `\.` line (which COPY text never writes for data), and digests each as the dump's was digested.
- */
-export async function readDigests(
-  executor: Executor,
-  database: string,
-  tables: TableRef[],
-  settings: ReadSettings,
-  clock: () => number,
-  signal?: AbortSignal,
-): Promise<RestoredDigest[]> {
-  const results: RestoredDigest[] = tables.map(() => ({ rows: null, digest: null, seconds: 0 }));
-  let kinds: Map<string, string>;
-  try {
-    kinds = await relkinds(executor, database, tables, signal);
-  } catch (error) {
-    return results.map((r) => ({
-      ...r,
-      error: `cannot read database ${database}: ${(error as Error).message}`,
-    }));
-  }
-  const lines = SESSION(settings).split('\n');
-  const statementLine: number[] = [];
-  const read: number[] = [];
-  tables.forEach((ref, i) => {
-    const relkind = ref.kind === 'table' ? kinds.get(ref.table) : 'large objects';
-    const result = results[i] as RestoredDigest;
-    if (relkind === '-') {
-      result.error = `table ${ref.table} does not exist`;
-      return;
-    }
-    lines.push(readStatement(ref, relkind), "\\echo '\\\\.'");
-    statementLine[i] = lines.length - 1;
-    read.push(i);
-  });
-  let block = 0;
-  let last = clock();
-  const sink = copyBlocksSink((digest) => {
-    const index = read[block++];
-    const now = clock();
-    if (index === undefined) return;
-    results[index] = { rows: digest.rows, digest: digestHex(digest), seconds: (now - last) / 1000 };
-    last = now;
-  });
-  const run = await executor.run(
-    'psql',
-    ['-X', '-q', '-w', '-v', 'ON_ERROR_STOP=0', '-d', dbConninfo(database), '-f', '-'],
-    {
-      stdin: Readable.from([Buffer.from(`${lines.join('\n')}\n`)]),
-      stdout: sink,
-      signal,
-    },
-  );
-  const { errors } = parsePsqlStderr(run.stderr);
-  for (const error of errors) {
-    const index = error.line === undefined ? -1 : statementLine.indexOf(error.line);
-    const result = results[index];
-    if (result) Object.assign(result, { rows: null, digest: null, error: error.message });
-  }
-  if (run.exitCode !== 0) {
-    const why = errors[0]?.message ?? `psql exited with ${run.exitCode ?? run.signal}`;
-    for (const result of results) if (result.rows === null && !result.error) result.error = why;
-  }
-  return results;
-}
-
-/**
- * Deep verification: every table the dump holds (and every database's large objects) is read back
- * from the restored server and must have the same row count and the same content digest.
+ * Deep verification: every table the dump creates or fills (and every database's large objects) is read
+ * back from the restored server in pg_dump's own session and must have the same row count and content
+ * digest; a table created without data must be empty. Tables whose dump data could not be digested
+ * are listed as not verified.
  */
 export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerification> {
   const databaseFor = options.databaseFor ?? ((name: string) => name);
@@ -219,63 +78,99 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   for (const entry of options.expected)
     byDatabase.set(entry.database, [...(byDatabase.get(entry.database) ?? []), entry]);
   const tables: TableCheck[] = [];
+  const sessions: DatabaseSession[] = [];
   for (const [database, entries] of byDatabase) {
     const restoredDatabase = databaseFor(database);
     const encoding = entries[0]?.encoding ?? 'UTF8';
-    const restored = await readDigests(
+    const readable = entries.filter((e) => e.unverified === undefined);
+    const restored = await readDatabase(
       options.executor,
       restoredDatabase,
-      entries,
+      readable,
       { encoding, timeZone },
       options.clock,
       options.signal,
     );
-    entries.forEach((entry, i) => {
-      const got = restored[i] as RestoredDigest;
+    if (restored.session) sessions.push({ database, ...restored.session });
+    for (const entry of entries) {
+      const index = readable.indexOf(entry);
+      const got: RestoredDigest =
+        index < 0 ? { rows: null, digest: null, seconds: 0 } : (restored.tables[index] as RestoredDigest);
+      const digestMatch = got.digest === entry.digest && got.rows === entry.rows;
       tables.push({
         kind: entry.kind,
         database,
         restoredDatabase,
         table: entry.table,
         columns: entry.columns,
+        data: entry.data ?? 'copy',
         dumpRows: entry.rows,
         restoredRows: got.rows,
         dumpDigest: entry.digest,
         restoredDigest: got.digest,
-        digestMatch: got.digest === entry.digest && got.rows === entry.rows,
+        digestMatch,
+        verified: digestMatch && entry.unverified === undefined,
         seconds: got.seconds,
+        ...(entry.unverified !== undefined ? { unverified: entry.unverified } : {}),
+        ...(got.coveredBy !== undefined ? { coveredBy: got.coveredBy } : {}),
         ...(got.error ? { error: got.error } : {}),
       });
-    });
+    }
   }
-  return { verdict: judge(tables), tables };
+  return { verdict: judge(tables, options.allowUnverified === true), tables, sessions };
+}
+
+function where(check: TableCheck): string {
+  return check.restoredDatabase === check.database
+    ? check.database
+    : `${check.database} (restored as ${check.restoredDatabase})`;
 }
 
 function describe(check: TableCheck): string {
   const what = check.kind === 'large-objects' ? 'large objects' : check.table;
-  const where =
-    check.restoredDatabase === check.database
-      ? check.database
-      : `${check.database} (restored as ${check.restoredDatabase})`;
-  if (check.error)
-    return `${where} ${what}: dump ${check.dumpRows} row(s), restored unreadable: ${check.error}`;
-  const restored = `restored ${check.restoredRows} row(s) digest ${check.restoredDigest}`;
-  const dump = `dump ${check.dumpRows} row(s) digest ${check.dumpDigest}`;
-  return `${where} ${what}: ${dump}, ${restored}`;
+  const dump =
+    check.data === 'none'
+      ? 'the dump creates it without data (0 rows)'
+      : `dump ${check.dumpRows} row(s) digest ${check.dumpDigest}`;
+  if (check.error) return `${where(check)} ${what}: ${dump}, restored unreadable: ${check.error}`;
+  return `${where(check)} ${what}: ${dump}, restored ${check.restoredRows} row(s) digest ${check.restoredDigest}`;
 }
 
-function judge(tables: TableCheck[]): Verdict {
-  const bad = tables.filter((t) => !t.digestMatch);
-  const rows = tables.reduce((sum, t) => sum + t.dumpRows, 0);
-  const databases = new Set(tables.map((t) => t.database)).size;
+function judge(tables: TableCheck[], allowUnverified: boolean): Verdict {
+  const facts = { tables };
+  const all = tables.filter((t) => t.kind === 'table');
+  const objects = tables.filter((t) => t.kind === 'large-objects');
+  const verified = all.filter((t) => t.verified);
+  const unverified = all.filter((t) => t.unverified !== undefined);
+  const bad = tables.filter((t) => t.unverified === undefined && !t.digestMatch);
+  const counted = `${verified.length} of ${all.length} table(s) verified`;
+  const notVerified = unverified.map((t) => `${where(t)} ${t.table} (${t.unverified})`).join('; ');
   if (bad.length > 0) {
     return fail(
-      `${bad.length} of ${tables.length} table(s) differ from the dump: ${bad.map(describe).join('; ')}`,
-      { tables },
+      `${counted}; ${bad.length} differ from the dump: ${bad.map(describe).join('; ')}${unverified.length ? `; not verified: ${notVerified}` : ''}`,
+      facts,
     );
   }
+  if (all.length === 0) return fail('nothing to verify: the dump creates no table', facts);
+  if (unverified.length > 0 && !allowUnverified) {
+    return fail(
+      `${counted}; not verified, their dump data could not be digested: ${notVerified} (--allow-unverified accepts this)`,
+      facts,
+    );
+  }
+  if (verified.length === 0) return fail(`${counted}: nothing was compared`, facts);
+  const rows = verified.reduce((sum, t) => sum + t.dumpRows, 0);
+  const databases = new Set(verified.map((t) => t.database)).size;
+  const empty = verified.filter((t) => t.data === 'none' && t.coveredBy === undefined).length;
+  const covered = verified.filter((t) => t.coveredBy !== undefined).length;
+  const extras = [
+    empty ? `${empty} created without data and empty` : '',
+    covered ? `${covered} partition(s) loaded through their root` : '',
+    objects.length ? `large objects of ${objects.length} database(s) match` : '',
+    unverified.length ? `not verified (allowed by --allow-unverified): ${notVerified}` : '',
+  ].filter(Boolean);
   return pass(
-    `${tables.length} table(s) in ${databases} database(s) match the dump row for row (${rows} rows)`,
-    { tables },
+    `${counted} in ${databases} database(s), row for row (${rows} rows)${extras.length ? `; ${extras.join('; ')}` : ''}`,
+    facts,
   );
 }

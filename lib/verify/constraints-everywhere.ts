@@ -1,0 +1,58 @@
+import type pg from 'pg';
+import { checkForeignKeys, checkSequences } from './constraints.ts';
+import { fail, pass, type Verdict } from './verdict.ts';
+
+/** A database of the dump and the name it was restored under. */
+export interface RestoredDatabase {
+  database: string;
+  restoredDatabase: string;
+}
+
+/** Opens a client on a restored database, runs `fn`, closes it (lib/targets/databases.ts withClient). */
+export type WithDatabase = <T>(database: string, fn: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
+
+export interface DatabaseConstraints extends RestoredDatabase {
+  foreignKeys: Verdict;
+  sequences: Verdict;
+}
+
+/**
+ * The foreign key and sequence checks of constraints.ts over every restored database, not only the
+ * canary's: each foreign key validated without orphans, each owned sequence ahead of its column. Run
+ * with search_path '' so that a restored `ALTER ROLE … SET search_path` cannot redirect a catalog name
+ * and every table is named schema-qualified.
+ */
+export async function checkConstraintsEverywhere(
+  databases: RestoredDatabase[],
+  withDatabase: WithDatabase,
+): Promise<Verdict> {
+  const results: DatabaseConstraints[] = [];
+  for (const db of databases) {
+    const [foreignKeys, sequences] = await withDatabase(db.restoredDatabase, async (client) => {
+      await client.query("SELECT pg_catalog.set_config('search_path', '', false)");
+      return [await checkForeignKeys(client), await checkSequences(client)] as const;
+    });
+    results.push({ ...db, foreignKeys, sequences });
+  }
+  const facts = {
+    databases: results.map((r) => ({
+      database: r.database,
+      restoredDatabase: r.restoredDatabase,
+      foreignKeys: r.foreignKeys.facts.foreignKeys,
+      sequences: r.sequences.facts.sequences,
+    })),
+  };
+  const name = (r: DatabaseConstraints) =>
+    r.database === r.restoredDatabase ? r.database : `${r.database} (restored as ${r.restoredDatabase})`;
+  const failures = results.flatMap((r) =>
+    [r.foreignKeys, r.sequences].filter((v) => !v.ok).map((v) => `${name(r)}: ${v.summary}`),
+  );
+  if (results.length === 0) return fail('no restored database to check', facts);
+  if (failures.length > 0) return fail(failures.join('; '), facts);
+  const count = (key: 'foreignKeys' | 'sequences') =>
+    results.reduce((sum, r) => sum + ((r[key].facts[key] as unknown[] | undefined)?.length ?? 0), 0);
+  return pass(
+    `${count('foreignKeys')} foreign key(s) validated without orphans and ${count('sequences')} owned sequence(s) beyond their columns, in ${results.length} database(s)`,
+    facts,
+  );
+}

@@ -1,0 +1,269 @@
+import { Readable } from 'node:stream';
+import { copyBlocksSink } from '../dump/copy-blocks.ts';
+import type { TableDigest } from '../dump/copy-digest.ts';
+import { digestHex, emptyDigest } from '../dump/row-digest.ts';
+import { parsePsqlStderr } from '../restore/psql-errors.ts';
+import type { Executor } from '../targets/target.ts';
+import { collector } from '../targets/tool-output.ts';
+
+/** What to read back: a table's COPY as the dump wrote it, or a database's large objects. */
+export type TableRef = Pick<TableDigest, 'kind' | 'table' | 'columns' | 'data'>;
+
+/** One table (or a database's large objects) read back from a server with the dump's settings. */
+export interface RestoredDigest {
+  rows: number | null;
+  digest: string | null;
+  /** Why it could not be read (missing table, missing column…); rows and digest are null then. */
+  error?: string;
+  /**
+   * A partition the dump creates without data of its own (--load-via-partition-root): its rows came in
+   * through this root table, whose digest covers them. It was not read on its own.
+   */
+  coveredBy?: string;
+  seconds: number;
+}
+
+/**
+ * The session pg_dump reads data with (pg_dump's setup_connection, seen in a 15.18 server log):
+ * search_path '', DateStyle ISO, IntervalStyle postgres, extra_float_digits 3, row_security off,
+ * client_encoding the dump's, quote_all_identifiers with --quote-all-identifiers; everything else
+ * (TimeZone, bytea_output, …) as the database and role settings of the source server had it.
+ */
+export interface ReadSettings {
+  /** The dump's `SET client_encoding` (TableDigest.encoding). */
+  encoding: string;
+  /**
+   * The source server's own TimeZone (postgresql.conf), which the dump does not record: used where the
+   * restored database and role set none (`ALTER DATABASE … SET timezone` is restored with the dump and
+   * applies to the reading session as it applied to pg_dump's).
+   */
+  timeZone: string;
+}
+
+/** Where the reading session's TimeZone came from. */
+export type TimeZoneSource = 'database' | 'user' | 'database user' | '--source-time-zone';
+
+/** The session a database was read back in. */
+export interface ReadSession {
+  timeZone: string;
+  timeZoneFrom: TimeZoneSource;
+  /** The dump was made with --quote-all-identifiers (its table names are quoted where none need it). */
+  quoteAllIdentifiers: boolean;
+}
+
+export interface DatabaseReadback {
+  session?: ReadSession;
+  tables: RestoredDigest[];
+}
+
+/** Production images (postgres:*, most managed services) run in UTC. */
+export const DEFAULT_TIME_ZONE = 'UTC';
+
+/** Settings that come from pg_db_role_setting: the restored database's (or role's) own. */
+const OWN_SETTING_SOURCES = new Set(['database', 'user', 'database user']);
+
+/** psql's view of a database name: a connection string, so no name (`a=b`, spaces, quotes) is misread. */
+function dbConninfo(database: string): string {
+  return `dbname='${database.replace(/['\\]/g, '\\$&')}'`;
+}
+
+function sqlLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** pg_dump's own `set_config('search_path', '', false)`, its output swallowed by \gset. */
+const EMPTY_SEARCH_PATH =
+  "SELECT pg_catalog.set_config('search_path', '', false) AS drill_search_path \\gset";
+
+interface Probe {
+  timeZone: string;
+  timeZoneSource: string;
+  /** Per table name: relkind (`-` missing), how its name is quoted, its oid, its partition root's oid. */
+  relations: Map<string, { relkind: string; quoting: string; oid: string; root: string }>;
+}
+
+/**
+ * One look at the database before reading: where its TimeZone comes from, and per table its relkind,
+ * whether the dump wrote its name quoted as --quote-all-identifiers does, and its partition root.
+ */
+async function probe(executor: Executor, database: string, tables: TableRef[], signal?: AbortSignal) {
+  const names = tables.filter((t) => t.kind === 'table').map((t) => t.table);
+  const relations: Probe['relations'] = new Map();
+  const list = names.length ? `ARRAY[${names.map(sqlLiteral).join(', ')}]::text[]` : 'ARRAY[]::text[]';
+  const quoted = (part: string) => `'"' || pg_catalog.replace(${part}, '"', '""') || '"'`;
+  const sql = `SELECT s.source || '|' || s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'
+    UNION ALL (SELECT coalesce(c.relkind::text, '-') || '|' ||
+        CASE WHEN c.oid IS NULL THEN '-'
+             WHEN u.n = pg_catalog.quote_ident(ns.nspname) || '.' || pg_catalog.quote_ident(c.relname) THEN 'plain'
+             WHEN u.n = ${quoted('ns.nspname')} || '.' || ${quoted('c.relname')} THEN 'all'
+             ELSE '?' END || '|' || coalesce(c.oid::text, '-') || '|' ||
+        coalesce(pg_catalog.pg_partition_root(c.oid)::oid::text, '-')
+      FROM unnest(${list}) WITH ORDINALITY AS u(n, i)
+      LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(u.n)
+      LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+     ORDER BY u.i)`;
+  const out = collector();
+  const result = await executor.run(
+    'psql',
+    [
+      '-X',
+      '-q',
+      '-w',
+      '-At',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-d',
+      dbConninfo(database),
+      '-c',
+      'SET standard_conforming_strings = on; SET quote_all_identifiers = off',
+      '-c',
+      "SELECT pg_catalog.set_config('search_path', '', false)",
+      '-c',
+      sql,
+    ],
+    { stdout: out.sink, signal },
+  );
+  if (result.exitCode !== 0)
+    throw new Error(parsePsqlStderr(result.stderr).errors[0]?.message ?? result.stderr.trim());
+  // The set_config row prints an empty line first.
+  const [, zone = '', ...rows] = out.text().split('\n');
+  const [timeZoneSource = '', timeZone = ''] = zone.split('|');
+  rows.forEach((row, i) => {
+    const name = names[i];
+    const [relkind = '-', quoting = '-', oid = '-', root = '-'] = row.split('|');
+    if (name !== undefined) relations.set(name, { relkind, quoting, oid, root });
+  });
+  return { timeZone, timeZoneSource, relations } satisfies Probe;
+}
+
+/** The statement that reads a table back exactly as pg_dump's COPY (or INSERTs) wrote it. */
+function readStatement(ref: TableRef, relkind: string | undefined): string {
+  if (ref.kind === 'large-objects') {
+    return 'COPY (SELECT oid, pg_catalog.md5(pg_catalog.lo_get(oid)) FROM pg_catalog.pg_largeobject_metadata) TO STDOUT;';
+  }
+  // Created without data: the table itself (ONLY: not its children or partitions) holds no row.
+  if (ref.data === 'none') return `COPY (SELECT FROM ONLY ${ref.table}) TO STDOUT;`;
+  // A partitioned table cannot be COPied TO directly; its rows are its partitions' (a dump made with
+  // --load-via-partition-root writes them under the root). Anything else: COPY reads the table ONLY,
+  // as pg_dump did, without inheritance children.
+  if (relkind === 'p')
+    return `COPY (SELECT ${ref.columns === '' ? '*' : ref.columns} FROM ${ref.table}) TO STDOUT;`;
+  return `COPY ${ref.table}${ref.columns === '' ? '' : ` (${ref.columns})`} TO STDOUT;`;
+}
+
+/**
+ * Reads tables of one database back with `COPY … TO STDOUT` through one psql, each block followed by
+ * a `\.` line (which COPY text never writes for data), and digests each as the dump's was digested;
+ * says in which session (TimeZone and its source, quoting) it read them.
+ */
+export async function readDatabase(
+  executor: Executor,
+  database: string,
+  tables: TableRef[],
+  settings: ReadSettings,
+  clock: () => number,
+  signal?: AbortSignal,
+): Promise<DatabaseReadback> {
+  const results: RestoredDigest[] = tables.map(() => ({ rows: null, digest: null, seconds: 0 }));
+  let found: Probe;
+  try {
+    found = await probe(executor, database, tables, signal);
+  } catch (error) {
+    return {
+      tables: results.map((r) => ({
+        ...r,
+        error: `cannot read database ${database}: ${(error as Error).message}`,
+      })),
+    };
+  }
+  const own = OWN_SETTING_SOURCES.has(found.timeZoneSource);
+  const session: ReadSession = {
+    timeZone: own ? found.timeZone : settings.timeZone,
+    timeZoneFrom: own ? (found.timeZoneSource as TimeZoneSource) : '--source-time-zone',
+    quoteAllIdentifiers: [...found.relations.values()].some((r) => r.quoting === 'all'),
+  };
+  const lines = [
+    'SET standard_conforming_strings = on;',
+    EMPTY_SEARCH_PATH,
+    'SET DateStyle = ISO;',
+    'SET IntervalStyle = postgres;',
+    'SET extra_float_digits = 3;',
+    'SET row_security = off;',
+    `SET quote_all_identifiers = ${session.quoteAllIdentifiers ? 'on' : 'off'};`,
+    ...(own ? [] : [`SET TimeZone = ${sqlLiteral(settings.timeZone)};`]),
+    `SET client_encoding = ${sqlLiteral(settings.encoding)};`,
+  ];
+  const sessionLines = lines.length;
+  // Tables whose rows the dump loaded through their partition root (by oid: the same table).
+  const withData = new Map<string, string>();
+  for (const ref of tables) {
+    const relation = found.relations.get(ref.table);
+    if (ref.kind === 'table' && ref.data !== 'none' && relation && relation.oid !== '-')
+      withData.set(relation.oid, ref.table);
+  }
+  const statementLine: number[] = [];
+  const read: number[] = [];
+  tables.forEach((ref, i) => {
+    const relation = ref.kind === 'table' ? found.relations.get(ref.table) : undefined;
+    const result = results[i] as RestoredDigest;
+    if (ref.kind === 'table' && (relation === undefined || relation.relkind === '-')) {
+      result.error = `table ${ref.table} does not exist`;
+      return;
+    }
+    const root = relation && relation.root !== relation.oid ? withData.get(relation.root) : undefined;
+    if (ref.data === 'none' && root !== undefined) {
+      Object.assign(result, { rows: 0, digest: digestHex(emptyDigest()), coveredBy: root });
+      return;
+    }
+    lines.push(readStatement(ref, relation?.relkind), "\\echo '\\\\.'");
+    statementLine[i] = lines.length - 1;
+    read.push(i);
+  });
+  let block = 0;
+  let last = clock();
+  const sink = copyBlocksSink((digest) => {
+    const index = read[block++];
+    const now = clock();
+    if (index === undefined) return;
+    results[index] = { rows: digest.rows, digest: digestHex(digest), seconds: (now - last) / 1000 };
+    last = now;
+  });
+  const run = await executor.run(
+    'psql',
+    ['-X', '-q', '-w', '-v', 'ON_ERROR_STOP=0', '-d', dbConninfo(database), '-f', '-'],
+    {
+      stdin: Readable.from([Buffer.from(`${lines.join('\n')}\n`)]),
+      stdout: sink,
+      signal,
+    },
+  );
+  const { errors } = parsePsqlStderr(run.stderr);
+  const sessionError = errors.find((e) => e.line !== undefined && e.line <= sessionLines);
+  if (sessionError) {
+    // Read in another session than pg_dump's: no digest of this database means anything.
+    const error = `cannot set up pg_dump's session in ${database}: ${sessionError.message}`;
+    return { session, tables: results.map((r) => ({ ...r, rows: null, digest: null, error })) };
+  }
+  for (const error of errors) {
+    const index = error.line === undefined ? -1 : statementLine.indexOf(error.line);
+    const result = results[index];
+    if (result) Object.assign(result, { rows: null, digest: null, error: error.message });
+  }
+  if (run.exitCode !== 0) {
+    const why = errors[0]?.message ?? `psql exited with ${run.exitCode ?? run.signal}`;
+    for (const result of results) if (result.rows === null && !result.error) result.error = why;
+  }
+  return { session, tables: results };
+}
+
+/** readDatabase's digests alone (the canary checks' entry point). */
+export async function readDigests(
+  executor: Executor,
+  database: string,
+  tables: TableRef[],
+  settings: ReadSettings,
+  clock: () => number,
+  signal?: AbortSignal,
+): Promise<RestoredDigest[]> {
+  return (await readDatabase(executor, database, tables, settings, clock, signal)).tables;
+}
