@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PgVersion } from '../backups/dump-header.ts';
 import type { TargetHandle } from '../targets/target.ts';
-import type { TableCheck } from '../verify/deep.ts';
+import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
 
@@ -50,7 +50,7 @@ export interface DrillReport {
   dump: DumpFacts | null;
   restore: RestoreFacts | null;
   /** --verify deep: every table of the backup, count and digest, dump against restored server. */
-  deep: { tables: TableCheck[] } | null;
+  deep: { tables: TableCheck[]; sessions?: DatabaseSession[] } | null;
   /** Seconds per phase (only phases that ran) and the whole run. */
   phases: Partial<Record<Phase, number>> & { total: number };
   counts: { passed: number; failed: number; skipped: number };
