@@ -130,7 +130,7 @@ async function drill(name: string, text: string, extra: string[] = []) {
 }
 
 /** Inserts `sql` into the dump just before the data of `table` (its `-- Data for Name: …` header). */
-function before(text: string, dataOf: string, sql: string): string {
+function insertBeforeDataOf(text: string, dataOf: string, sql: string): string {
   const at = text.indexOf(`\n--\n-- Data for Name: ${dataOf}; Type: TABLE DATA;`);
   if (at < 0) throw new Error(`no data section for ${dataOf}`);
   return `${text.slice(0, at)}\n${sql}\n${text.slice(at)}`;
@@ -174,7 +174,7 @@ describe('--verify deep on real dump variants', () => {
   });
 
   it('fails naming the table and both counts when a rule in the dump swallows its INSERTs', async () => {
-    const text = before(
+    const text = insertBeforeDataOf(
       dumps.get('rows-per-insert') ?? '',
       'items',
       'CREATE RULE swallow AS ON INSERT TO app.items DO INSTEAD NOTHING;',
@@ -188,7 +188,7 @@ describe('--verify deep on real dump variants', () => {
   });
 
   it('fails naming a table created without data that the restore fills', async () => {
-    const text = before(
+    const text = insertBeforeDataOf(
       dumps.get('inserts') ?? '',
       'items',
       'CREATE RULE spill AS ON INSERT TO app.items DO ALSO INSERT INTO app.empty VALUES (1);',
@@ -201,9 +201,12 @@ describe('--verify deep on real dump variants', () => {
   });
 
   it('fails naming the table when a trigger alters rows during COPY', async () => {
-    const trigger = String.raw`CREATE FUNCTION public.meddle() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.name := 'meddled'; RETURN NEW; END$$;
+    const trigger = `CREATE FUNCTION public.meddle() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.name := 'meddled'; RETURN NEW; END$$;
 CREATE TRIGGER meddle BEFORE INSERT ON app.items FOR EACH ROW EXECUTE FUNCTION public.meddle();`;
-    const { code, deep, report } = await drill('trigger', before(dumps.get('copy') ?? '', 'items', trigger));
+    const { code, deep, report } = await drill(
+      'trigger',
+      insertBeforeDataOf(dumps.get('copy') ?? '', 'items', trigger),
+    );
     expect(code).toBe(1);
     expect(deep?.message).toMatch(
       /1 differ from the dump: shop app\.items: dump 4 row\(s\) digest [0-9a-f]{16}, restored 4 row\(s\) digest [0-9a-f]{16}$/,
