@@ -257,4 +257,19 @@ CREATE TRIGGER meddle BEFORE INSERT ON app.items FOR EACH ROW EXECUTE FUNCTION p
       await psql(source.handle, 'postgres', 'DROP DATABASE ledger');
     }
   });
+
+  it('fails saying there is nothing to verify when the dump creates no table', async () => {
+    const text = await toolOutput(source.handle, 'pg_dumpall', [
+      '-w',
+      '--exclude-database=backup_test',
+      '--exclude-database=shop',
+    ]);
+    const { code, deep, constraints } = await drill('no-tables', text, ['--canary', 'none']);
+    expect(code).toBe(1);
+    expect([deep?.status, deep?.message]).toEqual(['failed', 'nothing to verify: the dump creates no table']);
+    expect([constraints?.status, constraints?.message]).toEqual([
+      'failed',
+      'nothing to check: the dump creates no table, so no foreign key or sequence',
+    ]);
+  });
 });

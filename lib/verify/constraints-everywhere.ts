@@ -47,7 +47,8 @@ export async function checkConstraintsEverywhere(
   const failures = results.flatMap((r) =>
     [r.foreignKeys, r.sequences].filter((v) => !v.ok).map((v) => `${name(r)}: ${v.summary}`),
   );
-  if (results.length === 0) return fail('no restored database to check', facts);
+  if (results.length === 0)
+    return fail('nothing to check: the dump creates no table, so no foreign key or sequence', facts);
   if (failures.length > 0) return fail(failures.join('; '), facts);
   const count = (key: 'foreignKeys' | 'sequences') =>
     results.reduce((sum, r) => sum + ((r[key].facts[key] as unknown[] | undefined)?.length ?? 0), 0);
