@@ -58,6 +58,7 @@ const VARIANTS: [string, string[]][] = [
   ['rows-per-insert', ['--rows-per-insert=3']],
   ['quote-all-identifiers', ['--quote-all-identifiers']],
   ['column-inserts-quoted', ['--column-inserts', '--quote-all-identifiers']],
+  ['inserts-via-partition-root', ['--inserts', '--load-via-partition-root']],
 ];
 
 let source: StartedTarget;
@@ -161,6 +162,9 @@ describe('--verify deep on real dump variants', () => {
       new RegExp(`^${sourceTables} of ${sourceTables} table\\(s\\) verified in `),
     );
     expect(constraints?.status, constraints?.message).toBe('passed');
+    expect(deep?.message.includes('; 2 partition(s) loaded through their root')).toBe(
+      name.endsWith('partition-root'),
+    );
     expect(constraints?.message).toMatch(
       /^2 foreign key\(s\) validated without orphans .* in 2 database\(s\)$/,
     );

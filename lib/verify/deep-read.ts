@@ -79,7 +79,18 @@ interface Probe {
   timeZone: string;
   timeZoneSource: string;
   /** Per table name: relkind (`-` missing), how its name is quoted, its oid, its partition root's oid. */
-  relations: Map<string, { relkind: string; quoting: string; oid: string; root: string }>;
+  relations: Map<string, Relation>;
+}
+
+interface Relation {
+  relkind: string;
+  quoting: string;
+  oid: string;
+  root: string;
+  /** Its columns but generated ones, quoted (what an INSERT without a column list gives values for). */
+  columns: string;
+  /** An extension's configuration table: the condition pg_dump dumped its rows with (`WHERE …`). */
+  condition: string;
 }
 
 /**
@@ -97,7 +108,11 @@ async function probe(executor: Executor, database: string, tables: TableRef[], s
              WHEN u.n = pg_catalog.quote_ident(ns.nspname) || '.' || pg_catalog.quote_ident(c.relname) THEN 'plain'
              WHEN u.n = ${quoted('ns.nspname')} || '.' || ${quoted('c.relname')} THEN 'all'
              ELSE '?' END || '|' || coalesce(c.oid::text, '-') || '|' ||
-        coalesce(pg_catalog.pg_partition_root(c.oid)::oid::text, '-')
+        coalesce(pg_catalog.pg_partition_root(c.oid)::oid::text, '-') || '|' ||
+        coalesce(pg_catalog.encode(pg_catalog.convert_to((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+           FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), 'UTF8'), 'hex'), '') || '|' ||
+        coalesce((SELECT pg_catalog.encode(pg_catalog.convert_to(e.extcondition[pg_catalog.array_position(e.extconfig, c.oid)], 'UTF8'), 'hex')
+           FROM pg_catalog.pg_extension e WHERE c.oid = ANY (e.extconfig)), '')
       FROM unnest(${list}) WITH ORDINALITY AS u(n, i)
       LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(u.n)
       LEFT JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
@@ -130,24 +145,38 @@ async function probe(executor: Executor, database: string, tables: TableRef[], s
   const [timeZoneSource = '', timeZone = ''] = zone.split('|');
   rows.forEach((row, i) => {
     const name = names[i];
-    const [relkind = '-', quoting = '-', oid = '-', root = '-'] = row.split('|');
-    if (name !== undefined) relations.set(name, { relkind, quoting, oid, root });
+    const [relkind = '-', quoting = '-', oid = '-', root = '-', columns = '', condition = ''] =
+      row.split('|');
+    const text = (hex: string) => Buffer.from(hex, 'hex').toString('utf8');
+    if (name !== undefined)
+      relations.set(name, {
+        relkind,
+        quoting,
+        oid,
+        root,
+        columns: text(columns),
+        condition: text(condition),
+      });
   });
   return { timeZone, timeZoneSource, relations } satisfies Probe;
 }
 
 /** The statement that reads a table back exactly as pg_dump's COPY (or INSERTs) wrote it. */
-function readStatement(ref: TableRef, relkind: string | undefined): string {
+function readStatement(ref: TableRef, relation: Relation | undefined): string {
   if (ref.kind === 'large-objects') {
     return 'COPY (SELECT oid, pg_catalog.md5(pg_catalog.lo_get(oid)) FROM pg_catalog.pg_largeobject_metadata) TO STDOUT;';
   }
   // Created without data: the table itself (ONLY: not its children or partitions) holds no row.
   if (ref.data === 'none') return `COPY (SELECT FROM ONLY ${ref.table}) TO STDOUT;`;
+  const columns = ref.columns === '' ? (relation?.columns ?? '') : ref.columns;
+  // An extension's configuration table: pg_dump dumped only the rows its condition selects (the
+  // extension's own script creates the others).
+  if (relation?.condition)
+    return `COPY (SELECT ${columns} FROM ONLY ${ref.table} ${relation.condition}) TO STDOUT;`;
   // A partitioned table cannot be COPied TO directly; its rows are its partitions' (a dump made with
   // --load-via-partition-root writes them under the root). Anything else: COPY reads the table ONLY,
   // as pg_dump did, without inheritance children.
-  if (relkind === 'p')
-    return `COPY (SELECT ${ref.columns === '' ? '*' : ref.columns} FROM ${ref.table}) TO STDOUT;`;
+  if (relation?.relkind === 'p') return `COPY (SELECT ${columns} FROM ${ref.table}) TO STDOUT;`;
   return `COPY ${ref.table}${ref.columns === '' ? '' : ` (${ref.columns})`} TO STDOUT;`;
 }
 
@@ -163,6 +192,8 @@ export async function readDatabase(
   settings: ReadSettings,
   clock: () => number,
   signal?: AbortSignal,
+  /** psql sessions reading at once (issue #12: reading back should cost a fraction of the restore). */
+  readers = 1,
 ): Promise<DatabaseReadback> {
   const results: RestoredDigest[] = tables.map(() => ({ rows: null, digest: null, seconds: 0 }));
   let found: Probe;
@@ -201,8 +232,8 @@ export async function readDatabase(
     if (ref.kind === 'table' && ref.data !== 'none' && relation && relation.oid !== '-')
       withData.set(relation.oid, ref.table);
   }
-  const statementLine: number[] = [];
   const read: number[] = [];
+  const statements: string[] = [];
   tables.forEach((ref, i) => {
     const relation = ref.kind === 'table' ? found.relations.get(ref.table) : undefined;
     const result = results[i] as RestoredDigest;
@@ -215,45 +246,77 @@ export async function readDatabase(
       Object.assign(result, { rows: 0, digest: digestHex(emptyDigest()), coveredBy: root });
       return;
     }
-    lines.push(readStatement(ref, relation?.relkind), "\\echo '\\\\.'");
-    statementLine[i] = lines.length - 1;
+    statements[i] = readStatement(ref, relation);
     read.push(i);
   });
-  let block = 0;
-  let last = clock();
-  const sink = copyBlocksSink((digest) => {
-    const index = read[block++];
-    const now = clock();
-    if (index === undefined) return;
-    results[index] = { rows: digest.rows, digest: digestHex(digest), seconds: (now - last) / 1000 };
-    last = now;
-  });
-  const run = await executor.run(
-    'psql',
-    ['-X', '-q', '-w', '-v', 'ON_ERROR_STOP=0', '-d', dbConninfo(database), '-f', '-'],
-    {
-      stdin: Readable.from([Buffer.from(`${lines.join('\n')}\n`)]),
-      stdout: sink,
-      signal,
-    },
-  );
-  const { errors } = parsePsqlStderr(run.stderr);
-  const sessionError = errors.find((e) => e.line !== undefined && e.line <= sessionLines);
-  if (sessionError) {
+
+  /** One psql reads the tables `group` (indexes into `tables`) in pg_dump's session. */
+  async function reader(group: number[]): Promise<string | undefined> {
+    const script = [...lines];
+    const statementLine: number[] = [];
+    for (const i of group) {
+      script.push(statements[i] as string, "\\echo '\\\\.'");
+      statementLine[i] = script.length - 1;
+    }
+    let block = 0;
+    let last = clock();
+    const sink = copyBlocksSink((digest) => {
+      const index = group[block++];
+      const now = clock();
+      if (index === undefined) return;
+      results[index] = { rows: digest.rows, digest: digestHex(digest), seconds: (now - last) / 1000 };
+      last = now;
+    });
+    const run = await executor.run(
+      'psql',
+      ['-X', '-q', '-w', '-v', 'ON_ERROR_STOP=0', '-d', dbConninfo(database), '-f', '-'],
+      {
+        stdin: Readable.from([Buffer.from(`${script.join('\n')}\n`)]),
+        stdout: sink,
+        signal,
+      },
+    );
+    const { errors } = parsePsqlStderr(run.stderr);
+    const sessionError = errors.find((e) => e.line !== undefined && e.line <= sessionLines);
     // Read in another session than pg_dump's: no digest of this database means anything.
-    const error = `cannot set up pg_dump's session in ${database}: ${sessionError.message}`;
-    return { session, tables: results.map((r) => ({ ...r, rows: null, digest: null, error })) };
+    if (sessionError) return `cannot set up pg_dump's session in ${database}: ${sessionError.message}`;
+    for (const error of errors) {
+      const index = error.line === undefined ? -1 : statementLine.indexOf(error.line);
+      const result = results[index];
+      if (result) Object.assign(result, { rows: null, digest: null, error: error.message });
+    }
+    if (run.exitCode !== 0) {
+      const why = errors[0]?.message ?? `psql exited with ${run.exitCode ?? run.signal}`;
+      for (const i of group) {
+        const result = results[i] as RestoredDigest;
+        if (result.rows === null && !result.error) result.error = why;
+      }
+    }
+    return undefined;
   }
-  for (const error of errors) {
-    const index = error.line === undefined ? -1 : statementLine.indexOf(error.line);
-    const result = results[index];
-    if (result) Object.assign(result, { rows: null, digest: null, error: error.message });
-  }
-  if (run.exitCode !== 0) {
-    const why = errors[0]?.message ?? `psql exited with ${run.exitCode ?? run.signal}`;
-    for (const result of results) if (result.rows === null && !result.error) result.error = why;
-  }
+
+  const failed = (await Promise.all(balance(read, tables, readers).map(reader))).find(Boolean);
+  if (failed)
+    return { session, tables: results.map((r) => ({ ...r, rows: null, digest: null, error: failed })) };
   return { session, tables: results };
+}
+
+/**
+ * Splits the tables to read into up to `readers` groups of about the same number of rows (the dump's
+ * count where the ref is a TableDigest), each in dump order; empty groups are dropped.
+ */
+function balance(read: number[], tables: TableRef[], readers: number): number[][] {
+  const weight = (i: number) => ((tables[i] as { rows?: number }).rows ?? 0) + 1;
+  const groups = Array.from({ length: Math.max(1, Math.min(readers, read.length)) }, () => ({
+    load: 0,
+    members: [] as number[],
+  }));
+  for (const i of [...read].sort((a, b) => weight(b) - weight(a) || a - b)) {
+    const lightest = groups.reduce((min, g) => (g.load < min.load ? g : min));
+    lightest.members.push(i);
+    lightest.load += weight(i);
+  }
+  return groups.map((g) => g.members.sort((a, b) => a - b)).filter((g) => g.length > 0);
 }
 
 /** readDatabase's digests alone (the canary checks' entry point). */

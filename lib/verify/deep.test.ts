@@ -91,6 +91,7 @@ describe('verifyDeep', () => {
       expected,
       databaseFor: (name) => `drill_${name}`,
       timeZone: 'Europe/Vienna',
+      parallel: 1,
       clock: () => (now += 500),
     });
     expect(calls.map((c) => (c.args.at(-1) === '-' ? c.script : c.args.at(-1)))).toEqual([

@@ -54,6 +54,8 @@ export interface DeepVerifyOptions {
   timeZone?: string;
   /** Tables whose dump data could not be digested do not fail the check (--allow-unverified). */
   allowUnverified?: boolean;
+  /** psql sessions reading back at once; default 2. */
+  parallel?: number;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
   signal?: AbortSignal;
@@ -77,9 +79,19 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   const byDatabase = new Map<string, TableDigest[]>();
   for (const entry of options.expected)
     byDatabase.set(entry.database, [...(byDatabase.get(entry.database) ?? []), entry]);
-  const tables: TableCheck[] = [];
-  const sessions: DatabaseSession[] = [];
-  for (const [database, entries] of byDatabase) {
+  const parallel = Math.max(1, options.parallel ?? 2);
+  // One database: its tables split over `parallel` psql sessions; several: that many databases at once.
+  const readers = byDatabase.size === 1 ? parallel : 1;
+  const databases = [...byDatabase];
+  const done: { tables: TableCheck[]; session?: DatabaseSession }[] = [];
+  let next = 0;
+  async function worker(): Promise<void> {
+    for (let at = next++; at < databases.length; at = next++) {
+      const [database, entries] = databases[at] as [string, TableDigest[]];
+      done[at] = await checkDatabase(database, entries);
+    }
+  }
+  async function checkDatabase(database: string, entries: TableDigest[]) {
     const restoredDatabase = databaseFor(database);
     const encoding = entries[0]?.encoding ?? 'UTF8';
     const readable = entries.filter((e) => e.unverified === undefined);
@@ -90,14 +102,14 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
       { encoding, timeZone },
       options.clock,
       options.signal,
+      readers,
     );
-    if (restored.session) sessions.push({ database, ...restored.session });
-    for (const entry of entries) {
+    const checks = entries.map((entry): TableCheck => {
       const index = readable.indexOf(entry);
       const got: RestoredDigest =
         index < 0 ? { rows: null, digest: null, seconds: 0 } : (restored.tables[index] as RestoredDigest);
       const digestMatch = got.digest === entry.digest && got.rows === entry.rows;
-      tables.push({
+      return {
         kind: entry.kind,
         database,
         restoredDatabase,
@@ -114,9 +126,13 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
         ...(entry.unverified !== undefined ? { unverified: entry.unverified } : {}),
         ...(got.coveredBy !== undefined ? { coveredBy: got.coveredBy } : {}),
         ...(got.error ? { error: got.error } : {}),
-      });
-    }
+      };
+    });
+    return { tables: checks, ...(restored.session ? { session: { database, ...restored.session } } : {}) };
   }
+  await Promise.all(Array.from({ length: Math.min(parallel, databases.length) }, worker));
+  const tables = done.flatMap((d) => d.tables);
+  const sessions = done.flatMap((d) => (d.session ? [d.session] : []));
   return { verdict: judge(tables, options.allowUnverified === true), tables, sessions };
 }
 
