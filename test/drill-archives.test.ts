@@ -61,7 +61,7 @@ describe('pg_dump archives', () => {
     expect(report.checks.find((c) => c.id === 'restore-completed')?.message).toMatch(
       /^\d+\.\d\d s: pg_restore --exit-on-error --no-owner --no-privileges --create -d postgres -j 2 \(2 job\(s\)\)$/,
     );
-    expect(report.counts).toEqual({ passed: 14, failed: 0, skipped: 0 });
+    expect(report.counts).toEqual({ passed: 15, failed: 0, skipped: 0 });
   });
 
   it('a directory-format backup restores too', async () => {
