@@ -426,7 +426,7 @@ describe(`restore drill of ${canary}`, () => {
     return { ...verdict, facts: { ...verdict.facts, deep: { tables, sessions } } };
   });
 
-  step("verify: every database's foreign keys and sequences", ['restore'], async (ctx) => {
+  step('verify: foreign keys and sequences in every database', ['restore'], async (ctx) => {
     if (plan.verify !== 'deep')
       ctx.skip("not run: --verify canary (--verify deep checks every restored database's constraints)");
     const names = [

@@ -126,7 +126,7 @@ async function drill(name: string, text: string, extra: string[] = []) {
     ...run,
     report,
     deep: step('verify-every-table-matches-the-backup'),
-    constraints: step('verify-every-database-s-foreign-keys-and-sequences'),
+    constraints: step('verify-foreign-keys-and-sequences-in-every-database'),
   };
 }
 
