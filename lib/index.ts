@@ -8,6 +8,7 @@ export { type DrillDeps, runDrill } from './drill/run-drill.ts';
 export { copyDigest, type TableDigest } from './dump/copy-digest.ts';
 export { renameCreateDatabase } from './dump/database-statements.ts';
 export { DatabaseNotInDumpError, DumpStatementError } from './dump/errors.ts';
+export { type DecodedInsert, decodeInsert } from './dump/insert-statement.ts';
 export { originalLine, splitDatabase } from './dump/split-database.ts';
 export * from './errors.ts';
 export { runClusterDrill } from './k8s/ci-gate.ts';
@@ -25,4 +26,5 @@ export type { Connection, Executor, StartedTarget, TargetHandle } from './target
 export { checkCanaryForeignKey, checkTransactions, checkUsers, snapshotCanary } from './verify/canary.ts';
 export { CANARY_TRANSACTIONS, CANARY_USERS, canarySeedSql } from './verify/canary-fixture.ts';
 export { checkForeignKeys, checkSequences } from './verify/constraints.ts';
-export { verifyDeep } from './verify/deep.ts';
+export { checkConstraintsEverywhere } from './verify/constraints-everywhere.ts';
+export { readDatabase, readDigests, verifyDeep } from './verify/deep.ts';
