@@ -222,4 +222,14 @@ describe('verifyDeep', () => {
       summary: 'nothing to verify: the dump creates no table',
     });
   });
+
+  it("reads an extension's configuration table under the condition pg_dump dumped it with", async () => {
+    const condition = Buffer.from('WHERE id > 10').toString('hex');
+    const { executor, calls } = fakePsql([`r|plain|1|-||${condition}`], {
+      'COPY (SELECT a, b FROM ONLY public.t WHERE id > 10) TO STDOUT;': ['1\tx', '2\t\\N'],
+    });
+    const result = await verifyDeep({ executor, expected: expected.slice(0, 1), clock: () => 0 });
+    expect(calls[1]?.script).toContain('COPY (SELECT a, b FROM ONLY public.t WHERE id > 10) TO STDOUT;');
+    expect(result.verdict.ok).toBe(true);
+  });
 });
