@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { DrillReport } from '../../../lib/report/report.ts';
 import { readReport, runCli } from '../run-cli.ts';
+import { writeCorpusBackup } from './dumps.ts';
 
 // How the corpus drills a backup: through the CLI, as the operator runs it, and reads report.json.
 
@@ -56,4 +57,15 @@ export function recordExpectations(out: string, env: NodeJS.ProcessEnv, args: st
 /** A fresh report directory under `root` for one drill. */
 export function reportDirFor(root: string, name: string): string {
   return join(root, `${name}-report`);
+}
+
+/** Writes `sql` as the only backup of `root/name` and drills it (see drillBackups). */
+export async function drillSql(
+  root: string,
+  name: string,
+  sql: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CorpusDrill> {
+  return drillBackups(await writeCorpusBackup(root, name, sql), reportDirFor(root, name), args, env);
 }

@@ -70,3 +70,13 @@ export function restoreNotRun(report: DrillReport): boolean {
   const status = statusOf(report, 'restore-completed');
   return status === 'skipped' || status === 'absent';
 }
+
+/**
+ * The restore step's own account (message and facts) names `statement`: an error the drill accepted
+ * as expected (scope 5: the DROP of the connecting role, DROPs of objects an empty server lacks) is
+ * listed, never hidden. ASSUMED: listed in the `restore-completed` step's message or facts.
+ */
+export function restoreLists(report: DrillReport, statement: string): boolean {
+  const restore = report.checks.find((c) => c.id === 'restore-completed');
+  return restore !== undefined && textOf(restore).includes(statement);
+}
