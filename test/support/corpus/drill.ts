@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { DrillReport } from '../../../lib/report/report.ts';
 import { readReport, runCli } from '../run-cli.ts';
+import type { CorpusCase } from './corpus.ts';
 import { writeCorpusBackup } from './dumps.ts';
 
 // How the corpus drills a backup: through the CLI, as the operator runs it, and reads report.json.
@@ -68,4 +69,14 @@ export async function drillSql(
   env: NodeJS.ProcessEnv = {},
 ): Promise<CorpusDrill> {
   return drillBackups(await writeCorpusBackup(root, name, sql), reportDirFor(root, name), args, env);
+}
+
+/** Drills a corpus case with its own arguments and environment; the report under `reportRoot`. */
+export function drillCase(corpusCase: CorpusCase, reportRoot: string): Promise<CorpusDrill> {
+  return drillBackups(
+    corpusCase.backups,
+    reportDirFor(reportRoot, corpusCase.name),
+    corpusCase.args,
+    corpusCase.env,
+  );
 }

@@ -1,7 +1,16 @@
 import { expect } from 'vitest';
+import type { CorpusCase } from './corpus.ts';
 import type { CorpusDrill } from './drill.ts';
 import { type CatalogTable, OPERATOR_CANARY } from './source-cluster.ts';
-import { failedSteps, stepsText, tablesVerified, usersCheckNaming } from './verdicts.ts';
+import {
+  failedNaming,
+  failedSteps,
+  restoreLists,
+  restoreNotRun,
+  stepsText,
+  tablesVerified,
+  usersCheckNaming,
+} from './verdicts.ts';
 
 /** `schema.table` without pg_dump's quotes (a --quote-all-identifiers dump writes `"app"."events"`). */
 function unquoted(name: string): string {
@@ -40,4 +49,35 @@ export function expectEveryTableVerified(drill: CorpusDrill, tables: CatalogTabl
     .map((t) => `${t.database}:${unquoted(t.table)}`)
     .sort();
   expect(listed, why).toEqual(tables.map((t) => `${t.database}:${t.table}`).sort());
+}
+
+/** A failing case's verdict: FAILED (exit 1), a failed check of the case's phase naming its cause. */
+export function expectCauseNamed(drill: CorpusDrill, corpusCase: CorpusCase): void {
+  const why = explain(drill);
+  const cause = corpusCase.cause ?? { words: [], phase: 'verify' as const };
+  expect(cause.words.length, `${corpusCase.name} declares no cause`).toBeGreaterThan(0);
+  expect([drill.report.verdict, drill.code], why).toEqual(['failed', 1]);
+  expect(failedNaming(drill.report, cause.words, cause.phase), why).not.toEqual([]);
+}
+
+/** The verdict came before the restore wrote the server: its step never ran. */
+export function expectRestoreNotRun(drill: CorpusDrill): void {
+  expect(restoreNotRun(drill.report), explain(drill)).toBe(true);
+}
+
+/** Every statement the case says an honest restore could not run is listed in the report. */
+export function expectListed(drill: CorpusDrill, corpusCase: CorpusCase): void {
+  const statements = corpusCase.listed ?? [];
+  expect(statements.length, `${corpusCase.name} lists nothing`).toBeGreaterThan(0);
+  expect(
+    statements.filter((s) => !restoreLists(drill.report, s)),
+    explain(drill),
+  ).toEqual([]);
+}
+
+/** An honest deep-drilled case: PASSED, the users' column named, every table of its catalog verified. */
+export function expectHonestCase(drill: CorpusDrill, corpusCase: CorpusCase): void {
+  expect(corpusCase.tables, `${corpusCase.name} carries no catalog`).toBeDefined();
+  expectHonestPass(drill);
+  expectEveryTableVerified(drill, corpusCase.tables ?? []);
 }
