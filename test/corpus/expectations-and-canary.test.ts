@@ -11,19 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { psql } from '../support/cluster.ts';
-import { CASES, caseNamed, expectationsGroup } from '../support/corpus/corpus.ts';
-import { drillCase, drillSql, recordExpectations } from '../support/corpus/drill.ts';
-import { pgDumpall } from '../support/corpus/dumps.ts';
+import { CASES, caseNamed, expectationsGroup, liveCanaryGroup } from '../support/corpus/corpus.ts';
+import { drillCase, recordExpectations } from '../support/corpus/drill.ts';
 import { expectCauseNamed, expectHonestCase, expectHonestPass } from '../support/corpus/honest.ts';
-import {
-  APP_DATABASE,
-  appDatabaseSql,
-  applyQuirks,
-  OPERATOR_CANARY,
-  operatorCanarySql,
-} from '../support/corpus/source-cluster.ts';
-import { type LiveServer, startLiveServer } from '../support/live-server.ts';
+import { OPERATOR_CANARY } from '../support/corpus/source-cluster.ts';
 
 const { database: CANARY, transactions: TX } = OPERATOR_CANARY;
 
@@ -74,35 +65,19 @@ describe('corpus: the canary against expectations recorded from the source', () 
 });
 
 describe('corpus: canary modes on a live server with the operator-shaped canary', () => {
-  let live: LiveServer;
-  let backup: string;
+  let live: Awaited<ReturnType<typeof liveCanaryGroup>>;
 
   beforeAll(async () => {
-    live = await startLiveServer();
-    await psql(live.handle, 'postgres', `CREATE DATABASE ${CANARY}`);
-    await psql(live.handle, CANARY, operatorCanarySql());
-    await psql(live.handle, 'postgres', `CREATE DATABASE ${APP_DATABASE}`);
-    await psql(live.handle, APP_DATABASE, appDatabaseSql());
-    await applyQuirks(live.handle);
-    backup = await pgDumpall(live.handle);
+    live = await liveCanaryGroup(root);
   });
   afterAll(async () => {
-    await live?.stop();
+    await live?.cleanup();
   });
 
-  const logins = () => psql(live.handle, CANARY, 'SELECT login FROM public.users ORDER BY login');
-
-  for (const mode of ['canary', 'canary-copy'] as const) {
-    it(`--mode ${mode} of the live server's own backup PASSES, and the canary still holds its users`, async () => {
-      const result = await drillSql(
-        root,
-        `live-${mode}`,
-        backup,
-        ['--target', 'url', '--mode', mode, '--verify', 'canary'],
-        live.cliEnv,
-      );
-      expectHonestPass(result);
-      expect(await logins()).toBe('alice\nbob\ncharlie');
+  for (const name of CASES.liveCanary.honest) {
+    it(`${name}: the live server's own backup PASSES, and the canary still holds its users`, async () => {
+      expectHonestPass(await drillCase(caseNamed(live, name), root));
+      expect(await live.logins()).toEqual([...OPERATOR_CANARY.users.names]);
     });
   }
 });

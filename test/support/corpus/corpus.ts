@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Phase } from '../../../lib/report/steps.ts';
 import { psql } from '../cluster.ts';
-import { postgresOsUser } from '../live-server.ts';
+import { type LiveServer, postgresOsUser, startLiveServer } from '../live-server.ts';
 import {
   copyRewritingTrigger,
   DUMP_VARIANTS,
@@ -15,11 +15,14 @@ import {
 import { relocatedInstall } from './relocated-install.ts';
 import {
   APP_DATABASE,
+  appDatabaseSql,
+  applyQuirks,
   buildSourceCluster,
   type CatalogTable,
   catalogTables,
   machineBinDir,
   OPERATOR_CANARY,
+  operatorCanarySql,
 } from './source-cluster.ts';
 
 // The corpus, as data: each case is one directory holding one real pg_dumpall backup (gzip, the
@@ -73,6 +76,7 @@ export const CASES = {
     honest: ['expect-honest'],
     tampered: ['expect-amount-changed', 'expect-transaction-moved'],
   },
+  liveCanary: { honest: ['live-canary', 'live-canary-copy'] },
   tablespaces: { honest: ['tablespaces'] },
   extension: { tampered: ['extension-missing'] },
 } as const;
@@ -274,6 +278,52 @@ export async function expectationsGroup(
   }
 }
 
+/**
+ * Canary modes on a live server (not scratch, not started by the drill) whose canary has the operator's
+ * own columns and whose superuser has its own search_path (the quirks): its own pg_dumpall, drilled
+ * `--target url --mode canary` and `--mode canary-copy` (canary verification). `logins()` reads the
+ * live canary's users, to show it is whole after each drill. The server runs until cleanup.
+ */
+export async function liveCanaryGroup(
+  root: string,
+): Promise<CorpusGroup & { live: LiveServer; logins(): Promise<string[]> }> {
+  const live = await startLiveServer();
+  try {
+    await psql(live.handle, 'postgres', `CREATE DATABASE ${OPERATOR_CANARY.database}`);
+    await psql(live.handle, OPERATOR_CANARY.database, operatorCanarySql());
+    await psql(live.handle, 'postgres', `CREATE DATABASE ${APP_DATABASE}`);
+    await psql(live.handle, APP_DATABASE, appDatabaseSql());
+    await applyQuirks(live.handle);
+    const dump = await pgDumpall(live.handle);
+    const cases: CorpusCase[] = [];
+    for (const mode of ['canary', 'canary-copy'] as const) {
+      const name = `live-${mode}`;
+      cases.push({
+        name,
+        description: `the live server's own pg_dumpall, drilled --mode ${mode} on it`,
+        backups: await writeCorpusBackup(root, name, dump),
+        args: ['--target', 'url', '--mode', mode, '--verify', 'canary'],
+        env: live.cliEnv,
+        verdict: 'passed',
+      });
+    }
+    const logins = async () =>
+      (
+        await psql(
+          live.handle,
+          OPERATOR_CANARY.database,
+          `SELECT ${OPERATOR_CANARY.users.nameColumn} FROM ${OPERATOR_CANARY.users.table} ORDER BY 1`,
+        )
+      )
+        .split('\n')
+        .filter(Boolean);
+    return { cases, live, logins, cleanup: () => live.stop() };
+  } catch (error) {
+    await live.stop();
+    throw error;
+  }
+}
+
 /** A directory the source's server (the postgres OS user, when the tests run as root) may take. */
 async function serverDir(path: string): Promise<void> {
   await mkdir(path, { recursive: true });
@@ -414,9 +464,9 @@ export async function extensionGroup(
 }
 
 /**
- * The whole file-based corpus under `root` (made traversable for the postgres OS user): every group's
- * cases. Without `record`, the expectations group is left out. The live-server canary-mode cases are
- * not part of it: they need a server of their own (see test/corpus/expectations-and-canary.test.ts).
+ * The whole corpus under `root` (made traversable for the postgres OS user): every group's cases, the
+ * live server of the canary-mode cases running until cleanup. Without `record`, the expectations group
+ * is left out.
  */
 export async function buildCorpus(root: string, record?: Recorder): Promise<CorpusGroup> {
   await chmod(root, 0o755);
@@ -427,6 +477,7 @@ export async function buildCorpus(root: string, record?: Recorder): Promise<Corp
     if (record) groups.push(await expectationsGroup(root, record));
     groups.push(await tablespaceGroup(root));
     groups.push(await extensionGroup(root));
+    groups.push(await liveCanaryGroup(root));
   } catch (error) {
     for (const group of groups) await group.cleanup();
     throw error;

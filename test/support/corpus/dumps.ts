@@ -1,6 +1,7 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { executorFor } from '../../../lib/targets/attach.ts';
 import type { TargetHandle } from '../../../lib/targets/target.ts';
 import { writeBackup } from '../cluster.ts';
@@ -100,4 +101,11 @@ export function copyRewritingTrigger(dump: string, schema: string, table: string
       `CREATE TRIGGER corpus_rewrite BEFORE INSERT ON ${schema}.${table} FOR EACH ROW EXECUTE FUNCTION public.corpus_rewrite();`,
     ].join('\n'),
   );
+}
+
+/** The SQL of the one backup in a corpus case's directory (gunzipped). */
+export async function readCorpusBackup(dir: string): Promise<string> {
+  const files = (await readdir(dir)).filter((name) => name.endsWith('.sql.gz'));
+  if (files.length !== 1) throw new Error(`${dir} holds ${files.length} backups, not one`);
+  return gunzipSync(await readFile(join(dir, files[0] as string))).toString('utf8');
 }

@@ -43,7 +43,10 @@ export function expectHonestPass(drill: CorpusDrill): void {
 export function expectEveryTableVerified(drill: CorpusDrill, tables: CatalogTable[]): void {
   const { report } = drill;
   const why = explain(drill);
-  expect(tablesVerified(report), why).toEqual([[tables.length, tables.length]]);
+  // Said at least once, and wherever it is said, N = M = the catalog's count.
+  const said = tablesVerified(report);
+  expect(said.length, why).toBeGreaterThan(0);
+  expect(said, why).toEqual(said.map(() => [tables.length, tables.length]));
   const listed = (report.deep?.tables ?? [])
     .filter((t) => t.kind === 'table')
     .map((t) => `${t.database}:${unquoted(t.table)}`)

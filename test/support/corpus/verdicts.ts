@@ -29,13 +29,13 @@ export function statusOf(report: DrillReport, id: string): StepRecord['status'] 
 }
 
 /**
- * "N of M tables verified" (the issue's wording, scope 4), read from the check that says it. ASSUMED:
- * the phrase `N of M tables verified` (or `N/M tables verified`) appears in one check's message. Returns
- * every [N, M] found, so a test can demand exactly one.
+ * "N of M tables verified" (the issue's wording, scope 4), read from the checks that say it. ASSUMED:
+ * the phrase `N of M tables verified` (or `N/M tables verified`, `N of M table(s) verified`) appears in
+ * a check's message. Returns every [N, M] found, in check order.
  */
 export function tablesVerified(report: DrillReport): [number, number][] {
   const found: [number, number][] = [];
-  const pattern = /\b(\d+)\s*(?:of|\/)\s*(\d+)\s+tables?\s+verified\b/gi;
+  const pattern = /\b(\d+)\s*(?:of|\/)\s*(\d+)\s+tables?(?:\(s\))?\s+verified\b/gi;
   for (const check of report.checks) {
     for (const match of check.message.matchAll(pattern)) found.push([Number(match[1]), Number(match[2])]);
   }
