@@ -70,7 +70,8 @@ describe('corpus: a backup with tablespaces', () => {
           await snapshot(inUse),
           await snapshot(group.parent),
           await snapshot(root, 1),
-          // Its own mtime changes as the drill's cluster directory comes and goes; what it holds counts.
+          // Last, so it replaces root's entry for it: its own mtime changes as the drill's cluster
+          // directory comes and goes (it is the drill's to use); what it holds afterwards counts.
           await snapshot(group.tempDir, Number.POSITIVE_INFINITY, { rootMtime: false }),
         ];
         return new Map(parts.flatMap((part) => [...part]));
