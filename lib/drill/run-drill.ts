@@ -13,7 +13,13 @@ import { publishMetrics } from '../report/publish-metrics.ts';
 import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
 import { executorFor } from '../targets/attach.ts';
-import { copyDatabaseName, dropDatabase, endToolSessions, withClient } from '../targets/databases.ts';
+import {
+  copyDatabaseName,
+  dropDatabase,
+  endToolSessions,
+  replacedCanaryName,
+  withClient,
+} from '../targets/databases.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import type { DrillPlan } from './plan.ts';
@@ -133,15 +139,19 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
           log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
       },
     });
-    if (config.mode === 'canary-copy') {
-      // The copy is this run's own database: it goes at the end whatever happened, before the target.
+    if (config.mode !== 'cluster') {
+      // The copy (canary-copy), or the scratch restore that was not swapped in and the canary a swap
+      // replaced (canary) are this run's own databases: they go at the end whatever happened, before
+      // the target. After a swap the scratch name no longer exists, and the canary is not touched here.
       const copy = copyDatabaseName(runId);
+      const own = config.mode === 'canary' ? [copy, replacedCanaryName(runId)] : [copy];
       cleanups.push({
-        what: `drop ${copy}`,
+        what: `drop ${own.join(' and ')}`,
         run: () =>
-          withClient(started.handle.connection, started.handle.connection.database, (client) =>
-            dropDatabase(client, copy, { canary: config.canary, createdThisRun: [copy] }),
-          ),
+          withClient(started.handle.connection, started.handle.connection.database, async (client) => {
+            for (const name of own)
+              await dropDatabase(client, name, { canary: config.canary, createdThisRun: own });
+          }),
       });
     }
 
@@ -160,8 +170,11 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       naming,
       canary: config.canary,
       rtoSeconds: config.rtoSeconds,
+      rtoCeilingSeconds: config.rtoCeilingSeconds,
+      waitForNewestSeconds: config.waitForNewestSeconds,
+      growthCheckIntervalSeconds: config.growthCheckIntervalSeconds,
       restoreMode: config.mode,
-      restoreInto: config.mode === 'canary-copy' ? copyDatabaseName(runId) : config.canary,
+      restoreInto: config.mode === 'cluster' ? config.canary : copyDatabaseName(runId),
       jobs: config.jobs,
       verify: config.verify,
       sourceTimeZone: config.sourceTimeZone,
