@@ -18,7 +18,7 @@ describe('readConfig', () => {
       podContainer: 'postgresql',
       cluster: false,
       cronjob: 'pg-restore-drill',
-      clusterTimeoutSeconds: 900,
+      clusterTimeoutSeconds: 1800,
       kubeconfig: undefined,
       context: undefined,
       namespace: undefined,

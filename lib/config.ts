@@ -69,9 +69,9 @@ export const SETTINGS = {
   },
   'cluster-timeout': {
     env: 'DRILL_CLUSTER_TIMEOUT',
-    default: 900,
+    default: 1800,
     arg: 'SECONDS',
-    help: 'how long --cluster waits for the Job to finish',
+    help: "how long --cluster waits for the Job to finish (the CronJob's activeDeadlineSeconds)",
   },
   kubeconfig: {
     env: 'DRILL_KUBECONFIG',
