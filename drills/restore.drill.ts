@@ -100,6 +100,11 @@ type Needed = keyof typeof found;
 const STEP_TIMEOUT_MS = 60_000;
 /** How long the swap waits for sessions that are not the drill's to leave the canary. */
 const SWAP_WAIT_MS = 10_000;
+/**
+ * Canary mode drops nothing before the restore: its snapshot is a precheck, and instead of the drop the
+ * swap comes after the verify steps. Cluster and copy mode snapshot and then drop (copy mode: nothing).
+ */
+const SNAPSHOT_STEP = swapping ? 'precheck: canary snapshot taken' : 'drop: canary snapshot taken';
 /** `--canary none`: a backup with no canary (say an archive of one application database). */
 const withCanary = canary !== 'none';
 
@@ -154,6 +159,9 @@ function step(
     timeout,
   );
 }
+
+/** The drop step exists only where the canary is dropped before the restore (not in canary mode). */
+const dropStep: typeof step = swapping ? () => {} : step;
 
 interface Restored {
   seconds: number;
@@ -386,66 +394,61 @@ describe(`restore drill of ${canary}`, () => {
     };
   });
 
-  // Canary mode drops nothing before the restore: the snapshot is a precheck, the swap comes at the end.
-  step(
-    swapping ? 'precheck: canary snapshot taken' : 'drop: canary snapshot taken',
-    ['restorable'],
-    async () => {
-      const condition = await inspectCanary(target.connection, canary, plan.runId);
-      found.condition = condition;
-      found.snapshot =
-        condition.state === 'present' ? await withClient(target.connection, canary, snapshotCanary) : null;
-      const replacedBy = swapping
-        ? 'the verified restore replaces it'
-        : restoreMode === 'cluster'
-          ? 'it is dropped and restored'
-          : '--mode canary replaces it when a drill passes';
-      const noted = describeCondition(canary, condition, replacedBy);
+  step(SNAPSHOT_STEP, ['restorable'], async () => {
+    const condition = await inspectCanary(target.connection, canary, plan.runId);
+    found.condition = condition;
+    found.snapshot =
+      condition.state === 'present' ? await withClient(target.connection, canary, snapshotCanary) : null;
+    const replacedBy = swapping
+      ? 'the verified restore replaces it'
+      : restoreMode === 'cluster'
+        ? 'it is dropped and restored'
+        : '--mode canary replaces it when a drill passes';
+    const noted = describeCondition(canary, condition, replacedBy);
+    const missing = `${canary} absent before the restore: nothing to snapshot (the restored rows are held to the canary's contract)${condition.markedBy ? `; it was last left by run ${condition.markedBy}` : ''}`;
+    return {
+      ok: true,
+      summary: [
+        found.snapshot
+          ? `${found.snapshot.users.length} users, ${found.snapshot.transactions.length} transactions before the ${swapping ? 'restore' : 'drop'}`
+          : condition.state === 'missing'
+            ? missing
+            : '',
+        noted,
+      ]
+        .filter(Boolean)
+        .join('; '),
+      facts: {
+        snapshot: found.snapshot,
+        canaryBefore: { state: condition.state, markedBy: condition.markedBy ?? null },
+        leftovers: condition.leftovers,
+        ...(condition.unproven.length ? { unprovenDrillDatabases: condition.unproven } : {}),
+      },
+    };
+  });
+
+  dropStep('drop: canary dropped and gone', ['restorable', 'snapshot'], async () => {
+    if (restoreMode === 'canary-copy') {
+      found.dropped = true;
       return {
         ok: true,
-        summary: [
-          found.snapshot
-            ? `${found.snapshot.users.length} users, ${found.snapshot.transactions.length} transactions before the ${swapping ? 'restore' : 'drop'}`
-            : condition.state === 'missing'
-              ? `${canary} absent before the restore: nothing to snapshot (the restored rows are held to the canary's contract)${condition.markedBy ? `; it was last left by run ${condition.markedBy}` : ''}`
-              : undefined,
-          noted || undefined,
-        ]
-          .filter(Boolean)
-          .join('; '),
-        facts: {
-          snapshot: found.snapshot,
-          canaryBefore: { state: condition.state, markedBy: condition.markedBy ?? null },
-          leftovers: condition.leftovers,
-          ...(condition.unproven.length ? { unprovenDrillDatabases: condition.unproven } : {}),
-        },
-      };
-    },
-  );
-
-  if (!swapping)
-    step('drop: canary dropped and gone', ['restorable', 'snapshot'], async () => {
-      if (restoreMode === 'canary-copy') {
-        found.dropped = true;
-        return {
-          ok: true,
-          summary: `copy mode: ${canary} is left alone; its section is restored as ${restoreInto}`,
-          facts: {},
-        };
-      }
-      const gone = await withClient(target.connection, target.connection.database, async (client) => {
-        await dropDatabase(client, canary, { canary, createdThisRun: [] });
-        return !(await databaseExists(client, canary));
-      });
-      if (gone) found.dropped = true;
-      return {
-        ok: gone,
-        summary: gone
-          ? `${canary} dropped; pg_database no longer lists it`
-          : `${canary} still listed after DROP DATABASE`,
+        summary: `copy mode: ${canary} is left alone; its section is restored as ${restoreInto}`,
         facts: {},
       };
+    }
+    const gone = await withClient(target.connection, target.connection.database, async (client) => {
+      await dropDatabase(client, canary, { canary, createdThisRun: [] });
+      return !(await databaseExists(client, canary));
     });
+    if (gone) found.dropped = true;
+    return {
+      ok: gone,
+      summary: gone
+        ? `${canary} dropped; pg_database no longer lists it`
+        : `${canary} still listed after DROP DATABASE`,
+      facts: {},
+    };
+  });
 
   step(
     'restore: completed',
