@@ -308,7 +308,9 @@ describe('canary mode on a live server', () => {
 
   it('on SIGTERM mid-restore leaves the canary as it was and drops its scratch restore', async () => {
     const oidBefore = await canaryOid();
-    const dirs = await caseDirs('sigterm', intoCanarySection(goodDump, 'SELECT pg_sleep(60);'));
+    // Longer than this test may take: the drill must end the stopped psql's session (which holds a lock
+    // on the scratch database since the section's COMMENT ON DATABASE) before it can drop the scratch.
+    const dirs = await caseDirs('sigterm', intoCanarySection(goodDump, 'SELECT pg_sleep(600);'));
     const run = startCli(canaryArgs(dirs), live.cliEnv);
     await run.waitFor(/precheck: canary snapshot taken/);
     // Wait for the restore's psql to sit in the section's pg_sleep, in the scratch database.
@@ -317,7 +319,7 @@ describe('canary mode on a live server', () => {
       const sleeping = await psql(
         live.handle,
         'postgres',
-        `SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60);' AND datname LIKE 'drill\\_%'`,
+        `SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600);' AND datname LIKE 'drill\\_%'`,
       );
       if (sleeping === '1\n') break;
       if (Date.now() > deadline) throw new Error('the restore never reached its pg_sleep');

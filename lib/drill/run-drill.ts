@@ -130,19 +130,13 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       { once: true },
     );
 
-    // Before the target goes: a restore psql that was stopped must not leave its session running.
-    cleanups.push({
-      what: 'end the restore sessions',
-      run: async () => {
-        const ended = await endToolSessions(started.handle.connection);
-        if (ended > 0)
-          log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
-      },
-    });
     if (config.mode !== 'cluster') {
       // The copy (canary-copy), or the scratch restore that was not swapped in and the canary a swap
       // replaced (canary) are this run's own databases: they go at the end whatever happened, before
       // the target. After a swap the scratch name no longer exists, and the canary is not touched here.
+      // Pushed before the sessions' end, so it runs after it: a stopped psql's session that still holds
+      // a lock on the scratch database (its section's COMMENT ON / ALTER DATABASE) would hold the DROP
+      // until its statement ends.
       const copy = copyDatabaseName(runId);
       const own = config.mode === 'canary' ? [copy, replacedCanaryName(runId)] : [copy];
       cleanups.push({
@@ -154,6 +148,15 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
           }),
       });
     }
+    // Before the target goes: a restore psql that was stopped must not leave its session running.
+    cleanups.push({
+      what: 'end the restore sessions',
+      run: async () => {
+        const ended = await endToolSessions(started.handle.connection);
+        if (ended > 0)
+          log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
+      },
+    });
 
     let backupDir = config.backups;
     if (!backupDir) {
