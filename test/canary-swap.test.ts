@@ -334,6 +334,41 @@ describe('canary mode on a live server', () => {
     expect(await drillDatabases()).toEqual([]);
   });
 
+  it('canary-copy restores and verifies a copy beside the canary, drops the copy, and never touches the canary', async () => {
+    const oidBefore = await canaryOid();
+    const dirs = await caseDirs('copy', goodDump);
+    const run = await runCli(
+      ['--target', 'url', '--mode', 'canary-copy', '--backups', dirs.backups, '--report-dir', dirs.reports],
+      live.cliEnv,
+    );
+    const report = await readReport(dirs.reports);
+    expect(run.code, run.stdout).toBe(0);
+    const copy = `drill_${report.runId.replaceAll('-', '_')}`;
+    expect(report.checks.map((c) => [c.name, c.status, c.message]).slice(3, 6)).toEqual([
+      ['drop: canary snapshot taken', 'passed', '3 users, 5 transactions before the drop'],
+      [
+        'drop: canary dropped and gone',
+        'passed',
+        `copy mode: ${CANARY} is left alone; its section is restored as ${copy}`,
+      ],
+      [
+        'restore: completed',
+        'passed',
+        expect.stringMatching(
+          new RegExp(
+            `^\\d+\\.\\d\\d s for the \\d+ bytes of ${CANARY}'s section, restored into ${copy} in one transaction$`,
+          ),
+        ),
+      ],
+    ]);
+    expect(report.checks.map((c) => c.name)).not.toContain('swap: verified restore replaces the canary');
+    expect([await canaryOid(), await canaryComment(), await drillDatabases()]).toEqual([
+      oidBefore,
+      OPERATOR_COMMENT,
+      [],
+    ]);
+  });
+
   it('stops a restore at the RTO ceiling: the RTO step says the real RTO is over the ceiling; the canary stays as it was', async () => {
     const oidBefore = await canaryOid();
     const dirs = await caseDirs('ceiling', slowDumpInCanary());
