@@ -224,7 +224,7 @@ describe('canary mode on a live server', () => {
     // Throughout both drills the canary was there, whole, at every reading.
     expect(Object.keys(readings.readings)).toEqual([JSON.stringify(WHOLE)]);
     expect(readings.readings[JSON.stringify(WHOLE)]).toBeGreaterThan(10);
-  });
+  }, 300_000);
 
   it('recognises what a crashed drill left (an empty canary, its scratch restore, the canary it replaced), names the run, and the next passing drill replaces and drops exactly those', async () => {
     const crashedRun = '20261130-010203-abcdef';
