@@ -536,6 +536,7 @@ describe('the fault matrix on a live server', () => {
     }
   });
 
+  // Two drills: the crashed one, and the next one that cleans up after it.
   it(SERVER_KILLED.fault, async () => {
     const c = await begin(SERVER_KILLED);
     await writeBackup(c.backups, AT, intoCanarySection(goodDump, SLEEP));
@@ -588,7 +589,7 @@ describe('the fault matrix on a live server', () => {
       ),
     );
     expect(canary).toEqual(UNTOUCHED);
-  });
+  }, 240_000);
 
   it(BLACK_HOLE.fault, async () => {
     const c = await begin(BLACK_HOLE);
