@@ -9,6 +9,7 @@ import { DrillError } from './errors.ts';
 import { runClusterDrill } from './k8s/ci-gate.ts';
 import { loadKubeConfig } from './k8s/kube-config.ts';
 import { streamLogger } from './log.ts';
+import { checkOutputPaths } from './report/output-paths.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** After the work is done, a handle left open must not keep a CronJob pod alive. */
@@ -25,6 +26,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (config.help) {
     process.stdout.write(`${helpText()}\n`);
     return 0;
+  }
+  try {
+    // Before anything starts: a drill that cannot write its verdict has told nobody anything.
+    if (!config.cluster) await checkOutputPaths(config);
+  } catch (error) {
+    return reportStartError(error);
   }
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {

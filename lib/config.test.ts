@@ -18,7 +18,7 @@ describe('readConfig', () => {
       podContainer: 'postgresql',
       cluster: false,
       cronjob: 'pg-restore-drill',
-      clusterTimeoutSeconds: 900,
+      clusterTimeoutSeconds: 1800,
       kubeconfig: undefined,
       context: undefined,
       namespace: undefined,
@@ -29,6 +29,9 @@ describe('readConfig', () => {
       pgSearchRoots: ['/usr/lib/postgresql'],
       canary: 'backup_test',
       rtoSeconds: 300,
+      rtoCeilingSeconds: 900,
+      waitForNewestSeconds: 600,
+      growthCheckIntervalSeconds: 5,
       jobs: 2,
       verify: 'canary',
       sourceTimeZone: 'UTC',
@@ -88,6 +91,9 @@ describe('readConfig', () => {
       DRILL_SOURCE_TIME_ZONE: 'Europe/Berlin',
       DRILL_ALLOW_UNVERIFIED: 'yes',
       DRILL_RTO: '90.5',
+      DRILL_RTO_CEILING: '200',
+      DRILL_WAIT_FOR_NEWEST: '0',
+      DRILL_GROWTH_CHECK_INTERVAL: '0.5',
       DRILL_REPORT_DIR: '/var/report',
       DRILL_JUNIT: 'junit.xml',
       DRILL_PUSHGATEWAY_URL: 'http://pushgateway.monitoring:9091',
@@ -120,6 +126,9 @@ describe('readConfig', () => {
       pgSearchRoots: ['/opt/pg', '/usr/local/pgsql'],
       canary: 'canary_db',
       rtoSeconds: 90.5,
+      rtoCeilingSeconds: 200,
+      waitForNewestSeconds: 0,
+      growthCheckIntervalSeconds: 0.5,
       jobs: 4,
       verify: 'deep',
       sourceTimeZone: 'Europe/Berlin',
@@ -183,6 +192,48 @@ describe('readConfig', () => {
       setting: 'target',
       message:
         'Expected --target / DRILL_TARGET to be one of auto, container, local, url, pod, got `docker`.',
+    });
+  });
+
+  it('puts the RTO ceiling at 3 × the budget unless told, and never below the budget', () => {
+    expect(readConfig(['--rto', '20'], {}, CWD).rtoCeilingSeconds).toBe(60);
+    expect(readConfig(['--rto', '20', '--rto-ceiling', '20'], {}, CWD).rtoCeilingSeconds).toBe(20);
+    const error = thrown(() => readConfig(['--rto', '20'], { DRILL_RTO_CEILING: '10' }, CWD));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({
+      setting: 'rto-ceiling',
+      message:
+        'Expected --rto-ceiling / DRILL_RTO_CEILING (10 s) to be at least the RTO budget --rto (20 s): the ceiling is where a restore over budget is finally stopped.',
+    });
+  });
+
+  it('rejects a negative --wait-for-newest, naming it', () => {
+    expect(thrown(() => readConfig(['--wait-for-newest=-5'], {}, CWD))).toMatchObject({
+      setting: 'wait-for-newest',
+      exitCode: 2,
+      message:
+        'Expected --wait-for-newest / DRILL_WAIT_FOR_NEWEST to be a number of seconds (0 or more), got `-5`.',
+    });
+  });
+
+  it('refuses --canary none when nothing else would be verified, naming the fix', () => {
+    expect(thrown(() => readConfig(['--canary', 'none'], {}, CWD))).toMatchObject({
+      code: 'DRILL_CONFIG',
+      exitCode: 2,
+      setting: 'verify',
+      message:
+        '--canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.',
+    });
+    expect(readConfig(['--canary', 'none', '--verify', 'deep'], {}, CWD)).toMatchObject({
+      canary: 'none',
+      verify: 'deep',
+    });
+    expect(
+      thrown(() => readConfig(['--canary', 'none', '--verify', 'deep', '--mode', 'canary'], {}, CWD)),
+    ).toMatchObject({
+      setting: 'canary',
+      message:
+        "--mode canary restores the canary's section of a pg_dumpall, and --canary none names no canary. Name the canary database with --canary DB, or use --mode cluster with --verify deep.",
     });
   });
 

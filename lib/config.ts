@@ -69,9 +69,9 @@ export const SETTINGS = {
   },
   'cluster-timeout': {
     env: 'DRILL_CLUSTER_TIMEOUT',
-    default: 900,
+    default: 1800,
     arg: 'SECONDS',
-    help: 'how long --cluster waits for the Job to finish',
+    help: "how long --cluster waits for the Job to finish (the CronJob's activeDeadlineSeconds)",
   },
   kubeconfig: {
     env: 'DRILL_KUBECONFIG',
@@ -155,7 +155,25 @@ export const SETTINGS = {
     env: 'DRILL_RTO',
     default: 300,
     arg: 'SECONDS',
-    help: 'restore time budget; a slower restore is stopped and fails the drill',
+    help: 'restore time budget (RTO); a slower restore fails `restore: within the RTO budget`, saying how long it took',
+  },
+  'rto-ceiling': {
+    env: 'DRILL_RTO_CEILING',
+    default: undefined,
+    arg: 'SECONDS',
+    help: 'hard ceiling: a restore over the budget runs on until this, so the real RTO is measured, and is stopped there (default: 3 × --rto)',
+  },
+  'wait-for-newest': {
+    env: 'DRILL_WAIT_FOR_NEWEST',
+    default: 600,
+    arg: 'SECONDS',
+    help: 'how long to wait for a newest backup that is still being written (its size or mtime changing) before failing; 0: fail at once',
+  },
+  'growth-check-interval': {
+    env: 'DRILL_GROWTH_CHECK_INTERVAL',
+    default: 5,
+    arg: 'SECONDS',
+    help: "seconds between the looks at the newest backup's size and mtime that tell whether it is still being written",
   },
   'report-dir': {
     env: 'DRILL_REPORT_DIR',
@@ -250,6 +268,12 @@ export interface DrillConfig {
   pgSearchRoots: string[];
   canary: string;
   rtoSeconds: number;
+  /** The restore is stopped here; between the budget and the ceiling it runs on and fails the RTO check. */
+  rtoCeilingSeconds: number;
+  /** How long a newest backup that is still growing is waited for. */
+  waitForNewestSeconds: number;
+  /** Between the two looks at the newest backup that tell whether it is still growing. */
+  growthCheckIntervalSeconds: number;
   jobs: number;
   verify: 'canary' | 'deep';
   sourceTimeZone: string;
@@ -353,12 +377,38 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     );
   }
   const rtoSeconds = positive('rto');
+  const rtoCeilingSeconds = raw('rto-ceiling').value === undefined ? rtoSeconds * 3 : positive('rto-ceiling');
+  if (rtoCeilingSeconds < rtoSeconds) {
+    throw new ConfigError(
+      'rto-ceiling',
+      `Expected --rto-ceiling / DRILL_RTO_CEILING (${rtoCeilingSeconds} s) to be at least the RTO budget --rto (${rtoSeconds} s): the ceiling is where a restore over budget is finally stopped.`,
+    );
+  }
+  const waitForNewest = Number(raw('wait-for-newest').value);
+  if (!Number.isFinite(waitForNewest) || waitForNewest < 0) {
+    throw new ConfigError(
+      'wait-for-newest',
+      `Expected --wait-for-newest / DRILL_WAIT_FOR_NEWEST to be a number of seconds (0 or more), got \`${String(raw('wait-for-newest').value)}\`.`,
+    );
+  }
   const canary = text('canary') ?? 'backup_test';
   if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(canary)) {
     // `none` passes this check too: it means "no canary" (drills/restore.drill.ts).
     throw new ConfigError(
       'canary',
       `Expected --canary / DRILL_CANARY to be a database name of at most 63 plain characters, got \`${canary}\`.`,
+    );
+  }
+  if (canary === 'none' && mode !== 'cluster') {
+    throw new ConfigError(
+      'canary',
+      `--mode ${mode} restores the canary's section of a pg_dumpall, and --canary none names no canary. Name the canary database with --canary DB, or use --mode cluster with --verify deep.`,
+    );
+  }
+  if (canary === 'none' && verify === 'canary') {
+    throw new ConfigError(
+      'verify',
+      '--canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.',
     );
   }
   const databaseUrl = text('database-url');
@@ -393,6 +443,9 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     pgSearchRoots: (text('pg-search-roots') ?? '').split(delimiter).filter(Boolean),
     canary,
     rtoSeconds,
+    rtoCeilingSeconds,
+    waitForNewestSeconds: waitForNewest,
+    growthCheckIntervalSeconds: positive('growth-check-interval'),
     jobs: wholeNumber('jobs'),
     verify: verify as DrillConfig['verify'],
     sourceTimeZone: text('source-time-zone') ?? 'UTC',

@@ -60,6 +60,13 @@ export class BackupTruncatedError extends BackupError {
 export class BackupIncompleteError extends BackupError {
   override readonly code = 'DRILL_BACKUP_INCOMPLETE';
 }
+/**
+ * The newest backup is still growing (its size or mtime changed between two looks) after the drill
+ * waited for it as long as it was allowed to: the backup job is still running or hung.
+ */
+export class BackupStillBeingWrittenError extends BackupError {
+  override readonly code = 'DRILL_BACKUP_STILL_BEING_WRITTEN';
+}
 /** The file is not a format this drill restores. */
 export class BackupFormatError extends BackupError {
   override readonly code = 'DRILL_BACKUP_FORMAT';
@@ -116,12 +123,37 @@ export class RestoreFailedError extends DrillError {
   }
 }
 
-/** The restore did not finish within the RTO budget and was stopped. */
+/**
+ * The restore ran past the RTO budget on to the hard ceiling (`--rto-ceiling`) and was stopped there:
+ * the real RTO is longer than `ceilingSeconds`.
+ */
 export class RestoreTimeoutError extends DrillError {
   override readonly code = 'DRILL_RESTORE_TIMEOUT';
   readonly budgetSeconds: number;
-  constructor(budgetSeconds: number, message: string) {
+  readonly ceilingSeconds: number;
+  /** How long the restore had run when it was stopped. */
+  readonly elapsedSeconds: number;
+  constructor(
+    times: { budgetSeconds: number; ceilingSeconds: number; elapsedSeconds: number },
+    message: string,
+  ) {
     super(message);
-    this.budgetSeconds = budgetSeconds;
+    this.budgetSeconds = times.budgetSeconds;
+    this.ceilingSeconds = times.ceilingSeconds;
+    this.elapsedSeconds = times.elapsedSeconds;
+  }
+}
+
+/**
+ * Canary mode could not swap the verified restore in: sessions that are not the drill's are connected
+ * to the canary (or to the scratch copy) and renaming a database needs it to be idle. The canary is left
+ * as it was.
+ */
+export class CanaryBusyError extends DrillError {
+  override readonly code = 'DRILL_CANARY_BUSY';
+  readonly sessions: readonly string[];
+  constructor(sessions: readonly string[], message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.sessions = sessions;
   }
 }

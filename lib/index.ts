@@ -3,6 +3,7 @@ export type { BackupCandidate, BackupSource, Discovery } from './backups/backup-
 export { directorySource, requireCandidates } from './backups/directory-source.ts';
 export { type BackupInspection, checkRestorable, inspectBackup } from './backups/integrity.ts';
 export { type BackupNaming, classifyName, formatBackupName, parseBackupPattern } from './backups/naming.ts';
+export { settledNewest } from './backups/settle.ts';
 export { type DrillConfig, helpText, readConfig, SETTINGS } from './config.ts';
 export { type DrillDeps, runDrill } from './drill/run-drill.ts';
 export { copyDigest, type TableDigest } from './dump/copy-digest.ts';
@@ -18,8 +19,10 @@ export { podExecutor } from './k8s/pod-executor.ts';
 export type { Logger } from './log.ts';
 export { buildReport, type DrillReport, formatSummary, writeReport } from './report/report.ts';
 export { restoreArchive } from './restore/archive-restore.ts';
+export { swapCanary } from './restore/canary-swap.ts';
 export { type PlainRestoreOptions, restorePlainDump } from './restore/psql-restore.ts';
 export { restoreDatabaseSection } from './restore/section-restore.ts';
+export { type CanaryCondition, type DrillLeftover, inspectCanary } from './targets/leftovers.ts';
 export { startLocalTarget } from './targets/local.ts';
 export { startTarget } from './targets/start-target.ts';
 export type { Connection, Executor, StartedTarget, TargetHandle } from './targets/target.ts';

@@ -76,23 +76,24 @@ const NEWER_MAJOR: Fault = {
 const SECTION_FAILS: Fault = {
   fault: "a statement in the canary's section fails mid-way",
   whatTheDrillDoes:
-    'psql stops at the error (`ON_ERROR_STOP`); its single transaction (`-1`) rolls the section back',
+    'psql stops at the error (`ON_ERROR_STOP`); its single transaction (`-1`) rolls the section back in the scratch database `drill_<run id>` beside the canary, which the drill then drops',
   whatTheOperatorSees:
-    "`restore: completed` failed, `DRILL_RESTORE_FAILED`, the statement's line in the backup and its SQLSTATE; the canary exists, empty, until the next good drill",
+    "`restore: completed` failed, `DRILL_RESTORE_FAILED`, the statement's line in the backup and its SQLSTATE; the swap skipped; the canary untouched",
   exitCode: 1,
 };
 const PSQL_KILLED: Fault = {
   fault: 'psql killed (SIGKILL) mid-restore',
   whatTheDrillDoes: "fails the restore and ends psql's server session, which rolls the section back",
   whatTheOperatorSees:
-    '`restore: completed` failed, `DRILL_RESTORE_FAILED`: `psql exited with SIGKILL`; the canary exists, empty',
+    '`restore: completed` failed, `DRILL_RESTORE_FAILED`: `psql exited with SIGKILL`; the canary untouched',
   exitCode: 1,
 };
 const SERVER_KILLED: Fault = {
   fault: 'the server killed (SIGKILL of the postmaster) mid-restore',
-  whatTheDrillDoes: 'fails the restore on the lost connection, lets go of what it holds, writes the report',
+  whatTheDrillDoes:
+    'fails the restore on the lost connection, lets go of what it holds, writes the report; its scratch database cannot be dropped on a dead server and stays, marked with the run id',
   whatTheOperatorSees:
-    "`restore: completed` failed, `DRILL_RESTORE_FAILED`: `psql lost or could not open its connection`; after the server's crash recovery the canary exists, empty",
+    "`restore: completed` failed, `DRILL_RESTORE_FAILED`: `psql lost or could not open its connection`; after the server's crash recovery the canary untouched; the next drill names the leftover `drill_<run id>` and its run, and drops it when it passes",
   exitCode: 1,
 };
 const BLACK_HOLE: Fault = {
@@ -112,8 +113,8 @@ const PUSHGATEWAY_DOWN: Fault = {
 const SIGTERM: Fault = {
   fault: 'SIGTERM mid-restore (Kubernetes stops the pod)',
   whatTheDrillDoes:
-    'stops psql, ends its server session (the section rolls back), lets go of its lock, removes its temp files, writes the report',
-  whatTheOperatorSees: 'verdict `interrupted`, `interrupted by SIGTERM`; the canary exists, empty',
+    'stops psql, ends its server session (the section rolls back), drops its scratch database, lets go of its lock, removes its temp files, writes the report',
+  whatTheOperatorSees: 'verdict `interrupted`, `interrupted by SIGTERM`; the canary untouched',
   exitCode: 143,
 };
 const TWO_DRILLS: Fault = {
@@ -166,8 +167,11 @@ const AT = '2026-11-21-030000';
 const LOCK_CLASS = 1885819460;
 /** A minute-long statement inside the canary's section: a restore that is surely mid-way. */
 const SLEEP = 'SELECT pg_sleep(60);';
-/** What pg_stat_activity shows of the restore session while it sits in the canary section's pg_sleep. */
-const SLEEPING_RESTORE = `${CANARY} active: ${SLEEP}`;
+/**
+ * What pg_stat_activity shows of the restore session while it sits in the canary section's pg_sleep:
+ * canary mode restores into the scratch database drill_<run id>, beside the canary.
+ */
+const SLEEPING_RESTORE = new RegExp(`^drill_\\w+ active: ${SLEEP.replace(/[()]/g, '\\$&')}$`);
 
 let live: LiveServer;
 let goodDump: string;
@@ -357,8 +361,6 @@ async function canaryState(): Promise<{ users: string[]; transactions: number } 
   });
 }
 const UNTOUCHED = { users: ['alice', 'bob', 'charlie'], transactions: 5 };
-/** What a canary-mode restore that did not finish leaves: the database, created outside psql's transaction, without its tables. */
-const EMPTIED = { tables: [] };
 
 /** The dump with `statement` inside the canary's section, after its data and before its constraints. */
 function intoCanarySection(dump: string, statement: string): string {
@@ -387,7 +389,7 @@ async function restoreMidWay(run: CliRun): Promise<void> {
            FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`,
       );
       sessions = rows.map((r) => r.s);
-      if (sessions.includes(SLEEPING_RESTORE)) return;
+      if (sessions.some((s) => SLEEPING_RESTORE.test(s))) return;
       if (run.child.exitCode !== null) break;
       await sleep(100);
     }
@@ -495,8 +497,8 @@ describe('the fault matrix on a live server', () => {
     ]);
     expect(restore?.facts.errors).toMatchObject([{ line, sqlstate: '42883' }]);
     expect(report?.verdict).toBe('failed');
-    // The known cost of canary mode: the rollback took the section's tables, the database stays.
-    expect(canary).toEqual(EMPTIED);
+    // The section was restored beside the canary: the rollback took only the scratch restore.
+    expect(canary).toEqual(UNTOUCHED);
   });
 
   it(PSQL_KILLED.fault, async () => {
@@ -507,8 +509,12 @@ describe('the fault matrix on a live server', () => {
       await restoreMidWay(run);
       const [victim, ...others] = await restoringPsql();
       if (!victim || others.length > 0) throw new Error('expected exactly one restoring psql');
-      // Restoring the canary in one transaction; the password in psql's environment, not its arguments.
-      expect([victim.argv.includes('-1'), victim.argv.slice(-2)]).toEqual([true, ['-d', CANARY]]);
+      // Restoring the canary's section beside it, in one transaction; the password in psql's
+      // environment, not its arguments.
+      expect([victim.argv.includes('-1'), victim.argv.slice(-2)]).toEqual([
+        true,
+        ['-d', expect.stringMatching(/^drill_\d{8}_\d{6}_[0-9a-f]{6}$/)],
+      ]);
       expect(victim.argv.filter((a) => a.includes(live.cliEnv.PGPASSWORD))).toEqual([]);
       expect(victim.env.PGPASSWORD).toBe(live.cliEnv.PGPASSWORD);
       process.kill(victim.pid, 'SIGKILL');
@@ -524,12 +530,13 @@ describe('the fault matrix on a live server', () => {
         `Restore failed: psql exited with SIGKILL; the section of ${CANARY} was rolled back`,
       ]);
       expect(report?.verdict).toBe('failed');
-      expect(canary).toEqual(EMPTIED);
+      expect(canary).toEqual(UNTOUCHED);
     } finally {
       run.child.kill('SIGKILL');
     }
   });
 
+  // Two drills: the crashed one, and the next one that cleans up after it.
   it(SERVER_KILLED.fault, async () => {
     const c = await begin(SERVER_KILLED);
     await writeBackup(c.backups, AT, intoCanarySection(goodDump, SLEEP));
@@ -548,6 +555,27 @@ describe('the fault matrix on a live server', () => {
     const canary = await canaryState();
     // Every session dies with the postmaster, the lock's idle one too: that must not crash the drill.
     expect.soft(result.stderr).not.toContain("Unhandled 'error' event");
+    // A dead server cannot drop the scratch database: it is left, marked with the crashed run's id.
+    const leftover = `drill_${report?.runId.replaceAll('-', '_')}`;
+    const left = await withClient(live.handle.connection, 'postgres', (client) =>
+      client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%'`),
+    );
+    expect(left.rows.map((r) => r.datname)).toEqual([leftover]);
+    // The next drill of a good backup recognises it, names the run that left it, and drops it.
+    const next = { backups: join(c.backups, 'next'), reports: join(c.reports, 'next') };
+    await mkdir(next.backups);
+    await writeBackup(next.backups, AT, goodDump);
+    const again = await runCli(canaryArgs({ ...c, ...next }), live.cliEnv);
+    const nextReport = await readReport(next.reports);
+    expect(again.code, again.stdout).toBe(0);
+    expect(check(nextReport, 'precheck-canary-snapshot-taken')?.message).toMatch(
+      new RegExp(
+        `1 leftover\\(s\\) of earlier runs that did not finish: ${leftover} \\(run ${report?.runId}, its scratch restore\\)`,
+      ),
+    );
+    expect(check(nextReport, 'swap-verified-restore-replaces-the-canary')?.message).toMatch(
+      new RegExp(`; dropped the leftovers of earlier runs: ${leftover}$`),
+    );
     await finish(c, result.code === SERVER_KILLED.exitCode && restore?.code === 'DRILL_RESTORE_FAILED');
     expect(result.code, result.stderr).toBe(SERVER_KILLED.exitCode);
     expect([report?.verdict, restore?.status, restore?.code]).toEqual([
@@ -560,8 +588,8 @@ describe('the fault matrix on a live server', () => {
         `^Restore failed: psql lost or could not open its connection; the section of ${CANARY} was rolled back`,
       ),
     );
-    expect(canary).toEqual(EMPTIED);
-  });
+    expect(canary).toEqual(UNTOUCHED);
+  }, 240_000);
 
   it(BLACK_HOLE.fault, async () => {
     const c = await begin(BLACK_HOLE);
@@ -644,7 +672,7 @@ describe('the fault matrix on a live server', () => {
         'skipped',
         'The test run was aborted by the user.',
       ]);
-      expect(canary).toEqual(EMPTIED);
+      expect(canary).toEqual(UNTOUCHED);
     } finally {
       run.child.kill('SIGKILL');
     }

@@ -192,9 +192,13 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
       failedJobsHistoryLimit: 2,
     });
     const { template, ...job } = jobTemplate?.spec ?? ({} as k8s.V1JobSpec);
-    expect(job).toEqual({ backoffLimit: 0, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 2592000 });
-    // The deadline is the RTO budget plus the setup margin the CronJob's comment accounts for.
-    expect((job.activeDeadlineSeconds ?? 0) - Number(settings(base.docs).DRILL_RTO)).toEqual(600);
+    expect(job).toEqual({ backoffLimit: 0, activeDeadlineSeconds: 1800, ttlSecondsAfterFinished: 2592000 });
+    // The deadline is the RTO ceiling and the wait for a backup still being written, plus the setup
+    // margin the CronJob's comment accounts for.
+    const env = settings(base.docs);
+    expect(
+      (job.activeDeadlineSeconds ?? 0) - Number(env.DRILL_RTO_CEILING) - Number(env.DRILL_WAIT_FOR_NEWEST),
+    ).toEqual(600);
     expect(template.spec?.restartPolicy).toEqual('Never');
   });
 

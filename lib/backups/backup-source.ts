@@ -30,10 +30,18 @@ export interface Discovery {
   rejected: PassedOver[];
 }
 
+/** One look at a backup's size and modification time: two differing looks mean it is still being written. */
+export interface BackupLook {
+  sizeBytes: number;
+  mtimeMs: number;
+}
+
 /** Where backups come from: a directory today, object storage perhaps later. */
 export interface BackupSource {
   readonly location: string;
   discover(): Promise<Discovery>;
+  /** Its size and mtime now (a directory-format backup: its files' total and newest mtime). */
+  look(candidate: BackupCandidate): Promise<BackupLook>;
   /** The raw bytes of a backup, as stored (still compressed). */
   open(candidate: BackupCandidate): Readable;
 }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { NoBackupsError } from '../errors.ts';
-import type { BackupCandidate, BackupSource, Discovery, PassedOver } from './backup-source.ts';
+import type { BackupCandidate, BackupLook, BackupSource, Discovery, PassedOver } from './backup-source.ts';
 import { type BackupNaming, classifyName, describeNaming } from './naming.ts';
 
 /** Backups in a directory, such as the mounted backup volume. */
@@ -11,6 +11,7 @@ export function directorySource(dir: string, naming: BackupNaming): BackupSource
   return {
     location,
     discover: () => discoverDirectory(location, naming),
+    look: (candidate) => lookAt(candidate),
     open: (candidate) => createReadStream(candidate.path),
   };
 }
@@ -89,6 +90,21 @@ async function directorySize(dir: string): Promise<number> {
     if (info?.isFile()) total += info.size;
   }
   return total;
+}
+
+/** Size and mtime of a backup file, or of a directory-format backup's files together. */
+async function lookAt(candidate: BackupCandidate): Promise<BackupLook> {
+  const info = await stat(candidate.path);
+  if (!info.isDirectory()) return { sizeBytes: info.size, mtimeMs: info.mtimeMs };
+  let sizeBytes = 0;
+  let mtimeMs = info.mtimeMs;
+  for (const name of await readdir(candidate.path)) {
+    const file = await stat(join(candidate.path, name)).catch(() => undefined);
+    if (!file?.isFile()) continue;
+    sizeBytes += file.size;
+    mtimeMs = Math.max(mtimeMs, file.mtimeMs);
+  }
+  return { sizeBytes, mtimeMs };
 }
 
 /** Throws the "nothing to drill" error, saying what was looked for and where. */

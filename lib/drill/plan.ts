@@ -12,9 +12,18 @@ export interface DrillPlan {
   naming: BackupNaming;
   canary: string;
   rtoSeconds: number;
+  /** Where a restore over the budget is finally stopped (it fails the RTO check before that). */
+  rtoCeilingSeconds: number;
+  /** How long a newest backup that is still being written is waited for, and how often it is looked at. */
+  waitForNewestSeconds: number;
+  growthCheckIntervalSeconds: number;
   /** cluster: the whole dump into a scratch server; canary / canary-copy: only the canary's section. */
   restoreMode: RestoreMode;
-  /** Where the canary is restored and verified: the canary itself, or drill_<run id> in copy mode. */
+  /**
+   * Where the canary is restored and the one place saying which database the verify steps read: the
+   * canary itself (cluster), or drill_<run id> beside it (canary: swapped in by rename once verified;
+   * canary-copy: dropped at the end).
+   */
   restoreInto: string;
   /** Parallel pg_restore jobs for archives. */
   jobs: number;

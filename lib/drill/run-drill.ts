@@ -13,7 +13,13 @@ import { publishMetrics } from '../report/publish-metrics.ts';
 import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
 import { executorFor } from '../targets/attach.ts';
-import { copyDatabaseName, dropDatabase, endToolSessions, withClient } from '../targets/databases.ts';
+import {
+  copyDatabaseName,
+  dropDatabase,
+  endToolSessions,
+  replacedCanaryName,
+  withClient,
+} from '../targets/databases.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import type { DrillPlan } from './plan.ts';
@@ -124,6 +130,24 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       { once: true },
     );
 
+    if (config.mode !== 'cluster') {
+      // The copy (canary-copy), or the scratch restore that was not swapped in and the canary a swap
+      // replaced (canary) are this run's own databases: they go at the end whatever happened, before
+      // the target. After a swap the scratch name no longer exists, and the canary is not touched here.
+      // Pushed before the sessions' end, so it runs after it: a stopped psql's session that still holds
+      // a lock on the scratch database (its section's COMMENT ON / ALTER DATABASE) would hold the DROP
+      // until its statement ends.
+      const copy = copyDatabaseName(runId);
+      const own = config.mode === 'canary' ? [copy, replacedCanaryName(runId)] : [copy];
+      cleanups.push({
+        what: `drop ${own.join(' and ')}`,
+        run: () =>
+          withClient(started.handle.connection, started.handle.connection.database, async (client) => {
+            for (const name of own)
+              await dropDatabase(client, name, { canary: config.canary, createdThisRun: own });
+          }),
+      });
+    }
     // Before the target goes: a restore psql that was stopped must not leave its session running.
     cleanups.push({
       what: 'end the restore sessions',
@@ -133,17 +157,6 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
           log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
       },
     });
-    if (config.mode === 'canary-copy') {
-      // The copy is this run's own database: it goes at the end whatever happened, before the target.
-      const copy = copyDatabaseName(runId);
-      cleanups.push({
-        what: `drop ${copy}`,
-        run: () =>
-          withClient(started.handle.connection, started.handle.connection.database, (client) =>
-            dropDatabase(client, copy, { canary: config.canary, createdThisRun: [copy] }),
-          ),
-      });
-    }
 
     let backupDir = config.backups;
     if (!backupDir) {
@@ -160,8 +173,11 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       naming,
       canary: config.canary,
       rtoSeconds: config.rtoSeconds,
+      rtoCeilingSeconds: config.rtoCeilingSeconds,
+      waitForNewestSeconds: config.waitForNewestSeconds,
+      growthCheckIntervalSeconds: config.growthCheckIntervalSeconds,
       restoreMode: config.mode,
-      restoreInto: config.mode === 'canary-copy' ? copyDatabaseName(runId) : config.canary,
+      restoreInto: config.mode === 'cluster' ? config.canary : copyDatabaseName(runId),
       jobs: config.jobs,
       verify: config.verify,
       sourceTimeZone: config.sourceTimeZone,

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
-import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
+import { RestoreFailedError, type SqlError } from '../errors.ts';
 import type { Executor } from '../targets/target.ts';
+import { ceilingReached } from './psql-feed.ts';
 
 export interface ArchiveRestoreOptions {
   executor: Executor;
@@ -10,7 +11,10 @@ export interface ArchiveRestoreOptions {
   open: () => Readable;
   /** Parallel jobs: needs a path pg_restore can read; through stdin it is always 1. */
   jobs: number;
+  /** The hard ceiling (`--rto-ceiling`): pg_restore is stopped when it runs longer. */
   timeoutMs: number;
+  /** The RTO budget, for the messages (default: the ceiling). */
+  budgetMs?: number;
   signal?: AbortSignal;
   clock: () => number;
 }
@@ -45,10 +49,7 @@ export async function restoreArchive(options: ArchiveRestoreOptions): Promise<Ar
     });
   const durationMs = options.clock() - started;
   if (timeout.aborted) {
-    throw new RestoreTimeoutError(
-      options.timeoutMs / 1000,
-      `Restore stopped after ${(durationMs / 1000).toFixed(1)} s: it exceeded the RTO budget of ${options.timeoutMs / 1000} s.`,
-    );
+    throw ceilingReached({ ceilingMs: options.timeoutMs, budgetMs: options.budgetMs, durationMs });
   }
   if (result.exitCode !== 0) {
     const errors = parsePgRestoreStderr(result.stderr);

@@ -13,8 +13,13 @@ export interface StreamedDumpOptions {
   /** The backup's bytes as stored. */
   source: Readable;
   compression: Compression;
-  /** The restore is stopped when it runs longer than this (the RTO budget). */
+  /**
+   * The hard ceiling: the restore is stopped when it runs longer than this (`--rto-ceiling`). A restore
+   * over the budget but under the ceiling runs on, so the operator learns the real RTO.
+   */
   timeoutMs: number;
+  /** The RTO budget, for the messages (default: the ceiling). */
+  budgetMs?: number;
   signal?: AbortSignal;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
@@ -107,9 +112,9 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   }));
   const note = plan.failureNote ? `; ${plan.failureNote}` : '';
   if (timeout.aborted) {
-    throw new RestoreTimeoutError(
-      options.timeoutMs / 1000,
-      `Restore stopped after ${(durationMs / 1000).toFixed(1)} s: it exceeded the RTO budget of ${options.timeoutMs / 1000} s (${sqlBytes} bytes of SQL replayed by then)${note}.`,
+    throw ceilingReached(
+      { ceilingMs: options.timeoutMs, budgetMs: options.budgetMs, durationMs },
+      ` (${sqlBytes} bytes of SQL replayed by then)${note}`,
     );
   }
   if (options.signal?.aborted) {
@@ -130,4 +135,18 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
     );
   }
   return { durationMs, sqlBytes, warnings: parsed.warnings };
+}
+
+/** The restore hit the hard ceiling: the error says how long it ran, and the budget and ceiling. */
+export function ceilingReached(
+  times: { ceilingMs: number; budgetMs: number | undefined; durationMs: number },
+  extra = '',
+): RestoreTimeoutError {
+  const ceilingSeconds = times.ceilingMs / 1000;
+  const budgetSeconds = (times.budgetMs ?? times.ceilingMs) / 1000;
+  const elapsedSeconds = times.durationMs / 1000;
+  return new RestoreTimeoutError(
+    { budgetSeconds, ceilingSeconds, elapsedSeconds },
+    `Restore stopped at the RTO ceiling of ${ceilingSeconds} s after ${elapsedSeconds.toFixed(1)} s (budget ${budgetSeconds} s): the real RTO is longer${extra}.`,
+  );
 }

@@ -75,15 +75,17 @@ describe('restorePlainDump', () => {
     await psql(target.handle, 'postgres', 'DROP TABLE x');
   });
 
-  it('stops a restore that overruns its budget', async () => {
+  it('stops a restore that reaches its hard ceiling, saying how long it ran', async () => {
     const slow = 'SELECT pg_sleep(30);\n';
-    const error = await restorePlainDump(options(slow, { kind: 'pg_dump', timeoutMs: 500 })).catch(
-      (e: unknown) => e,
-    );
+    const error = await restorePlainDump(
+      options(slow, { kind: 'pg_dump', timeoutMs: 500, budgetMs: 200 }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RestoreTimeoutError);
     expect((error as Error).message).toMatch(
-      /^Restore stopped after \d+\.\d s: it exceeded the RTO budget of 0\.5 s/,
+      /^Restore stopped at the RTO ceiling of 0\.5 s after \d+\.\d s \(budget 0\.2 s\): the real RTO is longer \(\d+ bytes of SQL replayed by then\)\.$/,
     );
+    expect(error).toMatchObject({ budgetSeconds: 0.2, ceilingSeconds: 0.5 });
+    expect((error as RestoreTimeoutError).elapsedSeconds).toBeGreaterThanOrEqual(0.5);
   });
 
   it('fails when the backup breaks mid-stream, even after psql took the first part', async () => {

@@ -1,6 +1,8 @@
+import type pg from 'pg';
 import { renameCreateDatabase } from '../dump/database-statements.ts';
 import { type DatabaseSection, originalLine, splitDatabase } from '../dump/split-database.ts';
 import { RestoreFailedError } from '../errors.ts';
+import { commentOnDatabase, databaseComment } from '../targets/databases.ts';
 import { feedPsql, type StreamedDumpOptions } from './psql-feed.ts';
 import { PSQL_RESTORE_ARGS } from './psql-restore.ts';
 
@@ -57,4 +59,20 @@ export async function restoreDatabaseSection(options: SectionRestoreOptions): Pr
     failureNote: `the section of ${options.database} was rolled back`,
   });
   return { durationMs: fed.durationMs, sqlBytes: fed.sqlBytes, createDatabase: create };
+}
+
+/**
+ * After a section restored under another name: the comment the section gave the database (the dump's
+ * own COMMENT ON DATABASE, renamed with it; null when it has none), and the drill's mark put back, so a
+ * crash before the swap or the drop still leaves a database the next run can prove its own.
+ */
+export async function takeBackMark(
+  client: pg.ClientBase,
+  name: string,
+  mark: string,
+): Promise<string | null> {
+  const comment = (await databaseComment(client, name)) ?? null;
+  if (comment === mark) return null;
+  await commentOnDatabase(client, name, mark);
+  return comment;
 }

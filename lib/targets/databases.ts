@@ -77,12 +77,17 @@ export async function userDatabases(client: pg.ClientBase): Promise<string[]> {
 }
 
 /**
- * The databases a run may drop: its canary, and the databases it created itself (named `drill_<run id>`).
- * Nothing else, and never postgres or the templates, whatever the configuration says.
+ * The databases a run may drop: its canary, and the databases it created itself (named `drill_<run id>`,
+ * and in canary mode `drill_<run id>_old` for the canary it replaced). With `leftovers`, also a database
+ * an earlier run created and left behind (it crashed), but only when the database's own comment proves
+ * it (see provenLeftover). Nothing else, and never postgres or the templates, whatever the configuration
+ * says.
  */
 export interface DropAllowance {
   canary: string;
   createdThisRun: readonly string[];
+  /** Accept a drill-marked leftover of an earlier run: the guard reads its comment itself. */
+  leftovers?: boolean;
 }
 
 /** The name of the database a copy-mode run restores the canary's section into. */
@@ -90,28 +95,102 @@ export function copyDatabaseName(runId: string): string {
   return `drill_${runId.replaceAll('-', '_')}`;
 }
 
-export function assertDroppable(name: string, allowed: DropAllowance): void {
+/** The name a canary-mode run gives the canary it replaces, between the swap and its drop. */
+export function replacedCanaryName(runId: string): string {
+  return `${copyDatabaseName(runId)}_old`;
+}
+
+/** What a drill-made database is: the scratch restore, or the canary a swap replaced. */
+export type DrillMarkRole = 'scratch' | 'replaced';
+
+const MARK_PREFIX = 'pg-restore-drill run ';
+const MARK_WORDS: Record<DrillMarkRole, string> = {
+  scratch: 'scratch restore of',
+  replaced: 'the canary it replaced,',
+};
+
+/**
+ * The comment (COMMENT ON DATABASE) the drill puts on every database it creates, so that a later run
+ * knows a leftover of a crashed run for what it is, and which run left it.
+ */
+export function drillMark(runId: string, role: DrillMarkRole, canary: string, detail: string): string {
+  return `${MARK_PREFIX}${runId}: ${MARK_WORDS[role]} ${canary}; ${detail}`;
+}
+
+/** The run and role a drill mark names, or undefined for any other comment. */
+export function parseDrillMark(
+  comment: string | null | undefined,
+): { runId: string; role: DrillMarkRole } | undefined {
+  const match =
+    /^pg-restore-drill run (\d{8}-\d{6}-[0-9a-f]{6}): (scratch restore of|the canary it replaced,) /.exec(
+      comment ?? '',
+    );
+  if (!match?.[1]) return undefined;
+  return { runId: match[1], role: match[2] === MARK_WORDS.scratch ? 'scratch' : 'replaced' };
+}
+
+/**
+ * The run that left `name` behind, when the database's comment proves it is a drill's: a drill mark
+ * naming a run and a role whose database is called exactly `name` (drill_<run id>, drill_<run id>_old).
+ * A comment alone, or a name alone, proves nothing.
+ */
+export function provenLeftover(
+  name: string,
+  comment: string | null | undefined,
+): { runId: string; role: DrillMarkRole } | undefined {
+  const mark = parseDrillMark(comment);
+  if (!mark) return undefined;
+  const expected = mark.role === 'scratch' ? copyDatabaseName(mark.runId) : replacedCanaryName(mark.runId);
+  return expected === name ? mark : undefined;
+}
+
+/** The database's comment (shobj_description), or null; undefined when there is no such database. */
+export async function databaseComment(
+  client: pg.ClientBase,
+  name: string,
+): Promise<string | null | undefined> {
+  const { rows } = await client.query<{ comment: string | null }>(
+    `SELECT pg_catalog.shobj_description(oid, 'pg_database') AS comment FROM pg_catalog.pg_database WHERE datname = $1`,
+    [name],
+  );
+  return rows.length === 0 ? undefined : (rows[0]?.comment ?? null);
+}
+
+/** COMMENT ON DATABASE; null removes the comment. */
+export async function commentOnDatabase(
+  client: pg.ClientBase,
+  name: string,
+  comment: string | null,
+): Promise<void> {
+  await client.query(
+    `COMMENT ON DATABASE ${pg.escapeIdentifier(name)} IS ${comment === null ? 'NULL' : pg.escapeLiteral(comment)}`,
+  );
+}
+
+export function assertDroppable(name: string, allowed: DropAllowance, comment?: string | null): void {
   if ((PROTECTED_DATABASES as readonly string[]).includes(name)) {
     throw new UnsafeTargetError(
       `Refusing to drop ${name}: the drill never drops postgres, template0 or template1. Choose another --canary.`,
     );
   }
-  if (name !== allowed.canary && !allowed.createdThisRun.includes(name)) {
-    throw new UnsafeTargetError(
-      `Refusing to drop ${name}: the drill drops only its canary (${allowed.canary}) and the databases it created in this run.`,
-    );
-  }
+  if (name === allowed.canary || allowed.createdThisRun.includes(name)) return;
+  if (allowed.leftovers && provenLeftover(name, comment)) return;
+  throw new UnsafeTargetError(
+    `Refusing to drop ${name}: the drill drops only its canary (${allowed.canary}), the databases it created in this run, and leftovers of earlier runs whose comment proves them the drill's.`,
+  );
 }
 
 /**
  * Drops a database the guard allows, ending its sessions (WITH FORCE, PostgreSQL 13+). The guard runs
- * first: this is the only DROP DATABASE in the drill.
+ * first, on the database's comment as the server holds it now: this is the only DROP DATABASE in the
+ * drill.
  */
 export async function dropDatabase(
   client: pg.ClientBase,
   name: string,
   allowed: DropAllowance,
 ): Promise<void> {
-  assertDroppable(name, allowed);
+  const comment = allowed.leftovers ? await databaseComment(client, name) : undefined;
+  assertDroppable(name, allowed, comment);
   await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
 }

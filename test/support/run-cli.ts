@@ -38,7 +38,9 @@ export function startCli(
   );
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib/cli.ts'), ...args], {
     cwd: ROOT,
-    env: { ...base, ...env },
+    // The two looks at the newest backup that tell whether it is still being written are 5 s apart by
+    // default: a test that is not about a growing backup looks 0.1 s apart (a test may set it again).
+    env: { ...base, DRILL_GROWTH_CHECK_INTERVAL: '0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
