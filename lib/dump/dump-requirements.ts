@@ -47,6 +47,8 @@ export function dumpRequirements(): {
     statement: text.length > 160 ? `${text.slice(0, 159)}…` : text,
   });
   const lexer: DumpLexer = createDumpLexer({
+    // Given, so that the lexer tracks the section banners (`lexer.section`).
+    section() {},
     line(l) {
       if (l.kind !== 'sql' || !l.startsStatement) return;
       const first = l.bytes[l.start];

@@ -164,7 +164,7 @@ export function formatSummary(report: DrillReport): string {
       const absent = expectedDrops.filter((d) => !d.reason.startsWith('the role the drill connects as'));
       const own = expectedDrops.length - absent.length;
       lines.push(
-        `  drops     expected on an empty scratch server: ${absent.length} DROP statement(s) for objects it did not have${absent.length ? `: ${absent.map((d) => d.statement).join(' ')}` : ''}${own ? `; ${own} DROP of the role the drill connects as` : ''}`,
+        `  drops     expected on an empty scratch server: ${absent.length} DROP statement(s) for objects it did not have${absent.length ? `: ${absent.map((d) => d.statement.replace(/;$/, '')).join(', ')}` : ''}${own ? `; ${own} DROP of the role the drill connects as` : ''}`,
       );
     }
     for (const t of tablespaces) {

@@ -85,12 +85,12 @@ export function describeExpectedDrops(drops: readonly ExpectedDrop[]): string {
   const parts: string[] = [];
   if (absent.length) {
     parts.push(
-      `${absent.length} DROP statement(s) for objects it did not have: ${absent.map((d) => `line ${d.line} ${d.statement}`).join(', ')}`,
+      `${absent.length} DROP statement(s) for objects it did not have: ${absent.map((d) => `line ${d.line} ${d.statement.replace(/;$/, '')}`).join(', ')}`,
     );
   }
   if (own.length) {
     parts.push(
-      `${own.length} DROP of the role the drill connects as: ${own.map((d) => `line ${d.line} ${d.statement}`).join(', ')}`,
+      `${own.length} DROP of the role the drill connects as: ${own.map((d) => `line ${d.line} ${d.statement.replace(/;$/, '')}`).join(', ')}`,
     );
   }
   return `expected on an empty scratch server: ${parts.join('; ')}`;
