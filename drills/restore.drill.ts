@@ -184,6 +184,8 @@ async function restorePlain(
     existing,
     // Every cluster restore goes into a server that holds nothing of the operator's (see the precheck).
     remapTablespaces: true,
+    // On a server the drill did not start, its lock session sits in the maintenance database.
+    keepDatabase: target.kind === 'url' ? target.connection.database : undefined,
   });
   finish();
   const seconds = outcome.durationMs / 1000;

@@ -148,6 +148,31 @@ describe('pg_dumpall --clean backups into a throwaway server (cluster mode)', ()
     expect(run.report.deep?.tables.map((t) => `${t.database}.${t.table}`)).toContain('app_db.public.events');
   });
 
+  it('--clean --if-exists into a --scratch server the drill did not start: its own session database is kept', async () => {
+    const scratchServer = await startLiveServer();
+    try {
+      const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
+      const lines = dump.split('\n');
+      const run = await drill('clean-scratch-url', dump, ['--target', 'url', '--scratch'], {
+        env: scratchServer.cliEnv,
+      });
+      expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+      // The drill's lock session sits in postgres: dropping it would fail (55006), so it is kept.
+      const kept = run.report.restore?.expectedDrops?.filter((d) =>
+        d.reason.startsWith('the database the drill holds'),
+      );
+      expect(kept?.map((d) => [d.line, d.statement])).toEqual([
+        [lines.indexOf('DROP DATABASE postgres;') + 1, 'DROP DATABASE postgres;'],
+        [
+          lines.findIndex((l) => l.startsWith('CREATE DATABASE postgres WITH ')) + 1,
+          expect.stringMatching(/^CREATE DATABASE postgres WITH /),
+        ],
+      ]);
+    } finally {
+      await scratchServer.stop();
+    }
+  });
+
   it('still fails on any other error, naming its line and SQLSTATE', async () => {
     const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
     const lines = dump.split('\n');
@@ -332,7 +357,7 @@ describe('an extension the target lacks', () => {
     try {
       await seedCanary(withProbe.handle, 'backup_test');
       await psql(withProbe.handle, 'backup_test', 'CREATE EXTENSION drill_probe');
-      expect(await psql(withProbe.handle, 'backup_test', 'SELECT drill_probe()')).toBe('42');
+      expect(await psql(withProbe.handle, 'backup_test', 'SELECT drill_probe()')).toBe('42\n');
       dump = await dumpAll(withProbe.handle);
     } finally {
       await withProbe.stop();

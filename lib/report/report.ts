@@ -161,10 +161,11 @@ export function formatSummary(report: DrillReport): string {
     );
     const { expectedDrops = [], tablespaces = [], acceptedErrors = [] } = report.restore;
     if (expectedDrops.length) {
-      const absent = expectedDrops.filter((d) => !d.reason.startsWith('the role the drill connects as'));
-      const own = expectedDrops.length - absent.length;
+      const absent = expectedDrops.filter((d) => d.reason.startsWith('the server has no'));
+      const own = expectedDrops.filter((d) => d.reason.startsWith('the role the drill connects as')).length;
+      const kept = expectedDrops.length - absent.length - own;
       lines.push(
-        `  drops     expected on an empty scratch server: ${absent.length} DROP statement(s) for objects it did not have${absent.length ? `: ${absent.map((d) => d.statement.replace(/;$/, '')).join(', ')}` : ''}${own ? `; ${own} DROP of the role the drill connects as` : ''}`,
+        `  drops     expected on an empty scratch server: ${absent.length} DROP statement(s) for objects it did not have${absent.length ? `: ${absent.map((d) => d.statement.replace(/;$/, '')).join(', ')}` : ''}${own ? `; ${own} DROP of the role the drill connects as` : ''}${kept ? `; ${kept} statement(s) of the database the drill holds its session in, kept` : ''}`,
       );
     }
     for (const t of tablespaces) {

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { createDumpLexer, type LineKind } from '../dump/dump-lexer.ts';
-import { unquoteIdent } from '../dump/sql-ident.ts';
+import { IDENT_PATTERN, unquoteIdent } from '../dump/sql-ident.ts';
 import { inPlaceStatement, parseCreateTablespace, type TablespaceRemap } from '../dump/tablespace-remap.ts';
 import { DrillError } from '../errors.ts';
 import {
@@ -34,6 +34,13 @@ export interface GlobalsFilterOptions {
   existing?: ServerObjects;
   /** Make every `CREATE TABLESPACE … LOCATION` in place (whole-cluster restores; see tablespace-remap). */
   remapTablespaces?: boolean;
+  /**
+   * A database the drill holds a session in during the restore (its lock on a `--target url --scratch`
+   * server): a `--clean` dump's `DROP DATABASE` of it would fail (55006, in use), so its DROP and CREATE
+   * are commented out and listed, and its objects restore into it as they do from a dump without
+   * --clean. This reads the whole dump through the lexer (not only the globals part).
+   */
+  keepDatabase?: string;
 }
 
 /** What the globals filter changed, line by line, for the report. */
@@ -69,6 +76,7 @@ export function bootstrapRoleFilter(role: string, skipped: SkippedStatement[]): 
  * - a `--clean` dump's DROP of the bootstrap role (never possible) and, given `existing`, its DROPs of
  *   roles, databases and tablespaces the server does not have, are commented out;
  * - with `remapTablespaces`, each `CREATE TABLESPACE … LOCATION '/path'` is made in place.
+ * - with `keepDatabase`, that database's DROP and CREATE DATABASE in its section are commented out.
  * Every other statement stays, so every other error is a real one.
  *
  * Lines are replaced, never removed, so psql's line numbers still point into the backup file. Each
@@ -124,14 +132,30 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
     }
     return undefined;
   };
-  let inGlobals = true;
+  const keep = options.keepDatabase;
+  const createKept = new RegExp(`^CREATE DATABASE (${IDENT_PATTERN}) `);
+  /** In the sections: the kept database's DROP and CREATE become comments; the rest stays. */
+  const rewriteKept = (current: string, line: number): string | undefined => {
+    const drop = parseDrop(current);
+    const create = drop ? undefined : createKept.exec(current)?.[1];
+    const name = drop?.kind === 'DATABASE' ? drop.name : create && unquoteIdent(create);
+    if (name !== keep) return undefined;
+    const reason = `the database the drill holds its session in: kept, and restored into as from a dump without --clean`;
+    changes.drops.push({
+      line,
+      statement: current.length > 160 ? `${current.slice(0, 159)}…` : current,
+      reason,
+    });
+    return `-- pg-restore-drill: ${drop ? 'DROP' : 'CREATE'} DATABASE of the drill's own session database commented out`;
+  };
+  let phase: 'globals' | 'sections' | 'through' = 'globals';
   let partial: Buffer = Buffer.alloc(0);
   let line = 0;
   // Split on the newline byte: it never occurs inside a multi-byte UTF-8 character, so a line's bytes
   // are handed on exactly as read.
   return new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
-      if (!inGlobals) {
+      if (phase === 'through') {
         done(null, chunk);
         return;
       }
@@ -142,16 +166,28 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
         for (let end = data.indexOf(10, start); end >= 0; end = data.indexOf(10, start)) {
           line++;
           lexer.write(data.subarray(start, end + 1));
-          const current = data.toString('utf8', start, end);
-          if (seen.kind === 'meta' && current.startsWith('\\connect ')) {
-            // Globals end here; the rest passes through untouched.
-            inGlobals = false;
-            out.push(data.subarray(start));
-            partial = Buffer.alloc(0);
-            done(null, Buffer.concat(out));
-            return;
+          let replacement: string | undefined;
+          if (phase === 'globals') {
+            const current = data.toString('utf8', start, end);
+            if (seen.kind === 'meta' && current.startsWith('\\connect ')) {
+              if (keep === undefined) {
+                // Globals end here; the rest passes through untouched.
+                phase = 'through';
+                out.push(data.subarray(start));
+                partial = Buffer.alloc(0);
+                done(null, Buffer.concat(out));
+                return;
+              }
+              phase = 'sections';
+            } else replacement = rewrite(current, line);
+          } else if (
+            seen.kind === 'sql' &&
+            seen.startsStatement &&
+            !seen.openAfter &&
+            (data[start] === 68 || data[start] === 67) // D(ROP), C(REATE)
+          ) {
+            replacement = rewriteKept(data.toString('utf8', start, end), line);
           }
-          const replacement = rewrite(current, line);
           out.push(
             replacement === undefined ? data.subarray(start, end + 1) : Buffer.from(`${replacement}\n`),
           );

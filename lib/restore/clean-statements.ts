@@ -80,17 +80,18 @@ export async function readServerObjects(client: {
 
 /** The summary's words for the expected DROPs: `2 DROP statement(s) for objects it did not have: …`. */
 export function describeExpectedDrops(drops: readonly ExpectedDrop[]): string {
+  const listed = (list: readonly ExpectedDrop[]) =>
+    list.map((d) => `line ${d.line} ${d.statement.replace(/;$/, '')}`).join(', ');
+  const absent = drops.filter((d) => d.reason.startsWith('the server has no'));
   const own = drops.filter((d) => d.reason.startsWith('the role the drill connects as'));
-  const absent = drops.filter((d) => !own.includes(d));
+  const kept = drops.filter((d) => !absent.includes(d) && !own.includes(d));
   const parts: string[] = [];
-  if (absent.length) {
+  if (absent.length)
+    parts.push(`${absent.length} DROP statement(s) for objects it did not have: ${listed(absent)}`);
+  if (own.length) parts.push(`${own.length} DROP of the role the drill connects as: ${listed(own)}`);
+  if (kept.length) {
     parts.push(
-      `${absent.length} DROP statement(s) for objects it did not have: ${absent.map((d) => `line ${d.line} ${d.statement.replace(/;$/, '')}`).join(', ')}`,
-    );
-  }
-  if (own.length) {
-    parts.push(
-      `${own.length} DROP of the role the drill connects as: ${own.map((d) => `line ${d.line} ${d.statement.replace(/;$/, '')}`).join(', ')}`,
+      `${kept.length} statement(s) of the database the drill holds its session in, which it keeps: ${listed(kept)}`,
     );
   }
   return `expected on an empty scratch server: ${parts.join('; ')}`;

@@ -29,7 +29,7 @@ function cleanDump(extra: { drops?: string[]; tablespaces?: string[]; roleCommen
 
 async function run(
   dump: string,
-  options: { existing?: ServerObjects; remapTablespaces?: boolean },
+  options: { existing?: ServerObjects; remapTablespaces?: boolean; keepDatabase?: string },
   chunkSize = 7,
 ): Promise<{ output: string; changes: GlobalsChanges }> {
   const input = Buffer.from(dump);
@@ -162,5 +162,29 @@ describe('globalsFilter remapping tablespaces', () => {
       tablespaces: ["CREATE TABLESPACE ts1 OWNER app LOCATION '/srv/pg/ts1' WITH (seq_page_cost = 2);"],
     });
     await expect(run(dump, { remapTablespaces: true })).rejects.toBeInstanceOf(TablespaceNotRemappableError);
+  });
+});
+
+describe('globalsFilter keeping the drill’s own session database', () => {
+  it('comments out its DROP and CREATE in its section, never a COPY row that reads the same', async () => {
+    const base = pgDumpallText({ notes: ['DROP DATABASE postgres;'] });
+    const create =
+      "CREATE DATABASE postgres WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE_PROVIDER = libc LOCALE = 'C';";
+    const dump = base.replace(
+      '\\connect postgres\n',
+      `DROP DATABASE postgres;\n${create}\n\n\\connect postgres\n`,
+    );
+    expect(dump.split('\n').filter((l) => l === 'DROP DATABASE postgres;')).toHaveLength(2);
+    const { output, changes } = await run(dump, { existing: EMPTY, keepDatabase: 'postgres' }, 11);
+    expect(output.split('\n')).toHaveLength(dump.split('\n').length);
+    expect(changes.drops.map((d) => [d.line, d.statement])).toEqual([
+      [dump.split('\n').lastIndexOf('DROP DATABASE postgres;') + 1, 'DROP DATABASE postgres;'],
+      [dump.split('\n').indexOf(create) + 1, create],
+    ]);
+    // The COPY row (in backup_test's section, before postgres's) stays.
+    expect(output.split('\n').indexOf('DROP DATABASE postgres;')).toBe(
+      dump.split('\n').indexOf('DROP DATABASE postgres;'),
+    );
+    expect(output.split('\n').filter((l) => l === 'DROP DATABASE postgres;')).toHaveLength(1);
   });
 });

@@ -52,6 +52,8 @@ export interface PlainRestoreOptions extends StreamedDumpOptions {
   existing?: ServerObjects;
   /** Make every tablespace in place (a whole cluster into a server that holds nothing of the operator's). */
   remapTablespaces?: boolean;
+  /** A database the drill holds a session in: a --clean dump's DROP and CREATE of it are commented out. */
+  keepDatabase?: string;
 }
 
 export interface RestoreOutcome {
@@ -82,6 +84,7 @@ export async function restorePlainDump(options: PlainRestoreOptions): Promise<Re
                 bootstrapRole: options.bootstrapRole,
                 existing: options.existing,
                 remapTablespaces: options.remapTablespaces,
+                keepDatabase: options.keepDatabase,
               },
               changes,
             ),
