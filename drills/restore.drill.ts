@@ -341,7 +341,11 @@ describe(`restore drill of ${canary}`, () => {
       section === undefined ? { cluster: true } : { cluster: false, database: section },
       { ...offer.tablespaces, description: target.description },
     );
-    if (extensions.needed.length) notes.push(`extension(s) ${extensions.needed.join(', ')} available`);
+    if (extensions.needed.length) {
+      notes.push(
+        `${extensions.needed.length} extension(s) the dump creates (${extensions.needed.join(', ')}), all among the target's ${extensions.available} available`,
+      );
+    }
     if (tablespaces.remapped.length) {
       notes.push(
         `tablespace(s) ${tablespaces.remapped.map((t) => t.name).join(', ')} will be made inside the server's own directory, never at the dump's LOCATION`,
