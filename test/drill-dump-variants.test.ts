@@ -4,19 +4,7 @@
  * tablespace whose directory exists on this very host. Every dump is made by the real pg_dumpall 15 of a
  * cluster built here.
  */
-import {
-  chmod,
-  chown,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
@@ -32,6 +20,7 @@ import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/targets/pg-binaries.t
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster, toolOutput, writeBackup } from './support/cluster.ts';
 import { type LiveServer, startLiveServer } from './support/live-server.ts';
+import { pgTreeWithExtension } from './support/pg-tree.ts';
 import { ROOT, readReport, runCli } from './support/run-cli.ts';
 
 let source: StartedTarget;
@@ -290,53 +279,6 @@ describe('allow rules (the expectations file’s allow:)', () => {
     );
   });
 });
-
-/**
- * A PostgreSQL 15 tree at `root` that offers one more extension than the system's: bin copied (the
- * server finds share/ and lib/ relative to its own binary), lib and share linked, and share/extension a
- * directory of links plus the SQL-only extension `drill_probe`.
- */
-async function pgTreeWithExtension(root: string, systemBin: string): Promise<string> {
-  const base = join(systemBin, '..'); // /usr/lib/postgresql/15
-  const share = join(base, '..', '..', '..', 'share', 'postgresql', '15');
-  const bin = join(root, 'lib/postgresql/15/bin');
-  await mkdir(bin, { recursive: true });
-  for (const tool of ['initdb', 'postgres', 'psql', 'pg_dump', 'pg_dumpall', 'pg_restore']) {
-    await copyFile(join(systemBin, tool), join(bin, tool));
-    await chmod(join(bin, tool), 0o755);
-  }
-  await symlink(join(base, 'lib'), join(root, 'lib/postgresql/15/lib'));
-  const ourShare = join(root, 'share/postgresql/15');
-  await mkdir(join(ourShare, 'extension'), { recursive: true });
-  for (const entry of await readdir(share)) {
-    if (entry !== 'extension') await symlink(join(share, entry), join(ourShare, entry));
-  }
-  for (const entry of await readdir(join(share, 'extension'))) {
-    await symlink(join(share, 'extension', entry), join(ourShare, 'extension', entry));
-  }
-  await writeFile(
-    join(ourShare, 'extension', 'drill_probe.control'),
-    "comment = 'a SQL-only extension the system PostgreSQL lacks'\ndefault_version = '1.0'\nrelocatable = true\n",
-  );
-  await writeFile(
-    join(ourShare, 'extension', 'drill_probe--1.0.sql'),
-    'CREATE FUNCTION drill_probe() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;\n',
-  );
-  for (let dir = root; dir.startsWith(scratch) && dir !== scratch; dir = join(dir, '..'))
-    await chmod(dir, 0o755);
-  for (const dir of [
-    'lib',
-    'lib/postgresql',
-    'lib/postgresql/15',
-    'share',
-    'share/postgresql',
-    'share/postgresql/15',
-    'share/postgresql/15/extension',
-  ]) {
-    await chmod(join(root, dir), 0o755);
-  }
-  return bin;
-}
 
 describe('an extension the target lacks', () => {
   it('fails in the precheck, before any server database is written, naming it, its line and what provides it', async () => {
