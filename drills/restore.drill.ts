@@ -7,9 +7,13 @@ import { assert, describe, inject, it, type TestContext } from 'vitest';
 import { inspectArchive } from '../lib/backups/archive-integrity.ts';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';
 import { directorySource } from '../lib/backups/directory-source.ts';
+import { checkExtensions } from '../lib/backups/extensions-check.ts';
 import { type BackupInspection, checkRestorable, inspectBackup } from '../lib/backups/integrity.ts';
 import { grewSince, settledNewest } from '../lib/backups/settle.ts';
+import { checkTablespaces } from '../lib/backups/tablespaces-check.ts';
+import { readTablespaceLocations, readTargetOffer } from '../lib/backups/target-offer.ts';
 import { copyDigest, type TableDigest } from '../lib/dump/copy-digest.ts';
+import type { TablespaceRemap } from '../lib/dump/tablespace-remap.ts';
 import {
   BackupIncompleteError,
   BackupStillBeingWrittenError,
@@ -20,8 +24,14 @@ import {
 } from '../lib/errors.ts';
 import { progressMeter } from '../lib/report/progress.ts';
 import type { StepMeta } from '../lib/report/steps.ts';
+import type { AcceptedError } from '../lib/restore/allowed-errors.ts';
 import { restoreArchive } from '../lib/restore/archive-restore.ts';
 import { swapCanary } from '../lib/restore/canary-swap.ts';
+import {
+  describeExpectedDrops,
+  type ExpectedDrop,
+  readServerObjects,
+} from '../lib/restore/clean-statements.ts';
 import { formatSqlError, hintFor } from '../lib/restore/psql-errors.ts';
 import type { StreamedDumpOptions } from '../lib/restore/psql-feed.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
@@ -172,7 +182,20 @@ interface Restored {
     skippedStatements: { line: number; statement: string }[];
     jobs?: number;
     warnings?: string[];
+    /** A `--clean` dump's DROPs that could not succeed on this server, commented out and listed. */
+    expectedDrops?: ExpectedDrop[];
+    /** Tablespaces made inside the server's own directory instead of at the dump's LOCATION. */
+    tablespaces?: TablespaceRemap[];
+    /** Errors the allow rules accepted (empty without rules). */
+    acceptedErrors?: AcceptedError[];
   };
+}
+
+/** The summary's words for the errors the allow rules accepted. */
+function acceptedText(accepted: readonly AcceptedError[]): string {
+  return accepted.length
+    ? `; accepted ${accepted.length} error(s) by the allow rules: ${accepted.map((a) => `line ${a.line ?? '?'} ${a.sqlstate} ${a.message} (rule ${a.rule})`).join(', ')}`
+    : '';
 }
 
 /**
@@ -201,6 +224,7 @@ function streamed(backup: BackupCandidate, ctx: TestContext, databaseOfSection?:
     budgetMs: plan.rtoSeconds * 1000,
     signal: ctx.signal,
     clock: () => performance.now(),
+    allowedErrors: plan.allowedErrors,
   };
   const finish = () => {
     meter.done();
@@ -216,24 +240,42 @@ async function restorePlain(
   ctx: TestContext,
 ): Promise<Restored> {
   const { options, finish } = streamed(backup, ctx);
+  // What the server holds as the restore starts: a --clean dump's DROPs of anything else are expected.
+  const existing = await withClient(target.connection, target.connection.database, readServerObjects);
   const outcome = await restorePlainDump({
     ...options,
     kind: inspection.kind,
     database: target.connection.database,
     bootstrapRole: target.connection.user,
+    existing,
+    // Every cluster restore goes into a server that holds nothing of the operator's (see the precheck).
+    remapTablespaces: true,
+    // On a server the drill did not start, its lock session sits in the maintenance database.
+    keepDatabase: target.kind === 'url' ? target.connection.database : undefined,
   });
   finish();
   const seconds = outcome.durationMs / 1000;
   const skipped = outcome.skipped.length
     ? `; skipped the bootstrap role's statements on line(s) ${outcome.skipped.map((s) => s.line).join(', ')}`
     : '';
+  const drops = outcome.drops.length ? `; ${describeExpectedDrops(outcome.drops)}` : '';
+  if (outcome.tablespaces.length) {
+    const where = await withClient(target.connection, target.connection.database, readTablespaceLocations);
+    for (const t of outcome.tablespaces) t.mapped = where.get(t.name);
+  }
+  const tablespaces = outcome.tablespaces.length
+    ? `; ${outcome.tablespaces.length} tablespace(s) made inside the server's own directory: ${outcome.tablespaces.map((t) => `${t.name} (${t.original} → ${t.mapped ?? '?'})`).join(', ')}`
+    : '';
   return {
     seconds,
-    summary: `${seconds.toFixed(2)} s for ${outcome.sqlBytes} bytes of SQL${skipped}`,
+    summary: `${seconds.toFixed(2)} s for ${outcome.sqlBytes} bytes of SQL${skipped}${drops}${tablespaces}${acceptedText(outcome.accepted)}`,
     facts: {
       sqlBytes: outcome.sqlBytes,
       skippedStatements: outcome.skipped,
       warnings: outcome.warnings.map(formatSqlError),
+      expectedDrops: outcome.drops,
+      tablespaces: outcome.tablespaces,
+      acceptedErrors: outcome.accepted,
     },
   };
 }
@@ -263,8 +305,8 @@ async function restoreSection(backup: BackupCandidate, ctx: TestContext): Promis
     : restoreInto;
   return {
     seconds,
-    summary: `${seconds.toFixed(2)} s for the ${outcome.sqlBytes} bytes of ${canary}'s section, restored into ${where} in one transaction`,
-    facts: { sqlBytes: outcome.sqlBytes, skippedStatements: [] },
+    summary: `${seconds.toFixed(2)} s for the ${outcome.sqlBytes} bytes of ${canary}'s section, restored into ${where} in one transaction${acceptedText(outcome.accepted)}`,
+    facts: { sqlBytes: outcome.sqlBytes, skippedStatements: [], acceptedErrors: outcome.accepted },
   };
 }
 
@@ -392,12 +434,43 @@ describe(`restore drill of ${canary}`, () => {
       );
     }
     const psql = await executor.toolVersion('psql');
-    const notes = checkRestorable(found.backup?.path ?? '', inspection, target.serverVersion, psql);
+    const file = found.backup?.path ?? '';
+    const notes = checkRestorable(file, inspection, target.serverVersion, psql);
+    // Extensions and tablespaces, before anything is written: in canary modes only the canary's section.
+    const requirements = inspection.requirements ?? {
+      extensions: [],
+      tablespacesCreated: [],
+      tablespacesUsed: [],
+    };
+    const section = restoreMode === 'cluster' || inspection.kind !== 'pg_dumpall' ? undefined : canary;
+    const offer = await withClient(target.connection, target.connection.database, readTargetOffer);
+    const extensions = checkExtensions(
+      file,
+      requirements.extensions.filter((e) => section === undefined || e.database === section),
+      offer.extensions,
+      { description: target.description, major: target.serverVersion.major },
+    );
+    const tablespaces = checkTablespaces(
+      file,
+      requirements,
+      section === undefined ? { cluster: true } : { cluster: false, database: section },
+      { ...offer.tablespaces, description: target.description },
+    );
+    if (extensions.needed.length) {
+      notes.push(
+        `${extensions.needed.length} extension(s) the dump creates (${extensions.needed.join(', ')}), all among the target's ${extensions.available} available`,
+      );
+    }
+    if (tablespaces.remapped.length) {
+      notes.push(
+        `tablespace(s) ${tablespaces.remapped.map((t) => t.name).join(', ')} will be made inside the server's own directory, never at the dump's LOCATION`,
+      );
+    }
     found.restorable = true;
     return {
       ok: true,
       summary: `dump from ${inspection.dumpedFrom?.text ?? '?'} restores into PostgreSQL ${target.serverVersion.text} with psql ${psql?.text ?? '?'}${notes.length ? ` (${notes.join('; ')})` : ''}`,
-      facts: { psql: psql?.text, server: target.serverVersion.text, notes },
+      facts: { psql: psql?.text, server: target.serverVersion.text, notes, extensions, tablespaces },
     };
   });
 

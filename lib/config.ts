@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.ts';
 import type { ProgressMode } from './report/progress.ts';
 import { parsePushgatewayUrl } from './report/pushgateway.ts';
+import type { AllowRule } from './restore/allowed-errors.ts';
 import { DEFAULT_POSTGRES_IMAGE } from './targets/container.ts';
 import { DEFAULT_SEARCH_ROOTS } from './targets/pg-binaries.ts';
 
@@ -289,6 +290,8 @@ export interface DrillConfig {
   keep: boolean;
   tempDir: string;
   help: boolean;
+  /** Restore errors the operator accepts: the expectations file's `allow:` (not a flag of its own). */
+  allowedErrors?: AllowRule[];
 }
 
 /** Reads flags, then `env`, then defaults; every bad value is a ConfigError naming the setting. */

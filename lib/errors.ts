@@ -157,3 +157,23 @@ export class CanaryBusyError extends DrillError {
     this.sessions = sessions;
   }
 }
+
+/** The dump creates an extension the target does not offer (pg_available_extensions). */
+export class ExtensionMissingError extends BackupError {
+  override readonly code = 'DRILL_EXTENSION_MISSING';
+  readonly extensions: string[];
+  constructor(file: string, extensions: string[], message: string) {
+    super(file, message);
+    this.extensions = extensions;
+  }
+}
+
+/** The dump needs a tablespace the target has not got, and the drill may not make it there. */
+export class TablespaceMissingError extends BackupError {
+  override readonly code = 'DRILL_TABLESPACE_MISSING';
+  readonly tablespaces: string[];
+  constructor(file: string, tablespaces: string[], message: string) {
+    super(file, message);
+    this.tablespaces = tablespaces;
+  }
+}

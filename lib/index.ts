@@ -1,13 +1,17 @@
 /** The public API of pg-restore-drill: the pieces a drill is made of, for use outside the CLI. */
 export type { BackupCandidate, BackupSource, Discovery } from './backups/backup-source.ts';
 export { directorySource, requireCandidates } from './backups/directory-source.ts';
+export { checkExtensions, extensionProvider } from './backups/extensions-check.ts';
 export { type BackupInspection, checkRestorable, inspectBackup } from './backups/integrity.ts';
 export { type BackupNaming, classifyName, formatBackupName, parseBackupPattern } from './backups/naming.ts';
 export { settledNewest } from './backups/settle.ts';
+export { checkTablespaces } from './backups/tablespaces-check.ts';
+export { readTargetOffer } from './backups/target-offer.ts';
 export { type DrillConfig, helpText, readConfig, SETTINGS } from './config.ts';
 export { type DrillDeps, runDrill } from './drill/run-drill.ts';
 export { copyDigest, type TableDigest } from './dump/copy-digest.ts';
 export { renameCreateDatabase } from './dump/database-statements.ts';
+export { type DumpRequirements, dumpRequirements } from './dump/dump-requirements.ts';
 export { DatabaseNotInDumpError, DumpStatementError } from './dump/errors.ts';
 export { type DecodedInsert, decodeInsert } from './dump/insert-statement.ts';
 export { originalLine, splitDatabase } from './dump/split-database.ts';
@@ -18,7 +22,9 @@ export { loadKubeConfig } from './k8s/kube-config.ts';
 export { podExecutor } from './k8s/pod-executor.ts';
 export type { Logger } from './log.ts';
 export { buildReport, type DrillReport, formatSummary, writeReport } from './report/report.ts';
+export { type AllowRule, judgeErrors, validateAllowRules } from './restore/allowed-errors.ts';
 export { restoreArchive } from './restore/archive-restore.ts';
+export { globalsFilter } from './restore/bootstrap-role-filter.ts';
 export { swapCanary } from './restore/canary-swap.ts';
 export { type PlainRestoreOptions, restorePlainDump } from './restore/psql-restore.ts';
 export { restoreDatabaseSection } from './restore/section-restore.ts';

@@ -73,6 +73,7 @@ describe.skipIf(!available)('metrics pushed by the drill', () => {
       pg_dr_drill_last_run_timestamp_seconds: finished,
       pg_dr_drill_last_success_timestamp_seconds: finished,
       pg_dr_drill_restore_duration_seconds: report.restore?.seconds,
+      pg_dr_drill_restore_errors_accepted: 0,
       'pg_dr_drill_phase_duration_seconds{precheck}': report.phases.precheck,
       'pg_dr_drill_phase_duration_seconds{drop}': report.phases.drop,
       'pg_dr_drill_phase_duration_seconds{restore}': report.phases.restore,

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { copyDigest } from '../dump/copy-digest.ts';
+import { requirementsFromToc } from '../dump/dump-requirements.ts';
 import { BackupCorruptError, BackupEmptyError, BackupFormatError } from '../errors.ts';
 import type { Executor } from '../targets/target.ts';
 import { collector } from '../targets/tool-output.ts';
@@ -76,6 +77,7 @@ export async function inspectArchive(
     sqlBytes: candidate.sizeBytes,
     restricted: false,
     digests: digest.digests,
+    requirements: requirementsFromToc(listing.text(), fromToc(listing.text()).toc.dbname),
   };
 }
 

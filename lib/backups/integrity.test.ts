@@ -75,6 +75,7 @@ describe('inspectBackup', () => {
       dumpedFrom: { text: '15.18', major: 15, minor: 18 },
       dumpedBy: { text: '15.18', major: 15, minor: 18 },
       restricted: true,
+      requirements: { extensions: [], tablespacesCreated: [], tablespacesUsed: [] },
     });
   });
 
@@ -86,6 +87,7 @@ describe('inspectBackup', () => {
       dumpedFrom: { text: '15.13', major: 15, minor: 13 },
       dumpedBy: { text: '15.13', major: 15, minor: 13 },
       restricted: false,
+      requirements: { extensions: [], tablespacesCreated: [], tablespacesUsed: [] },
     });
   });
 
@@ -117,6 +119,7 @@ describe('inspectBackup', () => {
       dumpedFrom: { text: '15.18', major: 15, minor: 18 },
       dumpedBy: { text: '17.6', major: 17, minor: 6 },
       restricted: true,
+      requirements: { extensions: [], tablespacesCreated: [], tablespacesUsed: [] },
     });
   });
 

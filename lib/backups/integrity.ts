@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { TableDigest } from '../dump/copy-digest.ts';
+import { type DumpRequirements, dumpRequirements } from '../dump/dump-requirements.ts';
 import {
   BackupCorruptError,
   BackupEmptyError,
@@ -40,6 +41,8 @@ export interface BackupInspection {
   toc?: ArchiveToc;
   /** For pg_dump archives: what each table holds, read while proving every block decompresses. */
   digests?: TableDigest[];
+  /** Extensions and tablespaces the dump needs of the target (see checkExtensions, checkTablespaces). */
+  requirements?: DumpRequirements;
 }
 
 /**
@@ -60,9 +63,11 @@ export async function inspectBackup(candidate: BackupCandidate, raw: Readable): 
   let headDone = false;
   let tail = Buffer.alloc(0);
   let sqlBytes = 0;
+  const needs = dumpRequirements();
   const scan = async function* (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) {
       sqlBytes += chunk.length;
+      needs.write(chunk);
       if (!headDone) {
         head += chunk.toString('utf8');
         // Test only the new text (plus a line's overlap) so a long roles section stays linear.
@@ -72,6 +77,7 @@ export async function inspectBackup(candidate: BackupCandidate, raw: Readable): 
       tail = Buffer.concat([tail, chunk]);
       if (tail.length > TAIL_BYTES * 2) tail = tail.subarray(tail.length - TAIL_BYTES);
     }
+    needs.end();
     yield* [];
   };
   const gunzip = candidate.compression === 'gzip' ? createGunzip() : undefined;
@@ -123,6 +129,7 @@ export async function inspectBackup(candidate: BackupCandidate, raw: Readable): 
     dumpedFrom: versions.from,
     dumpedBy: versions.by,
     restricted: /^\\restrict \S+$/m.test(head),
+    requirements: needs.result,
   };
 }
 

@@ -1,6 +1,7 @@
 import type { BackupNaming } from '../backups/naming.ts';
 import type { RestoreMode } from '../config.ts';
 import type { ProgressMode } from '../report/progress.ts';
+import type { AllowRule } from '../restore/allowed-errors.ts';
 import type { TargetHandle } from '../targets/target.ts';
 
 /** What the CLI hands the drill specs (through vitest's provide/inject): plain data only. */
@@ -37,6 +38,11 @@ export interface DrillPlan {
   startedAt: number;
   /** How the restore step shows its progress on stderr. */
   progress: { mode: ProgressMode; intervalMs: number };
+  /**
+   * Restore errors the operator accepts (the expectations file's `allow:`, see allowed-errors.ts),
+   * default []: then the first error stops and fails the restore. Each accepted one is reported.
+   */
+  allowedErrors: AllowRule[];
 }
 
 declare module 'vitest' {

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import { publishMetrics } from '../report/publish-metrics.ts';
 import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
+import { validateAllowRules } from '../restore/allowed-errors.ts';
 import { executorFor } from '../targets/attach.ts';
 import {
   copyDatabaseName,
@@ -103,6 +104,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
   const recorder = new StepRecorder(deps.out);
   let specsRunning = false;
   try {
+    validateAllowRules(config.allowedErrors ?? []);
     if (config.backups) requireCandidates(await directorySource(config.backups, naming).discover(), naming);
     const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
     cleanups.push({ what: `remove ${work}`, run: () => rm(work, { recursive: true, force: true }) });
@@ -185,6 +187,8 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       target: target.handle,
       startedAt: startedAt.getTime(),
       progress: progressFor(config, deps.stderrIsTTY),
+      // The expectations file's `allow:` rules; empty: the first error fails the restore.
+      allowedErrors: config.allowedErrors ?? [],
     };
     deps.out.write(
       `pg-restore-drill ${runId}: ${mode} drill of ${config.canary} on ${target.handle.description}\n`,

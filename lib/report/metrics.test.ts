@@ -17,6 +17,7 @@ const success: DrillMetricsInput = {
   success: true,
   finishedAt: new Date('2026-10-01T03:42:10.500Z'),
   restoreSeconds: 1200.25,
+  restoreErrorsAccepted: 2,
   phaseSeconds: { precheck: 2.5, drop: 1, restore: 1200.25, verify: 30, total: 1233.75 },
   backup: { takenAt: new Date('2026-10-01T01:00:00Z'), sizeBytes: 5_368_709_120 },
   checksFailed: 0,
@@ -44,6 +45,7 @@ describe('recordDrillMetrics', () => {
       pg_dr_drill_backup_size_bytes: [{ labels: {}, value: 5368709120 }],
       pg_dr_drill_checks_failed: [{ labels: {}, value: 0 }],
       pg_dr_drill_rto_budget_seconds: [{ labels: {}, value: 3600 }],
+      pg_dr_drill_restore_errors_accepted: [{ labels: {}, value: 2 }],
     });
   });
 

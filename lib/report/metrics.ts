@@ -22,6 +22,7 @@ export const DRILL_METRIC_NAMES = [
   'pg_dr_drill_backup_size_bytes',
   'pg_dr_drill_checks_failed',
   'pg_dr_drill_rto_budget_seconds',
+  'pg_dr_drill_restore_errors_accepted',
 ] as const;
 export type DrillMetricName = (typeof DRILL_METRIC_NAMES)[number];
 
@@ -37,12 +38,15 @@ const HELP: Record<DrillMetricName, string> = {
   pg_dr_drill_backup_size_bytes: 'Size in bytes of the tested backup.',
   pg_dr_drill_checks_failed: 'Number of verification checks that failed in the last run.',
   pg_dr_drill_rto_budget_seconds: 'Restore time objective the restore duration is judged against.',
+  pg_dr_drill_restore_errors_accepted:
+    "Restore errors the expectations file's allow rules accepted in the last run that restored.",
 };
 
 export interface DrillMetricsInput {
   success: boolean;
   finishedAt: Date; // end of the run
   restoreSeconds?: number; // absent if the restore never ran
+  restoreErrorsAccepted?: number; // absent if the restore never ran
   phaseSeconds: Partial<Record<'precheck' | 'drop' | 'restore' | 'verify' | 'total', number>>;
   backup?: { takenAt: Date; sizeBytes: number };
   checksFailed: number;
@@ -92,6 +96,10 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
   const rtoBudget = amount('rtoBudgetSeconds', input.rtoBudgetSeconds);
   const restore =
     input.restoreSeconds === undefined ? undefined : amount('restoreSeconds', input.restoreSeconds);
+  const accepted =
+    input.restoreErrorsAccepted === undefined
+      ? undefined
+      : amount('restoreErrorsAccepted', input.restoreErrorsAccepted);
   const phases = DRILL_PHASES.flatMap((phase) => {
     const value = input.phaseSeconds[phase];
     return value === undefined ? [] : [{ phase, value: amount(`phaseSeconds.${phase}`, value) }];
@@ -110,6 +118,7 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
   gauge(registry, 'pg_dr_drill_last_run_timestamp_seconds', finished);
   if (input.success) gauge(registry, 'pg_dr_drill_last_success_timestamp_seconds', finished);
   if (restore !== undefined) gauge(registry, 'pg_dr_drill_restore_duration_seconds', restore);
+  if (accepted !== undefined) gauge(registry, 'pg_dr_drill_restore_errors_accepted', accepted);
   if (phases.length > 0) {
     const name = 'pg_dr_drill_phase_duration_seconds';
     const byPhase = new Gauge({

@@ -22,7 +22,10 @@ export function metricsInput(report: DrillReport, rtoBudgetSeconds: number): Dri
     checksFailed: report.counts.failed,
     rtoBudgetSeconds,
   };
-  if (report.restore) input.restoreSeconds = report.restore.seconds;
+  if (report.restore) {
+    input.restoreSeconds = report.restore.seconds;
+    input.restoreErrorsAccepted = report.restore.acceptedErrors?.length ?? 0;
+  }
   if (report.backup)
     input.backup = { takenAt: new Date(report.backup.takenAt), sizeBytes: report.backup.sizeBytes };
   return input;

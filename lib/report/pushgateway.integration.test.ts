@@ -62,6 +62,7 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
         success: true,
         finishedAt: new Date('2026-07-01T03:40:00Z'),
         restoreSeconds: 1500,
+        restoreErrorsAccepted: 0,
         phaseSeconds: { precheck: 3, drop: 2, restore: 1500, verify: 45, total: 1550 },
         backup: { takenAt: new Date('2026-07-01T01:00:00Z'), sizeBytes: 123456789 },
         checksFailed: 0,
@@ -76,6 +77,7 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
       pg_dr_drill_last_run_timestamp_seconds: 1782877200,
       pg_dr_drill_last_success_timestamp_seconds: 1782877200,
       pg_dr_drill_restore_duration_seconds: 1500,
+      pg_dr_drill_restore_errors_accepted: 0,
       'pg_dr_drill_phase_duration_seconds{phase="precheck"}': 3,
       'pg_dr_drill_phase_duration_seconds{phase="drop"}': 2,
       'pg_dr_drill_phase_duration_seconds{phase="restore"}': 1500,
@@ -126,6 +128,7 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
       pg_dr_drill_last_success_timestamp_seconds: 1782877200,
       // Also from the earlier run, as the failed run never finished a restore.
       pg_dr_drill_restore_duration_seconds: 1500,
+      pg_dr_drill_restore_errors_accepted: 0,
       // Replaced as a whole family: phases that did not run this time are gone.
       'pg_dr_drill_phase_duration_seconds{phase="precheck"}': 4,
       'pg_dr_drill_phase_duration_seconds{phase="restore"}': 290,

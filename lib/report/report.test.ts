@@ -206,6 +206,33 @@ describe('formatSummary', () => {
     );
   });
 
+  it('lists the expected DROPs, the tablespaces made in place and the accepted errors of the restore', () => {
+    const variant: RestoreFacts = {
+      ...restore,
+      expectedDrops: [
+        { line: 16, statement: 'DROP DATABASE app_db;', reason: 'the server has no database app_db' },
+        { line: 17, statement: 'DROP ROLE app;', reason: 'the server has no role app' },
+        {
+          line: 18,
+          statement: 'DROP ROLE postgres;',
+          reason: 'the role the drill connects as (a session can never drop its own role)',
+        },
+      ],
+      tablespaces: [{ line: 50, name: 'ts1', original: '/srv/ts1', mapped: '/tmp/d/data/pg_tblspc/16385' }],
+      acceptedErrors: [{ line: 240, sqlstate: '42704', message: 'role "legacy" does not exist', rule: 1 }],
+    };
+    const steps = passedSteps.map((s) =>
+      s.name === 'restore: completed' ? { ...s, facts: { restore: variant } } : s,
+    );
+    const lines = formatSummary(buildReport(input({ steps }))).split('\n');
+    expect(lines.slice(4, 8)).toEqual([
+      '  drops     expected on an empty scratch server: 2 DROP statement(s) for objects it did not have: DROP DATABASE app_db, DROP ROLE app; 1 DROP of the role the drill connects as',
+      '  tblspace  ts1: /srv/ts1 → /tmp/d/data/pg_tblspc/16385',
+      '  accepted  line 240: 42704 role "legacy" does not exist (allow rule 1)',
+      '  phases    precheck 2.50 s · drop 1.00 s · restore 1200.26 s · verify 30.00 s · total 1233.75 s',
+    ]);
+  });
+
   it('lists each failed step with the first line of its message, then the errors', () => {
     const steps = [
       step('backup: newest backup found', { facts: { backup } }),

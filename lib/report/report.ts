@@ -34,6 +34,12 @@ export interface RestoreFacts {
   rtoBudgetSeconds: number;
   sqlBytes: number;
   skippedStatements: { line: number; statement: string }[];
+  /** A `--clean` dump's DROPs that could not succeed on the empty server, commented out and listed. */
+  expectedDrops?: { line: number; statement: string; reason: string }[];
+  /** Tablespaces made inside the server's own directory: the dump's LOCATION → where they went. */
+  tablespaces?: { line: number; name: string; original: string; mapped?: string }[];
+  /** Errors the expectations file's allow rules accepted. */
+  acceptedErrors?: { line: number | undefined; sqlstate: string; message: string; rule: number }[];
 }
 
 /** report.json: everything an operator or a dashboard needs of one run. No secrets. */
@@ -153,6 +159,21 @@ export function formatSummary(report: DrillReport): string {
     lines.push(
       `  restore   ${report.restore.seconds.toFixed(2)} s (RTO budget ${report.restore.rtoBudgetSeconds} s)`,
     );
+    const { expectedDrops = [], tablespaces = [], acceptedErrors = [] } = report.restore;
+    if (expectedDrops.length) {
+      const absent = expectedDrops.filter((d) => d.reason.startsWith('the server has no'));
+      const own = expectedDrops.filter((d) => d.reason.startsWith('the role the drill connects as')).length;
+      const kept = expectedDrops.length - absent.length - own;
+      lines.push(
+        `  drops     expected on an empty scratch server: ${absent.length} DROP statement(s) for objects it did not have${absent.length ? `: ${absent.map((d) => d.statement.replace(/;$/, '')).join(', ')}` : ''}${own ? `; ${own} DROP of the role the drill connects as` : ''}${kept ? `; ${kept} statement(s) of the database the drill holds its session in, kept` : ''}`,
+      );
+    }
+    for (const t of tablespaces) {
+      lines.push(`  tblspace  ${t.name}: ${t.original} → ${t.mapped ?? '(in place)'}`);
+    }
+    for (const a of acceptedErrors) {
+      lines.push(`  accepted  line ${a.line ?? '?'}: ${a.sqlstate} ${a.message} (allow rule ${a.rule})`);
+    }
   }
   const phaseText = [...PHASES, 'total' as const]
     .filter((p) => report.phases[p] !== undefined)

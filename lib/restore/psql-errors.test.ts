@@ -186,6 +186,14 @@ describe('hintFor', () => {
     ],
     ['unrecognized configuration parameter "transaction_timeout"', /restore into PostgreSQL 17 or newer/],
     ['password authentication failed for user "app"', /asked for a password the drill does not have/],
+    // psql 15.18's words for each, measured on a real server.
+    ['directory "/srv/ts1" does not exist', /names a directory of the source's host/],
+    [
+      'could not open extension control file "/usr/share/postgresql/15/extension/postgis.control": No such file or directory',
+      /lacks an extension the dump creates/,
+    ],
+    ['invalid value for parameter "default_tablespace": "ts1"', /a tablespace this server lacks/],
+    ['tablespace "ts1" does not exist', /a tablespace this server lacks/],
   ])('has a hint for %s', (message, hint) => {
     expect(hintFor(error({ message }))).toMatch(hint);
   });

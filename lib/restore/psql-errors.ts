@@ -51,6 +51,15 @@ export function hintFor(error: SqlError): string | undefined {
   if (/unrecognized configuration parameter "transaction_timeout"/.test(error.message)) {
     return 'the dump comes from pg_dump 17 or newer: restore into PostgreSQL 17 or newer';
   }
+  if (/could not open extension control file|extension ".*" is not available/.test(error.message)) {
+    return 'the target lacks an extension the dump creates: install its package on the target (the precheck names what provides well-known ones) or restore into a server that has it';
+  }
+  if (/^directory ".*" does not exist$|could not set permissions on directory/.test(error.message)) {
+    return "a CREATE TABLESPACE names a directory of the source's host: in a whole-cluster restore into a throwaway server the drill makes every tablespace inside the server's own directory; on any other server create the tablespace there first";
+  }
+  if (/tablespace ".*" does not exist|parameter "default_tablespace"/i.test(error.message)) {
+    return 'the dump puts objects in a tablespace this server lacks: create the tablespace on it first, or drill the whole cluster into a throwaway server (--mode cluster), where the dump creates it in place';
+  }
   if (/password authentication failed|no password supplied/.test(error.message)) {
     return 'a \\connect in the dump asked for a password the drill does not have (a role password was replayed, or the dump connects as another user)';
   }

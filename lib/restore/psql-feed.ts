@@ -4,8 +4,15 @@ import { createGunzip } from 'node:zlib';
 import type { Compression } from '../backups/naming.ts';
 import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
 import type { Executor } from '../targets/target.ts';
+import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
+
+/**
+ * The executors keep 256 KiB of a tool's stderr. Under allow rules psql goes on past errors, and the
+ * drill judges every one of them afterwards: a stderr that may have been cut cannot be judged whole.
+ */
+const STDERR_JUDGEABLE_BYTES = 255 * 1024;
 
 /** What every restore of a plain dump into psql is given, whatever part of the dump it replays. */
 export interface StreamedDumpOptions {
@@ -27,6 +34,13 @@ export interface StreamedDumpOptions {
   onSourceBytes?: (bytes: number) => void;
   /** A pass-through stage that sees the SQL on its way in (deep verification's COPY digests). */
   tap?: NodeJS.ReadWriteStream;
+  /**
+   * Errors the operator accepts (the expectations file's `allow:`). Empty (the default): the first
+   * error stops psql (ON_ERROR_STOP=1) and fails the restore. With rules, psql goes on past errors
+   * (it cannot stop selectively) and every error is judged afterwards: the first one no rule accepts
+   * fails the restore, with its line and SQLSTATE, as it would have stopped it.
+   */
+  allowedErrors?: readonly AllowRule[];
 }
 
 export interface FedPsql {
@@ -34,6 +48,8 @@ export interface FedPsql {
   /** Bytes of SQL psql was fed. */
   sqlBytes: number;
   warnings: SqlError[];
+  /** Errors the allow rules accepted, in the order psql reported them. */
+  accepted: AcceptedError[];
 }
 
 export interface FeedPlan {
@@ -49,6 +65,8 @@ export interface FeedPlan {
   lineOf?: (psqlLine: number) => number;
   /** Said after "Restore failed: …" (e.g. that the section was rolled back). */
   failureNote?: string;
+  /** Said instead of failureNote when psql went on past errors (allow rules in force). */
+  continuedNote?: string;
 }
 
 /**
@@ -110,6 +128,7 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
     ...e,
     line: e.line === undefined ? undefined : lineOf(e.line),
   }));
+  const rules = options.allowedErrors ?? [];
   const note = plan.failureNote ? `; ${plan.failureNote}` : '';
   if (timeout.aborted) {
     throw ceilingReached(
@@ -119,6 +138,28 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   }
   if (options.signal?.aborted) {
     throw new RestoreFailedError(`Restore interrupted before it finished${note}.`, result.exitCode, errors);
+  }
+  if (rules.length > 0) {
+    const judged = judgeErrors(errors, rules);
+    const cut = result.stderr.length >= STDERR_JUDGEABLE_BYTES;
+    const first = judged.rejected[0];
+    if (first || result.exitCode !== 0 || cut) {
+      const why = first
+        ? `an error the allow rules do not accept: ${formatSqlError(first.error)} (${first.reason})`
+        : cut
+          ? `psql reported more errors than the drill keeps (${result.stderr.length} bytes of stderr): they cannot all be judged against the allow rules`
+          : `psql exited with ${result.exitCode ?? result.signal}`;
+      const accepted = judged.accepted.length
+        ? `; ${judged.accepted.length} other error(s) were accepted`
+        : '';
+      const continued = plan.continuedNote ? `; ${plan.continuedNote}` : '';
+      throw new RestoreFailedError(
+        `Restore failed: ${why}${accepted}${continued}`,
+        result.exitCode,
+        first ? judged.rejected.map((r) => r.error) : errors,
+      );
+    }
+    return { durationMs, sqlBytes, warnings: parsed.warnings, accepted: judged.accepted };
   }
   if (result.exitCode !== 0 || errors.length > 0) {
     const first = errors[0];
@@ -134,7 +175,7 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
       errors,
     );
   }
-  return { durationMs, sqlBytes, warnings: parsed.warnings };
+  return { durationMs, sqlBytes, warnings: parsed.warnings, accepted: [] };
 }
 
 /** The restore hit the hard ceiling: the error says how long it ran, and the budget and ceiling. */

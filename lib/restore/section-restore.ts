@@ -3,8 +3,9 @@ import { renameCreateDatabase } from '../dump/database-statements.ts';
 import { type DatabaseSection, originalLine, splitDatabase } from '../dump/split-database.ts';
 import { RestoreFailedError } from '../errors.ts';
 import { commentOnDatabase, databaseComment } from '../targets/databases.ts';
+import type { AcceptedError } from './allowed-errors.ts';
 import { feedPsql, type StreamedDumpOptions } from './psql-feed.ts';
-import { PSQL_RESTORE_ARGS } from './psql-restore.ts';
+import { psqlRestoreArgs } from './psql-restore.ts';
 
 export interface SectionRestoreOptions extends StreamedDumpOptions {
   /** The database whose section is restored, as the dump names it. */
@@ -20,6 +21,8 @@ export interface SectionRestoreOutcome {
   /** SQL bytes of the section fed to psql. */
   sqlBytes: number;
   createDatabase: string;
+  /** Errors the allow rules accepted (each rolled back to its own savepoint). */
+  accepted: AcceptedError[];
 }
 
 /**
@@ -35,7 +38,14 @@ export async function restoreDatabaseSection(options: SectionRestoreOptions): Pr
   let section: DatabaseSection | undefined;
   let create = '';
   const fed = await feedPsql(options, {
-    args: [...PSQL_RESTORE_ARGS, '-1', '-d', options.into],
+    args: [
+      ...psqlRestoreArgs({
+        continuePastErrors: (options.allowedErrors?.length ?? 0) > 0,
+        singleTransaction: true,
+      }),
+      '-d',
+      options.into,
+    ],
     select: [splitter],
     // The splitter holds its output until the section's head is read: create the database then.
     beforePsql: async () => {
@@ -57,8 +67,14 @@ export async function restoreDatabaseSection(options: SectionRestoreOptions): Pr
     },
     lineOf: (line) => (section ? originalLine(section, line) : line),
     failureNote: `the section of ${options.database} was rolled back`,
+    continuedNote: `psql went on past errors (allow rules in force: ON_ERROR_STOP=0, each failed statement rolled back to its own savepoint), so the rest of the section was committed into ${options.into}`,
   });
-  return { durationMs: fed.durationMs, sqlBytes: fed.sqlBytes, createDatabase: create };
+  return {
+    durationMs: fed.durationMs,
+    sqlBytes: fed.sqlBytes,
+    createDatabase: create,
+    accepted: fed.accepted,
+  };
 }
 
 /**

@@ -25,7 +25,7 @@ export const ENGINE_ENV = ['DOCKER_HOST', 'TESTCONTAINERS_RYUK_DISABLED', 'TESTC
 export function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  options: { engine?: boolean } = {},
+  options: { engine?: boolean; entry?: string } = {},
 ): CliRun {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(
@@ -36,7 +36,8 @@ export function startCli(
         (options.engine === true || !ENGINE_ENV.includes(name)),
     ),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib/cli.ts'), ...args], {
+  const entry = options.entry ?? join(ROOT, 'lib/cli.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: ROOT,
     // The two looks at the newest backup that tell whether it is still being written are 5 s apart by
     // default: a test that is not about a growing backup looks 0.1 s apart (a test may set it again).
@@ -74,7 +75,11 @@ export function startCli(
   };
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { engine?: boolean } = {}) {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { engine?: boolean; entry?: string } = {},
+) {
   return startCli(args, env, options).done;
 }
 
