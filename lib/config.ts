@@ -145,6 +145,18 @@ export const SETTINGS = {
     arg: 'ZONE',
     help: 'TimeZone of the server the backup was taken from (pg_dump writes timestamptz in it and does not record it); deep verification reads back in it',
   },
+  expect: {
+    env: 'DRILL_EXPECT',
+    default: undefined,
+    arg: 'FILE',
+    help: 'expectations file (YAML, written by `pg-restore-drill record`; docs/expectations.md): the tables, counts and digests the backup must hold, the canary contract, your own SQL assertions; read and checked before any work',
+  },
+  'assertion-timeout': {
+    env: 'DRILL_ASSERTION_TIMEOUT',
+    default: 30,
+    arg: 'SECONDS',
+    help: "statement_timeout of each assertion of the expectations file (an assertion's timeoutSeconds wins)",
+  },
   rto: {
     env: 'DRILL_RTO',
     default: 300,
@@ -247,6 +259,9 @@ export interface DrillConfig {
   jobs: number;
   verify: 'canary' | 'deep';
   sourceTimeZone: string;
+  /** The expectations file (`--expect`), loaded and validated by the drill before any work. */
+  expect: string | undefined;
+  assertionTimeoutSeconds: number;
   reportDir: string;
   junit: string | undefined;
   pushgateway: string | undefined;
@@ -389,6 +404,8 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     jobs: wholeNumber('jobs'),
     verify: verify as DrillConfig['verify'],
     sourceTimeZone: text('source-time-zone') ?? 'UTC',
+    expect: path('expect'),
+    assertionTimeoutSeconds: positive('assertion-timeout'),
     reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),
     junit: path('junit'),
     pushgateway: pushgatewayUrl(text('pushgateway')),

@@ -1,5 +1,6 @@
 import type { BackupNaming } from '../backups/naming.ts';
 import type { RestoreMode } from '../config.ts';
+import type { AllowRule, Expectations } from '../expect/expectations.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { TargetHandle } from '../targets/target.ts';
 
@@ -24,6 +25,12 @@ export interface DrillPlan {
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;
+  /** The validated `--expect` file: canary contract, tables to hold, the operator's assertions. */
+  expectations?: Expectations;
+  /** Restore errors the expectations file accepts (`allow:`); empty by default. */
+  allowedErrors: AllowRule[];
+  /** statement_timeout of an assertion that names none. */
+  assertionTimeoutSeconds: number;
   /** How the restore step shows its progress on stderr. */
   progress: { mode: ProgressMode; intervalMs: number };
 }
