@@ -435,6 +435,7 @@ function pushgatewayUrl(value: string | undefined): string | undefined {
 export function helpText(): string {
   const lines = [
     'Usage: npm run drill -- [options]',
+    '       npm run drill -- record [--all] [--database-url URL | --backups DIR] --out FILE   (see record --help)',
     '',
     'Restores the newest backup into a throwaway PostgreSQL with psql, verifies the canary database',
     'and reports. Exit 0: every check passed; 1: a check failed; 2: bad usage or configuration;',
