@@ -267,10 +267,11 @@ assertions:
       file,
       'version: 1\ndatabases:\n  app:\n    tables:\n      public.orders: { rows: many }\n',
     );
+    const dir = await backupDir('bad', goodDump);
     const reports = await freshDir('bad-report');
     const { code, stderr, stdout } = await runCli([
       '--backups',
-      scratch,
+      dir,
       '--report-dir',
       reports,
       '--expect',
