@@ -218,6 +218,11 @@ assertions:
     database: app
     sql: DELETE FROM public.orders
     rows: 0
+  - name: a slow query is stopped
+    database: app
+    sql: SELECT count(*) FROM pg_sleep(10)
+    rows: 1
+    timeoutSeconds: 1
 `,
     );
     const dir = await backupDir('lacking', goodDump);
@@ -255,6 +260,11 @@ assertions:
         'assert: writes are refused',
         'failed',
         expect.stringMatching(/could not run in app: cannot execute DELETE in a read-only transaction/),
+      ],
+      [
+        'assert: a slow query is stopped',
+        'failed',
+        '"a slow query is stopped" could not run in app: cancelled after its 1 s statement timeout',
       ],
     ]);
     // Read-only: the DELETE was refused, the restored orders are all there.

@@ -137,3 +137,37 @@ describe('on a damaged copy', () => {
     expect(verdict.summary).toBe('public.users_id_seq would hand out 2 but public.users.id already holds 4');
   });
 });
+
+describe('under a search_path the backup chose', () => {
+  it('every check still reads the right tables: names are qualified and search_path is pinned', async () => {
+    await psql(target.handle, 'postgres', 'CREATE DATABASE elsewhere');
+    await psql(
+      target.handle,
+      'elsewhere',
+      `CREATE SCHEMA bank;
+       CREATE TABLE bank.users (user_id serial PRIMARY KEY, username text NOT NULL);
+       CREATE TABLE bank.transactions (txn_id serial PRIMARY KEY, account int NOT NULL REFERENCES bank.users, value numeric);
+       INSERT INTO bank.users (username) VALUES ('alice'), ('bob'), ('charlie');
+       INSERT INTO bank.transactions (account, value) VALUES (1, 1), (2, 2), (3, 3), (1, 4), (2, 5);
+       -- A decoy the old unqualified queries would have read.
+       CREATE TABLE public.users (id int, name text);
+       ALTER DATABASE elsewhere SET search_path = admin, public, pg_catalog;`,
+    );
+    const found = await snapshot('elsewhere');
+    expect([found.contract.users.table, found.contract.users.nameColumn]).toEqual(['bank.users', 'username']);
+    expect(checkUsers(found, { kind: 'contract' }).ok).toBe(true);
+    expect(checkTransactions(found, { kind: 'contract' }).ok).toBe(true);
+    expect((await on('elsewhere', checkForeignKeys)).facts.foreignKeys).toEqual([
+      {
+        name: 'transactions_account_fkey',
+        table: 'bank.transactions',
+        references: 'bank.users',
+        validated: true,
+        orphans: 0,
+      },
+    ]);
+    expect((await on('elsewhere', checkSequences)).summary).toBe(
+      "2 owned sequence(s) beyond their column's maximum",
+    );
+  });
+});
