@@ -168,6 +168,10 @@ describe('expectations', () => {
     expect(backupFile.recordedFrom).toBe('backup postgres-backup-2026-11-30-030000.sql.gz');
     expect(backupFile.canary).toEqual(liveFile.canary);
     expect(backupFile.databases).toEqual({ backup_test: liveFile.databases.backup_test });
+    // Every database: the backup's COPY data digests exactly as the live tables read back.
+    const everything = join(scratch, 'from-backup-all.yaml');
+    expect((await runCli(['record', '--all', '--backups', dir, '--out', everything])).code).toBe(0);
+    expect(parse(await readFile(everything, 'utf8')).databases).toEqual(liveFile.databases);
 
     const reports = await freshDir('record-backup-report');
     const { code, stdout } = await runCli([

@@ -8,13 +8,13 @@ import { parseArgs } from 'node:util';
 import { directorySource, requireCandidates } from '../backups/directory-source.ts';
 import { parseBackupPattern } from '../backups/naming.ts';
 import { SETTINGS } from '../config.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, DrillError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { hostExecutor } from '../targets/host-executor.ts';
 import { findPgBinDir } from '../targets/pg-binaries.ts';
 import { connectionFromUrl, describeConnection } from '../targets/url.ts';
 import { parseExpectations } from './expectations.ts';
-import { formatExpectations, recordFromBackup, recordFromServer } from './record.ts';
+import { formatExpectations, RecordError, recordFromBackup, recordFromServer } from './record.ts';
 
 const OPTIONS = {
   out: { arg: 'FILE', help: 'the expectations file to write (required)' },
@@ -127,7 +127,16 @@ export async function runRecord(
     const executor = hostExecutor(binDir, connection, env, {
       PGOPTIONS: '-c default_transaction_read_only=on',
     });
-    recorded = await recordFromServer(connection, executor, options);
+    try {
+      recorded = await recordFromServer(connection, executor, options);
+    } catch (error) {
+      if (error instanceof DrillError) throw error;
+      // A connection refused, a password rejected: said once, without a stack trace.
+      throw new RecordError(
+        `cannot record from ${describeConnection(connection)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
   }
   const yaml = formatExpectations(recorded);
   // What record writes, the drill must accept: validated before it reaches the file.

@@ -26,6 +26,7 @@ import type { CanaryContractSpec, DatabaseExpectation, TableExpectation } from '
 /** Recording could not be done: nothing was written. */
 export class RecordError extends DrillError {
   override readonly code = 'DRILL_RECORD';
+  override readonly exitCode = 2;
 }
 
 /** Canary tables with more rows than this get a count and digest only, no row texts. */
