@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { DrillReport } from '../lib/report/report.ts';
-import { dumpAll, psql, writeBackup } from './support/cluster.ts';
+import type { StartedTarget } from '../lib/targets/target.ts';
+import { createAwkwardDatabases, dumpAllBytes } from './support/awkward-cluster.ts';
+import { dumpAll, psql, startTestCluster, writeBackup, writeBackupBytes } from './support/cluster.ts';
 import { type LiveServer, startLiveServer } from './support/live-server.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
@@ -357,6 +359,75 @@ describe('with a snapshot (canary mode on the live server)', () => {
     });
     expect(check(report, USERS).message).toBe(
       'bank.users.username holds exactly alice, bob, charlie; its 3 row(s) match the snapshot taken before the drop, every column',
+    );
+  });
+});
+
+describe('expectations of awkward databases', () => {
+  let awkward: StartedTarget;
+  beforeAll(async () => {
+    awkward = await startTestCluster();
+    await createAwkwardDatabases(awkward.handle);
+  });
+  afterAll(() => awkward?.stop());
+
+  it('recorded from the server and from its backup agree table for table, and the drill holds the backup to them', async () => {
+    const dir = await freshDir('awkward');
+    const { gzipSync } = await import('node:zlib');
+    await writeBackupBytes(dir, '2026-11-30-030000', gzipSync(await dumpAllBytes(awkward.handle)));
+    const { connection } = awkward.handle;
+    const env = {
+      // The throwaway cluster listens on a Unix socket directory: libpq's ?host= form.
+      DATABASE_URL: `postgres://${connection.user}@localhost/postgres?host=${encodeURIComponent(connection.host)}&port=${connection.port}`,
+      PGPASSWORD: connection.password ?? '',
+    };
+    const fromServer = join(scratch, 'awkward-server.yaml');
+    const fromBackup = join(scratch, 'awkward-backup.yaml');
+    const server = await runCli(['record', '--all', '--canary', 'none', '--out', fromServer], env);
+    expect(server.code, server.stderr).toBe(0);
+    const backup = await runCli([
+      'record',
+      '--all',
+      '--canary',
+      'none',
+      '--backups',
+      dir,
+      '--out',
+      fromBackup,
+    ]);
+    expect(backup.code, backup.stderr).toBe(0);
+    const serverDatabases = parse(await readFile(fromServer, 'utf8')).databases;
+    expect(Object.keys(serverDatabases).sort()).toEqual(
+      ['Weird "Name" db', "back\\slash 'q'", 'latin_bytes', 'plain_db', 'postgres', 'ünïcødé'].sort(),
+    );
+    expect(Object.keys(serverDatabases.plain_db.tables)).toEqual([
+      'public."Odd ""Table"" name"',
+      'public.empty_table',
+      'public.kinds',
+      'public.measurements_2023',
+      'public.measurements_2024',
+      'public.no_pk',
+      'public.texts',
+    ]);
+    expect(parse(await readFile(fromBackup, 'utf8')).databases).toEqual(serverDatabases);
+
+    const reports = await freshDir('awkward-report');
+    const { code, stdout } = await runCli([
+      '--backups',
+      dir,
+      '--canary',
+      'none',
+      '--report-dir',
+      reports,
+      '--temp-dir',
+      scratch,
+      '--expect',
+      fromBackup,
+    ]);
+    expect(code, stdout).toBe(0);
+    expect(check(await readReport(reports), 'verify: expectations of awkward-backup.yaml hold').message).toBe(
+      // Seven tables in each of the four common databases, one in latin_bytes, none in postgres.
+      `29 table(s) in 6 database(s) hold what ${fromBackup} expects (29 by content digest, 0 by row count)`,
     );
   });
 });

@@ -8,6 +8,7 @@ import { withClient } from '../targets/databases.ts';
 import type { Connection, Executor } from '../targets/target.ts';
 import { describeRows, rowsWithin } from '../verify/canary.ts';
 import { readDigests } from '../verify/deep.ts';
+import { columnList } from '../verify/table-rows.ts';
 import { fail, pass, type Verdict } from '../verify/verdict.ts';
 import type { Expectations } from './expectations.ts';
 
@@ -65,7 +66,12 @@ export async function checkExpectations(options: ExpectationsCheckOptions): Prom
     const digests = await readDigests(
       options.executor,
       restored,
-      tables.map(([table]) => ({ kind: 'table' as const, table, columns: '' })),
+      // The recorded columns, where known: a partitioned root (--load-via-partition-root) needs them.
+      tables.map(([table, entry]) => ({
+        kind: 'table' as const,
+        table,
+        columns: entry.columns ? columnList(entry.columns) : '',
+      })),
       { encoding, timeZone: options.timeZone },
       options.clock,
       options.signal,

@@ -39,7 +39,7 @@ export interface TableExpectation {
   tolerance?: string;
   /** The primary key's columns (all columns when the table has none). */
   key?: string[];
-  /** The COPY column list, in order: names the fields of `rowsText`. */
+  /** The COPY column list, in order: the columns the digest covers, and the fields of `rowsText`. */
   columns?: string[];
   /** Each row as its COPY text line (small canary tables only). */
   rowsText?: string[];

@@ -27,7 +27,10 @@ const OPTIONS = {
     arg: 'DIR',
     help: 'record from the newest backup in DIR instead (its COPY data; nothing is restored)',
   },
-  canary: { arg: 'DB', help: `the canary database (default ${SETTINGS.canary.default}; DRILL_CANARY)` },
+  canary: {
+    arg: 'DB',
+    help: `the canary database (default ${SETTINGS.canary.default}; DRILL_CANARY); none: no canary (with --all)`,
+  },
   'source-time-zone': {
     arg: 'ZONE',
     help: `TimeZone timestamptz values are read in (default ${SETTINGS['source-time-zone'].default}; DRILL_SOURCE_TIME_ZONE): the drill's --source-time-zone`,

@@ -20,7 +20,7 @@ import { type CanaryContract, contractSpecOf, defaultCanaryContract } from '../v
 import { discoverCanary } from '../verify/canary-discovery.ts';
 import { readDigests } from '../verify/deep.ts';
 import { pinSearchPath } from '../verify/safe-session.ts';
-import { copyFieldText, readTableRows } from '../verify/table-rows.ts';
+import { columnList, copyFieldText, readTableRows } from '../verify/table-rows.ts';
 import type { CanaryContractSpec, DatabaseExpectation, TableExpectation } from './expectations.ts';
 
 /** Recording could not be done: nothing was written. */
@@ -28,6 +28,9 @@ export class RecordError extends DrillError {
   override readonly code = 'DRILL_RECORD';
   override readonly exitCode = 2;
 }
+
+/** `--canary none`: a cluster without a canary (record it with --all). */
+const NO_CANARY = 'none';
 
 /** Canary tables with more rows than this get a count and digest only, no row texts. */
 export const ROWS_TEXT_LIMIT = 1000;
@@ -63,12 +66,17 @@ export function formatExpectations(recorded: RecordedExpectations): string {
 
 interface LiveDatabase {
   encoding: string;
-  tables: string[];
+  /** Each table with the columns pg_dump's COPY writes (not dropped, not generated). */
+  tables: { table: string; columns: string[] }[];
   canary?: CanaryContract & { found: Awaited<ReturnType<typeof discoverCanary>> };
 }
 
 /** Reads one database's catalog in a read-only transaction: its tables, and the canary's contract. */
-async function readCatalog(connection: Connection, database: string, canary: string): Promise<LiveDatabase> {
+async function readCatalog(
+  connection: Connection,
+  database: string,
+  canary: string | undefined,
+): Promise<LiveDatabase> {
   return withClient(connection, database, async (client) => {
     await client.query('SET default_transaction_read_only = on');
     await client.query('BEGIN READ ONLY');
@@ -78,8 +86,11 @@ async function readCatalog(connection: Connection, database: string, canary: str
         'SELECT pg_catalog.pg_encoding_to_char(encoding) AS e FROM pg_catalog.pg_database WHERE datname = current_database()',
       );
       // The tables pg_dump writes data for: ordinary tables and partitions, not an extension's own.
-      const { rows } = await client.query<{ t: string }>(
-        `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS t
+      const { rows } = await client.query<{ t: string; columns: string[] }>(
+        `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS t,
+                ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+                       ORDER BY a.attnum) AS columns
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'r' AND c.relpersistence <> 't'
             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
@@ -87,7 +98,10 @@ async function readCatalog(connection: Connection, database: string, canary: str
                              WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e')
           ORDER BY 1`,
       );
-      const out: LiveDatabase = { encoding: encoding[0]?.e ?? 'UTF8', tables: rows.map((r) => r.t) };
+      const out: LiveDatabase = {
+        encoding: encoding[0]?.e ?? 'UTF8',
+        tables: rows.map((r) => ({ table: r.t, columns: r.columns })),
+      };
       if (database === canary) {
         const contract = defaultCanaryContract(canary);
         out.canary = { ...contract, found: await discoverCanary(client, contract) };
@@ -111,6 +125,8 @@ export async function recordFromServer(
     );
     return rows.map((r) => r.datname);
   });
+  if (options.canary === NO_CANARY && !options.all)
+    throw new RecordError('--canary none records nothing on its own: add --all to record every database');
   if (!names.includes(options.canary) && !options.all) {
     throw new RecordError(
       `${describeConnection(connection)} has no database ${options.canary} (it has ${names.join(', ')}): name the canary with --canary, or record every database with --all`,
@@ -119,21 +135,29 @@ export async function recordFromServer(
   const databases: Record<string, DatabaseExpectation> = {};
   let canary: CanaryContractSpec | undefined;
   for (const database of options.all ? names : [options.canary]) {
-    const catalog = await readCatalog(connection, database, options.canary);
+    const catalog = await readCatalog(
+      connection,
+      database,
+      options.canary === NO_CANARY ? undefined : options.canary,
+    );
     const settings = { encoding: catalog.encoding, timeZone: options.timeZone };
     const digests = await readDigests(
       executor,
       database,
-      catalog.tables.map((table) => ({ kind: 'table' as const, table, columns: '' })),
+      catalog.tables.map(({ table, columns }) => ({
+        kind: 'table' as const,
+        table,
+        columns: columnList(columns),
+      })),
       settings,
       () => performance.now(),
     );
     const tables: Record<string, TableExpectation> = {};
-    catalog.tables.forEach((table, i) => {
+    catalog.tables.forEach(({ table, columns }, i) => {
       const got = digests[i];
       if (!got || got.rows === null || got.digest === null)
         throw new RecordError(`cannot read ${database} ${table}: ${got?.error ?? 'no result'}`);
-      tables[table] = { rows: got.rows, digest: got.digest };
+      tables[table] = { rows: got.rows, digest: got.digest, columns };
     });
     if (catalog.canary) {
       const found = catalog.canary.found;
@@ -296,6 +320,8 @@ export async function recordFromBackup(
       `${backup.name} is a pg_dump archive; record reads plain pg_dumpall backups (.sql.gz, .sql). Record from the server with --database-url instead.`,
     );
   }
+  if (options.canary === NO_CANARY && !options.all)
+    throw new RecordError('--canary none records nothing on its own: add --all to record every database');
   const contract = defaultCanaryContract(options.canary);
   const digests = copyDigest();
   const capture = canaryCapture(options.canary, contract);
@@ -315,7 +341,7 @@ export async function recordFromBackup(
   for (const d of digests.digests) {
     const db = databases[d.database];
     if (!db || d.kind !== 'table') continue;
-    db.tables[d.table] = { rows: d.rows, digest: d.digest };
+    db.tables[d.table] = { rows: d.rows, digest: d.digest, columns: columnNames(d.columns) };
   }
   const canary = canaryFromDump(capture, contract, databases[options.canary], backup.name);
   return {

@@ -41,6 +41,11 @@ function session(settings: ReadSettings): string {
   ].join('\n');
 }
 
+/** The SQL column list of `columns` (every name quoted), as COPY … TO reads them back. */
+export function columnList(columns: readonly string[]): string {
+  return columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+}
+
 /** Reads the rows of `source` in `database` through psql (`COPY (SELECT …) TO STDOUT`). */
 export async function readTableRows(
   executor: Executor,
@@ -49,8 +54,8 @@ export async function readTableRows(
   settings: ReadSettings,
   signal?: AbortSignal,
 ): Promise<TableRows> {
-  const columns = source.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
-  const order = source.key.map((c) => pg.escapeIdentifier(c)).join(', ');
+  const columns = columnList(source.columns);
+  const order = columnList(source.key);
   const script = `${session(settings)}\nCOPY (SELECT ${columns} FROM ${source.table}${order ? ` ORDER BY ${order}` : ''}) TO STDOUT;\n`;
   const out = collector();
   const run = await executor.run(
