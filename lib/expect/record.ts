@@ -365,7 +365,7 @@ function canaryFromDump(
   const transactions = pick(contract.transactions.table);
   if (!users || !transactions) {
     throw new RecordError(
-      `${name}: ${contract.database} has no COPY data for ${users ? contract.transactions.table : contract.users.table}; the canary's contract needs tables ${contract.users.table} and ${contract.transactions.table}`,
+      `${name}: ${contract.database} has no COPY data for ${users ? contract.transactions.table : contract.users.table}; the canary's contract needs tables ${contract.users.table} and ${contract.transactions.table} (a dump made with --inserts or --column-inserts holds no COPY data: record from the server with --database-url)`,
     );
   }
   const expected = contract.users.expected;
