@@ -12,7 +12,14 @@ import { parse } from 'yaml';
 import type { DrillReport } from '../lib/report/report.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { createAwkwardDatabases, dumpAllBytes } from './support/awkward-cluster.ts';
-import { dumpAll, psql, startTestCluster, writeBackup, writeBackupBytes } from './support/cluster.ts';
+import {
+  dumpAll,
+  psql,
+  startTestCluster,
+  toolOutput,
+  writeBackup,
+  writeBackupBytes,
+} from './support/cluster.ts';
 import { type LiveServer, startLiveServer } from './support/live-server.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
@@ -189,6 +196,16 @@ describe('expectations', () => {
     expect(code, stdout).toBe(0);
     expect(check(await readReport(reports), USERS).message).toBe(
       `bank.users.username holds exactly alice, bob, charlie; its 3 row(s) match the expectations of ${fromBackup}, every column`,
+    );
+  });
+
+  it('are not recorded from a backup that holds its data as INSERT statements, saying what to do', async () => {
+    const dir = await backupDir('inserts', await toolOutput(live.handle, 'pg_dumpall', ['-w', '--inserts']));
+    const out = join(scratch, 'from-inserts.yaml');
+    const { code, stderr } = await runCli(['record', '--backups', dir, '--out', out]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /postgres-backup-2026-11-30-030000\.sql\.gz holds its data as INSERT statements \(line \d+: a dump made with --inserts, --column-inserts or --rows-per-insert\); record reads COPY data only: record from the server with --database-url instead/,
     );
   });
 

@@ -215,6 +215,7 @@ function canaryCapture(canary: string, contract: CanaryContract) {
   const captured = new Map<string, CapturedTable>();
   const constraints: SectionConstraints = { primaryKeys: new Map(), foreignKeys: [] };
   const sections: string[] = [];
+  const inserts: { first?: number } = {};
   let current: CapturedTable | undefined;
   let statement: string | undefined;
   const wanted = [contract.users.table, contract.transactions.table];
@@ -241,7 +242,13 @@ function canaryCapture(canary: string, contract: CanaryContract) {
         current = undefined;
         return;
       }
-      if (lexer.database !== canary || line.kind !== 'sql') return;
+      if (line.kind !== 'sql') return;
+      // `INSERT INTO` data (pg_dump --inserts / --column-inserts / --rows-per-insert) is not digested here.
+      if (line.startsStatement && line.bytes[line.start] === 73 && inserts.first === undefined) {
+        if (line.bytes.toString('latin1', line.start, line.start + 12) === 'INSERT INTO ')
+          inserts.first = line.number;
+      }
+      if (lexer.database !== canary) return;
       if (line.startsStatement) statement = '';
       if (statement !== undefined && statement.length < 4000)
         statement += `${line.bytes.toString('utf8', line.start, line.end)}\n`;
@@ -265,7 +272,7 @@ function canaryCapture(canary: string, contract: CanaryContract) {
       done();
     },
   });
-  return { sink, captured, constraints, sections };
+  return { sink, captured, constraints, sections, inserts };
 }
 
 /** pg_dump's `ALTER TABLE ONLY t ADD CONSTRAINT c PRIMARY KEY (…)` / `FOREIGN KEY (…) REFERENCES p(…)`. */
@@ -328,6 +335,11 @@ export async function recordFromBackup(
   if (backup.compression === 'gzip')
     await pipeline(source.open(backup), createGunzip(), digests, capture.sink);
   else await pipeline(source.open(backup), digests, capture.sink);
+  if (capture.inserts.first !== undefined) {
+    throw new RecordError(
+      `${backup.name} holds its data as INSERT statements (line ${capture.inserts.first}: a dump made with --inserts, --column-inserts or --rows-per-insert); record reads COPY data only: record from the server with --database-url instead`,
+    );
+  }
   const wanted = options.all
     ? capture.sections.filter((d) => d !== 'template1')
     : capture.sections.filter((d) => d === options.canary);
