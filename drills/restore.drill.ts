@@ -3,6 +3,7 @@
  * order and share what they found; a step whose prerequisite did not pass is skipped, saying why.
  * Run through `npm run drill`, which starts the target and provides the plan.
  */
+import { basename } from 'node:path';
 import { assert, describe, inject, it, type TestContext } from 'vitest';
 import { inspectArchive } from '../lib/backups/archive-integrity.ts';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';
@@ -22,6 +23,8 @@ import {
   RestoreTimeoutError,
   UnsafeTargetError,
 } from '../lib/errors.ts';
+import { runAssertion } from '../lib/expect/assertions.ts';
+import { checkExpectations } from '../lib/expect/check-expectations.ts';
 import { progressMeter } from '../lib/report/progress.ts';
 import type { StepMeta } from '../lib/report/steps.ts';
 import type { AcceptedError } from '../lib/restore/allowed-errors.ts';
@@ -52,12 +55,15 @@ import {
   inspectCanary,
 } from '../lib/targets/leftovers.ts';
 import {
+  type CanaryBasis,
   type CanarySnapshot,
   checkCanaryForeignKey,
   checkTransactions,
   checkUsers,
   snapshotCanary,
 } from '../lib/verify/canary.ts';
+import { contractFromSpec, defaultCanaryContract } from '../lib/verify/canary-contract.ts';
+import { CanaryContractError } from '../lib/verify/canary-discovery.ts';
 import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
 import { checkConstraintsEverywhere } from '../lib/verify/constraints-everywhere.ts';
 import { verifyDeep } from '../lib/verify/deep.ts';
@@ -83,6 +89,13 @@ const scratchMark = drillMark(
 );
 const executor = await executorFor(target, process.env);
 const source = directorySource(plan.backupDir, plan.naming);
+const { expectations } = plan;
+/** The canary's contract: the expectations file's, else the operator's default (discovered on the server). */
+const contract = expectations?.canary
+  ? contractFromSpec(expectations.canary, canary)
+  : defaultCanaryContract(canary);
+/** Rows are read as pg_dump writes them, in the source's time zone: snapshot, expectations and dump agree. */
+const readSettings = { encoding: 'UTF8', timeZone: plan.sourceTimeZone };
 
 /** What the steps found so far; a missing entry means the step that sets it did not pass. */
 const found: {
@@ -119,6 +132,14 @@ const SNAPSHOT_STEP = swapping ? 'precheck: canary snapshot taken' : 'drop: cana
 /** `--canary none`: a backup with no canary (say an archive of one application database). */
 const withCanary = canary !== 'none';
 
+/** What the restored canary's rows are compared with: the snapshot, else the expectations, else the contract. */
+function canaryBasis(): CanaryBasis {
+  if (found.snapshot) return { kind: 'snapshot', snapshot: found.snapshot };
+  const tables = expectations?.databases[canary]?.tables;
+  if (expectations && tables) return { kind: 'expectations', file: expectations.file, tables };
+  return { kind: 'contract' };
+}
+
 /** The record a step leaves for the reporter, even when it fails. */
 function stepMeta(ctx: TestContext): StepMeta {
   ctx.task.meta.drill ??= {};
@@ -137,13 +158,14 @@ function step(
   needs: Needed[],
   run: (ctx: TestContext) => Promise<Verdict>,
   timeout = STEP_TIMEOUT_MS,
+  canaryStep = name.includes('canary'),
 ): void {
   it(
     name,
     async (ctx) => {
       outcomes.set(name, 'not run');
       if (ctx.signal.aborted) ctx.skip('not run: the drill was interrupted');
-      if (!withCanary && name.includes('canary')) {
+      if (!withCanary && canaryStep) {
         // Without a canary nothing is dropped: what follows proceeds as if the drop had happened.
         found.snapshot = null;
         found.dropped = true;
@@ -474,32 +496,50 @@ describe(`restore drill of ${canary}`, () => {
     };
   });
 
-  step(SNAPSHOT_STEP, ['restorable'], async () => {
+  step(SNAPSHOT_STEP, ['restorable'], async (ctx) => {
     const condition = await inspectCanary(target.connection, canary, plan.runId);
     found.condition = condition;
-    found.snapshot =
-      condition.state === 'present' ? await withClient(target.connection, canary, snapshotCanary) : null;
+    let unusable: string | undefined;
+    found.snapshot = null;
+    if (condition.state === 'present') {
+      try {
+        found.snapshot = await withClient(target.connection, canary, (client) =>
+          snapshotCanary(client, {
+            executor,
+            database: canary,
+            contract,
+            settings: readSettings,
+            signal: ctx.signal,
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof CanaryContractError)) throw error;
+        unusable = error.message;
+      }
+    }
+    const heldTo = expectations?.databases[canary]
+      ? `the expectations of ${expectations.file}`
+      : "the canary's contract only";
     const replacedBy = swapping
       ? 'the verified restore replaces it'
       : restoreMode === 'cluster'
         ? 'it is dropped and restored'
         : '--mode canary replaces it when a drill passes';
     const noted = describeCondition(canary, condition, replacedBy);
-    const missing = `${canary} absent before the restore: nothing to snapshot (the restored rows are held to the canary's contract)${condition.markedBy ? `; it was last left by run ${condition.markedBy}` : ''}`;
+    const snap = found.snapshot;
+    const head = snap
+      ? `${snap.users.lines.length} row(s) of ${snap.contract.users.table} (names in ${snap.contract.users.nameColumn}), ${snap.transactions.lines.length} of ${snap.contract.transactions.table} before the ${swapping ? 'restore' : 'drop'}`
+      : unusable
+        ? `${canary} on the target does not hold the canary's contract (${unusable}): nothing to snapshot; the restored rows are held to ${heldTo}`
+        : condition.state === 'missing'
+          ? `${canary} absent before the restore: nothing to snapshot (the restored rows are held to ${heldTo})${condition.markedBy ? `; it was last left by run ${condition.markedBy}` : ''}`
+          : '';
     return {
       ok: true,
-      summary: [
-        found.snapshot
-          ? `${found.snapshot.users.length} users, ${found.snapshot.transactions.length} transactions before the ${swapping ? 'restore' : 'drop'}`
-          : condition.state === 'missing'
-            ? missing
-            : '',
-        noted,
-      ]
-        .filter(Boolean)
-        .join('; '),
+      summary: [head, noted].filter(Boolean).join('; '),
       facts: {
         snapshot: found.snapshot,
+        ...(unusable ? { unusable } : {}),
         canaryBefore: { state: condition.state, markedBy: condition.markedBy ?? null },
         leftovers: condition.leftovers,
         ...(condition.unproven.length ? { unprovenDrillDatabases: condition.unproven } : {}),
@@ -606,17 +646,27 @@ describe(`restore drill of ${canary}`, () => {
     };
   });
 
-  step('verify: users are exactly alice, bob and charlie', ['canaryBack'], async () => {
-    found.current = await withClient(target.connection, verified, snapshotCanary);
-    return checkUsers(found.current);
+  step('verify: users are exactly alice, bob and charlie', ['canaryBack'], async (ctx) => {
+    const current = await withClient(target.connection, verified, (client) =>
+      snapshotCanary(client, {
+        executor,
+        database: verified,
+        contract,
+        settings: readSettings,
+        signal: ctx.signal,
+      }),
+    );
+    found.current = current;
+    const verdict = checkUsers(current, canaryBasis());
+    return { ...verdict, facts: { ...verdict.facts, contract: current.contract } };
   });
 
   step('verify: transactions match the snapshot', ['current'], async () =>
-    checkTransactions(found.current as CanarySnapshot, found.snapshot ?? undefined),
+    checkTransactions(found.current as CanarySnapshot, canaryBasis()),
   );
 
-  step('verify: canary foreign key present', ['canaryBack'], () =>
-    withClient(target.connection, verified, checkCanaryForeignKey),
+  step('verify: canary foreign key present', ['current'], async () =>
+    checkCanaryForeignKey((found.current as CanarySnapshot).contract),
   );
 
   step('verify: foreign keys validated, no orphans', ['canaryBack'], () =>
@@ -653,6 +703,63 @@ describe(`restore drill of ${canary}`, () => {
       (database, fn) => withClient(target.connection, database, fn),
     );
   });
+
+  if (expectations && Object.keys(expectations.databases).length > 0) {
+    step(
+      `verify: expectations of ${basename(expectations.file)} hold`,
+      ['restore'],
+      (ctx) =>
+        checkExpectations({
+          expectations,
+          executor,
+          connection: target.connection,
+          restoreMode,
+          canary,
+          databaseFor: (database) => (database === canary ? verified : database),
+          timeZone: plan.sourceTimeZone,
+          clock: () => performance.now(),
+          signal: ctx.signal,
+        }),
+      STEP_TIMEOUT_MS * 10,
+      false,
+    );
+  }
+
+  // The operator's own checks: each its own step, line, JUnit case and report entry.
+  for (const assertion of expectations?.assertions ?? []) {
+    step(
+      `assert: ${assertion.name}`,
+      ['restore'],
+      async (ctx) => {
+        const onCanary = assertion.database === canary;
+        if (!onCanary && restoreMode !== 'cluster') {
+          ctx.skip(
+            `not run: --mode ${restoreMode} restores only ${canary}'s section, not ${assertion.database}`,
+          );
+        }
+        const database = onCanary ? verified : assertion.database;
+        const exists = await withClient(target.connection, target.connection.database, (c) =>
+          databaseExists(c, database),
+        );
+        if (!exists) {
+          return {
+            ok: false,
+            summary: `"${assertion.name}": database ${assertion.database} is not in the restored backup`,
+            facts: { database: assertion.database, sql: assertion.sql },
+          };
+        }
+        return withClient(target.connection, database, (client) =>
+          runAssertion(client, assertion, {
+            timeoutSeconds: plan.assertionTimeoutSeconds,
+            backupTakenAt: found.backup?.takenAt,
+            runId: plan.runId,
+          }),
+        );
+      },
+      ((assertion.timeoutSeconds ?? plan.assertionTimeoutSeconds) + 30) * 1000,
+      false,
+    );
+  }
 
   if (swapping) {
     step('swap: verified restore replaces the canary', ['restore'], async (ctx) => {

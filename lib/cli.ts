@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { type DrillConfig, helpText, readConfig } from './config.ts';
 import { runDrill } from './drill/run-drill.ts';
 import { DrillError } from './errors.ts';
+import { runRecord } from './expect/record-cli.ts';
 import { runClusterDrill } from './k8s/ci-gate.ts';
 import { loadKubeConfig } from './k8s/kube-config.ts';
 import { streamLogger } from './log.ts';
@@ -17,6 +18,18 @@ const EXIT_GRACE_MS = 5000;
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const log = streamLogger(process.stderr);
+  if (argv[0] === 'record') {
+    // `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill.
+    try {
+      return await runRecord(argv.slice(1), env, process.cwd(), {
+        out: process.stdout,
+        log,
+        now: () => new Date(),
+      });
+    } catch (error) {
+      return reportStartError(error);
+    }
+  }
   let config: ReturnType<typeof readConfig>;
   try {
     config = readConfig(argv, env, process.cwd());

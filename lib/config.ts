@@ -152,6 +152,18 @@ export const SETTINGS = {
     arg: undefined,
     help: "with --verify deep: tables whose dump data cannot be digested (an INSERT not in pg_dump's form) are listed as not verified instead of failing the drill",
   },
+  expect: {
+    env: 'DRILL_EXPECT',
+    default: undefined,
+    arg: 'FILE',
+    help: 'expectations file (YAML, written by `pg-restore-drill record`; docs/expectations.md): the tables, counts and digests the backup must hold, the canary contract, your own SQL assertions; read and checked before any work',
+  },
+  'assertion-timeout': {
+    env: 'DRILL_ASSERTION_TIMEOUT',
+    default: 30,
+    arg: 'SECONDS',
+    help: "statement_timeout of each assertion of the expectations file (an assertion's timeoutSeconds wins)",
+  },
   rto: {
     env: 'DRILL_RTO',
     default: 300,
@@ -279,6 +291,9 @@ export interface DrillConfig {
   verify: 'canary' | 'deep';
   sourceTimeZone: string;
   allowUnverified: boolean;
+  /** The expectations file (`--expect`), loaded and validated by the drill before any work. */
+  expect: string | undefined;
+  assertionTimeoutSeconds: number;
   reportDir: string;
   junit: string | undefined;
   pushgateway: string | undefined;
@@ -453,6 +468,8 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     verify: verify as DrillConfig['verify'],
     sourceTimeZone: text('source-time-zone') ?? 'UTC',
     allowUnverified: flag('allow-unverified'),
+    expect: path('expect'),
+    assertionTimeoutSeconds: positive('assertion-timeout'),
     reportDir: path('report-dir') ?? resolve(cwd, 'drill-report'),
     junit: path('junit'),
     pushgateway: pushgatewayUrl(text('pushgateway')),
@@ -482,6 +499,7 @@ function pushgatewayUrl(value: string | undefined): string | undefined {
 export function helpText(): string {
   const lines = [
     'Usage: npm run drill -- [options]',
+    '       npm run drill -- record [--all] [--database-url URL | --backups DIR] --out FILE   (see record --help)',
     '',
     'Restores the newest backup into a throwaway PostgreSQL with psql, verifies the canary database',
     'and reports. Exit 0: every check passed; 1: a check failed; 2: bad usage or configuration;',

@@ -16,6 +16,16 @@ export { DatabaseNotInDumpError, DumpStatementError } from './dump/errors.ts';
 export { type DecodedInsert, decodeInsert } from './dump/insert-statement.ts';
 export { originalLine, splitDatabase } from './dump/split-database.ts';
 export * from './errors.ts';
+export { runAssertion } from './expect/assertions.ts';
+export { checkExpectations } from './expect/check-expectations.ts';
+export { ExpectationsError } from './expect/errors.ts';
+export {
+  type Assertion,
+  type Expectations,
+  loadExpectations,
+  parseExpectations,
+} from './expect/expectations.ts';
+export { formatExpectations, RecordError, recordFromBackup, recordFromServer } from './expect/record.ts';
 export { runClusterDrill } from './k8s/ci-gate.ts';
 export { recordDrillEvent } from './k8s/events.ts';
 export { loadKubeConfig } from './k8s/kube-config.ts';
@@ -32,7 +42,20 @@ export { type CanaryCondition, type DrillLeftover, inspectCanary } from './targe
 export { startLocalTarget } from './targets/local.ts';
 export { startTarget } from './targets/start-target.ts';
 export type { Connection, Executor, StartedTarget, TargetHandle } from './targets/target.ts';
-export { checkCanaryForeignKey, checkTransactions, checkUsers, snapshotCanary } from './verify/canary.ts';
+export {
+  type CanaryBasis,
+  type CanarySnapshot,
+  checkCanaryForeignKey,
+  checkTransactions,
+  checkUsers,
+  snapshotCanary,
+} from './verify/canary.ts';
+export {
+  type CanaryContract,
+  type DiscoveredCanary,
+  defaultCanaryContract,
+} from './verify/canary-contract.ts';
+export { CanaryContractError, discoverCanary } from './verify/canary-discovery.ts';
 export { CANARY_TRANSACTIONS, CANARY_USERS, canarySeedSql } from './verify/canary-fixture.ts';
 export { checkForeignKeys, checkSequences } from './verify/constraints.ts';
 export { checkConstraintsEverywhere } from './verify/constraints-everywhere.ts';

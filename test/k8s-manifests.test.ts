@@ -17,6 +17,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { readConfig } from '../lib/config.ts';
+import { loadExpectations } from '../lib/expect/expectations.ts';
 import { ROOT } from './support/run-cli.ts';
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } & Record<
@@ -140,6 +141,7 @@ const CANARY_ARGS = [
 describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
   const base = hasKubectl ? render('k8s') : { text: '', docs: [] };
   const canary = hasKubectl ? render('k8s/overlays/canary') : { text: '', docs: [] };
+  const expectations = hasKubectl ? render('k8s/overlays/expectations') : { text: '', docs: [] };
   const settings = (docs: Manifest[]) =>
     find<k8s.V1ConfigMap>(docs, 'ConfigMap', 'pg-restore-drill').data ?? ({} as Record<string, string>);
 
@@ -163,6 +165,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
   it.each([
     ['k8s', base],
     ['k8s/overlays/canary', canary],
+    ['k8s/overlays/expectations', expectations],
   ])('%s: every object is valid against the Kubernetes schemas, without unknown fields', (_, rendered) => {
     const errors = rendered.docs.flatMap((d) =>
       schemaErrors(d).map((e) => `${d.kind}/${d.metadata.name}: ${e}`),
@@ -265,6 +268,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
   it.each([
     ['k8s', base],
     ['k8s/overlays/canary', canary],
+    ['k8s/overlays/expectations', expectations],
   ])('%s: every container runs restricted, with requests and limits', (_, rendered) => {
     const spec = podSpec(rendered.docs);
     expect(spec.securityContext).toEqual({
@@ -287,6 +291,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
   it.each([
     ['k8s', base],
     ['k8s/overlays/canary', canary],
+    ['k8s/overlays/expectations', expectations],
   ])('%s: holds no Secret and no password, only references to them', (_, rendered) => {
     expect(rendered.docs.filter((d) => d.kind === 'Secret')).toEqual([]);
     expect(rendered.text).not.toMatch(/\b(password|passwd|pgpassword)\b["']?\s*[:=]\s*["']?[^\s"'$]/i);
@@ -374,5 +379,24 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
       target: 'url',
       scratch: false,
     });
+  });
+
+  it('the expectations overlay mounts its ConfigMap read-only and points DRILL_EXPECT at a file the drill accepts', async () => {
+    const spec = podSpec(expectations.docs);
+    const volume = spec.volumes?.find((v) => v.name === 'expectations');
+    const generated = expectations.docs.find(
+      (d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('pg-restore-drill-expectations-'),
+    ) as unknown as k8s.V1ConfigMap;
+    expect(volume?.configMap?.name).toBe(generated.metadata?.name);
+    expect(container(spec, 'drill').volumeMounts).toContainEqual({
+      name: 'expectations',
+      mountPath: '/etc/pg-restore-drill',
+      readOnly: true,
+    });
+    const config = readConfig(BASE_ARGS, settings(expectations.docs), '/app');
+    expect(config.expect).toBe('/etc/pg-restore-drill/expect.yaml');
+    expect(Object.keys(generated.data ?? {})).toEqual(['expect.yaml']);
+    const file = await loadExpectations(join(ROOT, 'k8s/overlays/expectations/expect.yaml'));
+    expect(file.assertions.map((a) => a.database)).toEqual(['backup_test']);
   });
 });

@@ -1,5 +1,6 @@
 import type { BackupNaming } from '../backups/naming.ts';
 import type { RestoreMode } from '../config.ts';
+import type { Expectations } from '../expect/expectations.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { AllowRule } from '../restore/allowed-errors.ts';
 import type { TargetHandle } from '../targets/target.ts';
@@ -36,6 +37,10 @@ export interface DrillPlan {
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;
+  /** The validated `--expect` file: canary contract, tables to hold, the operator's assertions. */
+  expectations?: Expectations;
+  /** statement_timeout of an assertion that names none. */
+  assertionTimeoutSeconds: number;
   /** How the restore step shows its progress on stderr. */
   progress: { mode: ProgressMode; intervalMs: number };
   /**

@@ -6,6 +6,8 @@ import { directorySource, requireCandidates } from '../backups/directory-source.
 import { parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
+import { ExpectationsError } from '../expect/errors.ts';
+import { type Expectations, loadExpectations } from '../expect/expectations.ts';
 import { recordDrillEvent } from '../k8s/events.ts';
 import { loadKubeConfig } from '../k8s/kube-config.ts';
 import type { Logger } from '../log.ts';
@@ -103,8 +105,20 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
   const errors: string[] = [];
   const recorder = new StepRecorder(deps.out);
   let specsRunning = false;
+  let expectations: Expectations | undefined;
   try {
-    validateAllowRules(config.allowedErrors ?? []);
+    // A bad expectations file is bad configuration: found before any server is started or written.
+    if (config.expect) expectations = await loadExpectations(config.expect);
+    const recordedCanary = expectations?.canary?.database;
+    if (expectations && recordedCanary && config.canary !== 'none' && recordedCanary !== config.canary) {
+      throw new ExpectationsError(
+        expectations.file,
+        'canary.database',
+        `is ${recordedCanary}, but this drill's canary is ${config.canary}: set --canary ${recordedCanary}, or record the expectations again for ${config.canary}`,
+      );
+    }
+    const allowedErrors = [...(config.allowedErrors ?? []), ...(expectations?.allow ?? [])];
+    validateAllowRules(allowedErrors);
     if (config.backups) requireCandidates(await directorySource(config.backups, naming).discover(), naming);
     const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
     cleanups.push({ what: `remove ${work}`, run: () => rm(work, { recursive: true, force: true }) });
@@ -187,8 +201,10 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       target: target.handle,
       startedAt: startedAt.getTime(),
       progress: progressFor(config, deps.stderrIsTTY),
+      ...(expectations ? { expectations } : {}),
       // The expectations file's `allow:` rules; empty: the first error fails the restore.
-      allowedErrors: config.allowedErrors ?? [],
+      allowedErrors,
+      assertionTimeoutSeconds: config.assertionTimeoutSeconds,
     };
     deps.out.write(
       `pg-restore-drill ${runId}: ${mode} drill of ${config.canary} on ${target.handle.description}\n`,

@@ -30,9 +30,17 @@ export function libpqEnv(connection: Connection, base: NodeJS.ProcessEnv): NodeJ
   return env;
 }
 
-/** Runs the client tools from a bin directory on this machine. */
-export function hostExecutor(binDir: string, connection: Connection, baseEnv: NodeJS.ProcessEnv): Executor {
-  const env = libpqEnv(connection, baseEnv);
+/**
+ * Runs the client tools from a bin directory on this machine. `libpq` adds libpq settings of the
+ * caller's own (`record` makes every session read-only with PGOPTIONS).
+ */
+export function hostExecutor(
+  binDir: string,
+  connection: Connection,
+  baseEnv: NodeJS.ProcessEnv,
+  libpq: NodeJS.ProcessEnv = {},
+): Executor {
+  const env = { ...libpqEnv(connection, baseEnv), ...libpq };
   const run: Executor['run'] = (tool, args, options) => runProcess(join(binDir, tool), args, env, options);
   return {
     where: `host (${binDir})`,

@@ -1,106 +1,262 @@
+/**
+ * The canary checks, held to the discovered contract (canary-contract.ts, canary-discovery.ts) and
+ * compared, every column of every row, against the best basis there is: the snapshot taken before the
+ * drop, else the expectations file, else only the contract's own promises (and the summary says so).
+ */
 import type pg from 'pg';
-import { CANARY_FOREIGN_KEY, CANARY_TRANSACTIONS, CANARY_USERS } from './canary-fixture.ts';
+import type { TableExpectation } from '../expect/expectations.ts';
+import { toleranceFraction } from '../expect/expectations.ts';
+import type { Executor } from '../targets/target.ts';
+import type { CanaryContract, DiscoveredCanary } from './canary-contract.ts';
+import { discoverCanary } from './canary-discovery.ts';
+import type { ReadSettings } from './deep.ts';
+import {
+  compareRows,
+  copyFieldText,
+  describeComparison,
+  linesDigest,
+  readTableRows,
+  type TableRows,
+} from './table-rows.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
-export interface CanaryUserRow {
-  id: number;
-  name: string;
-}
-
-export interface CanaryTransactionRow {
-  id: number;
-  user_id: number;
-  amount: string;
-}
-
-/** The canary's rows as they were before the drop: what the restore must bring back exactly. */
+/** The canary's contract and rows as one server holds them. */
 export interface CanarySnapshot {
-  users: CanaryUserRow[];
-  transactions: CanaryTransactionRow[];
+  contract: DiscoveredCanary;
+  users: TableRows;
+  transactions: TableRows;
 }
 
-/** Reads the canary's rows, ordered by id. */
-export async function snapshotCanary(client: pg.ClientBase): Promise<CanarySnapshot> {
-  const users = await client.query<CanaryUserRow>('SELECT id, name FROM users ORDER BY id');
-  const transactions = await client.query<CanaryTransactionRow>(
-    'SELECT id, user_id, amount::text AS amount FROM transactions ORDER BY id',
-  );
-  return { users: users.rows, transactions: transactions.rows };
+export interface SnapshotOptions {
+  /** Runs psql next to the server, to read rows as COPY text. */
+  executor: Executor;
+  /** The database on the server (the canary, or its copy). */
+  database: string;
+  contract: CanaryContract;
+  settings: ReadSettings;
+  signal?: AbortSignal;
 }
 
-/** Exactly alice, bob and charlie: no fewer, no more, no others. */
-export function checkUsers(current: CanarySnapshot): Verdict {
-  const names = current.users.map((u) => u.name).sort();
-  const expected = [...CANARY_USERS].sort();
-  const facts = { expected, found: names };
-  return JSON.stringify(names) === JSON.stringify(expected)
-    ? pass(`users are exactly ${expected.join(', ')}`, facts)
-    : fail(`users are [${names.join(', ')}], expected exactly [${expected.join(', ')}]`, facts);
+/** Discovers the contract on the database `client` is connected to and reads both tables' rows. */
+export async function snapshotCanary(
+  client: pg.ClientBase,
+  options: SnapshotOptions,
+): Promise<CanarySnapshot> {
+  const contract = await discoverCanary(client, options.contract);
+  const read = (table: DiscoveredCanary['users'] | DiscoveredCanary['transactions']) =>
+    readTableRows(options.executor, options.database, table, options.settings, options.signal);
+  return { contract, users: await read(contract.users), transactions: await read(contract.transactions) };
+}
+
+/** What the restored rows are compared against. */
+export type CanaryBasis =
+  | { kind: 'snapshot'; snapshot: CanarySnapshot }
+  /** The canary database's tables in the expectations file. */
+  | { kind: 'expectations'; file: string; tables: Record<string, TableExpectation> }
+  | { kind: 'contract' };
+
+const NOT_COMPARED =
+  'no snapshot (the target held no canary before the restore) and no --expect (record one with `pg-restore-drill record`)';
+
+interface TableOutcome {
+  ok: boolean;
+  /** What was compared, or what differs. */
+  text: string;
+  facts: Record<string, unknown>;
+}
+
+/** Every column of every row of one canary table against the basis (undefined: nothing to compare). */
+function compareTable(current: TableRows, basis: CanaryBasis): TableOutcome | undefined {
+  if (basis.kind === 'contract') return undefined;
+  if (basis.kind === 'snapshot') {
+    const before =
+      basis.snapshot.contract.users.table === current.table
+        ? basis.snapshot.users
+        : basis.snapshot.transactions;
+    const comparison = compareRows(before, current);
+    return comparison.ok
+      ? {
+          ok: true,
+          text: `its ${current.lines.length} row(s) match the snapshot taken before the drop, every column`,
+          facts: { compared: 'snapshot taken before the drop', rows: current.lines.length },
+        }
+      : {
+          ok: false,
+          text: `${current.table} differs from the snapshot taken before the drop: ${describeComparison(comparison, { expected: before.lines.length, found: current.lines.length })}`,
+          facts: {
+            compared: 'snapshot taken before the drop',
+            differences: comparison.differences,
+            expected: before.lines,
+            found: current.lines,
+          },
+        };
+  }
+  const entry = basis.tables[current.table];
+  const against = `the expectations of ${basis.file}`;
+  if (!entry) {
+    return {
+      ok: false,
+      text: `${against} hold no entry for ${current.table}: record them again (\`pg-restore-drill record\`) or pin canary.users/transactions.table`,
+      facts: { compared: against },
+    };
+  }
+  if (entry.rowsText) {
+    const expected = {
+      columns: entry.columns ?? current.columns,
+      key: entry.key ?? current.key,
+      lines: entry.rowsText,
+    };
+    const comparison = compareRows(expected, current);
+    return comparison.ok
+      ? {
+          ok: true,
+          text: `its ${current.lines.length} row(s) match ${against}, every column`,
+          facts: { compared: against },
+        }
+      : {
+          ok: false,
+          text: `${current.table} differs from ${against}: ${describeComparison(comparison, { expected: entry.rowsText.length, found: current.lines.length })}`,
+          facts: {
+            compared: against,
+            differences: comparison.differences,
+            expected: entry.rowsText,
+            found: current.lines,
+          },
+        };
+  }
+  const found = linesDigest(current.lines);
+  const rowsOk = rowsWithin(entry, found.rows);
+  if (entry.digest) {
+    const ok = rowsOk && entry.digest === found.digest;
+    return {
+      ok,
+      text: ok
+        ? `its ${found.rows} row(s) match the digest in ${against}`
+        : `${current.table} differs from ${against}: ${found.rows} row(s) digest ${found.digest}, expected ${describeRows(entry)} digest ${entry.digest}`,
+      facts: { compared: against, found },
+    };
+  }
+  return {
+    ok: rowsOk,
+    text: rowsOk
+      ? `${found.rows} row(s), within ${describeRows(entry)} of ${against} (contents not compared: a tolerance, no digest)`
+      : `${current.table} holds ${found.rows} row(s), expected ${describeRows(entry)} by ${against}`,
+    facts: { compared: against, found },
+  };
+}
+
+/** Whether `rows` satisfies a table's expected count, range or tolerance. */
+export function rowsWithin(entry: Pick<TableExpectation, 'rows' | 'tolerance'>, rows: number): boolean {
+  if (typeof entry.rows !== 'number') {
+    return (
+      (entry.rows.min === undefined || rows >= entry.rows.min) &&
+      (entry.rows.max === undefined || rows <= entry.rows.max)
+    );
+  }
+  if (entry.tolerance) return Math.abs(rows - entry.rows) <= entry.rows * toleranceFraction(entry.tolerance);
+  return rows === entry.rows;
+}
+
+/** `120000 ±5%`, `between 1000 and 5000`, `5`. */
+export function describeRows(entry: Pick<TableExpectation, 'rows' | 'tolerance'>): string {
+  if (typeof entry.rows !== 'number') {
+    const { min, max } = entry.rows;
+    if (min !== undefined && max !== undefined) return `between ${min} and ${max} rows`;
+    return min !== undefined ? `at least ${min} rows` : `at most ${max} rows`;
+  }
+  return entry.tolerance ? `${entry.rows} rows ±${entry.tolerance}` : `${entry.rows} rows`;
+}
+
+/** The values of one column of rows read as COPY text. */
+function columnValues(rows: TableRows, column: string): string[] {
+  const at = rows.columns.indexOf(column);
+  return rows.lines.map((line) => copyFieldText(line.split('\t')[at] ?? ''));
+}
+
+/** Exactly the expected names (alice, bob, charlie) in the discovered column, and the rows against the basis. */
+export function checkUsers(current: CanarySnapshot, basis: CanaryBasis): Verdict {
+  const { users } = current.contract;
+  const column = `${users.table}.${users.nameColumn}`;
+  const names = columnValues(current.users, users.nameColumn).sort();
+  const expected = [...users.expected].sort();
+  const facts = { table: users.table, nameColumn: users.nameColumn, column, expected, found: names };
+  if (JSON.stringify(names) !== JSON.stringify(expected))
+    return fail(`${column} holds [${names.join(', ')}], expected exactly [${expected.join(', ')}]`, facts);
+  const rows = compareTable(current.users, basis);
+  const held = `${column} holds exactly ${expected.join(', ')}`;
+  if (!rows)
+    return pass(`${held} (other columns not compared: ${NOT_COMPARED})`, {
+      ...facts,
+      compared: 'canary contract',
+    });
+  return rows.ok
+    ? pass(`${held}; ${rows.text}`, { ...facts, ...rows.facts })
+    : fail(rows.text, { ...facts, ...rows.facts });
 }
 
 /**
- * The transactions match the snapshot taken before the drop (ids, user ids, amounts). Without a
- * snapshot (the target never held the canary) they are held to the canary's contract: as many rows as
- * the fixture, each pointing at a canary user.
+ * The transactions against the basis, every column of every row. With nothing to compare against they
+ * are held to the contract only (their count, and each pointing at a canary user), and the summary says
+ * that their contents were not compared.
  */
-export function checkTransactions(current: CanarySnapshot, before: CanarySnapshot | undefined): Verdict {
-  if (before) {
-    const want = JSON.stringify(before.transactions);
-    const got = JSON.stringify(current.transactions);
-    const facts = {
-      compared: 'snapshot taken before the drop',
-      expected: before.transactions,
-      found: current.transactions,
-    };
-    return want === got
-      ? pass(`${current.transactions.length} transactions match the snapshot taken before the drop`, facts)
-      : fail(
-          `transactions differ from the snapshot taken before the drop: ${describeDifference(before.transactions, current.transactions)}`,
-          facts,
-        );
+export function checkTransactions(current: CanarySnapshot, basis: CanaryBasis): Verdict {
+  const { transactions, foreignKey, users } = current.contract;
+  const rows = compareTable(current.transactions, basis);
+  if (rows) {
+    return rows.ok
+      ? pass(`${transactions.table}: ${rows.text}`, { table: transactions.table, ...rows.facts })
+      : fail(rows.text, { table: transactions.table, ...rows.facts });
   }
-  const userIds = new Set(current.users.map((u) => u.id));
-  const strays = current.transactions.filter((t) => !userIds.has(t.user_id));
-  const facts = {
-    compared: 'canary contract (no snapshot: the target held no canary)',
-    found: current.transactions,
+  const count = current.transactions.lines.length;
+  const facts: Record<string, unknown> = {
+    table: transactions.table,
+    compared: 'canary contract',
+    rows: count,
+    found: current.transactions.lines,
   };
-  if (current.transactions.length !== CANARY_TRANSACTIONS.length) {
-    return fail(`${current.transactions.length} transactions, expected ${CANARY_TRANSACTIONS.length}`, facts);
-  }
-  if (strays.length > 0) {
-    return fail(`transactions ${strays.map((t) => t.id).join(', ')} point at no canary user`, facts);
-  }
-  return pass(`${current.transactions.length} transactions, each belonging to a canary user`, facts);
-}
-
-function describeDifference(want: CanaryTransactionRow[], got: CanaryTransactionRow[]): string {
-  const key = (t: CanaryTransactionRow) => `${t.id}:${t.user_id}:${t.amount}`;
-  const gotKeys = new Set(got.map(key));
-  const wantKeys = new Set(want.map(key));
-  const missing = want.filter((t) => !gotKeys.has(key(t))).map(key);
-  const extra = got.filter((t) => !wantKeys.has(key(t))).map(key);
-  return `${got.length} rows vs ${want.length}; missing [${missing.join(', ')}], unexpected [${extra.join(', ')}] (id:user_id:amount)`;
-}
-
-/** The canary's own foreign key exists: transactions.user_id references users. */
-export async function checkCanaryForeignKey(client: pg.ClientBase): Promise<Verdict> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT c.conname AS name
-       FROM pg_constraint c
-      WHERE c.contype = 'f'
-        AND c.conrelid = to_regclass($1)
-        AND c.confrelid = to_regclass($2)`,
-    [CANARY_FOREIGN_KEY.table, CANARY_FOREIGN_KEY.references],
+  if (count !== transactions.rows)
+    return fail(
+      `${transactions.table} holds ${count} row(s), expected ${transactions.rows} (the canary contract)`,
+      facts,
+    );
+  if (!foreignKey)
+    return fail(
+      `${transactions.table} has no foreign key to ${users.table}: which user each transaction belongs to cannot be checked`,
+      facts,
+    );
+  const parentKeys = new Set(
+    current.users.lines.map((line) => {
+      const fields = line.split('\t');
+      return foreignKey.references.map((c) => fields[current.users.columns.indexOf(c)]).join('\t');
+    }),
   );
-  const facts = { found: rows.map((r) => r.name) };
-  return rows.length > 0
+  const strays = current.transactions.lines.filter((line) => {
+    const fields = line.split('\t');
+    const values = foreignKey.columns.map((c) => fields[current.transactions.columns.indexOf(c)]);
+    return !values.includes('\\N') && !parentKeys.has(values.join('\t'));
+  });
+  if (strays.length > 0)
+    return fail(
+      `${strays.length} row(s) of ${transactions.table} point at no canary user: ${strays.map((l) => `[${l.split('\t').map(copyFieldText).join(', ')}]`).join('; ')}`,
+      facts,
+    );
+  return pass(
+    `${count} row(s) in ${transactions.table}, each pointing at a canary user (${foreignKey.columns.join(', ')} → ${users.table}.${foreignKey.references.join(', ')}); contents not compared against anything: ${NOT_COMPARED}`,
+    facts,
+  );
+}
+
+/** The canary's own foreign key exists: transactions → users, whatever its columns are called. */
+export function checkCanaryForeignKey(current: DiscoveredCanary): Verdict {
+  const fk = current.foreignKey;
+  const facts = { table: current.transactions.table, references: current.users.table, foreignKey: fk };
+  return fk
     ? pass(
-        `${CANARY_FOREIGN_KEY.table} → ${CANARY_FOREIGN_KEY.references} foreign key present (${rows[0]?.name})`,
+        `${current.transactions.table} → ${current.users.table} foreign key present (${fk.name}: ${fk.columns.join(', ')} → ${fk.references.join(', ')})`,
         facts,
       )
     : fail(
-        `the foreign key ${CANARY_FOREIGN_KEY.table}.${CANARY_FOREIGN_KEY.column} → ${CANARY_FOREIGN_KEY.references} is missing: its ADD CONSTRAINT did not come back`,
+        `no foreign key from ${current.transactions.table} to ${current.users.table}: its ADD CONSTRAINT did not come back`,
         facts,
       );
 }

@@ -2,14 +2,33 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psql, startTestCluster } from '../../test/support/cluster.ts';
 import { seedCanary } from '../drill/seed.ts';
+import { executorFor } from '../targets/attach.ts';
 import { withClient } from '../targets/databases.ts';
 import type { StartedTarget } from '../targets/target.ts';
-import { checkCanaryForeignKey, checkTransactions, checkUsers, snapshotCanary } from './canary.ts';
+import {
+  type CanarySnapshot,
+  checkCanaryForeignKey,
+  checkTransactions,
+  checkUsers,
+  snapshotCanary,
+} from './canary.ts';
+import { defaultCanaryContract } from './canary-contract.ts';
 import { checkForeignKeys, checkSequences } from './constraints.ts';
 
 let target: StartedTarget;
 const on = <T>(db: string, fn: Parameters<typeof withClient<T>>[2]) =>
   withClient(target.handle.connection, db, fn);
+const snapshot = async (db: string): Promise<CanarySnapshot> => {
+  const executor = await executorFor(target.handle, process.env);
+  return on(db, (client) =>
+    snapshotCanary(client, {
+      executor,
+      database: db,
+      contract: defaultCanaryContract('backup_test'),
+      settings: { encoding: 'UTF8', timeZone: 'UTC' },
+    }),
+  );
+};
 
 beforeAll(async () => {
   target = await startTestCluster();
@@ -20,15 +39,19 @@ afterAll(() => target?.stop());
 
 describe('on the seeded canary', () => {
   it('every check passes', async () => {
-    const snapshot = await on('backup_test', snapshotCanary);
-    expect(snapshot.users.map((u) => u.name)).toEqual(['alice', 'bob', 'charlie']);
-    expect(checkUsers(snapshot).ok).toBe(true);
-    expect(checkTransactions(snapshot, snapshot).ok).toBe(true);
-    expect(checkTransactions(snapshot, undefined).summary).toBe(
-      '5 transactions, each belonging to a canary user',
+    const before = await snapshot('backup_test');
+    expect(before.contract.users).toMatchObject({ table: 'public.users', nameColumn: 'name', key: ['id'] });
+    expect(before.users.lines.map((l) => l.split('\t')[1])).toEqual(['alice', 'bob', 'charlie']);
+    const basis = { kind: 'snapshot', snapshot: before } as const;
+    expect(checkUsers(before, basis).summary).toBe(
+      'public.users.name holds exactly alice, bob, charlie; its 3 row(s) match the snapshot taken before the drop, every column',
     );
-    expect((await on('backup_test', checkCanaryForeignKey)).summary).toBe(
-      'transactions → users foreign key present (transactions_user_id_fkey)',
+    expect(checkTransactions(before, basis).ok).toBe(true);
+    expect(checkTransactions(before, { kind: 'contract' }).summary).toBe(
+      '5 row(s) in public.transactions, each pointing at a canary user (user_id → public.users.id); contents not compared against anything: no snapshot (the target held no canary before the restore) and no --expect (record one with `pg-restore-drill record`)',
+    );
+    expect(checkCanaryForeignKey(before.contract).summary).toBe(
+      'public.transactions → public.users foreign key present (transactions_user_id_fkey: user_id → id)',
     );
     expect((await on('backup_test', checkForeignKeys)).summary).toBe(
       '1 foreign key(s) validated, no orphan rows',
@@ -42,20 +65,25 @@ describe('on the seeded canary', () => {
 describe('on a damaged copy', () => {
   it('users: an extra user and a missing one fail', async () => {
     await psql(target.handle, 'damaged', "INSERT INTO users (name) VALUES ('mallory')");
-    const verdict = checkUsers(await on('damaged', snapshotCanary));
+    const verdict = checkUsers(await snapshot('damaged'), { kind: 'contract' });
     expect(verdict).toMatchObject({
       ok: false,
-      summary: 'users are [alice, bob, charlie, mallory], expected exactly [alice, bob, charlie]',
+      summary:
+        'public.users.name holds [alice, bob, charlie, mallory], expected exactly [alice, bob, charlie]',
     });
   });
 
   it('transactions: a changed amount fails against the snapshot, naming the rows', async () => {
-    const before = await on('backup_test', snapshotCanary);
-    await psql(target.handle, 'damaged', 'UPDATE transactions SET amount = 1.00 WHERE id = 2');
-    const verdict = checkTransactions(await on('damaged', snapshotCanary), before);
+    const before = await snapshot('backup_test');
+    await psql(
+      target.handle,
+      'damaged',
+      'UPDATE transactions SET amount = 1.00 WHERE id = 2; UPDATE transactions SET user_id = 3 WHERE id = 4',
+    );
+    const verdict = checkTransactions(await snapshot('damaged'), { kind: 'snapshot', snapshot: before });
     expect(verdict.ok).toBe(false);
     expect(verdict.summary).toBe(
-      'transactions differ from the snapshot taken before the drop: 5 rows vs 5; missing [2:2:250.50], unexpected [2:2:1.00] (id:user_id:amount)',
+      'public.transactions differs from the snapshot taken before the drop: 5 row(s) against 5: row id=2: amount expected 250.50, found 1.00; row id=4: user_id expected 1, found 3',
     );
   });
 
@@ -70,14 +98,16 @@ describe('on a damaged copy', () => {
     const verdict = await on('damaged', checkForeignKeys);
     expect(verdict).toMatchObject({
       ok: false,
-      summary: 'transactions.transactions_user_id_fkey: NOT VALID, 1 orphan row(s)',
+      summary: 'public.transactions.transactions_user_id_fkey: NOT VALID, 1 orphan row(s)',
     });
     await psql(
       target.handle,
       'damaged',
       'ALTER TABLE transactions DROP CONSTRAINT transactions_user_id_fkey',
     );
-    expect((await on('damaged', checkCanaryForeignKey)).ok).toBe(false);
+    expect(checkCanaryForeignKey((await snapshot('damaged')).contract).summary).toBe(
+      'no foreign key from public.transactions to public.users: its ADD CONSTRAINT did not come back',
+    );
   });
 
   it('foreign keys: multi-column keys are checked column by column', async () => {
@@ -93,8 +123,8 @@ describe('on a damaged copy', () => {
     const verdict = await on('damaged', checkForeignKeys);
     expect(verdict.facts.foreignKeys).toContainEqual({
       name: 'child_parent_fkey',
-      table: 'child',
-      references: 'parent',
+      table: 'public.child',
+      references: 'public.parent',
       validated: false,
       orphans: 1,
     });
@@ -104,6 +134,40 @@ describe('on a damaged copy', () => {
     await psql(target.handle, 'damaged', "SELECT setval('users_id_seq', 1)");
     const verdict = await on('damaged', checkSequences);
     expect(verdict.ok).toBe(false);
-    expect(verdict.summary).toBe('users_id_seq would hand out 2 but users.id already holds 4');
+    expect(verdict.summary).toBe('public.users_id_seq would hand out 2 but public.users.id already holds 4');
+  });
+});
+
+describe('under a search_path the backup chose', () => {
+  it('every check still reads the right tables: names are qualified and search_path is pinned', async () => {
+    await psql(target.handle, 'postgres', 'CREATE DATABASE elsewhere');
+    await psql(
+      target.handle,
+      'elsewhere',
+      `CREATE SCHEMA bank;
+       CREATE TABLE bank.users (user_id serial PRIMARY KEY, username text NOT NULL);
+       CREATE TABLE bank.transactions (txn_id serial PRIMARY KEY, account int NOT NULL REFERENCES bank.users, value numeric);
+       INSERT INTO bank.users (username) VALUES ('alice'), ('bob'), ('charlie');
+       INSERT INTO bank.transactions (account, value) VALUES (1, 1), (2, 2), (3, 3), (1, 4), (2, 5);
+       -- A decoy the old unqualified queries would have read.
+       CREATE TABLE public.users (id int, name text);
+       ALTER DATABASE elsewhere SET search_path = admin, public, pg_catalog;`,
+    );
+    const found = await snapshot('elsewhere');
+    expect([found.contract.users.table, found.contract.users.nameColumn]).toEqual(['bank.users', 'username']);
+    expect(checkUsers(found, { kind: 'contract' }).ok).toBe(true);
+    expect(checkTransactions(found, { kind: 'contract' }).ok).toBe(true);
+    expect((await on('elsewhere', checkForeignKeys)).facts.foreignKeys).toEqual([
+      {
+        name: 'transactions_account_fkey',
+        table: 'bank.transactions',
+        references: 'bank.users',
+        validated: true,
+        orphans: 0,
+      },
+    ]);
+    expect((await on('elsewhere', checkSequences)).summary).toBe(
+      "2 owned sequence(s) beyond their column's maximum",
+    );
   });
 });

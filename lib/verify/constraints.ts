@@ -1,9 +1,10 @@
 import type pg from 'pg';
+import { pinSearchPath } from './safe-session.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 interface ForeignKeyRow {
   name: string;
-  /** regclass text: already quoted and schema-qualified where needed. */
+  /** regclass text under search_path '': quoted and always schema-qualified. */
   child: string;
   parent: string;
   validated: boolean;
@@ -25,6 +26,7 @@ export interface ForeignKeyFact {
  * NULL key column are exempt, as MATCH SIMPLE has it).
  */
 export async function checkForeignKeys(client: pg.ClientBase): Promise<Verdict> {
+  await pinSearchPath(client);
   const { rows } = await client.query<ForeignKeyRow>(
     `SELECT c.conname AS name,
             c.conrelid::regclass::text AS child,
@@ -94,6 +96,7 @@ export interface SequenceFact {
  * maximum: a dump that restored the rows but not the setval would make the next insert collide.
  */
 export async function checkSequences(client: pg.ClientBase): Promise<Verdict> {
+  await pinSearchPath(client);
   const { rows } = await client.query<OwnedSequenceRow>(
     `SELECT d.objid::regclass::text AS sequence,
             d.refobjid::regclass::text AS "table",

@@ -1,0 +1,121 @@
+/**
+ * The drill step for an expectations file: every database and table it names must be in the restored
+ * backup, with its recorded row count (or within its tolerance) and content digest. A backup job that
+ * silently stopped dumping a database is the classic hidden loss: this is where it shows.
+ */
+import type { RestoreMode } from '../config.ts';
+import { withClient } from '../targets/databases.ts';
+import type { Connection, Executor } from '../targets/target.ts';
+import { describeRows, rowsWithin } from '../verify/canary.ts';
+import { readDigests } from '../verify/deep.ts';
+import { columnList } from '../verify/table-rows.ts';
+import { fail, pass, type Verdict } from '../verify/verdict.ts';
+import type { Expectations } from './expectations.ts';
+
+export interface ExpectationsCheckOptions {
+  expectations: Expectations;
+  executor: Executor;
+  connection: Connection;
+  restoreMode: RestoreMode;
+  /** The canary as the backup names it. */
+  canary: string;
+  /** The server database holding a backup database (the canary's copy in copy mode). */
+  databaseFor: (database: string) => string;
+  timeZone: string;
+  clock: () => number;
+  signal?: AbortSignal;
+}
+
+export interface TableExpectationCheck {
+  database: string;
+  table: string;
+  expected: string;
+  rows: number | null;
+  digest: string | null;
+  ok: boolean;
+  problem?: string;
+}
+
+/** Reads every expected table back from the restored server and holds it to its expectation. */
+export async function checkExpectations(options: ExpectationsCheckOptions): Promise<Verdict> {
+  const { expectations } = options;
+  const named = Object.keys(expectations.databases);
+  // In canary modes only the canary's section was restored: the other databases are not on this server.
+  const read = options.restoreMode === 'cluster' ? named : named.filter((d) => d === options.canary);
+  const notRead = named.filter((d) => !read.includes(d));
+  const present = await withClient(options.connection, options.connection.database, async (client) => {
+    const { rows } = await client.query<{ datname: string; encoding: string }>(
+      'SELECT datname, pg_catalog.pg_encoding_to_char(encoding) AS encoding FROM pg_catalog.pg_database',
+    );
+    return new Map(rows.map((r) => [r.datname, r.encoding]));
+  });
+  const problems: string[] = [];
+  const checks: TableExpectationCheck[] = [];
+  const missingDatabases: string[] = [];
+  for (const database of read) {
+    const restored = options.databaseFor(database);
+    const encoding = present.get(restored);
+    const tables = Object.entries(expectations.databases[database]?.tables ?? {});
+    if (encoding === undefined) {
+      missingDatabases.push(database);
+      problems.push(
+        `database ${database} (with ${tables.length} expected table(s)) is not in the restored backup`,
+      );
+      continue;
+    }
+    const digests = await readDigests(
+      options.executor,
+      restored,
+      // The recorded columns, where known: a partitioned root (--load-via-partition-root) needs them.
+      tables.map(([table, entry]) => ({
+        kind: 'table' as const,
+        table,
+        columns: entry.columns ? columnList(entry.columns) : '',
+      })),
+      { encoding, timeZone: options.timeZone },
+      options.clock,
+      options.signal,
+    );
+    tables.forEach(([table, entry], i) => {
+      const got = digests[i];
+      const expected = `${describeRows(entry)}${entry.digest ? ` digest ${entry.digest}` : ''}`;
+      const check: TableExpectationCheck = {
+        database,
+        table,
+        expected,
+        rows: got?.rows ?? null,
+        digest: got?.digest ?? null,
+        ok: false,
+      };
+      if (!got || got.error || got.rows === null) {
+        check.problem = `${database} ${table} is missing from the restored backup: ${got?.error ?? 'not read'}`;
+      } else if (!rowsWithin(entry, got.rows)) {
+        check.problem = `${database} ${table} holds ${got.rows} row(s), expected ${describeRows(entry)}`;
+      } else if (entry.digest && entry.digest !== got.digest) {
+        check.problem = `${database} ${table}: ${got.rows} row(s) digest ${got.digest}, expected digest ${entry.digest} (its contents changed)`;
+      } else {
+        check.ok = true;
+      }
+      if (check.problem) problems.push(check.problem);
+      checks.push(check);
+    });
+  }
+  const file = expectations.file;
+  const skipped = notRead.length
+    ? `; not read: ${notRead.join(', ')} (--mode ${options.restoreMode} restores only ${options.canary}'s section)`
+    : '';
+  const facts = { file, tables: checks, missingDatabases, notRead };
+  if (problems.length > 0)
+    return fail(`${problems.length} expectation(s) of ${file} fail: ${problems.join('; ')}${skipped}`, facts);
+  if (read.length === 0) {
+    return fail(
+      `nothing of ${file} could be checked: it names no database this drill restored (${named.join(', ') || 'none'})${skipped}`,
+      facts,
+    );
+  }
+  const byDigest = checks.filter((c) => c.ok && c.expected.includes('digest')).length;
+  return pass(
+    `${checks.length} table(s) in ${read.length} database(s) hold what ${file} expects (${byDigest} by content digest, ${checks.length - byDigest} by row count)${skipped}`,
+    facts,
+  );
+}
