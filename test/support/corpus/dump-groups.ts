@@ -161,7 +161,10 @@ export async function expectationsGroup(
       args,
       env: {},
       verdict: 'failed',
-      cause: { words: ['transactions', '4', '-20.00', '1000000.00'], phase: 'verify' },
+      cause: {
+        words: ['transactions', tx.key, '4', tx.amountColumn, '-20.00', '1000000.00'],
+        phase: 'verify',
+      },
     });
     await psql(
       source.handle,
@@ -181,7 +184,7 @@ export async function expectationsGroup(
       args,
       env: {},
       verdict: 'failed',
-      cause: { words: ['transactions', '5'], phase: 'verify' },
+      cause: { words: ['transactions', tx.key, '5', tx.userColumn], phase: 'verify' },
     });
     return { cases, expectFile, recorded, tables, cleanup: async () => {} };
   } finally {

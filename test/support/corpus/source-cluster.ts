@@ -208,10 +208,11 @@ export interface CatalogTable {
 }
 
 /**
- * Every table whose rows pg_dumpall writes, from the source's own catalog: ordinary tables (partitions
- * included, partitioned parents excluded: they hold no rows of their own) outside the system schemas and
- * outside extensions, in every database pg_dumpall dumps (all but template0). This is the M of
- * "N of M tables verified".
+ * Every table pg_dumpall creates, from the source's own catalog: ordinary tables, partitions and
+ * partitioned parents (relkind r and p: a parent holds no rows of its own, and the dump creates it
+ * without data, so it must come back empty of them; docs/how-it-works.md: M is "every table the dump
+ * creates or fills") outside the system schemas and outside extensions, in every database pg_dumpall
+ * dumps (all but template0). This is the M of "N of M tables verified".
  */
 export async function catalogTables(handle: TargetHandle): Promise<CatalogTable[]> {
   const databases = (
@@ -230,7 +231,7 @@ export async function catalogTables(handle: TargetHandle): Promise<CatalogTable[
       database,
       `SELECT pg_catalog.format('%s.%s', n.nspname, c.relname)
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg\\_toast%'
           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
                            WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
