@@ -7,7 +7,12 @@ import { assert, describe, inject, it, type TestContext } from 'vitest';
 import { inspectArchive } from '../lib/backups/archive-integrity.ts';
 import type { BackupCandidate } from '../lib/backups/backup-source.ts';
 import { directorySource, requireCandidates } from '../lib/backups/directory-source.ts';
-import { type BackupInspection, checkRestorable, inspectBackup } from '../lib/backups/integrity.ts';
+import {
+  type BackupInspection,
+  checkRestorable,
+  crossMajor,
+  inspectBackup,
+} from '../lib/backups/integrity.ts';
 import { copyDigest, type TableDigest } from '../lib/dump/copy-digest.ts';
 import { RestoreFailedError, RestoreTimeoutError, UnsafeTargetError } from '../lib/errors.ts';
 import { progressMeter } from '../lib/report/progress.ts';
@@ -278,11 +283,13 @@ describe(`restore drill of ${canary}`, () => {
     }
     const psql = await executor.toolVersion('psql');
     const notes = checkRestorable(found.backup?.path ?? '', inspection, target.serverVersion, psql);
+    const upgrade = crossMajor(inspection, target.serverVersion);
+    if (upgrade) notes.push(`a cross-major restore: PostgreSQL ${upgrade.from} → ${upgrade.to}`);
     found.restorable = true;
     return {
       ok: true,
       summary: `dump from ${inspection.dumpedFrom?.text ?? '?'} restores into PostgreSQL ${target.serverVersion.text} with psql ${psql?.text ?? '?'}${notes.length ? ` (${notes.join('; ')})` : ''}`,
-      facts: { psql: psql?.text, server: target.serverVersion.text, notes },
+      facts: { psql: psql?.text, server: target.serverVersion.text, notes, crossMajor: upgrade ?? null },
     };
   });
 
