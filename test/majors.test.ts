@@ -11,8 +11,9 @@ import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { executorFor } from '../lib/targets/attach.ts';
@@ -29,7 +30,7 @@ import {
   majorImage,
 } from './support/container-engine.ts';
 import { type SourceContainer, startSourceContainer } from './support/container-source.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const IMAGES = [majorImage(15), majorImage(17), majorImage(18)];
 const available = await containerTestsAvailable(IMAGES);
@@ -318,14 +319,25 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 
 describe.skipIf(skip)('canary modes and the fault matrix against a live PostgreSQL 18 server', () => {
   let backups: string;
+  /** The live server's pg_dumpall: the backup of every case here. */
+  let liveDump: string;
   let bystanderBefore: Awaited<ReturnType<typeof snapshotBystander>>;
 
   beforeAll(async () => {
     if (skip) return;
     await createBystander(pg18.handle, 'bystander-secret-18');
     bystanderBefore = await snapshotBystander(pg18.handle);
-    backups = await plainBackups('live-18', await dumpAll(pg18.handle));
+    liveDump = await dumpAll(pg18.handle);
+    backups = await plainBackups('live-18', liveDump);
+    // Taken after the backup: every case starts from the canary as the backup holds it (a failed
+    // canary-mode restore leaves it without its tables).
+    await psql(pg18.handle, 'postgres', `CREATE DATABASE canary_pristine TEMPLATE ${CANARY}`);
   }, 120_000);
+
+  beforeEach(async () => {
+    await psql(pg18.handle, 'postgres', `DROP DATABASE IF EXISTS ${CANARY} WITH (FORCE)`);
+    await psql(pg18.handle, 'postgres', `CREATE DATABASE ${CANARY} TEMPLATE canary_pristine`);
+  });
 
   async function canaryUsers(): Promise<string[]> {
     return withClient(pg18.handle.connection, CANARY, async (client) => {
@@ -334,12 +346,40 @@ describe.skipIf(skip)('canary modes and the fault matrix against a live PostgreS
     });
   }
 
+  /**
+   * Nothing but the canary touched, and nothing of the drill's left on the server: no copy database,
+   * no advisory drill lock (class 'pgRD'), no session of its tools (given 10 s to wind down).
+   */
   async function expectBystanderUntouched(): Promise<void> {
     const after = await snapshotBystander(pg18.handle);
     expect({ content: after.contentSha256, roles: after.rolesSha256 }).toEqual({
       content: bystanderBefore.contentSha256,
       roles: bystanderBefore.rolesSha256,
     });
+    const left = () =>
+      withClient(pg18.handle.connection, 'postgres', async (client) => {
+        const { rows } = await client.query<{ what: string }>(
+          `SELECT 'database ' || datname AS what FROM pg_database WHERE datname LIKE 'drill\\_%'
+           UNION ALL SELECT 'advisory lock' FROM pg_locks WHERE locktype = 'advisory' AND classid = 1885819460
+           UNION ALL SELECT 'session ' || coalesce(query, '') FROM pg_stat_activity
+            WHERE application_name LIKE 'pg-restore-drill%' AND pid <> pg_backend_pid()`,
+        );
+        return rows.map((r) => r.what);
+      });
+    let leftovers = await left();
+    for (let i = 0; i < 50 && leftovers.length > 0; i++) {
+      await sleep(200);
+      leftovers = await left();
+    }
+    expect(leftovers).toEqual([]);
+  }
+
+  /** The live dump with `statement` inside the canary's section, after its data, before its constraints. */
+  function intoCanarySection(dump: string, statement: string): string {
+    const banner = dump.indexOf(`-- Database "${CANARY}" dump`);
+    const at = dump.indexOf('\nALTER TABLE ONLY public.transactions\n', banner);
+    if (banner < 0 || at < banner) throw new Error('no canary section to put it in');
+    return `${dump.slice(0, at + 1)}${statement}\n${dump.slice(at + 1)}`;
   }
 
   it.each(['canary', 'canary-copy'] as const)('--mode %s on the live 18 server passes', async (mode) => {
@@ -373,11 +413,7 @@ describe.skipIf(skip)('canary modes and the fault matrix against a live PostgreS
   });
 
   it("fault: a statement in the canary's section fails mid-way: the restore fails naming its line", async () => {
-    const live = await dumpAll(pg18.handle);
-    const banner = live.indexOf(`-- Database "${CANARY}" dump`);
-    const at = live.indexOf('\nALTER TABLE ONLY public.transactions\n', banner);
-    expect(banner > 0 && at > banner).toBe(true);
-    const broken = `${live.slice(0, at + 1)}SELECT no_such_function();\n${live.slice(at + 1)}`;
+    const broken = intoCanarySection(liveDump, 'SELECT no_such_function();');
     const line = broken.split('\n').indexOf('SELECT no_such_function();') + 1;
     const dir = await plainBackups('section-fails', broken);
     const { code, report } = await drill(
@@ -390,6 +426,36 @@ describe.skipIf(skip)('canary modes and the fault matrix against a live PostgreS
     expect(restore?.message).toContain(
       `line ${line}: ERROR 42883: function no_such_function() does not exist`,
     );
+    await expectBystanderUntouched();
+  });
+
+  it('fault: SIGTERM mid-restore: stops, lets go of its lock and sessions, reports interrupted, exits 143', async () => {
+    const slow = intoCanarySection(liveDump, 'SELECT pg_sleep(60);');
+    const dir = await plainBackups('sigterm', slow);
+    const reports = await fresh('report');
+    const temp = await fresh('temp');
+    const run = startCli(
+      ['--target', 'url', '--mode', 'canary', '--backups', dir, '--temp-dir', temp, '--report-dir', reports],
+      pg18.cliEnv,
+      engine,
+    );
+    // As the fault matrix does: SIGTERM once the restore's session sits in the section's pg_sleep.
+    const sleeping = () =>
+      withClient(pg18.handle.connection, 'postgres', async (client) => {
+        const { rows } = await client.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query = 'SELECT pg_sleep(60);' AND state = 'active'`,
+          [CANARY],
+        );
+        return rows.length > 0;
+      });
+    for (let i = 0; i < 300 && !(await sleeping()); i++) await sleep(100);
+    expect(await sleeping()).toBe(true);
+    const signalled = Date.now();
+    run.child.kill('SIGTERM');
+    const { code, stdout } = await run.done;
+    expect(code, stdout).toBe(143);
+    console.info(`the drill on 18 exited ${((Date.now() - signalled) / 1000).toFixed(1)} s after SIGTERM`);
+    expect((await readReport(reports)).verdict).toBe('interrupted');
     await expectBystanderUntouched();
   });
 });
