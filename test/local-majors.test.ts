@@ -116,14 +116,20 @@ describe.skipIf(skip)('--target local with several majors installed', () => {
     expect(fits?.facts.crossMajor).toEqual({ from: 17, to: 18 });
   });
 
-  it('an 18 dump where only 15 and 17 are installed: exit 2 before any server starts, naming the fix', async () => {
+  it('an 18 dump where only 15 and 17 are installed: takes 17, the precheck refuses it, the log names the fix', async () => {
     const { code, stderr, report, tempLeft } = await drill(18, olderMajors);
-    expect(code).toBe(2);
-    expect(report.target).toBeNull();
+    expect(code).toBe(1);
+    expect(report.target?.serverVersion).toMatch(/^17\./);
+    const fits = report.checks.find((c) => c.id === 'precheck-dump-fits-the-target');
+    expect(fits?.code).toBe('DRILL_DUMP_NEWER_THAN_TARGET');
+    expect(fits?.message).toMatch(
+      /dumped from PostgreSQL 18\.\d+ by pg_dump 18\.\d+, but the target runs 17\.\d+/,
+    );
+    expect(report.restore).toBeNull();
     expect(tempLeft).toEqual([]);
     expect(stderr).toMatch(
       new RegExp(
-        `No PostgreSQL 18 \\(or newer\\) binaries here for \\S+\\.sql\\.gz, dumped by PostgreSQL 18\\.\\d+ \\(tried: .*${olderMajors}/17/bin \\(under ${olderMajors}; PostgreSQL 17\\.\\d+, older than the dump\\)`,
+        `no PostgreSQL 18 \\(or newer\\) here for \\S+\\.sql\\.gz, dumped by PostgreSQL 18\\.\\d+ \\(tried: .*${olderMajors}/17/bin \\(under ${olderMajors}; PostgreSQL 17\\.\\d+, older than the dump\\).*\\); taking ${olderMajors}/17/bin \\(PostgreSQL 17\\.\\d+\\)`,
       ),
     );
     expect(stderr).toContain(

@@ -292,7 +292,7 @@ describe.skipIf(skip)('an 18 dump aimed at an older major is refused before anyt
     },
   );
 
-  it('--target local with only older binaries: exit 2 before any server starts, naming the container fix', async () => {
+  it('--target local with only older binaries: the precheck refuses it, and the log names the container fix', async () => {
     const backups = await plainBackups('refused-local', dump18);
     const temp = await fresh('temp');
     const { code, stderr, report } = await drill([
@@ -303,12 +303,17 @@ describe.skipIf(skip)('an 18 dump aimed at an older major is refused before anyt
       '--temp-dir',
       temp,
     ]);
-    expect(code).toBe(2);
-    expect(report.target).toBeNull();
-    expect(stderr).toMatch(
-      /No PostgreSQL 18 \(or newer\) binaries here for \S+postgres-backup-2026-11-30-020000\.sql\.gz, dumped by PostgreSQL 18\.\d+ \(tried: .*PostgreSQL 15\.\d+, older than the dump\)/,
+    expect(code).toBe(1);
+    const fits = check(report, 'precheck-dump-fits-the-target');
+    expect(fits?.code).toBe('DRILL_DUMP_NEWER_THAN_TARGET');
+    expect(fits?.message).toMatch(
+      /dumped from PostgreSQL 18\.\d+ by pg_dump 18\.\d+, but the target runs 15\.\d+/,
     );
-    expect(stderr).toContain('--target container --image postgres:18');
+    expect(report.restore).toBeNull();
+    expect(stderr).toMatch(
+      /no PostgreSQL 18 \(or newer\) here for \S+postgres-backup-2026-11-30-020000\.sql\.gz, dumped by PostgreSQL 18\.\d+ \(tried: .*PostgreSQL 15\.\d+, older than the dump\)\); taking \S+ \(PostgreSQL 15\.\d+\), and the precheck will refuse the dump/,
+    );
+    expect(stderr).toContain('Use --target container --image postgres:18');
     expect(await readdirOrEmpty(temp)).toEqual([]);
   });
 });

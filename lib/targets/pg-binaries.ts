@@ -38,6 +38,11 @@ export interface FoundBinDir {
   version?: PgVersion;
   /** Why this one, for the log: which it took and what it passed over. */
   choice: string;
+  /**
+   * False when the dump is of a newer major than any directory here: the newest that runs is taken,
+   * and the precheck refuses the dump naming both majors (the choice says so, and the fix).
+   */
+  fits: boolean;
 }
 
 /**
@@ -51,7 +56,7 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
   const tools = search.tools ?? LOCAL_TOOLS;
   const need = search.dump?.version.major;
   const seen = new Set<string>();
-  let sawTools = false;
+  let newestOlder: { dir: string; version: PgVersion } | undefined;
   const accept = async (dir: string | undefined, how: string): Promise<FoundBinDir | undefined> => {
     if (!dir || seen.has(dir)) return undefined;
     seen.add(dir);
@@ -59,10 +64,9 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
       tried.push(`${dir} (${how})`);
       return undefined;
     }
-    sawTools = true;
     if (need === undefined) {
       tried.push(`${dir} (${how})`);
-      return { binDir: dir, tried, choice: `PostgreSQL binaries: ${dir} (${how})` };
+      return { binDir: dir, tried, choice: `PostgreSQL binaries: ${dir} (${how})`, fits: true };
     }
     const version = await binVersion(dir, tools[0] ?? 'initdb');
     if (!version.ok) {
@@ -71,6 +75,8 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
     }
     if (version.version.major < need) {
       tried.push(`${dir} (${how}; PostgreSQL ${version.version.text}, older than the dump)`);
+      if (!newestOlder || version.version.major > newestOlder.version.major)
+        newestOlder = { dir, version: version.version };
       return undefined;
     }
     tried.push(`${dir} (${how}; PostgreSQL ${version.version.text})`);
@@ -80,12 +86,13 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
       tried,
       version: version.version,
       choice: `PostgreSQL binaries: took ${dir} (PostgreSQL ${version.version.text}, ${how}) for a dump from PostgreSQL ${search.dump?.version.text}${passedOver.length ? `; passed over ${passedOver.join('; ')}` : ''}`,
+      fits: true,
     };
   };
   if (search.explicit) {
     const found = await accept(search.explicit, '--pg-bindir');
     if (found) return found;
-    if (need !== undefined && (await hasTools(search.explicit, tools))) throw tooOld(search, tried);
+    if (newestOlder) return tooOld(search, tried, newestOlder);
     const searched = `--pg-bindir ${search.explicit} does not hold all of ${tools.join(', ')}`;
     throw new ToolsNotFoundError(
       searched,
@@ -111,7 +118,7 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
       if (found) return found;
     }
   }
-  if (need !== undefined && sawTools) throw tooOld(search, tried);
+  if (newestOlder) return tooOld(search, tried, newestOlder);
   const where = tried.length ? tried.join('; ') : ['PATH', ...search.versionRoots].join(', ');
   const searched = `no PostgreSQL binaries found (needed: ${tools.join(', ')}; tried: ${where})`;
   throw new ToolsNotFoundError(
@@ -120,15 +127,25 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
   );
 }
 
-/** No directory here can take the dump: name its major, what was found, and the ways out. */
-function tooOld(search: BinDirSearch, tried: string[]): ToolsNotFoundError {
+/**
+ * No directory here can take the dump: the newest that runs is taken all the same, so the drill's
+ * precheck refuses the dump as a FAIL with its report (naming both majors), and the log says why and
+ * names the ways out.
+ */
+function tooOld(
+  search: BinDirSearch,
+  tried: string[],
+  taken: { dir: string; version: PgVersion },
+): FoundBinDir {
   const dump = search.dump as { version: PgVersion; file: string };
   const major = dump.version.major;
-  const searched = `no PostgreSQL ${major} (or newer) binaries here for ${dump.file}, dumped by PostgreSQL ${dump.version.text} (tried: ${tried.join('; ')})`;
-  return new ToolsNotFoundError(
-    searched,
-    `No${searched.slice(2)}. A dump restores only into the same or a newer major. Use --target container --image postgres:${major} (the server and its tools come in the image), or install PostgreSQL ${major} here (Debian: apt-get install postgresql-${major}) and pass --pg-bindir /usr/lib/postgresql/${major}/bin.`,
-  );
+  return {
+    binDir: taken.dir,
+    tried,
+    version: taken.version,
+    fits: false,
+    choice: `PostgreSQL binaries: no PostgreSQL ${major} (or newer) here for ${dump.file}, dumped by PostgreSQL ${dump.version.text} (tried: ${tried.join('; ')}); taking ${taken.dir} (PostgreSQL ${taken.version.text}), and the precheck will refuse the dump: a dump restores only into the same or a newer major. Use --target container --image postgres:${major} (the server and its tools come in the image), or install PostgreSQL ${major} here (Debian: apt-get install postgresql-${major}) and pass --pg-bindir /usr/lib/postgresql/${major}/bin.`,
+  };
 }
 
 /** `TOOL --version` of a bin directory: its PostgreSQL version, or why it does not run here. */

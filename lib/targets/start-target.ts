@@ -44,8 +44,9 @@ export async function startTarget(config: DrillConfig, deps: TargetDeps): Promis
     // the backup's header chooses (the self-contained drill's backup is made by the same binaries).
     const version = deps.newestBackup ? await newestDumpVersion(deps.newestBackup) : undefined;
     const dump = version && deps.newestBackup ? { version, file: deps.newestBackup.path } : undefined;
-    const { binDir, choice } = await findPgBinDir({ ...search, dump });
-    deps.log.info(choice);
+    const { binDir, choice, fits } = await findPgBinDir({ ...search, dump });
+    if (fits) deps.log.info(choice);
+    else deps.log.warn(choice);
     return startLocalTarget({ binDir, tempRoot: config.tempDir, baseEnv: deps.env, log: deps.log });
   };
   switch (config.target) {
