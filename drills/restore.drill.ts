@@ -9,7 +9,12 @@ import { inspectArchive } from '../lib/backups/archive-integrity.ts';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';
 import { directorySource } from '../lib/backups/directory-source.ts';
 import { checkExtensions } from '../lib/backups/extensions-check.ts';
-import { type BackupInspection, checkRestorable, inspectBackup } from '../lib/backups/integrity.ts';
+import {
+  type BackupInspection,
+  checkRestorable,
+  crossMajor,
+  inspectBackup,
+} from '../lib/backups/integrity.ts';
 import { grewSince, settledNewest } from '../lib/backups/settle.ts';
 import { checkTablespaces } from '../lib/backups/tablespaces-check.ts';
 import { readTablespaceLocations, readTargetOffer } from '../lib/backups/target-offer.ts';
@@ -488,11 +493,20 @@ describe(`restore drill of ${canary}`, () => {
         `tablespace(s) ${tablespaces.remapped.map((t) => t.name).join(', ')} will be made inside the server's own directory, never at the dump's LOCATION`,
       );
     }
+    const upgrade = crossMajor(inspection, target.serverVersion);
+    if (upgrade) notes.push(`a cross-major restore: PostgreSQL ${upgrade.from} → ${upgrade.to}`);
     found.restorable = true;
     return {
       ok: true,
       summary: `dump from ${inspection.dumpedFrom?.text ?? '?'} restores into PostgreSQL ${target.serverVersion.text} with psql ${psql?.text ?? '?'}${notes.length ? ` (${notes.join('; ')})` : ''}`,
-      facts: { psql: psql?.text, server: target.serverVersion.text, notes, extensions, tablespaces },
+      facts: {
+        psql: psql?.text,
+        server: target.serverVersion.text,
+        notes,
+        crossMajor: upgrade ?? null,
+        extensions,
+        tablespaces,
+      },
     };
   });
 

@@ -5,8 +5,9 @@
 #
 # Where no container registry can be reached (CI, this machine), the two base images the Dockerfile
 # names are built as LOCAL STAND-INS under those very names first (scripts/image-standins/): Node from
-# the npm registry on Debian, PostgreSQL from Debian packages. An image already present under a base
-# name is used as it is, stand-in or real; a real one is never replaced.
+# the npm registry on Debian, PostgreSQL 18 from Debian packages (localhost/postgres:18). An image already
+# present under a base name is used as it is, stand-in or real (a PostgreSQL stand-in whose base image
+# was rebuilt since is rebuilt); a real one is never replaced.
 #
 # Usage (as root: rootful podman, debootstrap):
 #   scripts/build-image.sh                     # stand-ins if missing, build, run the drill in the image
@@ -70,7 +71,7 @@ ensure_base() {
 			log "base $image: present (not a stand-in), used as is"
 			return
 		fi
-		if [ "$REBUILD_STANDINS" = 0 ]; then
+		if [ "$REBUILD_STANDINS" = 0 ] && { [ "$builder" != postgres.sh ] || ! standin_outdated "$image"; }; then
 			log "base $image: stand-in present (--rebuild-standins to rebuild)"
 			return
 		fi

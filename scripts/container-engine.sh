@@ -1,33 +1,45 @@
 #!/usr/bin/env bash
 # Idempotent setup of a local container engine for the integration tests and CI:
 # rootful podman + its Docker-compatible API socket (used by the `testcontainers` npm library),
-# plus a locally built PostgreSQL 15 image (no container registry is needed or contacted).
+# plus locally built PostgreSQL images, one per major, from Debian packages (no container registry is
+# needed or contacted):
+#   localhost/postgres:15  Debian bookworm  postgresql-15
+#   localhost/postgres:17  Debian trixie    postgresql-17
+#   localhost/postgres:18  Debian sid       postgresql-18  (the production major)
+# Each is `debootstrap --variant=minbase --include=postgresql-N SUITE` + scripts/postgres-image/
+# entrypoint.sh, imported with podman and labelled with its major and exact version.
 #
 # Usage (as root):
 #   scripts/container-engine.sh                  # set up; print the client env at the end
-#   scripts/container-engine.sh --rebuild        # also rebuild the image even if it exists
+#   scripts/container-engine.sh --rebuild        # also rebuild the images even if they are current
 #   eval "$(scripts/container-engine.sh --print-env)"            # set up, export the env
 #   scripts/container-engine.sh --print-env=plain >>"$GITHUB_ENV" # KEY=VALUE lines
 #
 # With --print-env, stdout carries only the environment lines; progress goes to stderr.
 #
 # Steps (each skipped when already done):
-#   1. apt-get install podman runc debootstrap (apt-get update only if something is missing)
+#   1. apt-get install podman runc catatonit debootstrap (apt-get update only if something is missing);
+#      catatonit is only a Recommends of podman, and `podman pod create` needs it (its infra container)
 #   2. write /etc/containers/containers.conf (managed file, see write_containers_conf)
 #   3. start `podman system service` on unix:///run/podman/podman.sock, detached
-#   4. build $IMAGE with debootstrap (Debian bookworm minbase + postgresql-15) + podman import
+#   4. build each image of PG_MAJORS, unless it exists with the same recipe (label
+#      pg-restore-drill.recipe-sha256: this script's build function, the entrypoint, major and suite);
+#      downloaded .debs are kept in $DEB_CACHE, so a rebuild downloads only what changed
 #
 # Environment overrides:
-#   IMAGE            image tag to build/check          (default localhost/postgres:15)
-#   MIRROR           Debian mirror for debootstrap     (default: read from /etc/apt sources)
-#   SUITE            Debian suite of the image         (default bookworm; has PostgreSQL 15)
-#   PODMAN_LOG       log file of the API service       (default /var/log/podman-service.log)
-#   SERVICE_TIMEOUT  seconds to wait for the socket    (default 30)
+#   PG_MAJORS        majors to build                    (default "15 17 18")
+#   SUITE_<N>        Debian suite for major N           (defaults: 15 bookworm, 17 trixie, 18 sid)
+#   IMAGE_REPO       image name, tagged :<N>            (default localhost/postgres)
+#   MIRROR           Debian mirror for debootstrap      (default: read from /etc/apt sources)
+#   DEB_CACHE        debootstrap's package cache        (default /var/cache/pg-restore-drill/debootstrap)
+#   PODMAN_LOG       log file of the API service        (default /var/log/podman-service.log)
+#   SERVICE_TIMEOUT  seconds to wait for the socket     (default 30)
 set -euo pipefail
 
-IMAGE="${IMAGE:-localhost/postgres:15}"
-SUITE="${SUITE:-bookworm}"
-PG_MAJOR=15
+PG_MAJORS="${PG_MAJORS:-15 17 18}"
+IMAGE_REPO="${IMAGE_REPO:-localhost/postgres}"
+DEB_CACHE="${DEB_CACHE:-/var/cache/pg-restore-drill/debootstrap}"
+declare -A DEFAULT_SUITE=([15]=bookworm [17]=trixie [18]=sid)
 SOCKET_PATH=/run/podman/podman.sock
 SOCKET_URL="unix://${SOCKET_PATH}"
 PODMAN_LOG="${PODMAN_LOG:-/var/log/podman-service.log}"
@@ -81,7 +93,7 @@ flock -w 600 9 || die "could not acquire $LOCK_FILE within 600s"
 
 # --- 1. packages ------------------------------------------------------------------------------
 ensure_packages() {
-	local pkgs=(podman runc debootstrap) missing=() p
+	local pkgs=(podman runc catatonit debootstrap) missing=() p
 	[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || pkgs+=(debian-archive-keyring)
 	for p in "${pkgs[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -180,7 +192,7 @@ $(tail -n 20 "$PODMAN_LOG")"
 	log "service: up (pid $pid)"
 }
 
-# --- 4. image ------------------------------------------------------------------------------------
+# --- 4. images -----------------------------------------------------------------------------------
 # shellcheck source=SCRIPTDIR/lib/debian-mirror.sh
 . "$SCRIPT_DIR/lib/debian-mirror.sh"
 
@@ -195,31 +207,42 @@ cleanup_rootfs() {
 	done
 	rm -rf --one-file-system "$ROOTFS"
 }
+trap cleanup_rootfs EXIT
 
+# build_image MAJOR SUITE IMAGE RECIPE: debootstrap SUITE with postgresql-MAJOR, podman import as IMAGE.
 build_image() {
-	local mirror sha lang=C.UTF-8
-	mirror="$(find_mirror)" || die "no Debian mirror for '$SUITE' found in /etc/apt sources; set MIRROR=http://..."
+	local major="$1" suite="$2" image="$3" recipe="$4" mirror sha lang=C.UTF-8 version dlog
+	SUITE="$suite"
+	mirror="$(find_mirror)" || die "no Debian mirror for '$suite' found in /etc/apt sources; set MIRROR=http://..."
 	[ -f "$IMAGE_SRC/entrypoint.sh" ] || die "missing $IMAGE_SRC/entrypoint.sh"
 	ROOTFS="$(mktemp -d /var/tmp/pg-image-rootfs.XXXXXX)"
-	trap cleanup_rootfs EXIT
+	dlog="$ROOTFS.debootstrap.log"
+	mkdir -p "$DEB_CACHE"
 
-	log "image: debootstrap $SUITE minbase + postgresql-$PG_MAJOR from $mirror"
-	if ! debootstrap --variant=minbase --include="postgresql-${PG_MAJOR},locales" \
-		"$SUITE" "$ROOTFS" "$mirror" >"$ROOTFS.debootstrap.log" 2>&1; then
-		tail -n 30 "$ROOTFS.debootstrap.log" >&2 || true
+	log "image: debootstrap $suite minbase + postgresql-$major from $mirror"
+	if ! debootstrap --variant=minbase --cache-dir="$DEB_CACHE" --include="postgresql-${major},locales" \
+		"$suite" "$ROOTFS" "$mirror" >"$dlog" 2>&1; then
+		if grep -q "Couldn't find these debs:.*postgresql-${major}" "$dlog"; then
+			rm -f "$dlog"
+			die "Debian suite '$suite' ($mirror) no longer carries postgresql-${major}: set SUITE_${major} to a suite that does (https://packages.debian.org/postgresql-${major} lists them), or drop ${major} from PG_MAJORS"
+		fi
+		tail -n 30 "$dlog" >&2 || true
 		[ -f "$ROOTFS/debootstrap/debootstrap.log" ] && tail -n 30 "$ROOTFS/debootstrap/debootstrap.log" >&2
-		rm -f "$ROOTFS.debootstrap.log"
-		die "debootstrap failed"
+		rm -f "$dlog"
+		die "debootstrap of $suite + postgresql-${major} failed"
 	fi
-	rm -f "$ROOTFS.debootstrap.log"
-	step_done "image: debootstrap"
+	rm -f "$dlog"
+	step_done "image :$major: debootstrap $suite"
 
-	# The postgresql-15 package creates a "main" cluster at install time; the container uses
+	# The postgresql-N package creates a "main" cluster at install time; the container uses
 	# $PGDATA instead, so drop it (and the apt caches) from the image.
-	rm -rf "$ROOTFS/var/lib/postgresql/${PG_MAJOR}" "$ROOTFS/etc/postgresql/${PG_MAJOR}" \
+	rm -rf "$ROOTFS/var/lib/postgresql/${major}" "$ROOTFS/etc/postgresql/${major}" \
 		"$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS/debootstrap"
-	# en_US.UTF-8 like the official image (cheap: ~1s); fall back to C.UTF-8 if that fails.
-	if chroot "$ROOTFS" localedef -i en_US -c -f UTF-8 -A /usr/share/locale/locale.alias en_US.UTF-8; then
+	# en_US.UTF-8 like the official image (cheap: ~1s); fall back to C.UTF-8 if that fails. (Newer
+	# suites ship no locale.alias.)
+	local alias=()
+	[ -f "$ROOTFS/usr/share/locale/locale.alias" ] && alias=(-A /usr/share/locale/locale.alias)
+	if chroot "$ROOTFS" localedef -i en_US -c -f UTF-8 "${alias[@]}" en_US.UTF-8; then
 		lang=en_US.utf8
 	else
 		log "image: WARNING: localedef en_US.UTF-8 failed; LANG=C.UTF-8"
@@ -232,53 +255,72 @@ build_image() {
 	mkdir -p "$ROOTFS/docker-entrypoint-initdb.d" "$ROOTFS/var/lib/postgresql/data"
 	chroot "$ROOTFS" chown -R postgres:postgres /var/lib/postgresql
 	chmod 0700 "$ROOTFS/var/lib/postgresql/data"
-	# Sanity: everything the drill runs inside the container must be there.
+	# Sanity: everything the drill runs inside the container must be there, of the major asked for.
 	local bin
 	for bin in postgres initdb pg_ctl psql pg_dump pg_dumpall pg_restore pg_isready; do
-		[ -x "$ROOTFS/usr/lib/postgresql/${PG_MAJOR}/bin/$bin" ] || die "image lacks $bin"
+		[ -x "$ROOTFS/usr/lib/postgresql/${major}/bin/$bin" ] || die "image lacks $bin"
 	done
 	for bin in gzip setpriv bash sh awk grep; do
 		chroot "$ROOTFS" sh -c "command -v $bin" >/dev/null || die "image lacks $bin"
 	done
+	version="$(chroot "$ROOTFS" "/usr/lib/postgresql/${major}/bin/postgres" --version | sed -n 's/^postgres (PostgreSQL) \([0-9][0-9.]*\).*/\1/p')"
+	[ "${version%%.*}" = "$major" ] || die "postgresql-${major} of $suite says it is PostgreSQL '${version}'"
 	sha="$(sha256sum "$IMAGE_SRC/entrypoint.sh" | cut -d' ' -f1)"
-	step_done "image: customise rootfs"
+	step_done "image :$major: customise rootfs ($version)"
 
-	log "image: podman import -> $IMAGE"
+	log "image: podman import -> $image"
 	tar -C "$ROOTFS" --numeric-owner -c . | podman import --quiet \
 		--change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
 		--change 'CMD ["postgres"]' \
-		--change "ENV PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-		--change "ENV PG_MAJOR=${PG_MAJOR}" \
+		--change "ENV PATH=/usr/lib/postgresql/${major}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		--change "ENV PG_MAJOR=${major}" \
+		--change "ENV PG_VERSION=${version}" \
 		--change 'ENV PGDATA=/var/lib/postgresql/data' \
 		--change "ENV LANG=${lang}" \
 		--change 'EXPOSE 5432/tcp' \
 		--change 'STOPSIGNAL SIGINT' \
-		--change "LABEL org.opencontainers.image.description=\"PostgreSQL ${PG_MAJOR} (Debian ${SUITE}) for pg-restore-drill\"" \
+		--change "LABEL org.opencontainers.image.description=\"PostgreSQL ${version} (Debian ${suite}) for pg-restore-drill\"" \
+		--change "LABEL org.opencontainers.image.version=${version}" \
+		--change "LABEL pg-restore-drill.pg-major=${major}" \
+		--change "LABEL pg-restore-drill.debian-suite=${suite}" \
 		--change "LABEL pg-restore-drill.entrypoint-sha256=${sha}" \
-		--message "scripts/container-engine.sh: debootstrap $SUITE + postgresql-${PG_MAJOR}" \
-		- "$IMAGE" >/dev/null
-	step_done "image: podman import"
+		--change "LABEL pg-restore-drill.recipe-sha256=${recipe}" \
+		--message "scripts/container-engine.sh: debootstrap $suite + postgresql-${major} (${version})" \
+		- "$image" >/dev/null
+	step_done "image :$major: podman import"
 	cleanup_rootfs
 	ROOTFS=""
 }
 
+label_of() { podman image inspect --format "{{index .Labels \"$2\"}}" "$1" 2>/dev/null || true; }
+
+# What an image is made from: a change to any of it means a rebuild. (Package versions are not in
+# it: --rebuild picks up a new point release of the suite.)
+recipe_of() {
+	{
+		printf 'major=%s suite=%s\n' "$1" "$2"
+		declare -f build_image
+		cat "$IMAGE_SRC/entrypoint.sh"
+	} | sha256sum | cut -d' ' -f1
+}
+
 ensure_image() {
-	if [ "$REBUILD" = 0 ] && podman image exists "$IMAGE"; then
-		local have want
-		have="$(podman image inspect --format '{{index .Labels "pg-restore-drill.entrypoint-sha256"}}' "$IMAGE" 2>/dev/null || true)"
-		want="$(sha256sum "$IMAGE_SRC/entrypoint.sh" | cut -d' ' -f1)"
-		log "image: $IMAGE exists (use --rebuild to rebuild)"
-		if [ "$have" != "$want" ]; then
-			log "image: WARNING: $IMAGE was built from a different scripts/postgres-image/entrypoint.sh;" \
-				"run with --rebuild to pick up the change"
+	local major="$1" suite_var="SUITE_$1" suite image recipe old_id=""
+	suite="${!suite_var:-${DEFAULT_SUITE[$major]:-}}"
+	[ -n "$suite" ] || die "no Debian suite known for PostgreSQL $major: set $suite_var (e.g. $suite_var=sid)"
+	image="${IMAGE_REPO}:${major}"
+	recipe="$(recipe_of "$major" "$suite")"
+	if [ "$REBUILD" = 0 ] && podman image exists "$image"; then
+		if [ "$(label_of "$image" pg-restore-drill.recipe-sha256)" = "$recipe" ]; then
+			log "image: $image current (PostgreSQL $(label_of "$image" org.opencontainers.image.version), Debian $suite; --rebuild to rebuild)"
+			return
 		fi
-		return
+		log "image: $image was built from another recipe: rebuilding"
 	fi
-	local old_id=""
-	old_id="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
-	build_image
+	old_id="$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
+	build_image "$major" "$suite" "$image" "$recipe"
 	# Drop the previous build if it is now untagged and unused (ignore failure: in use).
-	if [ -n "$old_id" ] && [ "$old_id" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
+	if [ -n "$old_id" ] && [ "$old_id" != "$(podman image inspect --format '{{.Id}}' "$image")" ]; then
 		if podman rmi "$old_id" >/dev/null 2>&1; then
 			log "image: removed previous build ${old_id:0:12}"
 		fi
@@ -300,8 +342,11 @@ write_containers_conf
 step_done "containers.conf"
 ensure_service
 step_done "podman API service"
-ensure_image
-step_done "image $IMAGE"
+for major in $PG_MAJORS; do
+	case "$major" in '' | *[!0-9]*) die "PG_MAJORS holds '$major', not a major version number" ;; esac
+	ensure_image "$major"
+	step_done "image ${IMAGE_REPO}:${major}"
+done
 T_STEP="$T_START"
 step_done "total"
 

@@ -9,13 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, slowDump, startTestCluster, writeBackup } from './support/cluster.ts';
-import { containerTestsAvailable, drillContainers, TEST_IMAGE } from './support/container-engine.ts';
+import {
+  containerTestsAvailable,
+  drillContainers,
+  engineSkip,
+  TEST_IMAGE,
+} from './support/container-engine.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const available = await containerTestsAvailable();
-if (!available.ok) console.warn(`skipping the container-target tests: ${available.reason}`);
+const skip = engineSkip('the container-target tests', available.ok ? undefined : available.reason);
 
-describe.skipIf(!available.ok)('--target container', () => {
+describe.skipIf(skip)('--target container', () => {
   let source: StartedTarget;
   let goodDump: string;
   let scratch: string;
@@ -50,7 +55,7 @@ describe.skipIf(!available.ok)('--target container', () => {
     const report = await readReport(reports);
     expect(report.target?.kind).toBe('container');
     expect(report.counts).toEqual({ passed: 13, failed: 0, skipped: 2 });
-    expect(await drillContainers()).toEqual([]);
+    expect(await drillContainers(report.runId)).toEqual([]);
   });
 
   it('--target auto picks the container engine when one answers', async () => {
@@ -76,7 +81,7 @@ describe.skipIf(!available.ok)('--target container', () => {
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
     expect(report.restore?.sqlBytes).toBe(Buffer.byteLength(goodDump));
-    expect(await drillContainers()).toEqual([]);
+    expect(await drillContainers(report.runId)).toEqual([]);
   });
 
   it('reports a failing restore exactly as the local target does: the line and the error', async () => {
@@ -94,11 +99,12 @@ describe.skipIf(!available.ok)('--target container', () => {
       engine,
     );
     expect(code).toBe(1);
-    const restore = (await readReport(reports)).checks.find((c) => c.id === 'restore-completed');
+    const report = await readReport(reports);
+    const restore = report.checks.find((c) => c.id === 'restore-completed');
     expect(restore?.message).toBe(
       `Restore failed: the dump hit an error and psql stopped there (ON_ERROR_STOP): line ${line}: ERROR 42883: function no_such_function() does not exist`,
     );
-    expect(await drillContainers()).toEqual([]);
+    expect(await drillContainers(report.runId)).toEqual([]);
   });
 
   it('on SIGTERM mid-restore stops, removes the container, reports and exits 143', async () => {
@@ -114,7 +120,8 @@ describe.skipIf(!available.ok)('--target container', () => {
     run.child.kill('SIGTERM');
     const { code, stdout } = await run.done;
     expect(code, stdout).toBe(143);
-    expect((await readReport(reports)).verdict).toBe('interrupted');
-    expect(await drillContainers()).toEqual([]);
+    const report = await readReport(reports);
+    expect(report.verdict).toBe('interrupted');
+    expect(await drillContainers(report.runId)).toEqual([]);
   });
 });

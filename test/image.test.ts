@@ -21,6 +21,7 @@ import { parseAllDocuments } from 'yaml';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, startTestCluster, writeBackup } from './support/cluster.ts';
+import { engineSkip } from './support/container-engine.ts';
 import { hasPushgateway, PUSHGATEWAY_BIN } from './support/pushgateway.ts';
 import { ROOT } from './support/run-cli.ts';
 
@@ -61,10 +62,9 @@ function unavailable(): string | undefined {
   }
   return undefined;
 }
-const skipReason = unavailable();
-if (skipReason) console.warn(`skipping the image tests: ${skipReason}`);
+const skip = engineSkip('the image tests', unavailable());
 
-describe.skipIf(skipReason !== undefined)('the pg-restore-drill image', () => {
+describe.skipIf(skip)('the pg-restore-drill image', () => {
   beforeAll(async () => {
     const started = Date.now();
     const build = await run('bash', [join(ROOT, 'scripts/build-image.sh'), '--no-smoke'], {
@@ -116,6 +116,31 @@ describe.skipIf(skipReason !== undefined)('the pg-restore-drill image', () => {
     console.info(`self-contained drill in the image: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(drill.code, drill.stdout + drill.stderr).toEqual(0);
     expect(drill.stdout).toMatch(/^pg-restore-drill: PASSED {2}\(run \S+, self-contained\)$/m);
+  });
+
+  it('holds PostgreSQL 18, the production major: the server and every tool the drill runs say so', async () => {
+    const versions = await podman(
+      'run',
+      '--rm',
+      '--network=none',
+      '--entrypoint',
+      '["sh", "-c", "for t in postgres initdb psql pg_dump pg_dumpall pg_restore; do $t --version; done"]',
+      IMAGE,
+    );
+    expect(versions.code, versions.stderr).toBe(0);
+    const majors = versions.stdout
+      .trim()
+      .split('\n')
+      .map((line) => /^(\S+) \(PostgreSQL\) (\d+)\./.exec(line)?.slice(1, 3).join(' '));
+    expect(majors).toEqual([
+      'postgres 18',
+      'initdb 18',
+      'psql 18',
+      'pg_dump 18',
+      'pg_dumpall 18',
+      'pg_restore 18',
+    ]);
+    console.info(`PostgreSQL in the image: ${versions.stdout.trim().split('\n')[0]}`);
   });
 
   it('exits 2 on an unknown option, before it does anything', async () => {

@@ -187,3 +187,15 @@ export function checkRestorable(
   }
   return notes;
 }
+
+/**
+ * A restore into a newer major than the dump was taken from: the upgrade path ("SQL dumps can restore
+ * to different PostgreSQL versions"), named in the report so a pass says what it proved.
+ */
+export function crossMajor(
+  inspection: Pick<BackupInspection, 'dumpedFrom' | 'dumpedBy'>,
+  server: PgVersion,
+): { from: number; to: number } | undefined {
+  const source = inspection.dumpedFrom ?? inspection.dumpedBy;
+  return source && source.major < server.major ? { from: source.major, to: server.major } : undefined;
+}

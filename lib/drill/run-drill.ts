@@ -119,10 +119,12 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
     }
     const allowedErrors = [...(config.allowedErrors ?? []), ...(expectations?.allow ?? [])];
     validateAllowRules(allowedErrors);
-    if (config.backups) requireCandidates(await directorySource(config.backups, naming).discover(), naming);
+    const newestBackup = config.backups
+      ? requireCandidates(await directorySource(config.backups, naming).discover(), naming)
+      : undefined;
     const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
     cleanups.push({ what: `remove ${work}`, run: () => rm(work, { recursive: true, force: true }) });
-    target = await startTarget(config, { env: deps.env, log, runId });
+    target = await startTarget(config, { env: deps.env, log, runId, newestBackup });
     const started = target;
     const stopTarget = once(() => started.stop());
     cleanups.push({

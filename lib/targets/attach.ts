@@ -11,7 +11,12 @@ export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessE
   if (handle.containerId) {
     const engine = await probeContainerEngine();
     if (!engine.ok) throw new TargetError(`The container engine went away: ${engine.reason}`);
-    return containerExecutor(engine.client.container.dockerode, handle.containerId, handle.connection.user);
+    return containerExecutor(
+      engine.client.container.dockerode,
+      handle.containerId,
+      handle.connection.user,
+      (handle.containerMounts ?? []).length > 0,
+    );
   }
   if (handle.pod) {
     const { kubeConfig } = loadKubeConfig({

@@ -1,7 +1,11 @@
 import { type ContainerRuntimeClient, getContainerRuntimeClient } from 'testcontainers';
 
-/** How long the engine probe may take: a socket that never answers must not hang `--target auto`. */
-const PROBE_TIMEOUT_MS = 10_000;
+/**
+ * How long the engine probe may take: a socket that never answers must not hang `--target auto` for
+ * long, but a busy engine (podman committing a large image layer holds its storage lock for many
+ * seconds on a loaded machine) is still an engine.
+ */
+const PROBE_TIMEOUT_MS = 30_000;
 
 export type EngineProbe = { ok: true; client: ContainerRuntimeClient } | { ok: false; reason: string };
 

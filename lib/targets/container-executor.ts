@@ -16,7 +16,13 @@ export const CONTAINER_SOCKET_DIR = '/var/run/postgresql';
  * the exec (the backup is never copied into the container); the tools reach the server over its local
  * socket with trust authentication, so no password travels at all.
  */
-export function containerExecutor(docker: DockerApi, containerId: string, user: string): Executor {
+export function containerExecutor(
+  docker: DockerApi,
+  containerId: string,
+  user: string,
+  /** The backup directory is mounted at its own path inside: the tools may take its paths. */
+  backupsMounted = false,
+): Executor {
   const container = docker.getContainer(containerId);
   const run = async (tool: PgTool, args: readonly string[], options: ToolRun = {}): Promise<ToolResult> => {
     // The shell reports its pid on stderr first, then becomes the tool: that pid is what an abort kills.
@@ -95,7 +101,7 @@ export function containerExecutor(docker: DockerApi, containerId: string, user: 
   };
   return {
     where: `container ${containerId.slice(0, 12)}`,
-    readsHostPaths: false,
+    readsHostPaths: backupsMounted,
     run,
     toolVersion: (tool) => toolVersionVia(run, tool),
   };

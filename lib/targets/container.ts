@@ -19,6 +19,11 @@ export interface ContainerTargetOptions {
   image: string;
   runId: string;
   log: Logger;
+  /**
+   * A host directory to mount read-only at its own path: the backups, when the newest is a directory
+   * archive (pg_restore must read it as a directory; every other backup is streamed in).
+   */
+  mountReadOnly?: string;
 }
 
 /**
@@ -35,6 +40,11 @@ export async function startContainerTarget(options: ContainerTargetOptions): Pro
       .withPassword(password)
       .withDatabase('postgres')
       .withLabels({ [RUN_LABEL]: options.runId })
+      .withBindMounts(
+        options.mountReadOnly
+          ? [{ source: options.mountReadOnly, target: options.mountReadOnly, mode: 'ro' }]
+          : [],
+      )
       .withCommand([
         'postgres',
         '-c',
@@ -95,6 +105,7 @@ export async function startContainerTarget(options: ContainerTargetOptions): Pro
         serverVersion,
         scratch: true,
         containerId: id,
+        containerMounts: options.mountReadOnly ? [options.mountReadOnly] : [],
       },
       stop,
       keep: async () =>

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import type { BackupCandidate } from '../backups/backup-source.ts';
 import type { DrillConfig } from '../config.ts';
 import { ConfigError, TargetError, ToolsNotFoundError, UnsafeTargetError } from '../errors.ts';
 import { loadKubeConfig } from '../k8s/kube-config.ts';
@@ -7,6 +9,7 @@ import { startContainerTarget } from './container.ts';
 import { probeContainerEngine } from './container-engine.ts';
 import { userDatabases, withClient } from './databases.ts';
 import { takeDrillLock } from './drill-lock.ts';
+import { newestDumpVersion } from './dump-version.ts';
 import { startLocalTarget } from './local.ts';
 import { findPgBinDir } from './pg-binaries.ts';
 import type { StartedTarget } from './target.ts';
@@ -17,6 +20,8 @@ export interface TargetDeps {
   log: Logger;
   /** Labels what the drill starts, so leftovers can be traced to a run. */
   runId: string;
+  /** The backup the drill will restore, when known before the target starts (`--backups`). */
+  newestBackup?: BackupCandidate;
 }
 
 /**
@@ -26,9 +31,22 @@ export interface TargetDeps {
  */
 export async function startTarget(config: DrillConfig, deps: TargetDeps): Promise<StartedTarget> {
   const search = { explicit: config.pgBinDir, path: deps.env.PATH ?? '', versionRoots: config.pgSearchRoots };
-  const container = () => startContainerTarget({ image: config.image, runId: deps.runId, log: deps.log });
+  const container = () =>
+    startContainerTarget({
+      image: config.image,
+      runId: deps.runId,
+      log: deps.log,
+      mountReadOnly:
+        deps.newestBackup?.format === 'directory' && config.backups ? resolve(config.backups) : undefined,
+    });
   const local = async () => {
-    const { binDir } = await findPgBinDir(search);
+    // A local server can only take a dump of its own major or older: with several majors installed,
+    // the backup's header chooses (the self-contained drill's backup is made by the same binaries).
+    const version = deps.newestBackup ? await newestDumpVersion(deps.newestBackup) : undefined;
+    const dump = version && deps.newestBackup ? { version, file: deps.newestBackup.path } : undefined;
+    const { binDir, choice, fits } = await findPgBinDir({ ...search, dump });
+    if (fits) deps.log.info(choice);
+    else deps.log.warn(choice);
     return startLocalTarget({ binDir, tempRoot: config.tempDir, baseEnv: deps.env, log: deps.log });
   };
   switch (config.target) {

@@ -64,6 +64,8 @@ export interface TargetHandle {
   binDir?: string;
   /** …or inside this container… */
   containerId?: string;
+  /** Host directories mounted read-only at their own paths in that container (a directory archive's). */
+  containerMounts?: string[];
   /** …or inside this pod, reached through the Kubernetes exec API. */
   pod?: { namespace: string; name: string; container: string; kubeconfig?: string; context?: string };
 }

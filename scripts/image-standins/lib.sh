@@ -4,6 +4,9 @@
 # Label on every stand-in image: build-image.sh never replaces an image without it (a real, pulled base
 # image stays untouched), and `podman images --filter label=pg-restore-drill.standin` lists them.
 STANDIN_LABEL=pg-restore-drill.standin
+# On a stand-in layered on a local image: IMAGE@ID of that base. A stand-in whose base has since been
+# rebuilt (or retagged) is out of date, and build-image.sh rebuilds it.
+STANDIN_BASE_LABEL=pg-restore-drill.standin-base
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-build-image}" "$*" >&2; }
 die() {
@@ -35,4 +38,15 @@ remove_rootfs() {
 # is_standin IMAGE: whether IMAGE exists and was built by one of our stand-in builders.
 is_standin() {
 	[ "$(podman image inspect --format "{{index .Labels \"$STANDIN_LABEL\"}}" "$1" 2>/dev/null)" = true ]
+}
+
+# standin_outdated IMAGE: the stand-in names a base (STANDIN_BASE_LABEL) that is now another image, or
+# it holds no such label while its builder sets one (a stand-in built by an older recipe).
+standin_outdated() {
+	local recorded base id
+	recorded="$(podman image inspect --format "{{index .Labels \"$STANDIN_BASE_LABEL\"}}" "$1" 2>/dev/null || true)"
+	[ -n "$recorded" ] || return 0
+	base="${recorded%@*}"
+	id="$(podman image inspect --format '{{.Id}}' "$base" 2>/dev/null || true)"
+	[ "$recorded" != "$base@$id" ]
 }

@@ -4,10 +4,17 @@ import { probeContainerEngine } from '../../lib/targets/container-engine.ts';
 /** The image the container tests run: CI builds it from Debian packages (scripts/container-engine.sh). */
 export const TEST_IMAGE = process.env.DRILL_TEST_IMAGE ?? 'localhost/postgres:15';
 
+/** The Debian-packaged image of one major that scripts/container-engine.sh builds. */
+export function majorImage(major: 15 | 17 | 18): string {
+  return `localhost/postgres:${major}`;
+}
+
 /**
  * Whether the container tests can run here, and if not, why (printed, so a skip is never silent).
  */
-export async function containerTestsAvailable(): Promise<{ ok: true } | { ok: false; reason: string }> {
+export async function containerTestsAvailable(
+  images: readonly string[] = [TEST_IMAGE],
+): Promise<{ ok: true } | { ok: false; reason: string }> {
   const engine = await probeContainerEngine();
   if (!engine.ok) {
     return {
@@ -15,22 +22,37 @@ export async function containerTestsAvailable(): Promise<{ ok: true } | { ok: fa
       reason: `no container engine (${engine.reason}); run scripts/container-engine.sh and export its --print-env`,
     };
   }
-  const images = await engine.client.container.dockerode.listImages({ filters: { reference: [TEST_IMAGE] } });
-  if (images.length === 0)
-    return {
-      ok: false,
-      reason: `the engine has no ${TEST_IMAGE}; build it with scripts/container-engine.sh`,
-    };
+  for (const image of images) {
+    const found = await engine.client.container.dockerode.listImages({ filters: { reference: [image] } });
+    if (found.length === 0)
+      return { ok: false, reason: `the engine has no ${image}; build it with scripts/container-engine.sh` };
+  }
   return { ok: true };
 }
 
-/** Containers (running or not) that the drill labelled; none may outlive a run. */
-export async function drillContainers(): Promise<string[]> {
+/**
+ * Whether tests that need the engine skip: they say why; under CI=true they may not skip at all (CI
+ * sets the engine up, so a missing one is a broken CI, not a reason to pass), and the file fails.
+ */
+export function engineSkip(what: string, reason: string | undefined): boolean {
+  if (reason === undefined) return false;
+  if (process.env.CI === 'true') {
+    throw new Error(`${what} must run under CI=true, but cannot: ${reason}`);
+  }
+  console.warn(`skipping ${what}: ${reason}`);
+  return true;
+}
+
+/**
+ * Containers (running or not) that the drill labelled; none may outlive a run. With a run id (the
+ * report's), only that run's: test files that start drills side by side must not see each other's.
+ */
+export async function drillContainers(runId?: string): Promise<string[]> {
   const engine = await probeContainerEngine();
   if (!engine.ok) throw new Error(engine.reason);
   const list = await engine.client.container.dockerode.listContainers({
     all: true,
-    filters: { label: [RUN_LABEL] },
+    filters: { label: [runId ? `${RUN_LABEL}=${runId}` : RUN_LABEL] },
   });
   return list.map((c) => `${c.Id.slice(0, 12)} ${c.Image} ${c.State}`);
 }

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { PostgreSqlContainer } from '@testcontainers/postgresql';
+import { Wait } from 'testcontainers';
+import { versionFromNum } from '../../lib/backups/dump-header.ts';
+import { CONTAINER_SOCKET_DIR } from '../../lib/targets/container-executor.ts';
+import { withClient } from '../../lib/targets/databases.ts';
+import type { TargetHandle } from '../../lib/targets/target.ts';
+
+/** Marks the tests' own source servers: not the drill's (RUN_LABEL), so no leftover check counts them. */
+export const SOURCE_LABEL = 'pg-restore-drill.test-source';
+
+export interface SourceContainer {
+  /** Not scratch; the tools (pg_dumpall, pg_dump, psql of its own major) run inside the container. */
+  handle: TargetHandle;
+  /** DATABASE_URL (no password) and PGPASSWORD: a CLI run against it as a live server. */
+  cliEnv: { DATABASE_URL: string; PGPASSWORD: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL server of another major than the host's, in a container of an image scripts/
+ * container-engine.sh builds: the source of real dumps of that major, or a live server for canary drills.
+ */
+export async function startSourceContainer(image: string): Promise<SourceContainer> {
+  const password = randomBytes(18).toString('base64url');
+  const container = await new PostgreSqlContainer(image)
+    .withUsername('postgres')
+    .withPassword(password)
+    .withDatabase('postgres')
+    .withLabels({ [SOURCE_LABEL]: 'true' })
+    .withHealthCheck({
+      test: ['CMD-SHELL', `pg_isready -h ${CONTAINER_SOCKET_DIR} -U postgres`],
+      interval: 1000,
+      timeout: 1000,
+      retries: 120,
+    })
+    .withWaitStrategy(
+      Wait.forAll([
+        Wait.forListeningPorts(),
+        Wait.forLogMessage(/database system is ready to accept connections/, 2),
+      ]),
+    )
+    .start();
+  const connection = {
+    host: container.getHost(),
+    port: container.getPort(),
+    user: 'postgres',
+    password,
+    database: 'postgres',
+  };
+  const num = await withClient(connection, 'postgres', async (client) => {
+    const { rows } = await client.query<{ num: string }>(
+      `SELECT current_setting('server_version_num') AS num`,
+    );
+    return Number(rows[0]?.num);
+  });
+  return {
+    handle: {
+      kind: 'url',
+      description: `source ${image} on ${connection.host}:${connection.port}`,
+      connection,
+      serverVersion: versionFromNum(num),
+      scratch: false,
+      containerId: container.getId(),
+    },
+    cliEnv: {
+      DATABASE_URL: `postgres://postgres@${connection.host}:${connection.port}/postgres`,
+      PGPASSWORD: password,
+    },
+    stop: async () => {
+      await container.stop({ remove: true, removeVolumes: true, timeout: 5000 });
+    },
+  };
+}
