@@ -110,10 +110,16 @@ describe('--target pod --mode canary', () => {
     const report = await readReport(reports);
     expect(report.target?.kind).toBe('pod');
     // The canary's section, and only it, went into the pod's psql (in one transaction: -1).
-    const restores = fake.execs.filter((e) => e.stdinBytes > 0);
-    expect(restores.map((e) => [e.command.join(' ').includes(' -1 '), e.stdinBytes])).toEqual([
-      [true, report.restore?.sqlBytes],
-    ]);
+    const fed = fake.execs.filter((e) => e.stdinBytes > 0);
+    const restores = fed.filter((e) => e.command.join(' ').includes(' -1 '));
+    expect(restores.map((e) => e.stdinBytes)).toEqual([report.restore?.sqlBytes]);
+    // Every other script fed to the pod's psql only reads (the canary's rows, read back as COPY text).
+    const reads = fed.filter((e) => !restores.includes(e));
+    expect(reads.length).toBeGreaterThan(0);
+    for (const read of reads) {
+      expect(read.stdinHead).toMatch(/ TO STDOUT;/);
+      expect(read.stdinHead).not.toMatch(/\b(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|TRUNCATE|GRANT)\b/i);
+    }
     expect(
       fake.execs.map((e) => e.command.join(' ')).filter((c) => c.includes(connection.password ?? '?')),
     ).toEqual([]);

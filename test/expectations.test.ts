@@ -366,16 +366,16 @@ describe('with a snapshot (canary mode on the live server)', () => {
     );
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
-    expect(check(report, 'drop: canary snapshot taken').message).toBe(
-      '3 row(s) of bank.users (names in username), 5 of bank.transactions before the drop',
+    expect(check(report, 'precheck: canary snapshot taken').message).toBe(
+      '3 row(s) of bank.users (names in username), 5 of bank.transactions before the restore',
     );
     expect(check(report, TRANSACTIONS)).toMatchObject({
       status: 'failed',
       message:
-        'bank.transactions differs from the snapshot taken before the drop: 5 row(s) against 5: row txn_id=4: value expected 7.77, found -20.00',
+        'bank.transactions differs from the snapshot taken before the restore: 5 row(s) against 5: row txn_id=4: value expected 7.77, found -20.00',
     });
     expect(check(report, USERS).message).toBe(
-      'bank.users.username holds exactly alice, bob, charlie; its 3 row(s) match the snapshot taken before the drop, every column',
+      'bank.users.username holds exactly alice, bob, charlie; its 3 row(s) match the snapshot taken before the restore, every column',
     );
   });
 });
@@ -434,6 +434,9 @@ describe('expectations of awkward databases', () => {
       dir,
       '--canary',
       'none',
+      // --canary none checks nothing with --verify canary (a usage error): every table is read back.
+      '--verify',
+      'deep',
       '--report-dir',
       reports,
       '--temp-dir',

@@ -448,8 +448,8 @@ describe.skipIf(skip)('canary modes and the fault matrix against a live PostgreS
     const sleeping = () =>
       withClient(pg18.handle.connection, 'postgres', async (client) => {
         const { rows } = await client.query(
-          `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query = 'SELECT pg_sleep(60);' AND state = 'active'`,
-          [CANARY],
+          // Canary mode restores into the run's drill_<run id> beside the canary, then swaps it in.
+          `SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'drill\\_%' AND query = 'SELECT pg_sleep(60);' AND state = 'active'`,
         );
         return rows.length > 0;
       });

@@ -352,7 +352,9 @@ export async function recordFromBackup(
   for (const database of wanted) databases[database] = { tables: {} };
   for (const d of digests.digests) {
     const db = databases[d.database];
-    if (!db || d.kind !== 'table') continue;
+    // A table the dump creates without any data block (a partitioned parent: its rows are its
+    // partitions') holds no rows of its own; the server side records only tables with data, as here.
+    if (!db || d.kind !== 'table' || d.data === 'none') continue;
     db.tables[d.table] = { rows: d.rows, digest: d.digest, columns: columnNames(d.columns) };
   }
   const canary = canaryFromDump(capture, contract, databases[options.canary], backup.name);

@@ -77,14 +77,14 @@ function compareTable(current: TableRows, basis: CanaryBasis): TableOutcome | un
     return comparison.ok
       ? {
           ok: true,
-          text: `its ${current.lines.length} row(s) match the snapshot taken before the drop, every column`,
-          facts: { compared: 'snapshot taken before the drop', rows: current.lines.length },
+          text: `its ${current.lines.length} row(s) match the snapshot taken before the restore, every column`,
+          facts: { compared: 'snapshot taken before the restore', rows: current.lines.length },
         }
       : {
           ok: false,
-          text: `${current.table} differs from the snapshot taken before the drop: ${describeComparison(comparison, { expected: before.lines.length, found: current.lines.length })}`,
+          text: `${current.table} differs from the snapshot taken before the restore: ${describeComparison(comparison, { expected: before.lines.length, found: current.lines.length })}`,
           facts: {
-            compared: 'snapshot taken before the drop',
+            compared: 'snapshot taken before the restore',
             differences: comparison.differences,
             expected: before.lines,
             found: current.lines,

@@ -44,7 +44,7 @@ describe('on the seeded canary', () => {
     expect(before.users.lines.map((l) => l.split('\t')[1])).toEqual(['alice', 'bob', 'charlie']);
     const basis = { kind: 'snapshot', snapshot: before } as const;
     expect(checkUsers(before, basis).summary).toBe(
-      'public.users.name holds exactly alice, bob, charlie; its 3 row(s) match the snapshot taken before the drop, every column',
+      'public.users.name holds exactly alice, bob, charlie; its 3 row(s) match the snapshot taken before the restore, every column',
     );
     expect(checkTransactions(before, basis).ok).toBe(true);
     expect(checkTransactions(before, { kind: 'contract' }).summary).toBe(
@@ -83,7 +83,7 @@ describe('on a damaged copy', () => {
     const verdict = checkTransactions(await snapshot('damaged'), { kind: 'snapshot', snapshot: before });
     expect(verdict.ok).toBe(false);
     expect(verdict.summary).toBe(
-      'public.transactions differs from the snapshot taken before the drop: 5 row(s) against 5: row id=2: amount expected 250.50, found 1.00; row id=4: user_id expected 1, found 3',
+      'public.transactions differs from the snapshot taken before the restore: 5 row(s) against 5: row id=2: amount expected 250.50, found 1.00; row id=4: user_id expected 1, found 3',
     );
   });
 

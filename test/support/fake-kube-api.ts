@@ -90,6 +90,8 @@ export interface Forbidden {
   resource: string;
 }
 
+const STDIN_HEAD_BYTES = 4096;
+
 /** One exec, as the fake ran it. */
 export interface ExecRecord {
   namespace: string;
@@ -100,6 +102,8 @@ export interface ExecRecord {
   pid: number | undefined;
   /** Bytes received on the stdin channel. */
   stdinBytes: number;
+  /** The first STDIN_HEAD_BYTES of stdin, as text: what a test needs to tell a restore from a read. */
+  stdinHead: string;
   /** How stdin ended: v5's close frame, or the connection closing. */
   stdinClosedBy: 'close-frame' | 'connection' | undefined;
   stderrBytes: number;
@@ -776,6 +780,8 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       const channel = data[0];
       if (channel === 0 && child.stdin) {
         record.stdinBytes += data.length - 1;
+        if (record.stdinHead.length < STDIN_HEAD_BYTES)
+          record.stdinHead += data.subarray(1, 1 + STDIN_HEAD_BYTES - record.stdinHead.length).toString();
         if (!child.stdin.write(data.subarray(1)) && !paused) {
           paused = true;
           ws.pause();
@@ -883,6 +889,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         protocol: ws.protocol,
         pid: undefined,
         stdinBytes: 0,
+        stdinHead: '',
         stdinClosedBy: undefined,
         stderrBytes: 0,
         exit: undefined,
