@@ -186,7 +186,7 @@ export const SETTINGS = {
     env: 'DRILL_GROWTH_CHECK_INTERVAL',
     default: 5,
     arg: 'SECONDS',
-    help: "seconds between the looks at the newest backup's size and mtime that tell whether it is still being written",
+    help: "seconds between the looks at the newest backup's size and mtime that tell whether it is still being written (a backup last written longer ago than this is taken at once)",
   },
   'report-dir': {
     env: 'DRILL_REPORT_DIR',

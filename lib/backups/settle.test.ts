@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -40,6 +40,29 @@ describe('settledNewest', () => {
       ...drive(async () => {}),
     });
     expect([settled.candidate.name, settled.grew, settled.waitedMs]).toEqual([
+      'postgres-backup-2026-11-21-030000.sql.gz',
+      false,
+      0,
+    ]);
+  });
+
+  it('takes a newest backup last written longer ago than the interval without a second look', async () => {
+    const file = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
+    await writeFile(file, 'x');
+    const anHourAgo = new Date(Date.now() - 3600_000);
+    await utimes(file, anHourAgo, anHourAgo);
+    let sleeps = 0;
+    const settled = await settledNewest({
+      source: directorySource(dir, naming),
+      naming,
+      intervalMs: 5000,
+      waitMs: 600_000,
+      clock: () => 0,
+      sleep: async () => {
+        sleeps++;
+      },
+    });
+    expect([settled.candidate.name, settled.grew, sleeps]).toEqual([
       'postgres-backup-2026-11-21-030000.sql.gz',
       false,
       0,

@@ -14,6 +14,8 @@ export interface SettleOptions {
   signal?: AbortSignal;
   /** Monotonic milliseconds. */
   clock: () => number;
+  /** Wall-clock epoch milliseconds, to tell how long ago the backup was last written (default Date.now). */
+  now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told once when the newest backup is found still growing (the drill says so on stderr). */
   onGrowing?: (candidate: BackupCandidate, from: BackupLook, to: BackupLook) => void;
@@ -33,8 +35,9 @@ export interface Settled {
 const same = (a: BackupLook, b: BackupLook) => a.sizeBytes === b.sizeBytes && a.mtimeMs === b.mtimeMs;
 
 /**
- * The newest backup once it has stopped growing: two looks `intervalMs` apart agree on its size and
- * mtime. A backup still being written (the nightly job running late) is waited for, up to `waitMs`,
+ * The newest backup once it has stopped growing: its mtime is at least `intervalMs` in the past (nothing
+ * was written to it for as long as a second look would wait: the nightly file of a finished job, taken
+ * at once), or two looks `intervalMs` apart agree on its size and mtime. A backup still being written (the nightly job running late) is waited for, up to `waitMs`,
  * then BackupStillBeingWrittenError. Each round discovers again: a newer backup that appears meanwhile
  * becomes the one waited for, and an older complete one is never taken instead.
  */
@@ -46,6 +49,8 @@ export async function settledNewest(options: SettleOptions): Promise<Settled> {
   let discovery = await options.source.discover();
   let candidate = requireCandidates(discovery, options.naming);
   let before = await options.source.look(candidate);
+  const quietMs = (options.now ?? Date.now)() - before.mtimeMs;
+  if (quietMs >= options.intervalMs) return { candidate, discovery, look: before, waitedMs: 0, grew: false };
   for (;;) {
     await sleep(options.intervalMs, options.signal);
     options.signal?.throwIfAborted();
