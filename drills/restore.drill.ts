@@ -24,6 +24,7 @@ import {
   BackupIncompleteError,
   BackupStillBeingWrittenError,
   BackupTruncatedError,
+  ConfigError,
   RestoreFailedError,
   RestoreTimeoutError,
   UnsafeTargetError,
@@ -458,6 +459,14 @@ describe(`restore drill of ${canary}`, () => {
     if (restoreMode !== 'cluster' && found.backup?.format !== 'plain') {
       throw new UnsafeTargetError(
         `--mode ${restoreMode} restores one database's section out of a pg_dumpall; ${found.backup?.name} is a pg_dump archive. Use --mode cluster with a scratch target.`,
+      );
+    }
+    if (plan.allowedErrors.length > 0 && found.backup?.format !== 'plain') {
+      // pg_restore runs with --exit-on-error and cannot go on past an accepted error: the rules would
+      // silently not apply.
+      throw new ConfigError(
+        'expect',
+        `the expectations file's allow: rules apply to psql restores of plain dumps; ${found.backup?.name} is a pg_dump archive, restored by pg_restore --exit-on-error, where they cannot apply. Remove the allow: rules for this backup set.`,
       );
     }
     const psql = await executor.toolVersion('psql');

@@ -86,6 +86,21 @@ describe('parseExpectations', () => {
       'databases.app.tables.public.t.tolerance',
     ],
     [
+      'a tolerance of 100% (a table that lost every row would pass)',
+      'version: 1\ndatabases: { app: { tables: { public.t: { rows: 100, tolerance: "100%" } } } }',
+      'databases.app.tables.public.t.tolerance',
+    ],
+    [
+      'a tolerance of 0%',
+      'version: 1\ndatabases: { app: { tables: { public.t: { rows: 100, tolerance: "0%" } } } }',
+      'databases.app.tables.public.t.tolerance',
+    ],
+    [
+      'a range of rows without its min (an emptied table would pass)',
+      'version: 1\ndatabases: { app: { tables: { public.t: { rows: { max: 5000 } } } } }',
+      'databases.app.tables.public.t.rows',
+    ],
+    [
       'an assertion with two expectations',
       'version: 1\nassertions: [{ name: x, database: app, sql: SELECT 1, value: 1, rows: 1 }]',
       'assertions[0]',

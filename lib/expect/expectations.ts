@@ -181,8 +181,13 @@ function tableExpectation(v: Validator, value: Json, path: string): TableExpecta
     v.known(range, `${path}.rows`, ['min', 'max']);
     const min = range.min === undefined ? undefined : v.count(range.min, `${path}.rows.min`);
     const max = range.max === undefined ? undefined : v.count(range.max, `${path}.rows.max`);
-    if (min === undefined && max === undefined)
-      v.fail(`${path}.rows`, 'a range needs min, max or both, e.g. { min: 1000, max: 5000 }');
+    // A range without a lower bound would pass a table the backup silently emptied: min is required
+    // (min: 0 says so explicitly, for a table that may legitimately be empty).
+    if (min === undefined)
+      v.fail(
+        `${path}.rows`,
+        `a range needs its min (a table the backup lost would pass without one), e.g. { min: 1000, max: 5000 }; write min: 0 only if the table may be empty`,
+      );
     if (min !== undefined && max !== undefined && min > max)
       v.fail(`${path}.rows`, `min ${min} is above max ${max}`);
     rows = { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) };
@@ -205,6 +210,13 @@ function tableExpectation(v: Validator, value: Json, path: string): TableExpecta
     const tolerance = v.string(t.tolerance, `${path}.tolerance`);
     if (!TOLERANCE.test(tolerance))
       v.fail(`${path}.tolerance`, `must be a percentage like "5%", got ${show(tolerance)}`);
+    // 100% or more would accept a table that lost every row; 0% is an exact count (drop the tolerance).
+    const fraction = toleranceFraction(tolerance);
+    if (!(fraction > 0 && fraction < 1))
+      v.fail(
+        `${path}.tolerance`,
+        `must be above 0% and below 100% (${show(tolerance)} ${fraction >= 1 ? 'would accept a table that lost every row' : 'is an exact count: give rows alone'})`,
+      );
     if (out.digest !== undefined)
       v.fail(`${path}.tolerance`, 'a tolerance replaces the digest (changing rows change it): drop one');
     out.tolerance = tolerance;

@@ -58,7 +58,7 @@ export function formatExpectations(recorded: RecordedExpectations): string {
   const header = [
     `# Recorded by pg-restore-drill record from ${recorded.recordedFrom} at ${recorded.recordedAt}.`,
     '# The drill holds every backup to this file with --expect (DRILL_EXPECT); see docs/expectations.md.',
-    '# Tables that live data keeps changing: replace digest by a tolerance, e.g. `rows: { min: 1, max: 5000 }`',
+    '# Tables that live data keeps changing: replace digest by a range (min required) or a tolerance, e.g. `rows: { min: 1, max: 5000 }`',
     '# or `tolerance: "5%"`. Add your own read-only SQL checks under `assertions:`.',
   ].join('\n');
   return `${header}\n${stringify(recorded, { lineWidth: 0 })}`;

@@ -5,6 +5,7 @@ import {
   assertDroppable,
   copyDatabaseName,
   drillMark,
+  markedCanary,
   parseDrillMark,
   provenLeftover,
   replacedCanaryName,
@@ -54,5 +55,10 @@ describe('the drop guard', () => {
     expect(provenLeftover(replacedCanaryName(RUN), replaced)).toEqual({ runId: RUN, role: 'replaced' });
     expect(provenLeftover(copyDatabaseName(RUN), replaced)).toBeUndefined();
     expect(parseDrillMark('the operator says: do not touch')).toBeUndefined();
+    expect(markedCanary(replaced)).toBe('backup_test');
+    expect(markedCanary(drillMark(RUN, 'scratch', 'other; canary', 'dropped at the end'))).toBe(
+      'other; canary',
+    );
+    expect(markedCanary('the operator says: do not touch')).toBeUndefined();
   });
 });

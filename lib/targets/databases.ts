@@ -121,12 +121,28 @@ export function drillMark(runId: string, role: DrillMarkRole, canary: string, de
 export function parseDrillMark(
   comment: string | null | undefined,
 ): { runId: string; role: DrillMarkRole } | undefined {
+  const mark = parseMark(comment);
+  return mark ? { runId: mark.runId, role: mark.role } : undefined;
+}
+
+/** The canary a drill mark names (the drill of which canary made the database), or undefined. */
+export function markedCanary(comment: string | null | undefined): string | undefined {
+  return parseMark(comment)?.canary;
+}
+
+function parseMark(
+  comment: string | null | undefined,
+): { runId: string; role: DrillMarkRole; canary: string } | undefined {
   const match =
-    /^pg-restore-drill run (\d{8}-\d{6}-[0-9a-f]{6}): (scratch restore of|the canary it replaced,) /.exec(
+    /^pg-restore-drill run (\d{8}-\d{6}-[0-9a-f]{6}): (scratch restore of|the canary it replaced,) (.*); /s.exec(
       comment ?? '',
     );
-  if (!match?.[1]) return undefined;
-  return { runId: match[1], role: match[2] === MARK_WORDS.scratch ? 'scratch' : 'replaced' };
+  if (!match?.[1] || match[3] === undefined) return undefined;
+  return {
+    runId: match[1],
+    role: match[2] === MARK_WORDS.scratch ? 'scratch' : 'replaced',
+    canary: match[3],
+  };
 }
 
 /**

@@ -1,5 +1,12 @@
 import type pg from 'pg';
-import { type DrillMarkRole, dropDatabase, parseDrillMark, provenLeftover, withClient } from './databases.ts';
+import {
+  type DrillMarkRole,
+  dropDatabase,
+  markedCanary,
+  parseDrillMark,
+  provenLeftover,
+  withClient,
+} from './databases.ts';
 import type { Connection } from './target.ts';
 
 /** A database an earlier run created and left behind (it crashed, or was killed), proven by its comment. */
@@ -25,6 +32,7 @@ export interface CanaryCondition {
 async function drillNamed(
   client: pg.ClientBase,
   runId: string,
+  canary: string,
 ): Promise<{ leftovers: DrillLeftover[]; unproven: string[] }> {
   const { rows } = await client.query<{ datname: string; comment: string | null }>(
     `SELECT datname, pg_catalog.shobj_description(oid, 'pg_database') AS comment
@@ -35,6 +43,8 @@ async function drillNamed(
   for (const row of rows) {
     const proof = provenLeftover(row.datname, row.comment);
     if (proof?.runId === runId) continue;
+    // A drill of another canary on this server made it: that drill's to recognise, never ours to drop.
+    if (proof && markedCanary(row.comment) !== canary) continue;
     if (proof) leftovers.push({ database: row.datname, ...proof });
     else unproven.push(row.datname);
   }
@@ -59,7 +69,7 @@ export async function inspectCanary(
     return {
       exists: rows.length > 0,
       comment: rows[0]?.comment ?? null,
-      ...(await drillNamed(client, runId)),
+      ...(await drillNamed(client, runId, canary)),
     };
   });
   const markedBy = parseDrillMark(seen.comment)?.runId;

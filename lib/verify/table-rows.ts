@@ -32,6 +32,8 @@ function literal(text: string): string {
 function session(settings: ReadSettings): string {
   return [
     "SET search_path = '';",
+    // As pg_dump: a row-level security policy that would hide rows makes the read fail, never filter.
+    'SET row_security = off;',
     'SET standard_conforming_strings = on;',
     'SET DateStyle = ISO;',
     'SET IntervalStyle = postgres;',
