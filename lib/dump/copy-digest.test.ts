@@ -130,3 +130,19 @@ describe('copyDigest', () => {
     ]);
   });
 });
+
+describe('copyDigest of --column-inserts data with an INSERT it cannot decode', () => {
+  it('lists the table once, not verified, naming the line: its decoded rows are only part of it', async () => {
+    const text = [
+      'SET standard_conforming_strings = on;',
+      'CREATE TABLE public.t (a integer, b text);',
+      "INSERT INTO public.t (a, b) VALUES (1, 'one');",
+      "INSERT INTO public.t (a, b) VALUES (2, pg_catalog.upper('two'));",
+      "INSERT INTO public.t (a, b) VALUES (3, 'three');",
+      '',
+    ].join('\n');
+    const { digests } = await digestOf(text, 0, 'app');
+    const tables = digests.filter((d) => d.table === 'public.t');
+    expect(tables.map((d) => [d.columns, d.unverified?.startsWith('line 4: ')])).toEqual([['a, b', true]]);
+  });
+});

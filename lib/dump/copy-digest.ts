@@ -177,11 +177,25 @@ export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
   });
   return Object.defineProperty(stream, 'digests', {
     get(): TableDigest[] {
-      const out: TableDigest[] = [...tables.values()].map(({ entry, digest }) => ({
+      let out: TableDigest[] = [...tables.values()].map(({ entry, digest }) => ({
         ...entry,
         rows: digest.rows,
         digest: digestHex(digest),
       }));
+      // An INSERT that could not be decoded was filed without its column list: its table is not
+      // verified as a whole (the rows decoded under the column list are only part of it).
+      const undecoded = new Map(
+        out.filter((t) => t.unverified && t.columns === '').map((t) => [keyOf(t.database, t.table, ''), t]),
+      );
+      if (undecoded.size > 0) {
+        out = out.flatMap((t) => {
+          const failed = undecoded.get(keyOf(t.database, t.table, ''));
+          if (!failed || failed === t) return [t];
+          failed.line = Math.min(failed.line, t.line);
+          failed.columns = t.columns;
+          return [];
+        });
+      }
       const withData = new Set(out.map((t) => keyOf(t.database, t.table, '')));
       for (const [key, table] of created) {
         if (withData.has(key)) continue;

@@ -34,6 +34,7 @@ describe('parsePsqlStderr', () => {
         },
       ],
       warnings: [],
+      unrecognized: [],
     });
   });
 
@@ -54,6 +55,7 @@ describe('parsePsqlStderr', () => {
         },
       ],
       warnings: [],
+      unrecognized: [],
     });
   });
 
@@ -76,6 +78,7 @@ describe('parsePsqlStderr', () => {
         },
       ],
       warnings: [{ line: 4, severity: 'WARNING', sqlstate: '01000', message: 'careful: 42', details: [] }],
+      unrecognized: [],
     });
   });
 
@@ -112,6 +115,7 @@ describe('parsePsqlStderr', () => {
         },
       ],
       warnings: [],
+      unrecognized: [],
     });
   });
 
@@ -171,9 +175,14 @@ describe('parsePsqlStderr', () => {
     ]);
   });
 
-  it('ignores lines before the first message and an empty stderr', () => {
-    expect(parsePsqlStderr('')).toEqual({ errors: [], warnings: [] });
-    expect(parsePsqlStderr('LOCATION:  x.c:1\nsome noise\n')).toEqual({ errors: [], warnings: [] });
+  it('reads nothing from an empty stderr, and lists lines that belong to no message as unrecognized', () => {
+    expect(parsePsqlStderr('')).toEqual({ errors: [], warnings: [], unrecognized: [] });
+    expect(parsePsqlStderr('LOCATION:  x.c:1\nsome noise\n')).toEqual({
+      errors: [],
+      warnings: [],
+      // Not an error's, not a notice's: with allow rules in force such a line fails the restore.
+      unrecognized: ['LOCATION:  x.c:1', 'some noise'],
+    });
   });
 });
 

@@ -8,15 +8,26 @@ const CONTINUATION = /^(DETAIL|HINT|CONTEXT|QUERY|LINE \d+|LOCATION):\s*(.*)$/;
 /** `psql:<stdin>:9: NOTICE:  00000: …` and the like: not kept, and the lines after it are not an error's. */
 const MINOR = /^psql:[^:]*:\d+: (NOTICE|INFO|LOG|DEBUG\d?):/;
 
-/** Reads psql's stderr into errors with their dump line numbers; warnings are kept apart. */
-export function parsePsqlStderr(stderr: string): { errors: SqlError[]; warnings: SqlError[] } {
+/**
+ * Reads psql's stderr into errors with their dump line numbers; warnings are kept apart. `unrecognized`
+ * holds the non-empty lines that belong to no message psql printed (neither an error's nor a notice's):
+ * where errors are judged rather than stopped at (allow rules), such a line cannot be let through.
+ */
+export function parsePsqlStderr(stderr: string): {
+  errors: SqlError[];
+  warnings: SqlError[];
+  unrecognized: string[];
+} {
   const errors: SqlError[] = [];
   const warnings: SqlError[] = [];
+  const unrecognized: string[] = [];
   let current: SqlError | undefined;
+  let afterMinor = false;
   for (const raw of stderr.split('\n')) {
     const line = raw.trimEnd();
     if (MINOR.test(line)) {
       current = undefined;
+      afterMinor = true;
       continue;
     }
     const message = MESSAGE.exec(line);
@@ -31,13 +42,15 @@ export function parsePsqlStderr(stderr: string): { errors: SqlError[]; warnings:
         details: [],
       };
       (severity === 'WARNING' ? warnings : errors).push(current);
+      afterMinor = false;
       continue;
     }
     const continuation = CONTINUATION.exec(line);
     if (current && continuation && continuation[1] !== 'LOCATION') current.details.push(line);
     else if (current && line.trim() && !continuation) current.details.push(line);
+    else if (!current && !afterMinor && line.trim()) unrecognized.push(line);
   }
-  return { errors, warnings };
+  return { errors, warnings, unrecognized };
 }
 
 /** A hint for errors operators meet often, so the report says what to do. */

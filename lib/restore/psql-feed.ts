@@ -143,12 +143,15 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
     const judged = judgeErrors(errors, rules);
     const cut = result.stderr.length >= STDERR_JUDGEABLE_BYTES;
     const first = judged.rejected[0];
-    if (first || result.exitCode !== 0 || cut) {
+    const unjudged = parsed.unrecognized[0];
+    if (first || result.exitCode !== 0 || cut || unjudged !== undefined) {
       const why = first
         ? `an error the allow rules do not accept: ${formatSqlError(first.error)} (${first.reason})`
         : cut
           ? `psql reported more errors than the drill keeps (${result.stderr.length} bytes of stderr): they cannot all be judged against the allow rules`
-          : `psql exited with ${result.exitCode ?? result.signal}`;
+          : unjudged !== undefined
+            ? `psql printed a line that is no error the drill can judge against the allow rules: ${unjudged}`
+            : `psql exited with ${result.exitCode ?? result.signal}`;
       const accepted = judged.accepted.length
         ? `; ${judged.accepted.length} other error(s) were accepted`
         : '';
