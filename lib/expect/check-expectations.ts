@@ -114,8 +114,21 @@ export async function checkExpectations(options: ExpectationsCheckOptions): Prom
     );
   }
   const byDigest = checks.filter((c) => c.ok && c.expected.includes('digest')).length;
+  // A database the file names without tables is checked for its presence alone: say so, never count it
+  // among the databases whose tables hold.
+  const withTables = new Set(checks.map((c) => c.database));
+  const presentOnly = read.filter((d) => !withTables.has(d));
+  const presence = presentOnly.length
+    ? `; ${presentOnly.length} database(s) with no table expected, present: ${presentOnly.join(', ')}`
+    : '';
+  if (checks.length === 0) {
+    return fail(
+      `${file} expects no table of the databases this drill restored, only their presence (${presentOnly.join(', ')}): 0 tables checked; record it again with its tables${skipped}`,
+      facts,
+    );
+  }
   return pass(
-    `${checks.length} table(s) in ${read.length} database(s) hold what ${file} expects (${byDigest} by content digest, ${checks.length - byDigest} by row count)${skipped}`,
+    `${checks.length} table(s) in ${withTables.size} database(s) hold what ${file} expects (${byDigest} by content digest, ${checks.length - byDigest} by row count)${presence}${skipped}`,
     facts,
   );
 }
