@@ -67,6 +67,24 @@ async function backupDir(name: string, dump: string): Promise<string> {
   return dir;
 }
 
+/**
+ * Runs the drill on the backup directory `dir` with a fresh report directory `name-report` and the
+ * scratch --temp-dir, then `extra`; returns the run and the report directory.
+ */
+async function drillOn(name: string, dir: string, extra: string[] = []) {
+  const reports = await setup.freshDir(`${name}-report`);
+  const run = await runCli([
+    '--backups',
+    dir,
+    '--report-dir',
+    reports,
+    '--temp-dir',
+    setup.scratch,
+    ...extra,
+  ]);
+  return { ...run, reports };
+}
+
 function check(report: DrillReport, name: string) {
   const found = report.checks.find((c) => c.name === name);
   if (!found) throw new Error(`no check ${name} in ${report.checks.map((c) => c.name).join(', ')}`);
@@ -80,15 +98,7 @@ const FOREIGN_KEY = 'verify: canary foreign key present';
 describe('a canary made by hand', () => {
   it('restores into a throwaway server and passes, naming the column that holds the names', async () => {
     const dir = await backupDir('bank-good', setup.goodDump);
-    const reports = await setup.freshDir('bank-good-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      setup.scratch,
-    ]);
+    const { code, stdout, reports } = await drillOn('bank-good', dir);
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
     expect(check(report, USERS).message).toBe(
@@ -136,17 +146,7 @@ describe('expectations', () => {
     expect(file.recordedFrom).not.toContain(setup.source.cliEnv.PGPASSWORD);
 
     const dir = await backupDir('expect-good', setup.goodDump);
-    const reports = await setup.freshDir('expect-good-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      setup.scratch,
-      '--expect',
-      fromLive,
-    ]);
+    const { code, stdout, reports } = await drillOn('expect-good', dir, ['--expect', fromLive]);
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
     expect(check(report, TRANSACTIONS).message).toBe(
@@ -172,17 +172,7 @@ describe('expectations', () => {
     expect((await runCli(['record', '--all', '--backups', dir, '--out', everything])).code).toBe(0);
     expect(parse(await readFile(everything, 'utf8')).databases).toEqual(liveFile.databases);
 
-    const reports = await setup.freshDir('record-backup-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      setup.scratch,
-      '--expect',
-      fromBackup,
-    ]);
+    const { code, stdout, reports } = await drillOn('record-backup', dir, ['--expect', fromBackup]);
     expect(code, stdout).toBe(0);
     expect(check(await readReport(reports), USERS).message).toBe(
       `bank.users.username holds exactly alice, bob, charlie; its 3 row(s) match the expectations of ${fromBackup}, every column`,
@@ -242,17 +232,7 @@ assertions:
 `,
     );
     const dir = await backupDir('lacking', setup.goodDump);
-    const reports = await setup.freshDir('lacking-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      setup.scratch,
-      '--expect',
-      file,
-    ]);
+    const { code, stdout, reports } = await drillOn('lacking', dir, ['--expect', file]);
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
     expect(check(report, 'verify: expectations of lacking.yaml hold')).toMatchObject({
@@ -323,17 +303,7 @@ assertions:
       'UPDATE bank.transactions SET value = -20.00 WHERE txn_id = 4; UPDATE bank.transactions SET account = 2 WHERE txn_id = 5',
     );
     const dir = await backupDir('tampered', tampered);
-    const reports = await setup.freshDir('tampered-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      setup.scratch,
-      '--expect',
-      fromLive,
-    ]);
+    const { code, stdout, reports } = await drillOn('tampered', dir, ['--expect', fromLive]);
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
     expect(check(report, TRANSACTIONS)).toMatchObject({
