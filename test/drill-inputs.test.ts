@@ -132,20 +132,34 @@ async function until(what: string, test: () => Promise<boolean>): Promise<void> 
   }
 }
 
+/**
+ * A backup directory `name` holding the good dump as an older complete backup and, as the newest, the
+ * same dump still being written (the writer has started), and a report directory `name-report`. The
+ * caller kills the writer.
+ */
+async function growingBackups(name: string) {
+  const dir = await setup.freshDir(name);
+  await writeBackup(dir, '2026-11-20-030000', setup.goodDump);
+  const newest = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
+  const writer = slowWriter(gzipSync(setup.goodDump), newest);
+  try {
+    await until('the writer to start', () =>
+      stat(newest).then(
+        () => true,
+        () => false,
+      ),
+    );
+    return { dir, newest, writer, reports: await setup.freshDir(`${name}-report`) };
+  } catch (error) {
+    writer.child.kill('SIGKILL');
+    throw error;
+  }
+}
+
 describe('a newest backup that is still being written', () => {
   it('is waited for, never swapped for the older complete one, and drilled once it is whole', async () => {
-    const dir = await setup.freshDir('growing');
-    await writeBackup(dir, '2026-11-20-030000', setup.goodDump);
-    const newest = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
-    const writer = slowWriter(gzipSync(setup.goodDump), newest);
+    const { dir, writer, reports } = await growingBackups('growing');
     try {
-      await until('the writer to start', () =>
-        stat(newest).then(
-          () => true,
-          () => false,
-        ),
-      );
-      const reports = await setup.freshDir('growing-report');
       const run = startCli(
         ['--target', 'local', '--backups', dir, '--report-dir', reports, '--temp-dir', setup.scratch],
         { DRILL_GROWTH_CHECK_INTERVAL: '0.5' },
@@ -177,18 +191,8 @@ describe('a newest backup that is still being written', () => {
   });
 
   it('fails at the bound saying it is still being written (not truncated), and never falls back to the older one', async () => {
-    const dir = await setup.freshDir('still-growing');
-    await writeBackup(dir, '2026-11-20-030000', setup.goodDump);
-    const newest = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
-    const writer = slowWriter(gzipSync(setup.goodDump), newest);
+    const { dir, newest, writer, reports } = await growingBackups('still-growing');
     try {
-      await until('the writer to start', () =>
-        stat(newest).then(
-          () => true,
-          () => false,
-        ),
-      );
-      const reports = await setup.freshDir('still-growing-report');
       const { code, stdout } = await runCli(
         ['--target', 'local', '--backups', dir, '--report-dir', reports, '--temp-dir', setup.scratch],
         { DRILL_GROWTH_CHECK_INTERVAL: '0.3', DRILL_WAIT_FOR_NEWEST: '1' },
