@@ -3,17 +3,15 @@
  * in by rename, so the canary is never missing or empty, a failed drill leaves it as it was, and what a
  * crashed drill left behind is recognised and cleaned up by the next drill that passes.
  */
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { connect, databaseComment, drillMark, withClient } from '../lib/targets/databases.ts';
-import { dumpAll, psql, writeBackup } from './support/cluster.ts';
-import { type LiveServer, startLiveServer } from './support/live-server.ts';
+import { psql, writeBackup } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
+import { startLiveServer } from './support/live-server.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const CANARY = 'backup_test';
@@ -22,37 +20,20 @@ const AT = '2026-11-21-030000';
 const WHOLE = { users: 3, transactions: 5 };
 const OPERATOR_COMMENT = 'canary of the restore drills: do not write here';
 
-let live: LiveServer;
-let goodDump: string;
-let scratch: string;
-
-beforeAll(async () => {
-  live = await startLiveServer();
-  await seedCanary(live.handle, CANARY);
-  // The operator's own comment on the canary: the backup carries it, and so must the swapped-in restore.
-  await psql(live.handle, 'postgres', `COMMENT ON DATABASE ${CANARY} IS '${OPERATOR_COMMENT}'`);
-  goodDump = await dumpAll(live.handle);
-  scratch = await mkdtemp(join(tmpdir(), 'canary-swap-'));
-  await chmod(scratch, 0o755);
+const setup = drillSetup('canary-swap-', {
+  start: startLiveServer,
+  seed: async (handle) => {
+    await seedCanary(handle, CANARY);
+    // The operator's own comment on the canary: the backup carries it, and so must the swapped-in restore.
+    await psql(handle, 'postgres', `COMMENT ON DATABASE ${CANARY} IS '${OPERATOR_COMMENT}'`);
+  },
 });
-
-afterAll(async () => {
-  await live?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
-});
-
-async function freshDir(name: string): Promise<string> {
-  const dir = join(scratch, name);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
 
 /** A backup directory holding `sql` as the newest backup, and a report directory. */
 async function caseDirs(name: string, sql: string): Promise<{ backups: string; reports: string }> {
-  const backups = await freshDir(`${name}-backups`);
+  const backups = await setup.freshDir(`${name}-backups`);
   await writeBackup(backups, AT, sql);
-  return { backups, reports: await freshDir(`${name}-report`) };
+  return { backups, reports: await setup.freshDir(`${name}-report`) };
 }
 
 function canaryArgs(dirs: { backups: string; reports: string }, extra: string[] = []): string[] {
@@ -83,7 +64,7 @@ function check(report: DrillReport, id: string) {
 
 /** The canary's row counts read from a fresh session of its own (a bystander's application name). */
 async function canaryCounts(): Promise<{ users: number; transactions: number } | { tables: number }> {
-  const client = await connect(live.handle.connection, CANARY, 'canary-reader');
+  const client = await connect(setup.source.handle.connection, CANARY, 'canary-reader');
   try {
     const { rows } = await client.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('users', 'transactions')`,
@@ -98,7 +79,7 @@ async function canaryCounts(): Promise<{ users: number; transactions: number } |
 }
 
 async function canaryOid(): Promise<number | undefined> {
-  return withClient(live.handle.connection, 'postgres', async (client) => {
+  return withClient(setup.source.handle.connection, 'postgres', async (client) => {
     const { rows } = await client.query<{ oid: number }>(
       'SELECT oid::int AS oid FROM pg_database WHERE datname = $1',
       [CANARY],
@@ -108,11 +89,11 @@ async function canaryOid(): Promise<number | undefined> {
 }
 
 async function canaryComment(): Promise<string | null | undefined> {
-  return withClient(live.handle.connection, 'postgres', (client) => databaseComment(client, CANARY));
+  return withClient(setup.source.handle.connection, 'postgres', (client) => databaseComment(client, CANARY));
 }
 
 async function drillDatabases(): Promise<string[]> {
-  return withClient(live.handle.connection, 'postgres', async (client) => {
+  return withClient(setup.source.handle.connection, 'postgres', async (client) => {
     const { rows } = await client.query<{ datname: string }>(
       `SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%' ORDER BY 1`,
     );
@@ -132,7 +113,7 @@ function pollCanary() {
   let stopped = false;
   const note = (what: string) => readings.set(what, (readings.get(what) ?? 0) + 1);
   const loop = (async () => {
-    const catalog = await connect(live.handle.connection, 'postgres', 'canary-poller');
+    const catalog = await connect(setup.source.handle.connection, 'postgres', 'canary-poller');
     try {
       while (!stopped) {
         const listed = await catalog.query('SELECT 1 FROM pg_database WHERE datname = $1', [CANARY]);
@@ -166,15 +147,15 @@ describe('canary mode on a live server', () => {
     let readings: Awaited<ReturnType<ReturnType<typeof pollCanary>['stop']>>;
     let failed: Awaited<ReturnType<typeof runCli>>;
     let passed: Awaited<ReturnType<typeof runCli>>;
-    const broken = await caseDirs('broken', intoCanarySection(goodDump, 'SELECT no_such_function();'));
-    const good = await caseDirs('good', goodDump);
+    const broken = await caseDirs('broken', intoCanarySection(setup.goodDump, 'SELECT no_such_function();'));
+    const good = await caseDirs('good', setup.goodDump);
     let oidBetween: number | undefined;
     let leftBetween: string[];
     try {
-      failed = await runCli(canaryArgs(broken), live.cliEnv);
+      failed = await runCli(canaryArgs(broken), setup.source.cliEnv);
       oidBetween = await canaryOid();
       leftBetween = await drillDatabases();
-      passed = await runCli(canaryArgs(good), live.cliEnv);
+      passed = await runCli(canaryArgs(good), setup.source.cliEnv);
     } finally {
       readings = await poller.stop();
     }
@@ -233,33 +214,33 @@ describe('canary mode on a live server', () => {
     const crashedScratch = 'drill_20261130_010203_abcdef';
     const olderReplaced = 'drill_20261129_010203_123456_old';
     // What the earlier drill flow left after a failed restore: the canary, created, without its tables.
-    await psql(live.handle, 'postgres', `DROP DATABASE ${CANARY} WITH (FORCE)`);
-    await psql(live.handle, 'postgres', `CREATE DATABASE ${CANARY}`);
+    await psql(setup.source.handle, 'postgres', `DROP DATABASE ${CANARY} WITH (FORCE)`);
+    await psql(setup.source.handle, 'postgres', `CREATE DATABASE ${CANARY}`);
     // A scratch restore as a drill killed mid-restore leaves it: created, marked, half restored.
-    await psql(live.handle, 'postgres', `CREATE DATABASE ${crashedScratch}`);
+    await psql(setup.source.handle, 'postgres', `CREATE DATABASE ${crashedScratch}`);
     await psql(
-      live.handle,
+      setup.source.handle,
       'postgres',
       `COMMENT ON DATABASE ${crashedScratch} IS ${pg.escapeLiteral(drillMark(crashedRun, 'scratch', CANARY, 'renamed to the canary once verified, else dropped'))}`,
     );
-    await psql(live.handle, crashedScratch, 'CREATE TABLE users (id int)');
-    await psql(live.handle, 'postgres', `CREATE DATABASE ${olderReplaced}`);
+    await psql(setup.source.handle, crashedScratch, 'CREATE TABLE users (id int)');
+    await psql(setup.source.handle, 'postgres', `CREATE DATABASE ${olderReplaced}`);
     await psql(
-      live.handle,
+      setup.source.handle,
       'postgres',
       `COMMENT ON DATABASE ${olderReplaced} IS ${pg.escapeLiteral(drillMark(olderRun, 'replaced', CANARY, 'dropped right after the swap'))}`,
     );
     // Named like the drill's, but not proven: one without a mark, one whose mark names another database.
-    await psql(live.handle, 'postgres', 'CREATE DATABASE drill_someone_elses');
-    await psql(live.handle, 'postgres', 'CREATE DATABASE drill_forged');
+    await psql(setup.source.handle, 'postgres', 'CREATE DATABASE drill_someone_elses');
+    await psql(setup.source.handle, 'postgres', 'CREATE DATABASE drill_forged');
     await psql(
-      live.handle,
+      setup.source.handle,
       'postgres',
       `COMMENT ON DATABASE drill_forged IS ${pg.escapeLiteral(drillMark(crashedRun, 'scratch', CANARY, 'x'))}`,
     );
     try {
-      const dirs = await caseDirs('leftovers', goodDump);
-      const run = await runCli(canaryArgs(dirs), live.cliEnv);
+      const dirs = await caseDirs('leftovers', setup.goodDump);
+      const run = await runCli(canaryArgs(dirs), setup.source.cliEnv);
       const report = await readReport(dirs.reports);
       expect(run.code, run.stdout).toBe(0);
       const snapshot = check(report, 'precheck-canary-snapshot-taken');
@@ -277,17 +258,17 @@ describe('canary mode on a live server', () => {
       expect([await canaryCounts(), await canaryComment()]).toEqual([WHOLE, OPERATOR_COMMENT]);
       expect(await drillDatabases()).toEqual(['drill_forged', 'drill_someone_elses']);
     } finally {
-      await psql(live.handle, 'postgres', 'DROP DATABASE IF EXISTS drill_forged');
-      await psql(live.handle, 'postgres', 'DROP DATABASE IF EXISTS drill_someone_elses');
+      await psql(setup.source.handle, 'postgres', 'DROP DATABASE IF EXISTS drill_forged');
+      await psql(setup.source.handle, 'postgres', 'DROP DATABASE IF EXISTS drill_someone_elses');
     }
   });
 
   it('fails the swap, naming the session, when someone else is connected to the canary, and leaves the canary as it was', async () => {
     const oidBefore = await canaryOid();
-    const someone = await connect(live.handle.connection, CANARY, 'reporting-app');
+    const someone = await connect(setup.source.handle.connection, CANARY, 'reporting-app');
     try {
-      const dirs = await caseDirs('busy', goodDump);
-      const run = await runCli(canaryArgs(dirs), live.cliEnv);
+      const dirs = await caseDirs('busy', setup.goodDump);
+      const run = await runCli(canaryArgs(dirs), setup.source.cliEnv);
       const report = await readReport(dirs.reports);
       const pid = (await someone.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
       expect(run.code, run.stdout).toBe(1);
@@ -311,14 +292,14 @@ describe('canary mode on a live server', () => {
     const oidBefore = await canaryOid();
     // Longer than this test may take: the drill must end the stopped psql's session (which holds a lock
     // on the scratch database since the section's COMMENT ON DATABASE) before it can drop the scratch.
-    const dirs = await caseDirs('sigterm', intoCanarySection(goodDump, 'SELECT pg_sleep(600);'));
-    const run = startCli(canaryArgs(dirs), live.cliEnv);
+    const dirs = await caseDirs('sigterm', intoCanarySection(setup.goodDump, 'SELECT pg_sleep(600);'));
+    const run = startCli(canaryArgs(dirs), setup.source.cliEnv);
     await run.waitFor(/precheck: canary snapshot taken/);
     // Wait for the restore's psql to sit in the section's pg_sleep, in the scratch database.
     const deadline = Date.now() + 60_000;
     for (;;) {
       const sleeping = await psql(
-        live.handle,
+        setup.source.handle,
         'postgres',
         `SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600);' AND datname LIKE 'drill\\_%'`,
       );
@@ -337,10 +318,10 @@ describe('canary mode on a live server', () => {
 
   it('canary-copy restores and verifies a copy beside the canary, drops the copy, and never touches the canary', async () => {
     const oidBefore = await canaryOid();
-    const dirs = await caseDirs('copy', goodDump);
+    const dirs = await caseDirs('copy', setup.goodDump);
     const run = await runCli(
       ['--target', 'url', '--mode', 'canary-copy', '--backups', dirs.backups, '--report-dir', dirs.reports],
-      live.cliEnv,
+      setup.source.cliEnv,
     );
     const report = await readReport(dirs.reports);
     expect(run.code, run.stdout).toBe(0);
@@ -377,7 +358,7 @@ describe('canary mode on a live server', () => {
   it('stops a restore at the RTO ceiling: the RTO step says the real RTO is over the ceiling; the canary stays as it was', async () => {
     const oidBefore = await canaryOid();
     const dirs = await caseDirs('ceiling', slowDumpInCanary());
-    const run = await runCli(canaryArgs(dirs, ['--rto', '1', '--rto-ceiling', '2']), live.cliEnv);
+    const run = await runCli(canaryArgs(dirs, ['--rto', '1', '--rto-ceiling', '2']), setup.source.cliEnv);
     const report = await readReport(dirs.reports);
     expect(run.code, run.stdout).toBe(1);
     const restore = check(report, 'restore-completed');
@@ -399,5 +380,5 @@ describe('canary mode on a live server', () => {
 
 /** The good dump with a minute-long statement in the canary's section. */
 function slowDumpInCanary(): string {
-  return intoCanarySection(goodDump, 'SELECT pg_sleep(60);');
+  return intoCanarySection(setup.goodDump, 'SELECT pg_sleep(60);');
 }

@@ -2,13 +2,10 @@
  * The whole drill, as an operator runs it: the CLI against a real throwaway cluster, with backups made
  * by a real pg_dumpall and damaged by the test.
  */
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedCanary } from '../lib/drill/seed.ts';
-import type { StartedTarget } from '../lib/targets/target.ts';
+import { describe, expect, it } from 'vitest';
 import {
   dumpAll,
   psql,
@@ -17,6 +14,7 @@ import {
   writeBackup,
   writeBackupBytes,
 } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const ALL_STEPS = [
@@ -40,36 +38,20 @@ const DEEP_STEPS = [
   'verify: foreign keys and sequences in every database',
 ];
 
-let source: StartedTarget;
-let goodDump: string;
-let scratch: string;
-
-beforeAll(async () => {
-  source = await startTestCluster();
-  await seedCanary(source.handle, 'backup_test');
-  goodDump = await dumpAll(source.handle);
-  scratch = await mkdtemp(join(tmpdir(), 'drill-cli-test-'));
-  // The throwaway servers run as an unprivileged user when the tests run as root: let them in.
-  await chmod(scratch, 0o755);
-});
-
-afterAll(async () => {
-  await source?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
-});
-
-async function freshDir(name: string): Promise<string> {
-  const dir = join(scratch, name);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
+const setup = drillSetup('drill-cli-test-');
 
 describe('self-contained mode', () => {
   it('passes every check, prints the restore time and writes report.json and one JUnit case per check', async () => {
-    const reports = await freshDir('self-contained');
+    const reports = await setup.freshDir('self-contained');
     const junit = join(reports, 'junit.xml');
-    const { code, stdout } = await runCli(['--report-dir', reports, '--junit', junit, '--temp-dir', scratch]);
+    const { code, stdout } = await runCli([
+      '--report-dir',
+      reports,
+      '--junit',
+      junit,
+      '--temp-dir',
+      setup.scratch,
+    ]);
     expect(code, stdout).toBe(0);
     expect(stdout).toMatch(/restore {3}\d+\.\d\d s \(RTO budget 300 s\)/);
     const report = await readReport(reports);
@@ -90,17 +72,17 @@ describe('self-contained mode', () => {
     expect(cases).toEqual([...ALL_STEPS, ...DEEP_STEPS]);
     expect(xml).toMatch(/failures="0"/);
     // Nothing of the run is left behind in the temp directory.
-    expect(await readdir(scratch)).toEqual(['self-contained']);
+    expect(await readdir(setup.scratch)).toEqual(['self-contained']);
   });
 });
 
 describe('--backups DIR', () => {
   it('restores the newest good backup as a whole cluster and verifies the canary', async () => {
-    const dir = await freshDir('good');
-    await writeBackup(dir, '2026-11-20-030000', goodDump);
-    await writeBackup(dir, '2026-11-21-030000', goodDump);
+    const dir = await setup.freshDir('good');
+    await writeBackup(dir, '2026-11-20-030000', setup.goodDump);
+    await writeBackup(dir, '2026-11-21-030000', setup.goodDump);
     await writeFile(join(dir, 'notes.txt'), 'not a backup');
-    const reports = await freshDir('good-report');
+    const reports = await setup.freshDir('good-report');
     const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
@@ -119,17 +101,20 @@ describe('--backups DIR', () => {
     ['truncated', (gz) => gz.subarray(0, Math.floor(gz.length / 2)), /is truncated/],
     [
       'missing the cluster trailer',
-      () => gzipSync(goodDump.slice(0, goodDump.lastIndexOf('-- PostgreSQL database cluster dump complete'))),
+      () =>
+        gzipSync(
+          setup.goodDump.slice(0, setup.goodDump.lastIndexOf('-- PostgreSQL database cluster dump complete')),
+        ),
       /does not end with `-- PostgreSQL database cluster dump complete`/,
     ],
   ];
   it.each(damages)(
     'fails when the newest backup is %s, names it, and never falls back to the older good one',
     async (_what, damage, reason) => {
-      const dir = await freshDir('damaged');
-      await writeBackup(dir, '2026-11-20-030000', goodDump);
-      const newest = await writeBackupBytes(dir, '2026-11-21-030000', damage(gzipSync(goodDump)));
-      const reports = await freshDir('damaged-report');
+      const dir = await setup.freshDir('damaged');
+      await writeBackup(dir, '2026-11-20-030000', setup.goodDump);
+      const newest = await writeBackupBytes(dir, '2026-11-21-030000', damage(gzipSync(setup.goodDump)));
+      const reports = await setup.freshDir('damaged-report');
       const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
       expect(code, stdout).toBe(1);
       expect(stdout).toContain(newest);
@@ -148,7 +133,7 @@ describe('--backups DIR', () => {
   );
 
   it('exits 2 when the directory holds no backup, saying what was looked for and where', async () => {
-    const dir = await freshDir('empty');
+    const dir = await setup.freshDir('empty');
     await writeFile(join(dir, 'postgres-backup-2026-13-01-030000.sql.gz'), 'x');
     const { code, stderr } = await runCli(['--backups', dir]);
     expect(code).toBe(2);
@@ -161,15 +146,15 @@ describe('--backups DIR', () => {
   });
 
   it('fails a restore that breaks part-way, naming the line of the backup and the error', async () => {
-    const broken = goodDump.replace(
+    const broken = setup.goodDump.replace(
       '\nALTER TABLE ONLY public.transactions\n',
       '\nSELECT no_such_function();\nALTER TABLE ONLY public.transactions\n',
     );
     const line = broken.split('\n').indexOf('SELECT no_such_function();') + 1;
     expect(line).toBeGreaterThan(0);
-    const dir = await freshDir('broken');
+    const dir = await setup.freshDir('broken');
     await writeBackup(dir, '2026-11-21-030000', broken);
-    const reports = await freshDir('broken-report');
+    const reports = await setup.freshDir('broken-report');
     const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
@@ -189,9 +174,9 @@ describe('--backups DIR', () => {
     const other = await startTestCluster();
     try {
       await psql(other.handle, 'postgres', 'CREATE DATABASE app');
-      const dir = await freshDir('no-canary');
+      const dir = await setup.freshDir('no-canary');
       await writeBackup(dir, '2026-11-21-030000', await dumpAll(other.handle));
-      const reports = await freshDir('no-canary-report');
+      const reports = await setup.freshDir('no-canary-report');
       const { code } = await runCli(['--backups', dir, '--report-dir', reports]);
       expect(code).toBe(1);
       const report = await readReport(reports);
@@ -207,13 +192,13 @@ describe('--backups DIR', () => {
   });
 
   it('refuses a dump from a newer PostgreSQL major before touching the server', async () => {
-    const newer = goodDump.replaceAll(
+    const newer = setup.goodDump.replaceAll(
       '-- Dumped from database version 15.',
       '-- Dumped from database version 18.',
     );
-    const dir = await freshDir('newer');
+    const dir = await setup.freshDir('newer');
     const file = await writeBackup(dir, '2026-11-21-030000', newer);
-    const reports = await freshDir('newer-report');
+    const reports = await setup.freshDir('newer-report');
     const { code } = await runCli(['--backups', dir, '--report-dir', reports]);
     expect(code).toBe(1);
     const report = await readReport(reports);
@@ -228,7 +213,7 @@ describe('--backups DIR', () => {
 
 describe('--target url', () => {
   it('refuses a whole-cluster restore into a server it did not start unless told it is scratch', async () => {
-    const { connection } = source.handle;
+    const { connection } = setup.source.handle;
     const env = {
       PGHOST: connection.host,
       PGPORT: String(connection.port),
@@ -239,13 +224,13 @@ describe('--target url', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/Refusing to restore a whole cluster into existing server .* pass --scratch/);
     // Told it is scratch, it still refuses a server that holds databases other than the canary.
-    await psql(source.handle, 'postgres', 'CREATE DATABASE bystander');
+    await psql(setup.source.handle, 'postgres', 'CREATE DATABASE bystander');
     try {
       const scratchRun = await runCli(['--target', 'url', '--scratch'], env);
       expect(scratchRun.code).toBe(2);
       expect(scratchRun.stderr).toMatch(/already holds database\(s\) bystander/);
     } finally {
-      await psql(source.handle, 'postgres', 'DROP DATABASE bystander');
+      await psql(setup.source.handle, 'postgres', 'DROP DATABASE bystander');
     }
   });
 
@@ -253,7 +238,7 @@ describe('--target url', () => {
     const empty = await startTestCluster();
     try {
       const { connection } = empty.handle;
-      const reports = await freshDir('url-report');
+      const reports = await setup.freshDir('url-report');
       const { code, stdout } = await runCli(['--target', 'url', '--scratch', '--report-dir', reports], {
         DATABASE_URL: `postgres://${connection.user}@127.0.0.1:${connection.port}/postgres`,
         PGPASSWORD: connection.password,
@@ -277,16 +262,16 @@ describe('two drills at once', () => {
         DATABASE_URL: `postgres://${connection.user}@127.0.0.1:${connection.port}/postgres`,
         PGPASSWORD: connection.password,
       };
-      const dir = await freshDir('two-slow');
-      await writeBackup(dir, '2026-11-21-030000', slowDump(goodDump));
-      const firstReports = await freshDir('two-a');
+      const dir = await setup.freshDir('two-slow');
+      await writeBackup(dir, '2026-11-21-030000', slowDump(setup.goodDump));
+      const firstReports = await setup.freshDir('two-a');
       const first = startCli(
         ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', firstReports],
         env,
       );
       await first.waitFor(/drop: canary dropped and gone/);
       const second = await runCli(
-        ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', await freshDir('two-b')],
+        ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', await setup.freshDir('two-b')],
         env,
       );
       expect(second.code).toBe(2);
@@ -306,22 +291,25 @@ describe('two drills at once', () => {
 describe('nothing to restore into', () => {
   it('exits 2 naming both ways out when there is neither a container engine nor PostgreSQL binaries', async () => {
     // A PATH holding only node, no DOCKER_HOST (runCli drops it), and no version roots to fall back on.
-    const bin = await freshDir('only-node/bin');
+    const bin = await setup.freshDir('only-node/bin');
     await symlink(process.execPath, join(bin, 'node'));
-    const { code, stderr } = await runCli([], { PATH: bin, DRILL_PG_SEARCH_ROOTS: join(scratch, 'nowhere') });
+    const { code, stderr } = await runCli([], {
+      PATH: bin,
+      DRILL_PG_SEARCH_ROOTS: join(setup.scratch, 'nowhere'),
+    });
     expect(code).toBe(2);
     expect(stderr.trim()).toBe(
-      `pg-restore-drill: Nothing to restore into: no container engine answered (Could not find a working container runtime strategy), and no PostgreSQL binaries found (needed: initdb, postgres, psql, pg_dumpall, pg_restore; tried: PATH, ${join(scratch, 'nowhere')}). Either start a container engine (Docker, or podman with DOCKER_HOST=unix:///run/podman/podman.sock) for --target container, or install the PostgreSQL server binaries (Debian: apt-get install postgresql; or --pg-bindir DIR) for --target local.`,
+      `pg-restore-drill: Nothing to restore into: no container engine answered (Could not find a working container runtime strategy), and no PostgreSQL binaries found (needed: initdb, postgres, psql, pg_dumpall, pg_restore; tried: PATH, ${join(setup.scratch, 'nowhere')}). Either start a container engine (Docker, or podman with DOCKER_HOST=unix:///run/podman/podman.sock) for --target container, or install the PostgreSQL server binaries (Debian: apt-get install postgresql; or --pg-bindir DIR) for --target local.`,
     );
   });
 });
 
 describe('interruption', () => {
   it('on SIGTERM mid-restore stops psql, removes the throwaway cluster, reports and exits 143', async () => {
-    const dir = await freshDir('slow');
-    await writeBackup(dir, '2026-11-21-030000', slowDump(goodDump));
-    const temp = await freshDir('slow-temp');
-    const reports = await freshDir('slow-report');
+    const dir = await setup.freshDir('slow');
+    await writeBackup(dir, '2026-11-21-030000', slowDump(setup.goodDump));
+    const temp = await setup.freshDir('slow-temp');
+    const reports = await setup.freshDir('slow-report');
     const run = startCli(['--backups', dir, '--report-dir', reports, '--temp-dir', temp]);
     await run.waitFor(/drop: canary dropped and gone/);
     run.child.kill('SIGTERM');

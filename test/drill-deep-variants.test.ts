@@ -4,18 +4,17 @@
  * PASS with every table verified; tampered dumps whose restore silently loses or alters rows FAIL
  * naming the table, and an orphan foreign key in a database other than the canary's fails too.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import { copyDigest, type TableDigest } from '../lib/dump/copy-digest.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { psql, startTestCluster, toolOutput } from './support/cluster.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { deepDrill } from './support/run-cli.ts';
 
 /** A database shaped unlike our fixture: its own schema, TimeZone, awkward values and no COPY-friendly names. */
 const SHOP = String.raw`
@@ -101,30 +100,10 @@ afterAll(async () => {
 });
 
 async function drill(name: string, text: string, extra: string[] = []) {
-  const dir = join(scratch, name);
-  await mkdir(dir);
-  await writeFile(join(dir, 'postgres-backup-2026-11-21-030000.sql.gz'), gzipSync(text));
-  const reports = join(scratch, `${name}-report`);
-  const run = await runCli([
-    '--target',
-    'local',
-    '--backups',
-    dir,
-    '--verify',
-    'deep',
-    '--progress',
-    'off',
-    '--report-dir',
-    reports,
-    '--temp-dir',
-    scratch,
-    ...extra,
-  ]);
-  const report = await readReport(reports);
-  const step = (id: string) => report.checks.find((c) => c.id === id);
+  const run = await deepDrill(scratch, name, text, ['--target', 'local', '--temp-dir', scratch, ...extra]);
+  const step = (id: string) => run.report.checks.find((c) => c.id === id);
   return {
     ...run,
-    report,
     deep: step('verify-every-table-matches-the-backup'),
     constraints: step('verify-foreign-keys-and-sequences-in-every-database'),
   };

@@ -2,16 +2,15 @@
  * --verify deep through the CLI: a backup of several databases with awkward names and content passes
  * table by table, and a backup whose restore ends up with one altered row fails naming that table.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { AWKWARD_DATABASES, createAwkwardDatabases, dumpAllBytes } from './support/awkward-cluster.ts';
 import { startTestCluster } from './support/cluster.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { deepDrill } from './support/run-cli.ts';
 
 let source: StartedTarget;
 let dump: Buffer;
@@ -30,22 +29,8 @@ afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-async function drill(name: string, bytes: Buffer) {
-  const dir = join(scratch, name);
-  await mkdir(dir);
-  await writeFile(join(dir, 'postgres-backup-2026-11-21-030000.sql.gz'), gzipSync(bytes));
-  const reports = join(scratch, `${name}-report`);
-  const run = await runCli([
-    '--backups',
-    dir,
-    '--verify',
-    'deep',
-    '--progress',
-    'off',
-    '--report-dir',
-    reports,
-  ]);
-  return { ...run, report: await readReport(reports) };
+function drill(name: string, bytes: Buffer) {
+  return deepDrill(scratch, name, bytes);
 }
 
 describe('--verify deep', () => {

@@ -17,48 +17,33 @@ import type { DrillReport } from '../lib/report/report.ts';
 import type { AllowRule } from '../lib/restore/allowed-errors.ts';
 import { startLocalTarget } from '../lib/targets/local.ts';
 import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/targets/pg-binaries.ts';
-import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster, toolOutput, writeBackup } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
 import { type LiveServer, startLiveServer } from './support/live-server.ts';
 import { pgTreeWithExtension } from './support/pg-tree.ts';
 import { ROOT, readReport, runCli } from './support/run-cli.ts';
 
-let source: StartedTarget;
-let scratch: string;
-
-beforeAll(async () => {
-  source = await startTestCluster();
-  await seedCanary(source.handle, 'backup_test');
-  await psql(source.handle, 'postgres', `CREATE ROLE app_owner; CREATE ROLE legacy`);
-  await psql(source.handle, 'postgres', 'CREATE DATABASE app_db OWNER app_owner');
-  await psql(
-    source.handle,
-    'app_db',
-    `CREATE TABLE public.events (id int PRIMARY KEY); INSERT INTO public.events VALUES (1), (2)`,
-  );
-  // Objects of a role the application has since lost: a pg_dump of backup_test carries its OWNER TO
-  // and GRANT, which fail (42704) on any server without it.
-  await psql(
-    source.handle,
-    'backup_test',
-    `CREATE TABLE public.legacy_notes (id int PRIMARY KEY); ALTER TABLE public.legacy_notes OWNER TO legacy; GRANT SELECT ON public.users TO legacy`,
-  );
-  scratch = await mkdtemp(join(tmpdir(), 'drill-variants-test-'));
-  // The throwaway servers run as an unprivileged user when the tests run as root: let them in.
-  await chmod(scratch, 0o755);
-}, 60_000);
-
-afterAll(async () => {
-  await source?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+const setup = drillSetup('drill-variants-test-', {
+  seed: async (handle) => {
+    await seedCanary(handle, 'backup_test');
+    await psql(handle, 'postgres', `CREATE ROLE app_owner; CREATE ROLE legacy`);
+    await psql(handle, 'postgres', 'CREATE DATABASE app_db OWNER app_owner');
+    await psql(
+      handle,
+      'app_db',
+      `CREATE TABLE public.events (id int PRIMARY KEY); INSERT INTO public.events VALUES (1), (2)`,
+    );
+    // Objects of a role the application has since lost: a pg_dump of backup_test carries its OWNER TO
+    // and GRANT, which fail (42704) on any server without it.
+    await psql(
+      handle,
+      'backup_test',
+      `CREATE TABLE public.legacy_notes (id int PRIMARY KEY); ALTER TABLE public.legacy_notes OWNER TO legacy; GRANT SELECT ON public.users TO legacy`,
+    );
+  },
+  dump: false,
+  timeout: 60_000,
 });
-
-async function freshDir(name: string): Promise<string> {
-  const dir = join(scratch, name);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
 
 /** Writes `sql` as the newest backup of a fresh directory and runs the drill on it. */
 async function drill(
@@ -67,15 +52,15 @@ async function drill(
   args: string[] = [],
   options: { env?: NodeJS.ProcessEnv; rules?: AllowRule[] } = {},
 ) {
-  const backups = await freshDir(`${name}-backups`);
+  const backups = await setup.freshDir(`${name}-backups`);
   await writeBackup(backups, '2026-11-21-030000', sql);
-  const reports = await freshDir(`${name}-report`);
+  const reports = await setup.freshDir(`${name}-report`);
   const env = {
     ...options.env,
     ...(options.rules ? { TEST_ALLOW_RULES: JSON.stringify(options.rules) } : {}),
   };
   const run = await runCli(
-    ['--backups', backups, '--temp-dir', scratch, '--report-dir', reports, ...args],
+    ['--backups', backups, '--temp-dir', setup.scratch, '--report-dir', reports, ...args],
     env,
     options.rules ? { entry: join(ROOT, 'test/support/drill-with-rules.ts') } : {},
   );
@@ -98,7 +83,7 @@ describe('pg_dumpall --clean backups into a throwaway server (cluster mode)', ()
     ['--clean', ['--clean']],
     ['--clean --if-exists', ['--clean', '--if-exists']],
   ])('%s: passes, and lists each DROP the empty server could not run', async (label, flags) => {
-    const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w', ...flags]);
+    const dump = await toolOutput(setup.source.handle, 'pg_dumpall', ['-w', ...flags]);
     const drops = globalsLines(dump, (l) => /^DROP (DATABASE|ROLE|TABLESPACE) /.test(l));
     // What pg_dumpall 15 writes: every database but postgres and template1, every role, ours included;
     // then template1's section drops and recreates it (always without IF EXISTS).
@@ -140,7 +125,7 @@ describe('pg_dumpall --clean backups into a throwaway server (cluster mode)', ()
   it('--clean --if-exists into a --scratch server the drill did not start: its own session database is kept', async () => {
     const scratchServer = await startLiveServer();
     try {
-      const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
+      const dump = await toolOutput(setup.source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
       const lines = dump.split('\n');
       const run = await drill('clean-scratch-url', dump, ['--target', 'url', '--scratch'], {
         env: scratchServer.cliEnv,
@@ -163,7 +148,7 @@ describe('pg_dumpall --clean backups into a throwaway server (cluster mode)', ()
   });
 
   it('still fails on any other error, naming its line and SQLSTATE', async () => {
-    const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
+    const dump = await toolOutput(setup.source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
     const lines = dump.split('\n');
     const at = lines.indexOf('\\connect app_db') + 1;
     lines.splice(at, 0, 'SELECT drill_no_such_function();');
@@ -183,7 +168,7 @@ describe('pg_dumpall --clean backups into a throwaway server (cluster mode)', ()
     try {
       // The live server has the role the canary's objects belong to (roles are never restored here).
       await psql(live.handle, 'postgres', 'CREATE ROLE legacy');
-      const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
+      const dump = await toolOutput(setup.source.handle, 'pg_dumpall', ['-w', '--clean', '--if-exists']);
       for (const mode of ['canary', 'canary-copy']) {
         const run = await drill(`clean-${mode}`, dump, ['--target', 'url', '--mode', mode], {
           env: live.cliEnv,
@@ -212,7 +197,7 @@ describe('allow rules (the expectations file’s allow:)', () => {
   let legacyLines: number[];
   beforeAll(async () => {
     // One database of a cluster whose other parts (the role legacy) live elsewhere: pg_dump --create.
-    appDump = await toolOutput(source.handle, 'pg_dump', ['-w', '--create', '-d', 'backup_test']);
+    appDump = await toolOutput(setup.source.handle, 'pg_dump', ['-w', '--create', '-d', 'backup_test']);
     legacyLines = appDump.split('\n').flatMap((l, i) => (/ (TO|OWNER TO) legacy;$/.test(l) ? [i + 1] : []));
     expect(legacyLines).toHaveLength(2);
   });
@@ -286,12 +271,12 @@ describe('an extension the target lacks', () => {
       path: process.env.PATH ?? '',
       versionRoots: DEFAULT_SEARCH_ROOTS,
     });
-    const tree = join(scratch, 'pg-tree', 'usr');
+    const tree = join(setup.scratch, 'pg-tree', 'usr');
     await mkdir(tree, { recursive: true });
     const ourBin = await pgTreeWithExtension(tree, binDir);
     const withProbe = await startLocalTarget({
       binDir: ourBin,
-      tempRoot: scratch,
+      tempRoot: setup.scratch,
       baseEnv: process.env,
       log: silentLogger,
     });
@@ -398,15 +383,19 @@ describe('a tablespace whose LOCATION exists on this host', () => {
         line,
         name: 'drill_ts',
         original: tsDir,
-        mapped: expect.stringMatching(new RegExp(`^${scratch}/pg-restore-drill-[^/]+/data/pg_tblspc/\\d+$`)),
+        mapped: expect.stringMatching(
+          new RegExp(`^${setup.scratch}/pg-restore-drill-[^/]+/data/pg_tblspc/\\d+$`),
+        ),
       },
     ]);
-    expect(run.summary).toMatch(new RegExp(`tblspace  drill_ts: ${tsDir} → ${scratch}/pg-restore-drill-`));
+    expect(run.summary).toMatch(
+      new RegExp(`tblspace  drill_ts: ${tsDir} → ${setup.scratch}/pg-restore-drill-`),
+    );
     expect(run.report.deep?.tables.map((t) => `${t.database}.${t.table}`)).toEqual(
       expect.arrayContaining(['backup_test.public.archive', 'ts_db.public.t']),
     );
     // The throwaway server, its tablespace with it, is gone.
-    expect((await readdir(scratch)).filter((e) => e.startsWith('pg-restore-drill-'))).toEqual([]);
+    expect((await readdir(setup.scratch)).filter((e) => e.startsWith('pg-restore-drill-'))).toEqual([]);
   });
 
   it('on a live server, a canary section that needs the missing tablespace fails before anything is written', async () => {

@@ -3,39 +3,15 @@
  * errors that stop it before anything starts, and a newest backup that is still being written.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedCanary } from '../lib/drill/seed.ts';
-import type { StartedTarget } from '../lib/targets/target.ts';
-import { dumpAll, startTestCluster, writeBackup } from './support/cluster.ts';
+import { describe, expect, it } from 'vitest';
+import { writeBackup } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
-let source: StartedTarget;
-let goodDump: string;
-let scratch: string;
-
-beforeAll(async () => {
-  source = await startTestCluster();
-  await seedCanary(source.handle, 'backup_test');
-  goodDump = await dumpAll(source.handle);
-  scratch = await mkdtemp(join(tmpdir(), 'drill-inputs-'));
-  await chmod(scratch, 0o755);
-});
-
-afterAll(async () => {
-  await source?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
-});
-
-async function freshDir(name: string): Promise<string> {
-  const dir = join(scratch, name);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  return dir;
-}
+const setup = drillSetup('drill-inputs-');
 
 /** The dump with `statement` just before its trailer: the restore takes at least as long as it. */
 function withStatementAtEnd(dump: string, statement: string): string {
@@ -46,9 +22,9 @@ function withStatementAtEnd(dump: string, statement: string): string {
 
 describe('the RTO budget', () => {
   it('fails when the restore takes longer than the budget, saying how long it took; the restore itself completed', async () => {
-    const dir = await freshDir('over-budget');
-    await writeBackup(dir, '2026-11-21-030000', withStatementAtEnd(goodDump, 'SELECT pg_sleep(1.5);'));
-    const reports = await freshDir('over-budget-report');
+    const dir = await setup.freshDir('over-budget');
+    await writeBackup(dir, '2026-11-21-030000', withStatementAtEnd(setup.goodDump, 'SELECT pg_sleep(1.5);'));
+    const reports = await setup.freshDir('over-budget-report');
     const { code, stdout } = await runCli([
       '--target',
       'local',
@@ -57,7 +33,7 @@ describe('the RTO budget', () => {
       '--report-dir',
       reports,
       '--temp-dir',
-      scratch,
+      setup.scratch,
       '--rto',
       '1',
     ]);
@@ -83,7 +59,7 @@ describe('the RTO budget', () => {
 
 describe('usage errors, before anything starts', () => {
   it('--canary none with --verify canary exits 2 naming the fix', async () => {
-    const { code, stdout, stderr } = await runCli(['--canary', 'none', '--temp-dir', scratch]);
+    const { code, stdout, stderr } = await runCli(['--canary', 'none', '--temp-dir', setup.scratch]);
     expect([code, stdout]).toEqual([2, '']);
     expect(stderr).toBe(
       'pg-restore-drill: --canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.\n',
@@ -91,10 +67,10 @@ describe('usage errors, before anything starts', () => {
   });
 
   it('an unwritable --report-dir exits 2 naming the setting and the path, without a stack trace', async () => {
-    const file = join(await freshDir('not-a-dir'), 'file');
+    const file = join(await setup.freshDir('not-a-dir'), 'file');
     await writeFile(file, 'x');
     const reportDir = join(file, 'reports');
-    const { code, stdout, stderr } = await runCli(['--report-dir', reportDir, '--temp-dir', scratch]);
+    const { code, stdout, stderr } = await runCli(['--report-dir', reportDir, '--temp-dir', setup.scratch]);
     expect([code, stdout]).toEqual([2, '']);
     expect(stderr).toBe(
       `pg-restore-drill: Cannot write the report to --report-dir / DRILL_REPORT_DIR ${reportDir}: a part of the path is a file, not a directory. Point it at a writable directory.\n`,
@@ -102,9 +78,9 @@ describe('usage errors, before anything starts', () => {
   });
 
   it('an unwritable --junit path exits 2 naming the setting and the path, and no server is started', async () => {
-    const temp = await freshDir('junit-temp');
-    const junit = await freshDir('junit-is-a-dir');
-    const reports = await freshDir('junit-report');
+    const temp = await setup.freshDir('junit-temp');
+    const junit = await setup.freshDir('junit-is-a-dir');
+    const reports = await setup.freshDir('junit-report');
     const { code, stdout, stderr } = await runCli(['--report-dir', reports, '--temp-dir', temp], {
       DRILL_JUNIT: junit,
     });
@@ -156,22 +132,36 @@ async function until(what: string, test: () => Promise<boolean>): Promise<void> 
   }
 }
 
+/**
+ * A backup directory `name` holding the good dump as an older complete backup and, as the newest, the
+ * same dump still being written (the writer has started), and a report directory `name-report`. The
+ * caller kills the writer.
+ */
+async function growingBackups(name: string) {
+  const dir = await setup.freshDir(name);
+  await writeBackup(dir, '2026-11-20-030000', setup.goodDump);
+  const newest = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
+  const writer = slowWriter(gzipSync(setup.goodDump), newest);
+  try {
+    await until('the writer to start', () =>
+      stat(newest).then(
+        () => true,
+        () => false,
+      ),
+    );
+    return { dir, newest, writer, reports: await setup.freshDir(`${name}-report`) };
+  } catch (error) {
+    writer.child.kill('SIGKILL');
+    throw error;
+  }
+}
+
 describe('a newest backup that is still being written', () => {
   it('is waited for, never swapped for the older complete one, and drilled once it is whole', async () => {
-    const dir = await freshDir('growing');
-    await writeBackup(dir, '2026-11-20-030000', goodDump);
-    const newest = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
-    const writer = slowWriter(gzipSync(goodDump), newest);
+    const { dir, writer, reports } = await growingBackups('growing');
     try {
-      await until('the writer to start', () =>
-        stat(newest).then(
-          () => true,
-          () => false,
-        ),
-      );
-      const reports = await freshDir('growing-report');
       const run = startCli(
-        ['--target', 'local', '--backups', dir, '--report-dir', reports, '--temp-dir', scratch],
+        ['--target', 'local', '--backups', dir, '--report-dir', reports, '--temp-dir', setup.scratch],
         { DRILL_GROWTH_CHECK_INTERVAL: '0.5' },
       );
       let stderr = '';
@@ -201,20 +191,10 @@ describe('a newest backup that is still being written', () => {
   });
 
   it('fails at the bound saying it is still being written (not truncated), and never falls back to the older one', async () => {
-    const dir = await freshDir('still-growing');
-    await writeBackup(dir, '2026-11-20-030000', goodDump);
-    const newest = join(dir, 'postgres-backup-2026-11-21-030000.sql.gz');
-    const writer = slowWriter(gzipSync(goodDump), newest);
+    const { dir, newest, writer, reports } = await growingBackups('still-growing');
     try {
-      await until('the writer to start', () =>
-        stat(newest).then(
-          () => true,
-          () => false,
-        ),
-      );
-      const reports = await freshDir('still-growing-report');
       const { code, stdout } = await runCli(
-        ['--target', 'local', '--backups', dir, '--report-dir', reports, '--temp-dir', scratch],
+        ['--target', 'local', '--backups', dir, '--report-dir', reports, '--temp-dir', setup.scratch],
         { DRILL_GROWTH_CHECK_INTERVAL: '0.3', DRILL_WAIT_FOR_NEWEST: '1' },
       );
       expect(code, stdout).toBe(1);

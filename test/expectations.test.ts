@@ -4,8 +4,7 @@
  * backup) and checked by later drills, and the operator's own assertions: the CLI against real servers,
  * with backups made by a real pg_dumpall.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -20,7 +19,8 @@ import {
   writeBackup,
   writeBackupBytes,
 } from './support/cluster.ts';
-import { type LiveServer, startLiveServer } from './support/live-server.ts';
+import { drillSetup } from './support/drill-setup.ts';
+import { startLiveServer } from './support/live-server.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
 /** The operator's canary, made long ago by hand: nothing of it is named as in our fixture. */
@@ -49,39 +49,40 @@ CREATE TABLE public.orders (id int PRIMARY KEY, placed timestamptz NOT NULL DEFA
 INSERT INTO public.orders (id) SELECT g FROM generate_series(1, 10) g;
 `;
 
-let live: LiveServer;
-let scratch: string;
-let goodDump: string;
-
-beforeAll(async () => {
-  live = await startLiveServer();
-  await psql(live.handle, 'postgres', 'CREATE DATABASE backup_test');
-  await psql(live.handle, 'backup_test', BANK_CANARY);
-  await psql(live.handle, 'postgres', 'CREATE DATABASE app');
-  await psql(live.handle, 'app', APP);
-  // The dump carries it, and the restored server applies it to the drill's own sessions.
-  await psql(live.handle, 'postgres', 'ALTER ROLE postgres SET search_path = admin, pg_catalog');
-  goodDump = await dumpAll(live.handle);
-  scratch = await mkdtemp(join(tmpdir(), 'drill-expect-test-'));
-  await chmod(scratch, 0o755);
+const setup = drillSetup('drill-expect-test-', {
+  start: startLiveServer,
+  seed: async (handle) => {
+    await psql(handle, 'postgres', 'CREATE DATABASE backup_test');
+    await psql(handle, 'backup_test', BANK_CANARY);
+    await psql(handle, 'postgres', 'CREATE DATABASE app');
+    await psql(handle, 'app', APP);
+    // The dump carries it, and the restored server applies it to the drill's own sessions.
+    await psql(handle, 'postgres', 'ALTER ROLE postgres SET search_path = admin, pg_catalog');
+  },
 });
 
-afterAll(async () => {
-  await live?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
-});
-
-async function freshDir(name: string): Promise<string> {
-  const dir = join(scratch, name);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+async function backupDir(name: string, dump: string): Promise<string> {
+  const dir = await setup.freshDir(name);
+  await writeBackup(dir, '2026-11-30-030000', dump);
   return dir;
 }
 
-async function backupDir(name: string, dump: string): Promise<string> {
-  const dir = await freshDir(name);
-  await writeBackup(dir, '2026-11-30-030000', dump);
-  return dir;
+/**
+ * Runs the drill on the backup directory `dir` with a fresh report directory `name-report` and the
+ * scratch --temp-dir, then `extra`; returns the run and the report directory.
+ */
+async function drillOn(name: string, dir: string, extra: string[] = []) {
+  const reports = await setup.freshDir(`${name}-report`);
+  const run = await runCli([
+    '--backups',
+    dir,
+    '--report-dir',
+    reports,
+    '--temp-dir',
+    setup.scratch,
+    ...extra,
+  ]);
+  return { ...run, reports };
 }
 
 function check(report: DrillReport, name: string) {
@@ -96,9 +97,8 @@ const FOREIGN_KEY = 'verify: canary foreign key present';
 
 describe('a canary made by hand', () => {
   it('restores into a throwaway server and passes, naming the column that holds the names', async () => {
-    const dir = await backupDir('bank-good', goodDump);
-    const reports = await freshDir('bank-good-report');
-    const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports, '--temp-dir', scratch]);
+    const dir = await backupDir('bank-good', setup.goodDump);
+    const { code, stdout, reports } = await drillOn('bank-good', dir);
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
     expect(check(report, USERS).message).toBe(
@@ -121,8 +121,8 @@ describe('expectations', () => {
   let fromLive: string;
 
   it('recorded from the live server (every database), are accepted and held by the drill', async () => {
-    fromLive = join(scratch, 'from-live.yaml');
-    const recorded = await runCli(['record', '--all', '--out', fromLive], live.cliEnv);
+    fromLive = join(setup.scratch, 'from-live.yaml');
+    const recorded = await runCli(['record', '--all', '--out', fromLive], setup.source.cliEnv);
     expect(recorded.code, recorded.stderr).toBe(0);
     const file = parse(await readFile(fromLive, 'utf8'));
     expect(file.canary).toEqual({
@@ -143,20 +143,10 @@ describe('expectations', () => {
         '5\t2\t-99.99\t\\N',
       ],
     });
-    expect(file.recordedFrom).not.toContain(live.cliEnv.PGPASSWORD);
+    expect(file.recordedFrom).not.toContain(setup.source.cliEnv.PGPASSWORD);
 
-    const dir = await backupDir('expect-good', goodDump);
-    const reports = await freshDir('expect-good-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      scratch,
-      '--expect',
-      fromLive,
-    ]);
+    const dir = await backupDir('expect-good', setup.goodDump);
+    const { code, stdout, reports } = await drillOn('expect-good', dir, ['--expect', fromLive]);
     expect(code, stdout).toBe(0);
     const report = await readReport(reports);
     expect(check(report, TRANSACTIONS).message).toBe(
@@ -168,8 +158,8 @@ describe('expectations', () => {
   });
 
   it('recorded from a backup, equal what the live server gave, and the drill accepts them', async () => {
-    const dir = await backupDir('record-backup', goodDump);
-    const fromBackup = join(scratch, 'from-backup.yaml');
+    const dir = await backupDir('record-backup', setup.goodDump);
+    const fromBackup = join(setup.scratch, 'from-backup.yaml');
     const recorded = await runCli(['record', '--backups', dir, '--out', fromBackup]);
     expect(recorded.code, recorded.stderr).toBe(0);
     const backupFile = parse(await readFile(fromBackup, 'utf8'));
@@ -178,21 +168,11 @@ describe('expectations', () => {
     expect(backupFile.canary).toEqual(liveFile.canary);
     expect(backupFile.databases).toEqual({ backup_test: liveFile.databases.backup_test });
     // Every database: the backup's COPY data digests exactly as the live tables read back.
-    const everything = join(scratch, 'from-backup-all.yaml');
+    const everything = join(setup.scratch, 'from-backup-all.yaml');
     expect((await runCli(['record', '--all', '--backups', dir, '--out', everything])).code).toBe(0);
     expect(parse(await readFile(everything, 'utf8')).databases).toEqual(liveFile.databases);
 
-    const reports = await freshDir('record-backup-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      scratch,
-      '--expect',
-      fromBackup,
-    ]);
+    const { code, stdout, reports } = await drillOn('record-backup', dir, ['--expect', fromBackup]);
     expect(code, stdout).toBe(0);
     expect(check(await readReport(reports), USERS).message).toBe(
       `bank.users.username holds exactly alice, bob, charlie; its 3 row(s) match the expectations of ${fromBackup}, every column`,
@@ -200,8 +180,11 @@ describe('expectations', () => {
   });
 
   it('are not recorded from a backup that holds its data as INSERT statements, saying what to do', async () => {
-    const dir = await backupDir('inserts', await toolOutput(live.handle, 'pg_dumpall', ['-w', '--inserts']));
-    const out = join(scratch, 'from-inserts.yaml');
+    const dir = await backupDir(
+      'inserts',
+      await toolOutput(setup.source.handle, 'pg_dumpall', ['-w', '--inserts']),
+    );
+    const out = join(setup.scratch, 'from-inserts.yaml');
     const { code, stderr } = await runCli(['record', '--backups', dir, '--out', out]);
     expect(code).toBe(2);
     expect(stderr).toMatch(
@@ -210,7 +193,7 @@ describe('expectations', () => {
   });
 
   it('a database or a table the backup lacks fails, naming it; each assertion is its own step', async () => {
-    const file = join(scratch, 'lacking.yaml');
+    const file = join(setup.scratch, 'lacking.yaml');
     await writeFile(
       file,
       `version: 1
@@ -248,18 +231,8 @@ assertions:
     timeoutSeconds: 1
 `,
     );
-    const dir = await backupDir('lacking', goodDump);
-    const reports = await freshDir('lacking-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      scratch,
-      '--expect',
-      file,
-    ]);
+    const dir = await backupDir('lacking', setup.goodDump);
+    const { code, stdout, reports } = await drillOn('lacking', dir, ['--expect', file]);
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
     expect(check(report, 'verify: expectations of lacking.yaml hold')).toMatchObject({
@@ -295,13 +268,13 @@ assertions:
   });
 
   it('a bad expectations file exits 2 before any work, naming the file and the key', async () => {
-    const file = join(scratch, 'bad.yaml');
+    const file = join(setup.scratch, 'bad.yaml');
     await writeFile(
       file,
       'version: 1\ndatabases:\n  app:\n    tables:\n      public.orders: { rows: many }\n',
     );
-    const dir = await backupDir('bad', goodDump);
-    const reports = await freshDir('bad-report');
+    const dir = await backupDir('bad', setup.goodDump);
+    const reports = await setup.freshDir('bad-report');
     const { code, stderr, stdout } = await runCli([
       '--backups',
       dir,
@@ -319,28 +292,18 @@ assertions:
 
   it('on a throwaway target, a backup whose amount changed and whose transaction moved fails, naming table, key and values', async () => {
     await psql(
-      live.handle,
+      setup.source.handle,
       'backup_test',
       'UPDATE bank.transactions SET value = 1000000.00 WHERE txn_id = 4; UPDATE bank.transactions SET account = 3 WHERE txn_id = 5',
     );
-    const tampered = await dumpAll(live.handle);
+    const tampered = await dumpAll(setup.source.handle);
     await psql(
-      live.handle,
+      setup.source.handle,
       'backup_test',
       'UPDATE bank.transactions SET value = -20.00 WHERE txn_id = 4; UPDATE bank.transactions SET account = 2 WHERE txn_id = 5',
     );
     const dir = await backupDir('tampered', tampered);
-    const reports = await freshDir('tampered-report');
-    const { code, stdout } = await runCli([
-      '--backups',
-      dir,
-      '--report-dir',
-      reports,
-      '--temp-dir',
-      scratch,
-      '--expect',
-      fromLive,
-    ]);
+    const { code, stdout, reports } = await drillOn('tampered', dir, ['--expect', fromLive]);
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
     expect(check(report, TRANSACTIONS)).toMatchObject({
@@ -356,13 +319,17 @@ assertions:
 
 describe('with a snapshot (canary mode on the live server)', () => {
   it('a restored amount that differs from the canary before the drop fails, naming the key and both values', async () => {
-    const dir = await backupDir('snapshot', goodDump);
+    const dir = await backupDir('snapshot', setup.goodDump);
     // The live canary moved on after the backup: the restore brings back the older amount.
-    await psql(live.handle, 'backup_test', 'UPDATE bank.transactions SET value = 7.77 WHERE txn_id = 4');
-    const reports = await freshDir('snapshot-report');
+    await psql(
+      setup.source.handle,
+      'backup_test',
+      'UPDATE bank.transactions SET value = 7.77 WHERE txn_id = 4',
+    );
+    const reports = await setup.freshDir('snapshot-report');
     const { code, stdout } = await runCli(
       ['--target', 'url', '--mode', 'canary', '--backups', dir, '--report-dir', reports],
-      live.cliEnv,
+      setup.source.cliEnv,
     );
     expect(code, stdout).toBe(1);
     const report = await readReport(reports);
@@ -389,7 +356,7 @@ describe('expectations of awkward databases', () => {
   afterAll(() => awkward?.stop());
 
   it('recorded from the server and from its backup agree table for table, and the drill holds the backup to them', async () => {
-    const dir = await freshDir('awkward');
+    const dir = await setup.freshDir('awkward');
     const { gzipSync } = await import('node:zlib');
     await writeBackupBytes(dir, '2026-11-30-030000', gzipSync(await dumpAllBytes(awkward.handle)));
     const { connection } = awkward.handle;
@@ -398,8 +365,8 @@ describe('expectations of awkward databases', () => {
       DATABASE_URL: `postgres://${connection.user}@localhost/postgres?host=${encodeURIComponent(connection.host)}&port=${connection.port}`,
       PGPASSWORD: connection.password ?? '',
     };
-    const fromServer = join(scratch, 'awkward-server.yaml');
-    const fromBackup = join(scratch, 'awkward-backup.yaml');
+    const fromServer = join(setup.scratch, 'awkward-server.yaml');
+    const fromBackup = join(setup.scratch, 'awkward-backup.yaml');
     const server = await runCli(['record', '--all', '--canary', 'none', '--out', fromServer], env);
     expect(server.code, server.stderr).toBe(0);
     const backup = await runCli([
@@ -428,7 +395,7 @@ describe('expectations of awkward databases', () => {
     ]);
     expect(parse(await readFile(fromBackup, 'utf8')).databases).toEqual(serverDatabases);
 
-    const reports = await freshDir('awkward-report');
+    const reports = await setup.freshDir('awkward-report');
     const { code, stdout } = await runCli([
       '--backups',
       dir,
@@ -440,7 +407,7 @@ describe('expectations of awkward databases', () => {
       '--report-dir',
       reports,
       '--temp-dir',
-      scratch,
+      setup.scratch,
       '--expect',
       fromBackup,
     ]);

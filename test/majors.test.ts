@@ -113,6 +113,20 @@ async function drill(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { ...run, report };
 }
 
+/** A --verify deep drill of `backups` in the :18 container. */
+function deepInto18(backups: string) {
+  return drill([
+    '--target',
+    'container',
+    '--image',
+    majorImage(18),
+    '--backups',
+    backups,
+    '--verify',
+    'deep',
+  ]);
+}
+
 function check(report: DrillReport, id: string) {
   return report.checks.find((c) => c.id === id);
 }
@@ -176,16 +190,7 @@ describe.skipIf(skip)('PostgreSQL 18 dumps restore and deep-verify in an 18 targ
     expect(dump18).toMatch(/^SET transaction_timeout = 0;$/m);
     expect(dump18).toMatch(/^-- Dumped by pg_dump version 18\.\d+/m);
     const backups = await plainBackups('dumpall-18', dump18);
-    const { code, stdout, report } = await drill([
-      '--target',
-      'container',
-      '--image',
-      majorImage(18),
-      '--backups',
-      backups,
-      '--verify',
-      'deep',
-    ]);
+    const { code, stdout, report } = await deepInto18(backups);
     expect(code, stdout).toBe(0);
     expect(majors(report)).toEqual({ dumpedBy: 18, server: 18, crossMajor: null });
     const tables = report.deep?.tables ?? [];
@@ -198,16 +203,7 @@ describe.skipIf(skip)('PostgreSQL 18 dumps restore and deep-verify in an 18 targ
     expect(withStats).toMatch(/pg_catalog\.pg_restore_relation_stats\(/);
     expect(withStats).toMatch(/pg_catalog\.pg_restore_attribute_stats\(/);
     const backups = await plainBackups('dumpall-18-stats', withStats);
-    const { code, stdout, report } = await drill([
-      '--target',
-      'container',
-      '--image',
-      majorImage(18),
-      '--backups',
-      backups,
-      '--verify',
-      'deep',
-    ]);
+    const { code, stdout, report } = await deepInto18(backups);
     expect(code, stdout).toBe(0);
     expect(report.verdict).toBe('passed');
   });
@@ -216,16 +212,7 @@ describe.skipIf(skip)('PostgreSQL 18 dumps restore and deep-verify in an 18 targ
     'a pg_dump 18 %s-format archive of the canary',
     async (format) => {
       const backups = await archiveBackups(pg18.handle, CANARY, format);
-      const { code, stdout, stderr, report } = await drill([
-        '--target',
-        'container',
-        '--image',
-        majorImage(18),
-        '--backups',
-        backups,
-        '--verify',
-        'deep',
-      ]);
+      const { code, stdout, stderr, report } = await deepInto18(backups);
       expect(code, stdout + stderr).toBe(0);
       expect(majors(report)).toEqual({ dumpedBy: 18, server: 18, crossMajor: null });
       expect(report.dump?.kind).toBe('pg_dump');
@@ -242,16 +229,7 @@ describe.skipIf(skip)('15 and 17 dumps restore into 18: a cross-major restore', 
     const sql = await dumpAll(major === 15 ? pg15.handle : pg17.handle);
     expect(sql).toMatch(new RegExp(`^-- Dumped by pg_dump version ${major}\\.\\d+`, 'm'));
     const backups = await plainBackups(`dumpall-${major}`, sql);
-    const { code, stdout, report } = await drill([
-      '--target',
-      'container',
-      '--image',
-      majorImage(18),
-      '--backups',
-      backups,
-      '--verify',
-      'deep',
-    ]);
+    const { code, stdout, report } = await deepInto18(backups);
     expect(code, stdout).toBe(0);
     expect(majors(report)).toEqual({ dumpedBy: major, server: 18, crossMajor: { from: major, to: 18 } });
     expect(check(report, 'precheck-dump-fits-the-target')?.message).toContain(

@@ -27,6 +27,35 @@ export interface ContainerTargetOptions {
 }
 
 /**
+ * The official image's server, not yet started: superuser postgres with `password`, database postgres,
+ * `labels`, and the readiness startContainerTarget describes. Its health check uses the trusted local
+ * socket: the module's default carries the password in its command line. Also the tests' source servers.
+ */
+export function postgresContainer(
+  image: string,
+  password: string,
+  labels: Record<string, string>,
+): PostgreSqlContainer {
+  return new PostgreSqlContainer(image)
+    .withUsername(SUPERUSER)
+    .withPassword(password)
+    .withDatabase('postgres')
+    .withLabels(labels)
+    .withHealthCheck({
+      test: ['CMD-SHELL', `pg_isready -h ${CONTAINER_SOCKET_DIR} -U ${SUPERUSER}`],
+      interval: 1000,
+      timeout: 1000,
+      retries: 120,
+    })
+    .withWaitStrategy(
+      Wait.forAll([
+        Wait.forListeningPorts(),
+        Wait.forLogMessage(/database system is ready to accept connections/, 2),
+      ]),
+    );
+}
+
+/**
  * Starts PostgreSQL in a container. Readiness is the server's own log line (the official image prints it
  * twice: once for its init server, once for the real one) plus the mapped port: some engines (podman
  * without systemd) never run HEALTHCHECKs, so health is never waited on.
@@ -35,11 +64,7 @@ export async function startContainerTarget(options: ContainerTargetOptions): Pro
   const password = randomBytes(18).toString('base64url');
   let container: StartedPostgreSqlContainer;
   try {
-    container = await new PostgreSqlContainer(options.image)
-      .withUsername(SUPERUSER)
-      .withPassword(password)
-      .withDatabase('postgres')
-      .withLabels({ [RUN_LABEL]: options.runId })
+    container = await postgresContainer(options.image, password, { [RUN_LABEL]: options.runId })
       .withBindMounts(
         options.mountReadOnly
           ? [{ source: options.mountReadOnly, target: options.mountReadOnly, mode: 'ro' }]
@@ -54,20 +79,6 @@ export async function startContainerTarget(options: ContainerTargetOptions): Pro
         '-c',
         'full_page_writes=off',
       ])
-      // The module's default health check carries the password in its command line; ours uses the
-      // trusted local socket.
-      .withHealthCheck({
-        test: ['CMD-SHELL', `pg_isready -h ${CONTAINER_SOCKET_DIR} -U ${SUPERUSER}`],
-        interval: 1000,
-        timeout: 1000,
-        retries: 120,
-      })
-      .withWaitStrategy(
-        Wait.forAll([
-          Wait.forListeningPorts(),
-          Wait.forLogMessage(/database system is ready to accept connections/, 2),
-        ]),
-      )
       .start();
   } catch (error) {
     throw new TargetError(

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { PostgreSqlContainer } from '@testcontainers/postgresql';
-import { Wait } from 'testcontainers';
 import { versionFromNum } from '../../lib/backups/dump-header.ts';
-import { CONTAINER_SOCKET_DIR } from '../../lib/targets/container-executor.ts';
+import { postgresContainer } from '../../lib/targets/container.ts';
 import { withClient } from '../../lib/targets/databases.ts';
 import type { TargetHandle } from '../../lib/targets/target.ts';
 
@@ -23,24 +21,7 @@ export interface SourceContainer {
  */
 export async function startSourceContainer(image: string): Promise<SourceContainer> {
   const password = randomBytes(18).toString('base64url');
-  const container = await new PostgreSqlContainer(image)
-    .withUsername('postgres')
-    .withPassword(password)
-    .withDatabase('postgres')
-    .withLabels({ [SOURCE_LABEL]: 'true' })
-    .withHealthCheck({
-      test: ['CMD-SHELL', `pg_isready -h ${CONTAINER_SOCKET_DIR} -U postgres`],
-      interval: 1000,
-      timeout: 1000,
-      retries: 120,
-    })
-    .withWaitStrategy(
-      Wait.forAll([
-        Wait.forListeningPorts(),
-        Wait.forLogMessage(/database system is ready to accept connections/, 2),
-      ]),
-    )
-    .start();
+  const container = await postgresContainer(image, password, { [SOURCE_LABEL]: 'true' }).start();
   const connection = {
     host: container.getHost(),
     port: container.getPort(),

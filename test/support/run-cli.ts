@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { DrillReport } from '../../lib/report/report.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -85,4 +86,28 @@ export function runCli(
 
 export async function readReport(dir: string): Promise<DrillReport> {
   return JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as DrillReport;
+}
+
+/**
+ * Writes `dump` (gzipped) as the one backup of a new directory `name` in `scratch` and runs
+ * `--verify deep --progress off` on it, then `args`, with the report in `name-report`; returns the run
+ * and its report.
+ */
+export async function deepDrill(scratch: string, name: string, dump: string | Buffer, args: string[] = []) {
+  const dir = join(scratch, name);
+  await mkdir(dir);
+  await writeFile(join(dir, 'postgres-backup-2026-11-21-030000.sql.gz'), gzipSync(dump));
+  const reports = join(scratch, `${name}-report`);
+  const run = await runCli([
+    '--backups',
+    dir,
+    '--verify',
+    'deep',
+    '--progress',
+    'off',
+    '--report-dir',
+    reports,
+    ...args,
+  ]);
+  return { ...run, report: await readReport(reports) };
 }
