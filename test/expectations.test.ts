@@ -192,6 +192,20 @@ describe('expectations', () => {
     );
   });
 
+  it('a file that names databases but no table of them checks 0 tables, and that is no pass', async () => {
+    const file = join(setup.scratch, 'presence-only.yaml');
+    await writeFile(file, 'version: 1\ndatabases:\n  app: { tables: {} }\n  postgres: { tables: {} }\n');
+    const dir = await backupDir('presence-only', setup.goodDump);
+    const { code, stdout, reports } = await drillOn('presence-only', dir, ['--expect', file]);
+    expect(code, stdout).toBe(1);
+    expect(check(await readReport(reports), 'verify: expectations of presence-only.yaml hold')).toMatchObject(
+      {
+        status: 'failed',
+        message: `${file} expects no table of the databases this drill restored, only their presence (app, postgres): 0 tables checked; record it again with its tables`,
+      },
+    );
+  });
+
   it('a database or a table the backup lacks fails, naming it; each assertion is its own step', async () => {
     const file = join(setup.scratch, 'lacking.yaml');
     await writeFile(
