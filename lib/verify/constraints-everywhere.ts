@@ -19,7 +19,7 @@ export interface DatabaseConstraints extends RestoredDatabase {
 /**
  * The foreign key and sequence checks of constraints.ts over every restored database, not only the
  * canary's: each foreign key validated without orphans, each owned sequence ahead of its column. Run
- * with search_path '' so that a restored `ALTER ROLE … SET search_path` cannot redirect a catalog name
+ * with search_path '' (each check pins it) so that a restored `ALTER ROLE … SET search_path` cannot redirect a catalog name
  * and every table is named schema-qualified.
  */
 export async function checkConstraintsEverywhere(
@@ -29,7 +29,6 @@ export async function checkConstraintsEverywhere(
   const results: DatabaseConstraints[] = [];
   for (const db of databases) {
     const [foreignKeys, sequences] = await withDatabase(db.restoredDatabase, async (client) => {
-      await client.query("SELECT pg_catalog.set_config('search_path', '', false)");
       return [await checkForeignKeys(client), await checkSequences(client)] as const;
     });
     results.push({ ...db, foreignKeys, sequences });

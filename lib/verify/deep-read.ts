@@ -75,6 +75,30 @@ function sqlLiteral(text: string): string {
 const EMPTY_SEARCH_PATH =
   "SELECT pg_catalog.set_config('search_path', '', false) AS drill_search_path \\gset";
 
+/**
+ * The session pg_dump reads data in, as psql script lines: every read-back of rows (deep verification,
+ * the canary's rows, `record`) starts with them, so all compare alike. `timeZone` undefined: the
+ * database's (or role's) own TimeZone stands.
+ */
+export function dumpSessionLines(options: {
+  encoding: string;
+  timeZone: string | undefined;
+  quoteAllIdentifiers: boolean;
+}): string[] {
+  return [
+    'SET standard_conforming_strings = on;',
+    EMPTY_SEARCH_PATH,
+    'SET DateStyle = ISO;',
+    'SET IntervalStyle = postgres;',
+    'SET extra_float_digits = 3;',
+    // A row-level security policy that would hide rows makes the read fail, never filter.
+    'SET row_security = off;',
+    `SET quote_all_identifiers = ${options.quoteAllIdentifiers ? 'on' : 'off'};`,
+    ...(options.timeZone === undefined ? [] : [`SET TimeZone = ${sqlLiteral(options.timeZone)};`]),
+    `SET client_encoding = ${sqlLiteral(options.encoding)};`,
+  ];
+}
+
 interface Probe {
   timeZone: string;
   timeZoneSource: string;
@@ -213,17 +237,11 @@ export async function readDatabase(
     timeZoneFrom: own ? (found.timeZoneSource as TimeZoneSource) : '--source-time-zone',
     quoteAllIdentifiers: [...found.relations.values()].some((r) => r.quoting === 'all'),
   };
-  const lines = [
-    'SET standard_conforming_strings = on;',
-    EMPTY_SEARCH_PATH,
-    'SET DateStyle = ISO;',
-    'SET IntervalStyle = postgres;',
-    'SET extra_float_digits = 3;',
-    'SET row_security = off;',
-    `SET quote_all_identifiers = ${session.quoteAllIdentifiers ? 'on' : 'off'};`,
-    ...(own ? [] : [`SET TimeZone = ${sqlLiteral(settings.timeZone)};`]),
-    `SET client_encoding = ${sqlLiteral(settings.encoding)};`,
-  ];
+  const lines = dumpSessionLines({
+    encoding: settings.encoding,
+    timeZone: own ? undefined : settings.timeZone,
+    quoteAllIdentifiers: session.quoteAllIdentifiers,
+  });
   const sessionLines = lines.length;
   // Tables whose rows the dump loaded through their partition root (by oid: the same table).
   const withData = new Map<string, string>();

@@ -11,6 +11,7 @@ import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import type { Executor } from '../targets/target.ts';
 import { collector } from '../targets/tool-output.ts';
 import type { ReadSettings } from './deep.ts';
+import { dumpSessionLines } from './deep-read.ts';
 
 /** A table to read: its qualified name, the columns COPY writes, its key columns. */
 export interface RowSource {
@@ -24,23 +25,9 @@ export interface TableRows extends RowSource {
   lines: string[];
 }
 
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
-/** pg_dump's session (see deep.ts ReadSettings), with nothing resolved through a search_path. */
+/** pg_dump's session (deep-read.ts), with nothing resolved through a search_path. */
 function session(settings: ReadSettings): string {
-  return [
-    "SET search_path = '';",
-    // As pg_dump: a row-level security policy that would hide rows makes the read fail, never filter.
-    'SET row_security = off;',
-    'SET standard_conforming_strings = on;',
-    'SET DateStyle = ISO;',
-    'SET IntervalStyle = postgres;',
-    'SET extra_float_digits = 3;',
-    `SET TimeZone = ${literal(settings.timeZone)};`,
-    `SET client_encoding = ${literal(settings.encoding)};`,
-  ].join('\n');
+  return dumpSessionLines({ ...settings, quoteAllIdentifiers: false }).join('\n');
 }
 
 /** The SQL column list of `columns` (every name quoted), as COPY … TO reads them back. */
