@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { libpqEnv } from '../lib/exec/host.ts';
+import { withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
-import { withClient } from '../lib/targets/databases.ts';
-import { libpqEnv } from '../lib/targets/host-executor.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { runChild, tailLines } from './child.ts';
 import { startThrowaway } from './cluster.ts';

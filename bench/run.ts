@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/targets/pg-binaries.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/pg/binaries.ts';
 import { type BenchBackup, prepareBackups } from './generate.ts';
 import {
   drillOffersVerify,

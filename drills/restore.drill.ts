@@ -31,6 +31,14 @@ import {
 } from '../lib/errors.ts';
 import { runAssertion } from '../lib/expect/assertions.ts';
 import { checkExpectations } from '../lib/expect/check-expectations.ts';
+import {
+  commentOnDatabase,
+  databaseExists,
+  drillMark,
+  dropDatabase,
+  endToolSessions,
+  withClient,
+} from '../lib/pg/databases.ts';
 import { progressMeter } from '../lib/report/progress.ts';
 import type { StepMeta } from '../lib/report/steps.ts';
 import type { AcceptedError } from '../lib/restore/allowed-errors.ts';
@@ -46,14 +54,6 @@ import type { StreamedDumpOptions } from '../lib/restore/psql-feed.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
 import { restoreDatabaseSection, takeBackMark } from '../lib/restore/section-restore.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import {
-  commentOnDatabase,
-  databaseExists,
-  drillMark,
-  dropDatabase,
-  endToolSessions,
-  withClient,
-} from '../lib/targets/databases.ts';
 import {
   type CanaryCondition,
   describeCondition,

@@ -2,11 +2,11 @@ import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_SEARCH_ROOTS } from './pg/binaries.ts';
 import type { ProgressMode } from './report/progress.ts';
 import { parsePushgatewayUrl } from './report/pushgateway.ts';
 import type { AllowRule } from './restore/allowed-errors.ts';
 import { DEFAULT_POSTGRES_IMAGE } from './targets/container.ts';
-import { DEFAULT_SEARCH_ROOTS } from './targets/pg-binaries.ts';
 
 /**
  * Every setting of the drill: its flag, its environment twin, its default and what it means. An explicit

@@ -16,6 +16,8 @@ export { DatabaseNotInDumpError, DumpStatementError } from './dump/errors.ts';
 export { type DecodedInsert, decodeInsert } from './dump/insert-statement.ts';
 export { originalLine, splitDatabase } from './dump/split-database.ts';
 export * from './errors.ts';
+export type { Executor } from './exec/executor.ts';
+export { podExecutor } from './exec/pod.ts';
 export { runAssertion } from './expect/assertions.ts';
 export { checkExpectations } from './expect/check-expectations.ts';
 export { ExpectationsError } from './expect/errors.ts';
@@ -29,8 +31,8 @@ export { formatExpectations, RecordError, recordFromBackup, recordFromServer } f
 export { runClusterDrill } from './k8s/ci-gate.ts';
 export { recordDrillEvent } from './k8s/events.ts';
 export { loadKubeConfig } from './k8s/kube-config.ts';
-export { podExecutor } from './k8s/pod-executor.ts';
 export type { Logger } from './log.ts';
+export type { Connection } from './pg/connection.ts';
 export { buildReport, type DrillReport, formatSummary, writeReport } from './report/report.ts';
 export { type AllowRule, judgeErrors, validateAllowRules } from './restore/allowed-errors.ts';
 export { restoreArchive } from './restore/archive-restore.ts';
@@ -41,7 +43,7 @@ export { restoreDatabaseSection } from './restore/section-restore.ts';
 export { type CanaryCondition, type DrillLeftover, inspectCanary } from './targets/leftovers.ts';
 export { startLocalTarget } from './targets/local.ts';
 export { startTarget } from './targets/start-target.ts';
-export type { Connection, Executor, StartedTarget, TargetHandle } from './targets/target.ts';
+export type { StartedTarget, TargetHandle } from './targets/target.ts';
 export {
   type CanaryBasis,
   type CanarySnapshot,

@@ -16,9 +16,9 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseBackupPattern } from '../lib/backups/naming.ts';
 import { seedCanary, takeBackup } from '../lib/drill/seed.ts';
+import { connect, withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import { connect, withClient } from '../lib/targets/databases.ts';
 import { freePort } from '../lib/targets/local.ts';
 import {
   type BystanderSnapshot,

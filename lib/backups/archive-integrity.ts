@@ -3,10 +3,10 @@ import type { Readable } from 'node:stream';
 import { copyDigest } from '../dump/copy-digest.ts';
 import { requirementsFromToc } from '../dump/dump-requirements.ts';
 import { BackupCorruptError, BackupEmptyError, BackupFormatError } from '../errors.ts';
-import type { Executor } from '../targets/target.ts';
-import { collector } from '../targets/tool-output.ts';
+import type { Executor } from '../exec/executor.ts';
+import { collector } from '../exec/tool-output.ts';
+import { type PgVersion, parseVersion } from '../pg/version.ts';
 import type { BackupCandidate } from './backup-source.ts';
-import { type PgVersion, parseVersion } from './dump-header.ts';
 import type { BackupInspection } from './integrity.ts';
 
 /** What `pg_restore -l` says of an archive, beyond what every inspection says. */

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pgDumpallText, pgDumpText } from '../../test/support/dump-text.ts';
-import {
-  detectKind,
-  endsWithTrailer,
-  parseVersion,
-  psqlKnowsRestrict,
-  readVersions,
-  versionFromNum,
-} from './dump-header.ts';
+import { parseVersion, versionFromNum } from '../pg/version.ts';
+import { detectKind, endsWithTrailer, psqlKnowsRestrict, readVersions } from './dump-header.ts';
 
 describe('detectKind', () => {
   it('recognises a pg_dumpall by its banner', () => {

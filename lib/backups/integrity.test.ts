@@ -13,8 +13,8 @@ import {
   BackupTruncatedError,
   DumpNewerThanTargetError,
 } from '../errors.ts';
+import { type PgVersion, parseVersion } from '../pg/version.ts';
 import type { BackupCandidate } from './backup-source.ts';
-import { type PgVersion, parseVersion } from './dump-header.ts';
 import { type BackupInspection, checkRestorable, inspectBackup } from './integrity.ts';
 
 let dir: string;

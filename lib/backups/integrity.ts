@@ -12,6 +12,7 @@ import {
   BackupUnreadableError,
   DumpNewerThanTargetError,
 } from '../errors.ts';
+import type { PgVersion } from '../pg/version.ts';
 import type { ArchiveToc } from './archive-integrity.ts';
 import type { BackupCandidate } from './backup-source.ts';
 import {
@@ -19,7 +20,6 @@ import {
   type DumpKind,
   detectKind,
   endsWithTrailer,
-  type PgVersion,
   psqlKnowsRestrict,
   readVersions,
 } from './dump-header.ts';

@@ -11,18 +11,18 @@ import { type Expectations, loadExpectations } from '../expect/expectations.ts';
 import { recordDrillEvent } from '../k8s/events.ts';
 import { loadKubeConfig } from '../k8s/kube-config.ts';
 import type { Logger } from '../log.ts';
-import { publishMetrics } from '../report/publish-metrics.ts';
-import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
-import { StepRecorder } from '../report/steps.ts';
-import { validateAllowRules } from '../restore/allowed-errors.ts';
-import { executorFor } from '../targets/attach.ts';
 import {
   copyDatabaseName,
   dropDatabase,
   endToolSessions,
   replacedCanaryName,
   withClient,
-} from '../targets/databases.ts';
+} from '../pg/databases.ts';
+import { publishMetrics } from '../report/publish-metrics.ts';
+import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
+import { StepRecorder } from '../report/steps.ts';
+import { validateAllowRules } from '../restore/allowed-errors.ts';
+import { executorFor } from '../targets/attach.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import type { DrillPlan } from './plan.ts';

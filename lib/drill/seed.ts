@@ -4,8 +4,9 @@ import { createGzip } from 'node:zlib';
 import pg from 'pg';
 import { type BackupNaming, formatBackupName } from '../backups/naming.ts';
 import { TargetError } from '../errors.ts';
-import { databaseExists, withClient } from '../targets/databases.ts';
-import type { Executor, TargetHandle } from '../targets/target.ts';
+import type { Executor } from '../exec/executor.ts';
+import { databaseExists, withClient } from '../pg/databases.ts';
+import type { TargetHandle } from '../targets/target.ts';
 import { canarySeedSql } from '../verify/canary-fixture.ts';
 
 /** Creates the canary database with the fixture's tables and rows. Refuses if it already exists. */

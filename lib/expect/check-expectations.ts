@@ -4,8 +4,9 @@
  * silently stopped dumping a database is the classic hidden loss: this is where it shows.
  */
 import type { RestoreMode } from '../config.ts';
-import { withClient } from '../targets/databases.ts';
-import type { Connection, Executor } from '../targets/target.ts';
+import type { Executor } from '../exec/executor.ts';
+import type { Connection } from '../pg/connection.ts';
+import { withClient } from '../pg/databases.ts';
 import { describeRows, rowsWithin } from '../verify/canary.ts';
 import { readDigests } from '../verify/deep.ts';
 import { columnList } from '../verify/table-rows.ts';

@@ -9,10 +9,10 @@ import { directorySource, requireCandidates } from '../backups/directory-source.
 import { parseBackupPattern } from '../backups/naming.ts';
 import { SETTINGS } from '../config.ts';
 import { ConfigError, DrillError } from '../errors.ts';
+import { hostExecutor } from '../exec/host.ts';
 import type { Logger } from '../log.ts';
-import { hostExecutor } from '../targets/host-executor.ts';
-import { findPgBinDir } from '../targets/pg-binaries.ts';
-import { connectionFromUrl, describeConnection } from '../targets/url.ts';
+import { findPgBinDir } from '../pg/binaries.ts';
+import { connectionFromUrl, describeConnection } from '../pg/connection.ts';
 import { parseExpectations } from './expectations.ts';
 import { formatExpectations, RecordError, recordFromBackup, recordFromServer } from './record.ts';
 

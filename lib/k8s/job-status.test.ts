@@ -1,8 +1,8 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { exitCodeFromStatus, parsePodRef } from '../exec/pod.ts';
 import { ciJobName, randomSuffix } from './job-from-cronjob.ts';
 import { describePodState, jobEnd } from './job-status.ts';
-import { exitCodeFromStatus, parsePodRef } from './pod-executor.ts';
 
 const NOW = new Date('2026-11-24T03:10:00.000Z');
 

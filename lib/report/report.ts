@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PgVersion } from '../backups/dump-header.ts';
+import type { PgVersion } from '../pg/version.ts';
 import type { TargetHandle } from '../targets/target.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import type { PushOutcome } from './publish-metrics.ts';

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { RestoreFailedError, type SqlError } from '../errors.ts';
-import type { Executor } from '../targets/target.ts';
+import type { Executor } from '../exec/executor.ts';
 import { ceilingReached } from './psql-feed.ts';
 
 export interface ArchiveRestoreOptions {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { CanaryBusyError } from '../errors.ts';
+import type { Connection } from '../pg/connection.ts';
 import {
   commentOnDatabase,
   databaseExists,
@@ -9,8 +10,7 @@ import {
   replacedCanaryName,
   TOOL_APPLICATION_NAME,
   withClient,
-} from '../targets/databases.ts';
-import type { Connection } from '../targets/target.ts';
+} from '../pg/databases.ts';
 
 export interface CanarySwapOptions {
   connection: Connection;

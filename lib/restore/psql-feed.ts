@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Compression } from '../backups/naming.ts';
 import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
-import type { Executor } from '../targets/target.ts';
+import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';

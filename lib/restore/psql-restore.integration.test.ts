@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpAll, psql, startTestCluster } from '../../test/support/cluster.ts';
 import { seedCanary } from '../drill/seed.ts';
 import { RestoreFailedError, RestoreTimeoutError } from '../errors.ts';
-import { hostExecutor } from '../targets/host-executor.ts';
+import { hostExecutor } from '../exec/host.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { type PlainRestoreOptions, restorePlainDump } from './psql-restore.ts';
 

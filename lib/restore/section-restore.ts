@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { renameCreateDatabase } from '../dump/database-statements.ts';
 import { type DatabaseSection, originalLine, splitDatabase } from '../dump/split-database.ts';
 import { RestoreFailedError } from '../errors.ts';
-import { commentOnDatabase, databaseComment } from '../targets/databases.ts';
+import { commentOnDatabase, databaseComment } from '../pg/databases.ts';
 import type { AcceptedError } from './allowed-errors.ts';
 import { feedPsql, type StreamedDumpOptions } from './psql-feed.ts';
 import { psqlRestoreArgs } from './psql-restore.ts';

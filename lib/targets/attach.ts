@@ -1,10 +1,11 @@
 import { TargetError } from '../errors.ts';
+import { containerExecutor } from '../exec/container.ts';
+import type { Executor } from '../exec/executor.ts';
+import { hostExecutor } from '../exec/host.ts';
+import { podExecutor } from '../exec/pod.ts';
 import { loadKubeConfig } from '../k8s/kube-config.ts';
-import { podExecutor } from '../k8s/pod-executor.ts';
 import { probeContainerEngine } from './container-engine.ts';
-import { containerExecutor } from './container-executor.ts';
-import { hostExecutor } from './host-executor.ts';
-import type { Executor, TargetHandle } from './target.ts';
+import type { TargetHandle } from './target.ts';
 
 /** The executor that runs client tools for a target, from its handle: in its container, or on this host. */
 export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessEnv): Promise<Executor> {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql';
 import { Wait } from 'testcontainers';
-import { versionFromNum } from '../backups/dump-header.ts';
 import { TargetError } from '../errors.ts';
+import { CONTAINER_SOCKET_DIR } from '../exec/container.ts';
 import type { Logger } from '../log.ts';
-import { CONTAINER_SOCKET_DIR } from './container-executor.ts';
-import { withClient } from './databases.ts';
+import { withClient } from '../pg/databases.ts';
+import { versionFromNum } from '../pg/version.ts';
 import type { StartedTarget } from './target.ts';
 
 /** The image `--target container` uses unless told otherwise: the production major, pinned here only. */

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { BackupCandidate } from '../backups/backup-source.ts';
-import { type PgVersion, parseVersion, readVersions } from '../backups/dump-header.ts';
+import { readVersions } from '../backups/dump-header.ts';
+import { type PgVersion, parseVersion } from '../pg/version.ts';
 
 /** A plain dump names its versions in its first lines; this much is always enough. */
 const HEAD_BYTES = 64 * 1024;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Connection } from '../pg/connection.ts';
 import {
   type DrillMarkRole,
   dropDatabase,
@@ -6,8 +7,7 @@ import {
   parseDrillMark,
   provenLeftover,
   withClient,
-} from './databases.ts';
-import type { Connection } from './target.ts';
+} from '../pg/databases.ts';
 
 /** A database an earlier run created and left behind (it crashed, or was killed), proven by its comment. */
 export interface DrillLeftover {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestCluster } from '../../test/support/cluster.ts';
 import { silentLogger } from '../log.ts';
-import { withClient } from './databases.ts';
+import { withClient } from '../pg/databases.ts';
 import { startLocalTarget } from './local.ts';
 import type { StartedTarget } from './target.ts';
 

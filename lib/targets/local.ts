@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { versionFromNum } from '../backups/dump-header.ts';
 import { TargetError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Connection, StartedTarget } from './target.ts';
+import type { Connection } from '../pg/connection.ts';
+import { versionFromNum } from '../pg/version.ts';
+import type { StartedTarget } from './target.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -2,18 +2,19 @@ import { resolve } from 'node:path';
 import type { BackupCandidate } from '../backups/backup-source.ts';
 import type { DrillConfig } from '../config.ts';
 import { ConfigError, TargetError, ToolsNotFoundError, UnsafeTargetError } from '../errors.ts';
+import { parsePodRef } from '../exec/pod.ts';
 import { loadKubeConfig } from '../k8s/kube-config.ts';
-import { parsePodRef } from '../k8s/pod-executor.ts';
 import type { Logger } from '../log.ts';
+import { findPgBinDir } from '../pg/binaries.ts';
+import { connectionFromUrl } from '../pg/connection.ts';
+import { userDatabases, withClient } from '../pg/databases.ts';
+import { takeDrillLock } from '../pg/drill-lock.ts';
 import { startContainerTarget } from './container.ts';
 import { probeContainerEngine } from './container-engine.ts';
-import { userDatabases, withClient } from './databases.ts';
-import { takeDrillLock } from './drill-lock.ts';
 import { newestDumpVersion } from './dump-version.ts';
 import { startLocalTarget } from './local.ts';
-import { findPgBinDir } from './pg-binaries.ts';
 import type { StartedTarget } from './target.ts';
-import { attachUrlTarget, connectionFromUrl } from './url.ts';
+import { attachUrlTarget } from './url.ts';
 
 export interface TargetDeps {
   env: NodeJS.ProcessEnv;

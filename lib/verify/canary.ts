@@ -4,9 +4,9 @@
  * drop, else the expectations file, else only the contract's own promises (and the summary says so).
  */
 import type pg from 'pg';
+import type { Executor } from '../exec/executor.ts';
 import type { TableExpectation } from '../expect/expectations.ts';
 import { toleranceFraction } from '../expect/expectations.ts';
-import type { Executor } from '../targets/target.ts';
 import type { CanaryContract, DiscoveredCanary } from './canary-contract.ts';
 import { discoverCanary } from './canary-discovery.ts';
 import type { ReadSettings } from './deep.ts';

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psql, startTestCluster } from '../../test/support/cluster.ts';
 import { seedCanary } from '../drill/seed.ts';
+import { withClient } from '../pg/databases.ts';
 import { executorFor } from '../targets/attach.ts';
-import { withClient } from '../targets/databases.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import {
   type CanarySnapshot,

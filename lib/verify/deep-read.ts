@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import { copyBlocksSink } from '../dump/copy-blocks.ts';
 import type { TableDigest } from '../dump/copy-digest.ts';
 import { digestHex, emptyDigest } from '../dump/row-digest.ts';
+import type { Executor } from '../exec/executor.ts';
+import { collector } from '../exec/tool-output.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
-import type { Executor } from '../targets/target.ts';
-import { collector } from '../targets/tool-output.ts';
 
 /** What to read back: a table's COPY as the dump wrote it, or a database's large objects. */
 export type TableRef = Pick<TableDigest, 'kind' | 'table' | 'columns' | 'data'>;

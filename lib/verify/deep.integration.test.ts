@@ -12,10 +12,11 @@ import { psql, startTestCluster } from '../../test/support/cluster.ts';
 import { copyDigest, type TableDigest } from '../dump/copy-digest.ts';
 import { quoteIdentAlways, renameCreateDatabase } from '../dump/database-statements.ts';
 import { originalLine, splitDatabase } from '../dump/split-database.ts';
+import type { Executor } from '../exec/executor.ts';
+import { hostExecutor } from '../exec/host.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import { restorePlainDump } from '../restore/psql-restore.ts';
-import { hostExecutor } from '../targets/host-executor.ts';
-import type { Executor, StartedTarget } from '../targets/target.ts';
+import type { StartedTarget } from '../targets/target.ts';
 import { DEFAULT_TIME_ZONE, readDigests, verifyDeep } from './deep.ts';
 
 let source: StartedTarget;

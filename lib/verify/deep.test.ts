@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { TableDigest } from '../dump/copy-digest.ts';
 import { addRow, digestHex, emptyDigest } from '../dump/row-digest.ts';
-import type { Executor, ToolRun } from '../targets/target.ts';
+import type { Executor, ToolRun } from '../exec/executor.ts';
 import { verifyDeep } from './deep.ts';
 
 function hexOf(rows: string[]): string {

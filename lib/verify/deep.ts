@@ -1,5 +1,5 @@
 import type { TableDigest } from '../dump/copy-digest.ts';
-import type { Executor } from '../targets/target.ts';
+import type { Executor } from '../exec/executor.ts';
 import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 

@@ -7,9 +7,9 @@
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { addRow, digestHex, emptyDigest } from '../dump/row-digest.ts';
+import type { Executor } from '../exec/executor.ts';
+import { collector } from '../exec/tool-output.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
-import type { Executor } from '../targets/target.ts';
-import { collector } from '../targets/tool-output.ts';
 import type { ReadSettings } from './deep.ts';
 import { dumpSessionLines } from './deep-read.ts';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { withClient } from '../../lib/targets/databases.ts';
+import { withClient } from '../../lib/pg/databases.ts';
 import type { TargetHandle } from '../../lib/targets/target.ts';
 import { psql, toolOutput } from './cluster.ts';
 

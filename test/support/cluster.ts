@@ -2,12 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { collector } from '../../lib/exec/tool-output.ts';
 import { silentLogger } from '../../lib/log.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../lib/pg/binaries.ts';
 import { executorFor } from '../../lib/targets/attach.ts';
 import { startLocalTarget } from '../../lib/targets/local.ts';
-import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../lib/targets/pg-binaries.ts';
 import type { StartedTarget, TargetHandle } from '../../lib/targets/target.ts';
-import { collector } from '../../lib/targets/tool-output.ts';
 
 /** A throwaway cluster for a test file; the caller stops it in afterAll. */
 export async function startTestCluster(): Promise<StartedTarget> {

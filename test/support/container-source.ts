@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { versionFromNum } from '../../lib/backups/dump-header.ts';
+import { withClient } from '../../lib/pg/databases.ts';
+import { versionFromNum } from '../../lib/pg/version.ts';
 import { postgresContainer } from '../../lib/targets/container.ts';
-import { withClient } from '../../lib/targets/databases.ts';
 import type { TargetHandle } from '../../lib/targets/target.ts';
 
 /** Marks the tests' own source servers: not the drill's (RUN_LABEL), so no leftover check counts them. */

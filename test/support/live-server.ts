@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { versionFromNum } from '../../lib/backups/dump-header.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../lib/pg/binaries.ts';
+import type { Connection } from '../../lib/pg/connection.ts';
+import { versionFromNum } from '../../lib/pg/version.ts';
 import { freePort } from '../../lib/targets/local.ts';
-import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../lib/targets/pg-binaries.ts';
-import type { Connection, TargetHandle } from '../../lib/targets/target.ts';
+import type { TargetHandle } from '../../lib/targets/target.ts';
 
 // A PostgreSQL server that stands in for a LIVE one: the drill did not start it, it is not scratch, and
 // a test can kill it outright (SIGKILL of the postmaster) and start it again on the same data.

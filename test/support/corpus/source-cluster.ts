@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { silentLogger } from '../../../lib/log.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../../lib/pg/binaries.ts';
 import { startLocalTarget } from '../../../lib/targets/local.ts';
-import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../../../lib/targets/pg-binaries.ts';
 import type { StartedTarget, TargetHandle } from '../../../lib/targets/target.ts';
 import { psql } from '../cluster.ts';
 

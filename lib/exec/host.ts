@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { TOOL_APPLICATION_NAME } from './databases.ts';
-import type { Connection, Executor, ToolResult, ToolRun } from './target.ts';
+import type { Connection } from '../pg/connection.ts';
+import { TOOL_APPLICATION_NAME } from '../pg/databases.ts';
+import type { Executor, ToolResult, ToolRun } from './executor.ts';
 import { toolVersionVia } from './tool-output.ts';
 
 /** Keep this much of a tool's stderr: with ON_ERROR_STOP the error that matters comes first. */

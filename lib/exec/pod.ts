@@ -4,10 +4,10 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { ConfigError } from '../errors.ts';
-import type { Executor, PgTool, ToolResult, ToolRun } from '../targets/target.ts';
-import { toolVersionVia } from '../targets/tool-output.ts';
-import { kubeError } from './api-errors.ts';
-import { ExecStdinUnsupportedError, PodExecError } from './errors.ts';
+import { kubeError } from '../k8s/api-errors.ts';
+import { ExecStdinUnsupportedError, PodExecError } from '../k8s/errors.ts';
+import type { Executor, PgTool, ToolResult, ToolRun } from './executor.ts';
+import { toolVersionVia } from './tool-output.ts';
 
 /** The operator's PostgreSQL pod (Bitnami chart) and its container. */
 export const DEFAULT_POD = 'postgres-postgresql-0';

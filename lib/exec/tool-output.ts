@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { type PgVersion, parseVersion } from '../backups/dump-header.ts';
-import type { Executor, PgTool } from './target.ts';
+import { type PgVersion, parseVersion } from '../pg/version.ts';
+import type { Executor, PgTool } from './executor.ts';
 
 /** A sink that keeps what a tool writes, for the small outputs we read whole (versions, test SQL). */
 export function collector(): { sink: Writable; text(): string } {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { UnsafeTargetError } from '../errors.ts';
-import type { Connection } from './target.ts';
+import type { Connection } from './connection.ts';
 
 /** Databases the drill never drops, whatever it is told. */
 export const PROTECTED_DATABASES = ['postgres', 'template0', 'template1'] as const;

@@ -1,8 +1,8 @@
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DockerApi } from './container-engine.ts';
-import type { Executor, PgTool, ToolResult, ToolRun } from './target.ts';
+import type { DockerApi } from '../targets/container-engine.ts';
+import type { Executor, PgTool, ToolResult, ToolRun } from './executor.ts';
 import { toolVersionVia } from './tool-output.ts';
 
 /** Keep this much of a tool's stderr, as on the host. */

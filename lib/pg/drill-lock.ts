@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { DrillError } from '../errors.ts';
+import type { Connection } from './connection.ts';
 import { connect } from './databases.ts';
-import type { Connection } from './target.ts';
 
 /** The advisory lock every drill takes on a server it does not own: (classid, objid) = ('pgRD', 1). */
 const LOCK_CLASS = 0x70675244;

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { access, constants, readdir, realpath } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { PgVersion } from '../backups/dump-header.ts';
 import { ToolsNotFoundError } from '../errors.ts';
-import { versionFromBanner } from './tool-output.ts';
+import { versionFromBanner } from '../exec/tool-output.ts';
+import type { PgVersion } from './version.ts';
 
 const run = promisify(execFile);
 
