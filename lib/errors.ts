@@ -29,8 +29,8 @@ export class ConfigError extends DrillError {
   static override readonly code = 'DRILL_CONFIG';
   override readonly exitCode = 2;
   readonly setting: string;
-  constructor(setting: string, message: string) {
-    super(message);
+  constructor(setting: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.setting = setting;
   }
 }
