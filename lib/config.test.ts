@@ -1,7 +1,10 @@
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../test/support/thrown.ts';
-import { helpText, readConfig, SETTINGS } from './config.ts';
+import { ownPod } from './config/kube-settings.ts';
+import { ENVIRONMENT, helpText, readConfig, SETTINGS } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const CWD = '/srv/drill';
@@ -49,6 +52,10 @@ describe('readConfig', () => {
       keep: false,
       tempDir: tmpdir(),
       help: false,
+      jobName: undefined,
+      jobUid: undefined,
+      podName: undefined,
+      podNamespace: undefined,
     });
   });
 
@@ -108,6 +115,10 @@ describe('readConfig', () => {
       DRILL_PROGRESS_INTERVAL: '30',
       DRILL_KEEP: 'on',
       DRILL_TEMP_DIR: '/var/tmp',
+      DRILL_JOB_NAME: 'pg-restore-drill-29384000',
+      DRILL_JOB_UID: '9d3e6f1a-1111-4222-8333-444455556666',
+      POD_NAME: 'pg-restore-drill-29384000-x7k2p',
+      POD_NAMESPACE: 'data',
     };
     expect(readConfig([], env, CWD)).toEqual({
       backups: '/mnt/backups',
@@ -150,6 +161,10 @@ describe('readConfig', () => {
       keep: true,
       tempDir: '/var/tmp',
       help: false,
+      jobName: 'pg-restore-drill-29384000',
+      jobUid: '9d3e6f1a-1111-4222-8333-444455556666',
+      podName: 'pg-restore-drill-29384000-x7k2p',
+      podNamespace: 'data',
     });
   });
 
@@ -170,14 +185,14 @@ describe('readConfig', () => {
     expect(readConfig(['--keep'], { DRILL_KEEP: 'false' }, CWD).keep).toBe(true);
   });
 
-  it('rejects DRILL_KEEP=maybe with a ConfigError naming DRILL_KEEP', () => {
+  it('rejects DRILL_KEEP=maybe with a ConfigError naming --keep, DRILL_KEEP and where the value came from', () => {
     const error = thrown(() => readConfig([], { DRILL_KEEP: 'maybe' }, CWD));
     expect(error).toBeInstanceOf(ConfigError);
     expect(error).toMatchObject({
       code: 'DRILL_CONFIG',
       exitCode: 2,
       setting: 'keep',
-      message: 'Expected DRILL_KEEP to be true or false, got `maybe`.',
+      message: 'Expected --keep / DRILL_KEEP to be true or false, got `maybe` from DRILL_KEEP.',
     });
   });
 
@@ -197,7 +212,7 @@ describe('readConfig', () => {
     expect(error).toMatchObject({
       setting: 'target',
       message:
-        'Expected --target / DRILL_TARGET to be one of auto, container, local, url, pod, got `docker`.',
+        'Expected --target / DRILL_TARGET to be one of auto, container, local, url, pod, got `docker` from --target.',
     });
   });
 
@@ -218,7 +233,7 @@ describe('readConfig', () => {
       setting: 'wait-for-newest',
       exitCode: 2,
       message:
-        'Expected --wait-for-newest / DRILL_WAIT_FOR_NEWEST to be a number of seconds (0 or more), got `-5`.',
+        'Expected --wait-for-newest / DRILL_WAIT_FOR_NEWEST to be a number of seconds (0 or more), got `-5` from --wait-for-newest.',
     });
   });
 
@@ -249,14 +264,17 @@ describe('readConfig', () => {
     [['--rto', 'abc'], {}, '--rto', 'abc'],
     [['--rto', 'Infinity'], {}, '--rto', 'Infinity'],
     [[], { DRILL_RTO: 'abc' }, 'DRILL_RTO', 'abc'],
-  ])('rejects rto %j %j, naming %s and the value', (argv, env, from, value) => {
-    const error = thrown(() => readConfig(argv, env, CWD));
-    expect(error).toBeInstanceOf(ConfigError);
-    expect(error).toMatchObject({
-      setting: 'rto',
-      message: `Expected ${from} to be a positive number of seconds, got \`${value}\`.`,
-    });
-  });
+  ])(
+    'rejects rto %j %j, naming the flag, its twin, the value and %s it came from',
+    (argv, env, from, value) => {
+      const error = thrown(() => readConfig(argv, env, CWD));
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error).toMatchObject({
+        setting: 'rto',
+        message: `Expected --rto / DRILL_RTO to be a positive number of seconds, got \`${value}\` from ${from}.`,
+      });
+    },
+  );
 
   it('rejects a dash-led value given as a separate argument, as parseArgs reads it as ambiguous', () => {
     expect(thrown(() => readConfig(['--rto', '-1'], {}, CWD))).toMatchObject({
@@ -283,9 +301,9 @@ describe('readConfig', () => {
     [
       'canary',
       ['--canary', 'drop table'],
-      /^Expected --canary \/ DRILL_CANARY to be a database name .*got `drop table`\.$/,
+      /^Expected --canary \/ DRILL_CANARY to be a database name .*got `drop table` from --canary\.$/,
     ],
-    ['canary', ['--canary', 'x'.repeat(64)], /got `x{64}`\.$/],
+    ['canary', ['--canary', 'x'.repeat(64)], /got `x{64}` from --canary\.$/],
     [
       'database-url',
       ['--database-url', 'mysql://db/x'],
@@ -320,24 +338,99 @@ describe('readConfig', () => {
   it('reads --help', () => {
     expect(readConfig(['--help'], {}, CWD).help).toBe(true);
   });
+
+  it('reads the downward-API variables from the environment only, never as flags', () => {
+    expect(thrown(() => readConfig(['--job-name', 'x'], {}, CWD))).toMatchObject({
+      setting: 'argv',
+      message: expect.stringMatching(/^Unknown option '--job-name'/),
+    });
+    expect(ownPod({ DRILL_JOB_NAME: 'drill-1', DRILL_JOB_UID: '', POD_NAME: 'drill-1-abcde' })).toEqual({
+      jobName: 'drill-1',
+      jobUid: undefined,
+      podName: 'drill-1-abcde',
+      podNamespace: undefined,
+    });
+  });
+
+  it('names the flag and its twin when the bad value came from the environment', () => {
+    expect(thrown(() => readConfig([], { DRILL_JOBS: '1.5' }, CWD))).toMatchObject({
+      setting: 'jobs',
+      message: 'Expected --jobs / DRILL_JOBS to be a whole number of at least 1, got `1.5` from DRILL_JOBS.',
+    });
+    expect(thrown(() => readConfig([], { DRILL_VERIFY: 'full' }, CWD))).toMatchObject({
+      setting: 'verify',
+      message: 'Expected --verify / DRILL_VERIFY to be one of canary, deep, got `full` from DRILL_VERIFY.',
+    });
+  });
+});
+
+describe('SETTINGS', () => {
+  const rows = Object.entries(SETTINGS);
+
+  it('has one row per DrillConfig field, each field once', () => {
+    const fields = rows.map(([, s]) => s.field);
+    expect(fields.length).toBe(new Set(fields).size);
+    // allowedErrors comes from the expectations file, not from a setting.
+    expect(new Set(fields)).toEqual(
+      new Set(Object.keys(readConfig([], {}, CWD)).filter((k) => k !== 'allowedErrors')),
+    );
+  });
+
+  it('gives every row a distinct environment variable of its own', () => {
+    const envs = rows.flatMap(([, s]) => ('env' in s ? [s.env] : []));
+    expect(envs.length).toBe(rows.length - 1); // all but --help
+    expect(new Set(envs).size).toBe(envs.length);
+  });
+
+  it('lists every variable lib/ reads, in SETTINGS or in ENVIRONMENT', async () => {
+    const lib = import.meta.dirname;
+    const entries = await readdir(lib, { recursive: true, withFileTypes: true });
+    const read = new Set<string>();
+    for (const e of entries) {
+      if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.test.ts')) continue;
+      const text = await readFile(join(e.parentPath, e.name), 'utf8');
+      // `env.NAME` read (not assigned: host.ts writes the tools' PG* variables), and `env['NAME']`.
+      for (const m of text.matchAll(
+        /\benv\??\.([A-Z][A-Z0-9_]*)\b(?!\s*=[^=])|\benv\[['"]([A-Z][A-Z0-9_]*)['"]\]/g,
+      )) {
+        read.add((m[1] ?? m[2]) as string);
+      }
+    }
+    const listed = new Set([
+      ...rows.flatMap(([, s]) => ('env' in s ? [s.env as string] : [])),
+      ...ENVIRONMENT.flatMap((e) => e.vars),
+    ]);
+    expect([...read].filter((name) => !listed.has(name))).toEqual([]);
+    // The scan itself finds the reads this test is about.
+    expect(
+      [...read]
+        .filter((name) => ['DRILL_JOB_NAME', 'KUBECONFIG', 'PGHOST', 'HOSTNAME'].includes(name))
+        .sort(),
+    ).toEqual(['HOSTNAME', 'KUBECONFIG', 'PGHOST']);
+  });
 });
 
 describe('helpText', () => {
   const text = helpText();
+  const lines = text.split('\n');
 
-  it.each(Object.entries(SETTINGS))('lists --%s with its environment twin', (name, setting) => {
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith(`  --${name}${setting.arg ? ` ${setting.arg}` : ''} `));
-    expect(line).toBeDefined();
-    expect(line?.trim().endsWith(setting.env ?? `--${name}`)).toBe(true);
-    expect(text).toContain(`      ${setting.help}`);
+  it.each(Object.entries(SETTINGS))('lists %s with its environment twin and help', (name, setting) => {
+    const head =
+      'flag' in setting ? `  ${setting.env}` : `  --${name}${'arg' in setting ? ` ${setting.arg}` : ''} `;
+    const line = lines.find((l) => l === head.trimEnd() || l.startsWith(head));
+    expect(line?.trim().endsWith('env' in setting ? setting.env : `--${name}`)).toBe(true);
+    expect(lines[lines.indexOf(line as string) + 1]?.startsWith(`      ${setting.help}`)).toBe(true);
   });
 
-  it('shows each non-empty default', () => {
-    for (const setting of Object.values(SETTINGS)) {
-      if (setting.default === undefined || setting.default === false) continue;
-      expect(text).toContain(`${setting.help} (default: ${setting.default})`);
+  it('shows each non-empty default, once, after its help', () => {
+    const shown = Object.values(SETTINGS).filter((s) => 'default' in s && s.default !== false);
+    expect(shown.length).toBeGreaterThan(20);
+    for (const setting of shown) {
+      expect(text).toContain(`${setting.help} (default: ${'default' in setting ? setting.default : ''})\n`);
     }
+  });
+
+  it('names every other variable the drill reads', () => {
+    for (const { vars, help } of ENVIRONMENT) expect(text).toContain(`  ${vars.join(', ')}\n      ${help}`);
   });
 });

@@ -266,7 +266,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       report.errors.push('the metrics push failed and --require-push is set');
     }
   }
-  if (deps.env.KUBERNETES_SERVICE_HOST && (deps.env.DRILL_JOB_NAME || deps.env.POD_NAME)) {
+  if (deps.env.KUBERNETES_SERVICE_HOST && (config.jobName || config.podName)) {
     report.event = await recordEvent(report, config, deps);
   }
   const path = await writeReport(config.reportDir, report);

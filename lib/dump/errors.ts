@@ -2,7 +2,7 @@ import { DrillError } from '../errors.ts';
 
 /** The database asked for has no section in the dump. */
 export class DatabaseNotInDumpError extends DrillError {
-  override readonly code = 'DRILL_DATABASE_NOT_IN_DUMP';
+  static override readonly code = 'DRILL_DATABASE_NOT_IN_DUMP';
   readonly database: string;
   /** The databases the dump does hold, in dump order. */
   readonly found: string[];
@@ -17,7 +17,7 @@ export class DatabaseNotInDumpError extends DrillError {
 
 /** A statement of the dump is not shaped as pg_dump writes it, so it cannot be rewritten safely. */
 export class DumpStatementError extends DrillError {
-  override readonly code = 'DRILL_DUMP_STATEMENT';
+  static override readonly code = 'DRILL_DUMP_STATEMENT';
   readonly statement: string;
   constructor(statement: string, message: string) {
     super(message);

@@ -14,6 +14,8 @@
  */
 
 /** One INSERT statement decoded. */
+import { DrillError } from '../errors.ts';
+
 export type DecodedInsert =
   | {
       ok: true;
@@ -95,7 +97,10 @@ const isHex = (b: number | undefined) =>
 const isNumberByte = (b: number | undefined) =>
   isDigit(b) || b === 43 || b === 45 || b === 101 || b === 69 || b === DOT;
 
-class Malformed extends Error {}
+/** A statement not in pg_dump's INSERT form; caught below and returned as `ok: false`. */
+class Malformed extends DrillError {
+  static override readonly code = 'DRILL_INSERT_MALFORMED';
+}
 
 /**
  * Decodes one INSERT statement as pg_dump writes it (`bytes` from its `INSERT` up to and including its

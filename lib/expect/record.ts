@@ -26,7 +26,7 @@ import type { CanaryContractSpec, DatabaseExpectation, TableExpectation } from '
 
 /** Recording could not be done: nothing was written. */
 export class RecordError extends DrillError {
-  override readonly code = 'DRILL_RECORD';
+  static override readonly code = 'DRILL_RECORD';
   override readonly exitCode = 2;
 }
 

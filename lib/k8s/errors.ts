@@ -7,7 +7,7 @@ import { DrillError } from '../errors.ts';
 
 /** No kubeconfig to load, a context that is not in it, a file that does not parse. */
 export class KubeConfigError extends DrillError {
-  override readonly code = 'DRILL_K8S_CONFIG';
+  static override readonly code = 'DRILL_K8S_CONFIG';
   override readonly exitCode = 2;
 }
 
@@ -24,7 +24,7 @@ export interface KubeAction {
 
 /** The API server answered with an error (or could not be reached) for one request. */
 export class KubeApiError extends DrillError {
-  override readonly code: string = 'DRILL_K8S_API';
+  static override readonly code: string = 'DRILL_K8S_API';
   override readonly exitCode = 2;
   readonly action: KubeAction;
   /** HTTP status, when the server answered. */
@@ -38,17 +38,17 @@ export class KubeApiError extends DrillError {
 
 /** 403: the identity we run as lacks an RBAC rule; `action` is the rule to grant. */
 export class KubeForbiddenError extends KubeApiError {
-  override readonly code = 'DRILL_K8S_FORBIDDEN';
+  static override readonly code = 'DRILL_K8S_FORBIDDEN';
 }
 
 /** The CronJob the CI gate starts from is not there. */
 export class CronJobNotFoundError extends KubeApiError {
-  override readonly code = 'DRILL_K8S_CRONJOB_NOT_FOUND';
+  static override readonly code = 'DRILL_K8S_CRONJOB_NOT_FOUND';
 }
 
 /** Running a tool inside a pod failed for a reason of the exec channel, not of the tool. */
 export class PodExecError extends DrillError {
-  override readonly code: string = 'DRILL_K8S_EXEC';
+  static override readonly code: string = 'DRILL_K8S_EXEC';
   override readonly exitCode = 2;
   /** `namespace/pod (container)`. */
   readonly pod: string;
@@ -60,5 +60,5 @@ export class PodExecError extends DrillError {
 
 /** The API server cannot half-close stdin (no v5.channel.k8s.io): psql would never see the end of input. */
 export class ExecStdinUnsupportedError extends PodExecError {
-  override readonly code = 'DRILL_K8S_EXEC_STDIN';
+  static override readonly code = 'DRILL_K8S_EXEC_STDIN';
 }

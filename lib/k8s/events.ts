@@ -6,6 +6,7 @@ import {
   type KubeConfig,
   V1MicroTime,
 } from '@kubernetes/client-node';
+import { ownPod } from '../config/kube-settings.ts';
 import { type DrillReport, formatDuration } from '../report/report.ts';
 import { kubeError } from './api-errors.ts';
 
@@ -46,7 +47,7 @@ export type EventOutcome =
 export interface RecordEventOptions {
   kubeConfig: KubeConfig;
   report: DrillReport;
-  /** Read for DRILL_JOB_NAME, DRILL_JOB_UID, POD_NAME, POD_NAMESPACE (see above). */
+  /** Read for DRILL_JOB_NAME, DRILL_JOB_UID, POD_NAME, POD_NAMESPACE (see above; rows of SETTINGS) and HOSTNAME. */
   env: NodeJS.ProcessEnv;
   /** The namespace when POD_NAMESPACE is unset (the kubeconfig's). */
   namespace: string;
@@ -73,7 +74,12 @@ export async function recordDrillEvent(options: RecordEventOptions): Promise<Eve
         'Not running in a pod of a Job: set DRILL_JOB_NAME (and DRILL_JOB_UID) or POD_NAME through the downward API.',
     };
   }
-  const body = drillEvent(options.report, job, options.now(), options.env.POD_NAME || options.env.HOSTNAME);
+  const body = drillEvent(
+    options.report,
+    job,
+    options.now(),
+    ownPod(options.env).podName || options.env.HOSTNAME,
+  );
   try {
     await options.kubeConfig
       .makeApiClient(EventsV1Api)
@@ -96,10 +102,10 @@ export async function findOwnJob(
   env: NodeJS.ProcessEnv,
   fallbackNamespace: string,
 ): Promise<JobRef | undefined> {
-  const namespace = env.POD_NAMESPACE || fallbackNamespace;
-  const name = env.DRILL_JOB_NAME;
+  const { jobName: name, jobUid, podName, podNamespace } = ownPod(env);
+  const namespace = podNamespace || fallbackNamespace;
   if (name) {
-    if (env.DRILL_JOB_UID) return { namespace, name, uid: env.DRILL_JOB_UID };
+    if (jobUid) return { namespace, name, uid: jobUid };
     const job = await kubeConfig
       .makeApiClient(BatchV1Api)
       .readNamespacedJob({ name, namespace })
@@ -107,12 +113,12 @@ export async function findOwnJob(
     // Without the uid the event is still written (kubectl get events shows it), just not by describe.
     return job?.metadata?.uid ? { namespace, name, uid: job.metadata.uid } : { namespace, name };
   }
-  if (!env.POD_NAME) return undefined;
+  if (!podName) return undefined;
   const pod = await kubeConfig
     .makeApiClient(CoreV1Api)
-    .readNamespacedPod({ name: env.POD_NAME, namespace })
+    .readNamespacedPod({ name: podName, namespace })
     .catch((error: unknown) => {
-      throw kubeError(error, { verb: 'get', resource: 'pods', group: '', namespace, name: env.POD_NAME });
+      throw kubeError(error, { verb: 'get', resource: 'pods', group: '', namespace, name: podName });
     });
   const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'Job' && o.controller);
   return owner ? { namespace, name: owner.name, uid: owner.uid } : undefined;

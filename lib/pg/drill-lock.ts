@@ -9,7 +9,7 @@ const LOCK_OBJECT = 1;
 
 /** Another drill holds the server. */
 export class DrillLockedError extends DrillError {
-  override readonly code = 'DRILL_LOCKED';
+  static override readonly code = 'DRILL_LOCKED';
   override readonly exitCode = 2;
 }
 

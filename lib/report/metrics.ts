@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
+import { DrillError } from '../errors.ts';
 
 // Prometheus' batch-job guidance: export timestamps (not ages) and durations as gauges, and make
 // "last success" the key metric so a stopped or failing job is visible from its age alone.
@@ -53,14 +54,13 @@ export interface DrillMetricsInput {
   rtoBudgetSeconds: number;
 }
 
-export class InvalidDrillMetricsInputError extends Error {
-  readonly code = 'DRILL_METRICS_INPUT_INVALID';
+export class InvalidDrillMetricsInputError extends DrillError {
+  static override readonly code = 'DRILL_METRICS_INPUT_INVALID';
   readonly field: string;
   readonly value: unknown;
 
   constructor(field: string, value: unknown, expected: string) {
     super(`drill metrics input ${field} is ${String(value)}; expected ${expected}`);
-    this.name = 'InvalidDrillMetricsInputError';
     this.field = field;
     this.value = value;
   }

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
+import { DrillError } from '../errors.ts';
 import { DRILL_METRIC_LABEL_NAMES } from './metrics.ts';
 
 // Plain fetch instead of prom-client's Pushgateway class: that class has no total per-attempt
@@ -17,8 +18,8 @@ export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [500, 1000];
 const RESERVED_GROUPING_LABELS = new Set(['job', 'instance', ...DRILL_METRIC_LABEL_NAMES]);
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-export class PushFailedError extends Error {
-  readonly code = 'DRILL_PUSH_FAILED';
+export class PushFailedError extends DrillError {
+  static override readonly code = 'DRILL_PUSH_FAILED';
   readonly url: string;
   readonly attempts: number;
   readonly status: number | undefined;
@@ -26,15 +27,14 @@ export class PushFailedError extends Error {
   constructor(url: string, attempts: number, reason: string, status: number | undefined, cause: unknown) {
     const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
     super(`pushing drill metrics to ${url} failed after ${tries}: ${reason}`, { cause });
-    this.name = 'PushFailedError';
     this.url = url;
     this.attempts = attempts;
     this.status = status;
   }
 }
 
-export class InvalidPushgatewayUrlError extends Error {
-  readonly code = 'DRILL_PUSHGATEWAY_URL_INVALID';
+export class InvalidPushgatewayUrlError extends DrillError {
+  static override readonly code = 'DRILL_PUSHGATEWAY_URL_INVALID';
   readonly setting = PUSHGATEWAY_URL_SETTING;
   readonly value: string;
 
@@ -45,18 +45,16 @@ export class InvalidPushgatewayUrlError extends Error {
         'Pushgateway without query or fragment, e.g. http://pushgateway.monitoring:9091',
       { cause },
     );
-    this.name = 'InvalidPushgatewayUrlError';
     this.value = shown;
   }
 }
 
-export class InvalidGroupingLabelError extends Error {
-  readonly code = 'DRILL_PUSH_GROUPING_INVALID';
+export class InvalidGroupingLabelError extends DrillError {
+  static override readonly code = 'DRILL_PUSH_GROUPING_INVALID';
   readonly label: string;
 
   constructor(label: string, problem: string) {
     super(`Pushgateway grouping label "${label}" ${problem}`);
-    this.name = 'InvalidGroupingLabelError';
     this.label = label;
   }
 }

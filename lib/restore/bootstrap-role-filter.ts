@@ -52,7 +52,7 @@ export interface GlobalsChanges {
 
 /** A CREATE TABLESPACE the filter cannot rewrite: replaying it as written could write outside. */
 export class TablespaceNotRemappableError extends DrillError {
-  override readonly code = 'DRILL_TABLESPACE_NOT_REMAPPABLE';
+  static override readonly code = 'DRILL_TABLESPACE_NOT_REMAPPABLE';
   readonly line: number;
   constructor(line: number, statement: string) {
     super(

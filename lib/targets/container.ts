@@ -8,8 +8,8 @@ import { withClient } from '../pg/databases.ts';
 import { versionFromNum } from '../pg/version.ts';
 import type { StartedTarget } from './target.ts';
 
-/** The image `--target container` uses unless told otherwise: the production major, pinned here only. */
-export const DEFAULT_POSTGRES_IMAGE = 'postgres:18.1';
+/** The image `--target container` uses unless told otherwise: pinned in the settings table only. */
+export { DEFAULT_POSTGRES_IMAGE } from '../config/target-settings.ts';
 /** Label on every container the drill starts, so a leftover can be found (`docker ps -a --filter`). */
 export const RUN_LABEL = 'pg-restore-drill.run';
 

@@ -10,7 +10,7 @@ import { pinSearchPath } from './safe-session.ts';
 
 /** The canary on the server does not have the shape its contract promises. */
 export class CanaryContractError extends DrillError {
-  override readonly code = 'DRILL_CANARY_CONTRACT';
+  static override readonly code = 'DRILL_CANARY_CONTRACT';
 }
 
 interface TableRow {

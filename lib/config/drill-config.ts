@@ -1,0 +1,68 @@
+import type { ProgressMode } from '../report/progress.ts';
+import type { AllowRule } from '../restore/allowed-errors.ts';
+
+export const MODE_CHOICES = ['cluster', 'canary', 'canary-copy'] as const;
+export type RestoreMode = (typeof MODE_CHOICES)[number];
+export const TARGET_CHOICES = ['auto', 'container', 'local', 'url', 'pod'] as const;
+export type TargetChoice = (typeof TARGET_CHOICES)[number];
+export const VERIFY_CHOICES = ['canary', 'deep'] as const;
+export const PROGRESS_CHOICES = ['auto', 'tty', 'json', 'off'] as const;
+
+/** The validated configuration of one drill run: one field per row of SETTINGS (lib/config/settings.ts). */
+export interface DrillConfig {
+  backups: string | undefined;
+  backupPattern: string;
+  timestampFormat: string;
+  mode: RestoreMode;
+  target: TargetChoice;
+  pod: string | undefined;
+  podContainer: string;
+  cluster: boolean;
+  cronjob: string;
+  clusterTimeoutSeconds: number;
+  kubeconfig: string | undefined;
+  context: string | undefined;
+  namespace: string | undefined;
+  image: string;
+  /** A libpq-style URL; holds a password only if the operator put one there. Never logged. */
+  databaseUrl: string | undefined;
+  scratch: boolean;
+  pgBinDir: string | undefined;
+  pgSearchRoots: string[];
+  canary: string;
+  rtoSeconds: number;
+  /** The restore is stopped here; between the budget and the ceiling it runs on and fails the RTO check. */
+  rtoCeilingSeconds: number;
+  /** How long a newest backup that is still growing is waited for. */
+  waitForNewestSeconds: number;
+  /** Between the two looks at the newest backup that tell whether it is still growing. */
+  growthCheckIntervalSeconds: number;
+  jobs: number;
+  verify: (typeof VERIFY_CHOICES)[number];
+  sourceTimeZone: string;
+  allowUnverified: boolean;
+  /** The expectations file (`--expect`), loaded and validated by the drill before any work. */
+  expect: string | undefined;
+  assertionTimeoutSeconds: number;
+  reportDir: string;
+  junit: string | undefined;
+  pushgateway: string | undefined;
+  requirePush: boolean;
+  metricsCluster: string;
+  metricsTarget: string | undefined;
+  progress: 'auto' | ProgressMode;
+  progressIntervalSeconds: number;
+  keep: boolean;
+  tempDir: string;
+  help: boolean;
+  /** The drill's own Job, when it runs in one (DRILL_JOB_NAME, from the downward API). */
+  jobName: string | undefined;
+  /** That Job's uid (DRILL_JOB_UID): `kubectl describe job` shows only events that carry it. */
+  jobUid: string | undefined;
+  /** The drill's own pod (POD_NAME), not the database pod of --pod. */
+  podName: string | undefined;
+  /** The drill's own pod's namespace (POD_NAMESPACE). */
+  podNamespace: string | undefined;
+  /** Restore errors the operator accepts: the expectations file's `allow:` (not a flag of its own). */
+  allowedErrors?: AllowRule[];
+}

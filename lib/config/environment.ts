@@ -1,0 +1,25 @@
+/**
+ * Variables the drill reads that are not settings of its own: libpq's, Kubernetes', the system's. Each
+ * is read where it is used, from the environment the CLI passes down (never `process.env`), and listed
+ * here so --help names it; lib/config.test.ts fails when lib/ reads a variable that is in neither this
+ * list nor SETTINGS.
+ */
+export const ENVIRONMENT: readonly { vars: readonly string[]; help: string }[] = [
+  {
+    vars: ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE'],
+    help: "describe the --target url server when --database-url is not given; PGUSER and PGPASSWORD also complete a URL without a user or password. The client tools are given the target's own values, never these",
+  },
+  {
+    vars: ['KUBECONFIG', 'HOME', 'USERPROFILE'],
+    help: 'where the kubeconfig is looked for without --kubeconfig: the files KUBECONFIG lists, then ~/.kube/config',
+  },
+  {
+    vars: ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT'],
+    help: "the in-cluster API server, reached with the pod's service account; in a pod of a Job the drill also records a Kubernetes Event on the Job",
+  },
+  { vars: ['HOSTNAME'], help: "the Event's reporting instance when POD_NAME is not set" },
+  {
+    vars: ['PATH'],
+    help: 'where pg_config and initdb are looked for without --pg-bindir; with HOME, LANG, LC_ALL, LC_CTYPE, LC_MESSAGES, TZ and TMPDIR, the only variables passed on to the client tools',
+  },
+];

@@ -1,0 +1,81 @@
+import { ConfigError } from '../errors.ts';
+import { parsePushgatewayUrl } from '../report/pushgateway.ts';
+import { PROGRESS_CHOICES } from './drill-config.ts';
+import { flag, type Given, oneOf, path, type SettingTable, seconds, text } from './setting.ts';
+
+/** The Pushgateway URL, checked now so a typo fails before the drill runs, not after. */
+function pushgatewayUrl(given: Given): string | undefined {
+  const value = text(given);
+  if (value === undefined) return undefined;
+  try {
+    parsePushgatewayUrl(value);
+  } catch (error) {
+    // Its message names --pushgateway / DRILL_PUSHGATEWAY_URL and shows the URL without credentials.
+    throw new ConfigError(given.name, (error as Error).message, { cause: error });
+  }
+  return value;
+}
+
+/** Where the verdict goes: the report files, the Pushgateway, and the progress on stderr. */
+export const REPORT_SETTINGS = {
+  'report-dir': {
+    field: 'reportDir',
+    env: 'DRILL_REPORT_DIR',
+    default: 'drill-report',
+    arg: 'DIR',
+    parse: path,
+    help: 'where report.json and summary.txt are written',
+  },
+  junit: {
+    field: 'junit',
+    env: 'DRILL_JUNIT',
+    arg: 'FILE',
+    parse: path,
+    help: 'also write a JUnit XML report (one test case per check)',
+  },
+  pushgateway: {
+    field: 'pushgateway',
+    env: 'DRILL_PUSHGATEWAY_URL',
+    arg: 'URL',
+    parse: pushgatewayUrl,
+    help: 'push the drill metrics (pg_dr_drill_*) to this Prometheus Pushgateway, on success and on failure',
+  },
+  'require-push': {
+    field: 'requirePush',
+    env: 'DRILL_REQUIRE_PUSH',
+    default: false,
+    parse: flag,
+    help: 'fail the run (exit 1) when the metrics push fails; by default a failed push is reported and the verdict stands',
+  },
+  'metrics-cluster': {
+    field: 'metricsCluster',
+    env: 'DRILL_METRICS_CLUSTER',
+    default: 'default',
+    arg: 'NAME',
+    parse: text,
+    help: 'the `cluster` grouping label of the pushed metrics (which PostgreSQL cluster the backups belong to)',
+  },
+  'metrics-target': {
+    field: 'metricsTarget',
+    env: 'DRILL_METRICS_TARGET',
+    arg: 'NAME',
+    parse: text,
+    help: 'the `target` grouping label of the pushed metrics (default: the target kind, e.g. local, container, url)',
+  },
+  progress: {
+    field: 'progress',
+    env: 'DRILL_PROGRESS',
+    default: 'auto',
+    arg: 'MODE',
+    parse: oneOf(PROGRESS_CHOICES),
+    help: 'restore progress on stderr: auto (a line updated in place on a terminal, JSON lines otherwise) | tty | json | off',
+  },
+  'progress-interval': {
+    field: 'progressIntervalSeconds',
+    env: 'DRILL_PROGRESS_INTERVAL',
+    default: 10,
+    arg: 'SECONDS',
+    parse: seconds,
+    help: 'seconds between JSON progress lines (a terminal repaints every 0.2 s)',
+  },
+} as const satisfies SettingTable;

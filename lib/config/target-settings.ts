@@ -1,0 +1,99 @@
+import { tmpdir } from 'node:os';
+import { delimiter } from 'node:path';
+import { ConfigError } from '../errors.ts';
+import { DEFAULT_SEARCH_ROOTS } from '../pg/binaries.ts';
+import { TARGET_CHOICES } from './drill-config.ts';
+import { flag, type Given, list, oneOf, path, type SettingTable, text } from './setting.ts';
+
+/** The image `--target container` uses unless told otherwise: the production major, pinned here only. */
+export const DEFAULT_POSTGRES_IMAGE = 'postgres:18.1';
+
+/** The URL is checked but never shown: it may hold a password. */
+function databaseUrl(given: Given): string | undefined {
+  const value = text(given);
+  if (value !== undefined && !/^postgres(ql)?:\/\//.test(value)) {
+    throw new ConfigError(
+      given.name,
+      `Expected ${given.label} to start with postgres:// or postgresql://${given.from ? ` (from ${given.from}; value not shown: it may hold a password)` : ''}.`,
+    );
+  }
+  return value;
+}
+
+/** Where the backup is restored to, and the PostgreSQL tools that do it. */
+export const TARGET_SETTINGS = {
+  target: {
+    field: 'target',
+    env: 'DRILL_TARGET',
+    default: 'auto',
+    arg: 'KIND',
+    parse: oneOf(TARGET_CHOICES),
+    help: 'where to restore: auto (container if an engine answers, else local) | container (testcontainers, tools run inside) | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+  },
+  pod: {
+    field: 'pod',
+    env: 'DRILL_POD',
+    arg: 'NS/POD',
+    parse: text,
+    help: 'for --target pod: the database pod whose psql/pg_restore run the restore through the exec API (e.g. data/postgres-postgresql-0); the checks connect with --database-url',
+  },
+  'pod-container': {
+    field: 'podContainer',
+    env: 'DRILL_POD_CONTAINER',
+    default: 'postgresql',
+    arg: 'NAME',
+    parse: text,
+    help: 'the container of --pod that has the PostgreSQL tools',
+  },
+  image: {
+    field: 'image',
+    env: 'DRILL_POSTGRES_IMAGE',
+    default: DEFAULT_POSTGRES_IMAGE,
+    arg: 'IMAGE',
+    parse: text,
+    help: 'PostgreSQL image for --target container; use the production major (or a registry mirror of it)',
+  },
+  'database-url': {
+    field: 'databaseUrl',
+    env: 'DATABASE_URL',
+    arg: 'URL',
+    parse: databaseUrl,
+    help: 'postgres://user@host:port/db of an existing server for --target url (the libpq PG* variables also work); prefer PGPASSWORD or a pgpass file to a password in the URL',
+  },
+  scratch: {
+    field: 'scratch',
+    env: 'DRILL_SCRATCH',
+    default: false,
+    parse: flag,
+    help: 'declare the --target url server disposable (like the CronJob sidecar): only then may a whole cluster be restored into it',
+  },
+  'pg-bindir': {
+    field: 'pgBinDir',
+    env: 'DRILL_PG_BINDIR',
+    arg: 'DIR',
+    parse: path,
+    help: 'PostgreSQL bin directory (default: pg_config --bindir, initdb on PATH, then the newest under --pg-search-roots)',
+  },
+  'pg-search-roots': {
+    field: 'pgSearchRoots',
+    env: 'DRILL_PG_SEARCH_ROOTS',
+    default: DEFAULT_SEARCH_ROOTS.join(delimiter),
+    arg: 'DIRS',
+    parse: list,
+    help: `directories holding one folder per PostgreSQL major with a bin/ inside, separated by ${delimiter}`,
+  },
+  keep: {
+    field: 'keep',
+    env: 'DRILL_KEEP',
+    default: false,
+    parse: flag,
+    help: 'leave the throwaway server running afterwards and print how to connect',
+  },
+  'temp-dir': {
+    field: 'tempDir',
+    env: 'DRILL_TEMP_DIR',
+    arg: 'DIR',
+    parse: (given) => path(given) ?? tmpdir(),
+    help: 'where throwaway clusters and self-made backups live (default: the system temp directory)',
+  },
+} as const satisfies SettingTable;
