@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { libpqEnv } from '../lib/exec/host.ts';
 import { withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { startTestCluster } from '../test/support/cluster.ts';
+import { readReport } from '../test/support/run-cli.ts';
 import { runChild, tailLines } from './child.ts';
 import type { BenchBackup } from './generate.ts';
 import { type PeakRss, watchPeakRss } from './peak-rss.ts';
@@ -161,7 +162,8 @@ export async function drillRun(
   }).finally(() => {
     peak = watcher?.stop();
   });
-  const report = await readReport(reportDir);
+  // The tests' own reader: it follows the report directory's layout (a run's own subdirectory…).
+  const report = await readReport(reportDir).catch(() => undefined);
   if (result.exitCode !== 0 || report?.verdict !== 'passed' || !report.restore || !peak) {
     const log = await readFile(logFile, 'utf8').catch(() => '');
     throw new Error(
@@ -171,24 +173,6 @@ export async function drillRun(
   await rm(reportDir, { recursive: true, force: true });
   await rm(logFile, { force: true });
   return { entry, report, restoreSeconds: report.restore.seconds, peak, wallSeconds: result.seconds };
-}
-
-/**
- * The run's report.json: directly in --report-dir, or in a run's own subdirectory of it (the newest,
- * when a `latest` link or several runs are there). Either layout, so the bench reads whatever the tree
- * writes.
- */
-async function readReport(reportDir: string): Promise<DrillReport | undefined> {
-  const entries = await readdir(reportDir, { recursive: true, withFileTypes: true }).catch(() => []);
-  const found: { path: string; mtimeMs: number }[] = [];
-  for (const entry of entries) {
-    if (!entry.isFile() || entry.name !== 'report.json') continue;
-    const path = join(entry.parentPath, entry.name);
-    found.push({ path, mtimeMs: (await stat(path)).mtimeMs });
-  }
-  const newest = found.sort((a, b) => b.mtimeMs - a.mtimeMs)[0];
-  if (!newest) return undefined;
-  return JSON.parse(await readFile(newest.path, 'utf8')) as DrillReport;
 }
 
 /** Whether the drill's --help offers `--verify` (deep verification). */
