@@ -307,7 +307,7 @@ export function formatResults(results: Results, currentResources: string): strin
   if (results.archive) {
     out.push(
       '',
-      `pg_restore of a pg_dump -Fc archive of the ${sizeLabel(results.archive.sizeMb)} database (${(results.archive.fileBytes / 1e6).toFixed(1)} MB), drill with --canary none; medians:`,
+      `pg_restore of a pg_dump -Fc archive of the ${sizeLabel(results.archive.sizeMb)} database (${(results.archive.fileBytes / 1e6).toFixed(1)} MB), drill with --canary none --verify deep; medians:`,
       ...archiveTable(results.archive),
     );
   }
