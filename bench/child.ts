@@ -17,7 +17,7 @@ export interface ChildOptions {
 export interface ChildResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  /** Wall time from spawn to exit, monotonic clock. */
+  /** Wall time from spawn to the process's exit (not to its output's end), monotonic clock. */
   seconds: number;
   /** Standard error when no logFile was given (capped at 1 MB). */
   stderr: string;
@@ -67,8 +67,13 @@ export function runChild(
       reject(error);
     });
     if (child.pid !== undefined) options.onStart?.(child.pid);
+    // Exit, not close: a grandchild still holding the output (a server's guardian) is not the drill.
+    let exitedAt: number | undefined;
+    child.once('exit', () => {
+      exitedAt = performance.now();
+    });
     child.once('close', (exitCode, signal) => {
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = ((exitedAt ?? performance.now()) - started) / 1000;
       options.signal.removeEventListener('abort', stop);
       resolve({ exitCode, signal, seconds, stderr });
     });

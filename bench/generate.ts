@@ -5,8 +5,10 @@ import { seedCanary } from '../lib/drill/seed.ts';
 import { libpqEnv } from '../lib/exec/host.ts';
 import { withClient } from '../lib/pg/databases.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
+import { startTestCluster } from '../test/support/cluster.ts';
 import { runChild, tailLines } from './child.ts';
-import { startThrowaway } from './cluster.ts';
+import { CANARY_SIZE, sizeLabel } from './options.ts';
+import { sqlSize } from './results.ts';
 
 /** Bumped whenever the generated data changes: cached backups of another version are made again. */
 const GENERATOR_VERSION = 2;
@@ -80,21 +82,24 @@ export async function prepareBackups(options: GenerateOptions): Promise<BenchBac
   if (missing.length === 0) return ready;
 
   const started = performance.now();
-  const generator = await startThrowaway(options.binDir);
+  const generator = await startTestCluster();
   // A long INSERT does not heed the signal: stopping the server under it does.
   const stopOnAbort = () => void generator.stop().catch(() => {});
   options.signal.addEventListener('abort', stopOnAbort, { once: true });
   try {
     await seedCanary(generator.handle, 'backup_test');
     for (const sizeMb of [...new Set(missing.map((m) => m.sizeMb))]) {
+      // The canary size has no application database: its backup is the canary alone.
       const orders = Math.round((sizeMb * 1e6) / SQL_BYTES_PER_ORDER);
-      const loadStart = performance.now();
-      await loadAppDatabase(generator, orders);
-      options.log(`${sizeMb} MB: ${orders} orders loaded in ${secondsSince(loadStart)} s`);
+      if (sizeMb !== CANARY_SIZE) {
+        const loadStart = performance.now();
+        await loadAppDatabase(generator, orders);
+        options.log(`${sizeLabel(sizeMb)}: ${orders} orders loaded in ${secondsSince(loadStart)} s`);
+      }
       for (const want of missing.filter((m) => m.sizeMb === sizeMb)) {
         const backup = await dump(generator, options, want.sizeMb, want.format, want.gzipLevel, orders);
         options.log(
-          `${sizeMb} MB: ${backup.file} (${mb(backup.fileBytes)} MB${backup.sqlBytes ? ` of ${mb(backup.sqlBytes)} MB SQL` : ''}) in ${backup.dumpSeconds.toFixed(1)} s`,
+          `${sizeLabel(sizeMb)}: ${backup.file} (${sqlSize(backup.fileBytes)}${backup.sqlBytes ? ` of ${sqlSize(backup.sqlBytes)} SQL` : ''}) in ${backup.dumpSeconds.toFixed(1)} s`,
         );
         ready.push(backup);
         manifest.backups = [
@@ -103,9 +108,11 @@ export async function prepareBackups(options: GenerateOptions): Promise<BenchBac
         ];
         await writeFile(join(options.root, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
       }
-      await withClient(generator.handle.connection, 'postgres', (c) =>
-        c.query(`DROP DATABASE ${APP_DATABASE}`),
-      );
+      if (sizeMb !== CANARY_SIZE) {
+        await withClient(generator.handle.connection, 'postgres', (c) =>
+          c.query(`DROP DATABASE ${APP_DATABASE}`),
+        );
+      }
     }
   } finally {
     options.signal.removeEventListener('abort', stopOnAbort);
@@ -237,8 +244,4 @@ async function readManifest(root: string): Promise<Manifest> {
 
 function secondsSince(start: number): string {
   return ((performance.now() - start) / 1000).toFixed(1);
-}
-
-export function mb(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
 }

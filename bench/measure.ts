@@ -5,14 +5,15 @@ import { libpqEnv } from '../lib/exec/host.ts';
 import { withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
+import { startTestCluster } from '../test/support/cluster.ts';
+import { readReport } from '../test/support/run-cli.ts';
 import { runChild, tailLines } from './child.ts';
-import { startThrowaway } from './cluster.ts';
 import type { BenchBackup } from './generate.ts';
 import { type PeakRss, watchPeakRss } from './peak-rss.ts';
 
 export interface MeasureContext {
   binDir: string;
-  /** The project root: where `lib/cli.ts` is and the drill runs from. */
+  /** The project root: where `bin/pg-restore-drill.mjs` is and the drill runs from. */
   root: string;
   /** Scratch space for reports and logs, removed at the end. */
   work: string;
@@ -25,7 +26,7 @@ async function withFreshCluster<T>(
   fn: (target: StartedTarget) => Promise<T>,
 ): Promise<T> {
   ctx.signal.throwIfAborted();
-  const target = await startThrowaway(ctx.binDir);
+  const target = await startTestCluster();
   try {
     ctx.signal.throwIfAborted();
     return await fn(target);
@@ -93,25 +94,45 @@ export async function rawPgRestoreSeconds(
   });
 }
 
+/** How the drill is started: what the image and the CronJob run, or what the README tells a newcomer. */
+export type DrillEntry = 'bin' | 'npm';
+
+/** The command line of each entry, as a person would type it (the drill's flags follow). */
+export const ENTRY_COMMAND: Record<DrillEntry, string> = {
+  bin: 'node bin/pg-restore-drill.mjs',
+  npm: 'npm run drill --',
+};
+
+function entryArgv(entry: DrillEntry, args: string[]): [string, string[]] {
+  return entry === 'bin'
+    ? [process.execPath, ['bin/pg-restore-drill.mjs', ...args]]
+    : ['npm', ['run', 'drill', '--', ...args]];
+}
+
 export interface DrillRun {
+  entry: DrillEntry;
   report: DrillReport;
-  /** report.restore.seconds */
+  /** report.restore.seconds: psql's (or pg_restore's) spawn to exit, timed inside the drill. */
   restoreSeconds: number;
   peak: PeakRss;
-  /** Wall time of the whole CLI process. */
+  /** Wall time of the whole drill: its process's spawn to its exit. */
   wallSeconds: number;
 }
 
 let drillRuns = 0;
 
 /**
- * The drill as an operator runs it, a child process: `node --import tsx lib/cli.ts --target local
- * --backups DIR …`, which starts its own throwaway cluster. Its memory is watched from outside.
+ * The drill as its users run it, a child process in its own process group: `node
+ * bin/pg-restore-drill.mjs --target local --report-dir R --progress off …` (the image's entrypoint and
+ * the CronJob's command) or `npm run drill -- …`. Without `backup` it is the self-contained drill
+ * (seed the canary, back it up, restore it); with one, `--backups DIR --mode cluster`. It starts its own
+ * throwaway cluster; its memory is watched from outside, its restore time read from its report.
  */
 export async function drillRun(
   ctx: MeasureContext,
-  backup: BenchBackup,
+  backup: BenchBackup | undefined,
   extra: string[] = [],
+  entry: DrillEntry = 'bin',
 ): Promise<DrillRun> {
   const n = ++drillRuns;
   const reportDir = join(ctx.work, `drill-report-${n}`);
@@ -119,22 +140,17 @@ export async function drillRun(
   let watcher: ReturnType<typeof watchPeakRss> | undefined;
   let peak: PeakRss | undefined;
   const args = [
-    '--import',
-    'tsx',
-    'lib/cli.ts',
     '--target',
     'local',
-    '--backups',
-    backup.dir,
+    ...(backup ? ['--backups', backup.dir, '--mode', 'cluster'] : []),
     '--report-dir',
     reportDir,
     '--progress',
     'off',
-    '--mode',
-    'cluster',
     ...extra,
   ];
-  const result = await runChild(process.execPath, args, {
+  const [command, argv] = entryArgv(entry, args);
+  const result = await runChild(command, argv, {
     env: drillEnv(process.env),
     cwd: ctx.root,
     logFile,
@@ -146,24 +162,24 @@ export async function drillRun(
   }).finally(() => {
     peak = watcher?.stop();
   });
-  const report = await readFile(join(reportDir, 'report.json'), 'utf8')
-    .then((text) => JSON.parse(text) as DrillReport)
-    .catch(() => undefined);
+  // The tests' own reader: it follows the report directory's layout (a run's own subdirectory…).
+  const report = await readReport(reportDir).catch(() => undefined);
   if (result.exitCode !== 0 || report?.verdict !== 'passed' || !report.restore || !peak) {
     const log = await readFile(logFile, 'utf8').catch(() => '');
     throw new Error(
-      `drill ${args.slice(2).join(' ')} ended with ${result.exitCode ?? result.signal} (${report?.verdict ?? 'no report'}):\n${tailLines(log, 20)}`,
+      `${ENTRY_COMMAND[entry]} ${args.join(' ')} ended with ${result.exitCode ?? result.signal} (${report?.verdict ?? 'no report'}):\n${tailLines(log, 20)}`,
     );
   }
   await rm(reportDir, { recursive: true, force: true });
   await rm(logFile, { force: true });
-  return { report, restoreSeconds: report.restore.seconds, peak, wallSeconds: result.seconds };
+  return { entry, report, restoreSeconds: report.restore.seconds, peak, wallSeconds: result.seconds };
 }
 
-/** Whether the drill's --help offers `--verify` (deep verification is being built). */
+/** Whether the drill's --help offers `--verify` (deep verification). */
 export async function drillOffersVerify(ctx: MeasureContext): Promise<boolean> {
   const logFile = join(ctx.work, 'drill-help.txt');
-  const result = await runChild(process.execPath, ['--import', 'tsx', 'lib/cli.ts', '--help'], {
+  const [command, argv] = entryArgv('bin', ['--help']);
+  const result = await runChild(command, argv, {
     env: drillEnv(process.env),
     cwd: ctx.root,
     logFile,
@@ -171,13 +187,24 @@ export async function drillOffersVerify(ctx: MeasureContext): Promise<boolean> {
     stopSignal: 'SIGTERM',
   });
   const help = await readFile(logFile, 'utf8');
-  if (result.exitCode !== 0) throw new Error(`lib/cli.ts --help failed:\n${tailLines(help)}`);
+  if (result.exitCode !== 0) throw new Error(`${ENTRY_COMMAND.bin} --help failed:\n${tailLines(help)}`);
   return /^\s*--verify\b/m.test(help);
 }
 
-/** The caller's environment without DRILL_*, PG* or DATABASE_URL: the flags alone decide each run. */
+/**
+ * The caller's environment as a user's shell would have it: without DRILL_*, PG*, DATABASE_URL (the
+ * flags alone decide each run), without what npm and tsx put there for the bench itself (npm_*,
+ * NODE_OPTIONS, node_modules/.bin on PATH).
+ */
 function drillEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(
-    Object.entries(env).filter(([name]) => !/^(DRILL_|PG)/.test(name) && name !== 'DATABASE_URL'),
+  const kept = Object.fromEntries(
+    Object.entries(env).filter(
+      ([name]) => !/^(DRILL_|PG|npm_|TSX_)/i.test(name) && name !== 'DATABASE_URL' && name !== 'NODE_OPTIONS',
+    ),
   );
+  kept.PATH = (env.PATH ?? '')
+    .split(':')
+    .filter((dir) => !dir.endsWith('node_modules/.bin'))
+    .join(':');
+  return kept;
 }

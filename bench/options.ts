@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-/** The sizes `npm run bench` runs by default: about 10 MB, 100 MB and 1 GB of uncompressed SQL. */
-export const DEFAULT_SIZES_MB = [10, 100, 1000];
+/** `--sizes canary`: the canary database alone, a few KB of SQL (0 MB of application data). */
+export const CANARY_SIZE = 0;
+/** The sizes `npm run bench` runs by default: the canary alone, about 10 MB, 100 MB and 1 GB of SQL. */
+export const DEFAULT_SIZES_MB = [CANARY_SIZE, 10, 100, 1000];
 /** The database of this size is also dumped with `pg_dump -Fc` for the pg_restore rows. */
 export const DEFAULT_ARCHIVE_SIZE_MB = 100;
 /** gzip level of the plain backups: the CronJob runs plain `gzip`, whose default is 6. */
@@ -19,22 +21,29 @@ export interface BenchOptions {
   /** Reuse (and keep) the generated backups in this directory. */
   keepFiles: string | undefined;
   gzipLevel: number;
+  /** Write the run's section of this Markdown file (between the bench markers) from the output. */
+  writeDoc: string | undefined;
   help: boolean;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-Generates pg_dumpall backups (pg_dumpall | gzip) of about 10 MB, 100 MB and 1 GB of SQL and a pg_dump -Fc
-archive, then restores each into a fresh throwaway cluster: raw psql / pg_restore against the drill
-(node --import tsx lib/cli.ts --target local), alternating, and prints the medians.
+Generates pg_dumpall backups (pg_dumpall | gzip) of the canary alone (a few KB) and of about 10 MB,
+100 MB and 1 GB of SQL and a pg_dump -Fc archive, then restores each into a fresh throwaway cluster: raw
+gunzip | psql / pg_restore against the drill as its users run it (node bin/pg-restore-drill.mjs
+--target local, timed from spawn to exit), alternating; then the self-contained drill (node
+bin/pg-restore-drill.mjs and npm run drill, --target local). Prints the medians and each target.
 
 Options:
-  --sizes LIST          MB of uncompressed SQL, comma-separated (default: ${DEFAULT_SIZES_MB.join(',')})
+  --sizes LIST          canary (a few KB) or MB of uncompressed SQL, comma-separated
+                        (default: ${DEFAULT_SIZES_MB.map(sizeToken).join(',')})
   --runs N              runs of each measurement (default: 2 for 1000 MB and more, 3 below)
   --archive-size MB     size whose database is also dumped with pg_dump -Fc for the pg_restore rows;
                         must be one of --sizes, or none (default: ${DEFAULT_ARCHIVE_SIZE_MB} when in --sizes, else none)
   --keep-files DIR      keep the generated backups in DIR and reuse them on the next run (not in the repo)
   --gzip-level N        gzip level of the plain backups (default: ${DEFAULT_GZIP_LEVEL}, as the CronJob's plain gzip)
+  --write-doc FILE      also write the run (command, machine, the output) into FILE between the lines
+                        <!-- bench-run:begin --> and <!-- bench-run:end --> (docs/benchmarks.md has them)
   --help                print this help`;
 
 export class BenchUsageError extends Error {
@@ -53,6 +62,7 @@ export function readBenchOptions(argv: readonly string[], cwd: string): BenchOpt
         'archive-size': { type: 'string' },
         'keep-files': { type: 'string' },
         'gzip-level': { type: 'string' },
+        'write-doc': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -73,9 +83,15 @@ export function readBenchOptions(argv: readonly string[], cwd: string): BenchOpt
   };
   const sizesText = text('sizes');
   const sizesMb = sizesText
-    ? [...new Set(sizesText.split(',').map((s) => whole('sizes', s.trim(), 1, MAX_SIZE_MB)))].sort(
-        (a, b) => a - b,
-      )
+    ? [
+        ...new Set(
+          sizesText
+            .split(',')
+            .map((s) =>
+              s.trim() === 'canary' ? CANARY_SIZE : whole('sizes (canary or MB)', s.trim(), 1, MAX_SIZE_MB),
+            ),
+        ),
+      ].sort((a, b) => a - b)
     : DEFAULT_SIZES_MB;
   const runsText = text('runs');
   const archiveText = text('archive-size');
@@ -97,8 +113,20 @@ export function readBenchOptions(argv: readonly string[], cwd: string): BenchOpt
     archiveSizeMb,
     keepFiles: keepFiles === undefined ? undefined : resolve(cwd, keepFiles),
     gzipLevel: whole('gzip-level', text('gzip-level') ?? String(DEFAULT_GZIP_LEVEL), 1, 9),
+    writeDoc: text('write-doc') === undefined ? undefined : resolve(cwd, text('write-doc') ?? ''),
     help: values.help === true,
   };
+}
+
+/** A size as --sizes spells it. */
+function sizeToken(sizeMb: number): string {
+  return sizeMb === CANARY_SIZE ? 'canary' : String(sizeMb);
+}
+
+/** A size for people: `canary`, `10 MB`, `1 GB`. */
+export function sizeLabel(sizeMb: number): string {
+  if (sizeMb === CANARY_SIZE) return 'canary';
+  return sizeMb >= 1000 && sizeMb % 1000 === 0 ? `${sizeMb / 1000} GB` : `${sizeMb} MB`;
 }
 
 /** Runs for a size: `--runs`, else 2 from 1 GB up (each run costs about a minute there), else 3. */

@@ -1,29 +1,32 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 
 /**
- * The PostgreSQL programs the drill runs: their memory is the tools', not the drill's. The throwaway
- * server's guardian shell is left out with the server under it.
+ * The PostgreSQL server and the programs that make it: in the CronJob they run in the scratch sidecar,
+ * never in the drill's container. The throwaway server's guardian shell is left out with the server.
  */
-const TOOLS = new Set([
-  'postgres',
-  'psql',
-  'pg_restore',
-  'pg_dump',
-  'pg_dumpall',
-  'initdb',
-  'pg_ctl',
-  'pg_config',
-]);
+const SERVER = new Set(['postgres', 'initdb', 'pg_ctl', 'pg_config']);
 const GUARDIAN_MARK = 'pg-restore-drill-guardian';
 
+/** One figure: the highest sum, over the polls, of the VmHWM of a set of processes alive at that poll. */
 export interface PeakRss {
-  /** Highest sum, over the polls, of VmHWM of the drill's own processes alive at that poll. */
-  sumMb: number;
-  /** Highest VmHWM of any one of them, and which it was. */
+  /**
+   * The drill's own processes: every `node` of its tree (the CLI, a vitest worker, npm when run through
+   * `npm run drill`). Not the PostgreSQL tools: their memory is the same under the raw restore.
+   */
+  ownMb: number;
+  /** The highest VmHWM of any one of those, and which it was. */
   largestMb: number;
   largest: string;
-  /** Every process counted, as `comm` (pid), in the order first seen. */
+  /**
+   * What the drill's container holds: its own processes plus the client tools it runs (psql,
+   * pg_restore, pg_dump, a shell…), the server left out (a sidecar in the CronJob).
+   */
+  containerMb: number;
+  /** Every process counted in `ownMb`, as `comm` (pid), in the order first seen. */
   counted: string[];
+  /** Every other process of the container figure, as `comm` (pid). */
+  tools: string[];
 }
 
 interface Proc {
@@ -33,42 +36,46 @@ interface Proc {
 }
 
 /**
- * Polls /proc every `intervalMs` for the process `rootPid` and its descendants (the CLI and its vitest
- * fork worker) and keeps the peak of their VmHWM. PostgreSQL's programs and the server's guardian are
- * skipped with everything under them.
+ * Polls /proc every `intervalMs` for the process `rootPid` and its descendants and keeps the peaks of
+ * their VmHWM (a high-water mark, so a process that peaked between two polls still counts). The sums
+ * are a little high, since the high-water marks of several processes need not coincide.
  */
 export function watchPeakRss(rootPid: number, intervalMs = 100): { stop(): PeakRss } {
-  const peak: PeakRss = { sumMb: 0, largestMb: 0, largest: '', counted: [] };
+  const peak: PeakRss = { ownMb: 0, largestMb: 0, largest: '', containerMb: 0, counted: [], tools: [] };
   const seen = new Set<number>();
   const poll = () => {
-    const tree = drillProcesses(rootPid);
-    let sumKb = 0;
-    for (const proc of tree) {
+    let ownKb = 0;
+    let containerKb = 0;
+    for (const proc of drillProcesses(rootPid)) {
       const hwmKb = vmHwmKb(proc.pid);
       if (hwmKb === undefined) continue;
-      sumKb += hwmKb;
+      const own = isNode(proc.pid);
+      containerKb += hwmKb;
+      if (own) ownKb += hwmKb;
       if (!seen.has(proc.pid)) {
         seen.add(proc.pid);
-        peak.counted.push(`${proc.comm} (${proc.pid})`);
+        (own ? peak.counted : peak.tools).push(`${proc.comm} (${proc.pid})`);
       }
-      if (hwmKb / 1024 > peak.largestMb) {
+      if (own && hwmKb / 1024 > peak.largestMb) {
         peak.largestMb = hwmKb / 1024;
         peak.largest = `${proc.comm} (${proc.pid})`;
       }
     }
-    peak.sumMb = Math.max(peak.sumMb, sumKb / 1024);
+    peak.ownMb = Math.max(peak.ownMb, ownKb / 1024);
+    peak.containerMb = Math.max(peak.containerMb, containerKb / 1024);
   };
   poll();
   const timer = setInterval(poll, intervalMs);
   return {
     stop: () => {
       clearInterval(timer);
+      poll();
       return peak;
     },
   };
 }
 
-/** The root and its descendants, minus PostgreSQL's programs and the guardian with their subtrees. */
+/** The root and its descendants, minus the server's programs and the guardian with their subtrees. */
 function drillProcesses(rootPid: number): Proc[] {
   const children = new Map<number, Proc[]>();
   let root: Proc | undefined;
@@ -84,11 +91,20 @@ function drillProcesses(rootPid: number): Proc[] {
   const found: Proc[] = [];
   const queue = root ? [root] : [];
   for (let proc = queue.shift(); proc; proc = queue.shift()) {
-    if (TOOLS.has(proc.comm) || (proc.comm === 'sh' && cmdline(proc.pid).includes(GUARDIAN_MARK))) continue;
+    if (SERVER.has(proc.comm) || (proc.comm === 'sh' && cmdline(proc.pid).includes(GUARDIAN_MARK))) continue;
     found.push(proc);
     queue.push(...(children.get(proc.pid) ?? []));
   }
   return found;
+}
+
+/** A node process by its executable, not its name: npm renames itself (`npm run drill`). */
+function isNode(pid: number): boolean {
+  try {
+    return basename(readlinkSync(`/proc/${pid}/exe`)) === 'node';
+  } catch {
+    return false;
+  }
 }
 
 /** `/proc/PID/stat`: `pid (comm) state ppid …`; comm may hold spaces and parentheses. */
