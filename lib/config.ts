@@ -6,7 +6,8 @@ import { DEFAULT_SEARCH_ROOTS } from './pg/binaries.ts';
 import type { ProgressMode } from './report/progress.ts';
 import { parsePushgatewayUrl } from './report/pushgateway.ts';
 import type { AllowRule } from './restore/allowed-errors.ts';
-import { DEFAULT_POSTGRES_IMAGE } from './targets/container.ts';
+import { DEFAULT_POSTGRES_IMAGE } from './targets/defaults.ts';
+import { TARGET_CHOICES, TARGET_HELP, type TargetChoice } from './targets/registry.ts';
 
 /**
  * Every setting of the drill: its flag, its environment twin, its default and what it means. An explicit
@@ -42,7 +43,7 @@ export const SETTINGS = {
     env: 'DRILL_TARGET',
     default: 'auto',
     arg: 'KIND',
-    help: 'where to restore: auto (container if an engine answers, else local) | container (testcontainers, tools run inside) | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+    help: TARGET_HELP,
   },
   pod: {
     env: 'DRILL_POD',
@@ -255,8 +256,8 @@ type SettingName = keyof typeof SETTINGS;
 
 export const MODE_CHOICES = ['cluster', 'canary', 'canary-copy'] as const;
 export type RestoreMode = (typeof MODE_CHOICES)[number];
-export const TARGET_CHOICES = ['auto', 'container', 'local', 'url', 'pod'] as const;
-export type TargetChoice = (typeof TARGET_CHOICES)[number];
+/** The target kinds come from lib/targets/registry.ts, which loads no target to list them. */
+export { TARGET_CHOICES, type TargetChoice };
 
 /** The validated configuration of one drill run. */
 export interface DrillConfig {
