@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
-import type { StartedTarget } from '../lib/targets/target.ts';
+import { hostBinDir, type StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster, writeBackup } from './support/cluster.ts';
 import { type FakeKubeApi, startFakeKubeApi } from './support/fake-kube-api.ts';
 import { readReport, runCli } from './support/run-cli.ts';
@@ -82,7 +82,7 @@ describe('--target pod --mode canary', () => {
     await writeBackup(backups, '2026-11-21-030000', await dumpAll(live.handle));
     const bystanderBefore = await psql(live.handle, 'postgres', 'SELECT datname FROM pg_database ORDER BY 1');
     fake.execEnv = {
-      PATH: `${live.handle.binDir}:${process.env.PATH}`,
+      PATH: `${hostBinDir(live.handle)}:${process.env.PATH}`,
       POSTGRES_PASSWORD: connection.password,
     };
     const reports = join(scratch, 'pod-report');

@@ -15,10 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
+import { probeContainerEngine } from '../lib/exec/container-engine.ts';
 import { withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import { probeContainerEngine } from '../lib/targets/container-engine.ts';
 import type { StartedTarget, TargetHandle } from '../lib/targets/target.ts';
 import { createAwkwardDatabases } from './support/awkward-cluster.ts';
 import { createBystander, snapshotBystander } from './support/bystander.ts';
@@ -95,7 +95,7 @@ async function extractFromContainer(source: TargetHandle, path: string, into: st
   const probe = await probeContainerEngine();
   if (!probe.ok) throw new Error(probe.reason);
   const archive = await probe.client.container.dockerode
-    .getContainer(source.containerId as string)
+    .getContainer(source.tools.kind === 'container' ? source.tools.containerId : '')
     .getArchive({ path: `${path}/.` });
   const tar = spawn('tar', ['-x', '-C', into, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((done) => tar.once('close', done));

@@ -3,8 +3,10 @@ import type { AllowRule } from '../restore/allowed-errors.ts';
 
 export const MODE_CHOICES = ['cluster', 'canary', 'canary-copy'] as const;
 export type RestoreMode = (typeof MODE_CHOICES)[number];
-export const TARGET_CHOICES = ['auto', 'container', 'local', 'url', 'pod'] as const;
-export type TargetChoice = (typeof TARGET_CHOICES)[number];
+
+import type { TargetChoice } from '../targets/registry.ts';
+
+export { TARGET_CHOICES, type TargetChoice } from '../targets/registry.ts';
 export const VERIFY_CHOICES = ['canary', 'deep'] as const;
 export const PROGRESS_CHOICES = ['auto', 'tty', 'json', 'off'] as const;
 

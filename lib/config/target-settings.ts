@@ -2,11 +2,11 @@ import { tmpdir } from 'node:os';
 import { delimiter } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_SEARCH_ROOTS } from '../pg/binaries.ts';
-import { TARGET_CHOICES } from './drill-config.ts';
+import { DEFAULT_POSTGRES_IMAGE } from '../targets/defaults.ts';
+import { TARGET_CHOICES, TARGET_HELP } from '../targets/registry.ts';
 import { flag, type Given, list, oneOf, path, type SettingTable, text } from './setting.ts';
 
-/** The image `--target container` uses unless told otherwise: the production major, pinned here only. */
-export const DEFAULT_POSTGRES_IMAGE = 'postgres:18.1';
+export { DEFAULT_POSTGRES_IMAGE };
 
 /** The URL is checked but never shown: it may hold a password. */
 function databaseUrl(given: Given): string | undefined {
@@ -28,7 +28,7 @@ export const TARGET_SETTINGS = {
     default: 'auto',
     arg: 'KIND',
     parse: oneOf(TARGET_CHOICES),
-    help: 'where to restore: auto (container if an engine answers, else local) | container (testcontainers, tools run inside) | local (throwaway cluster from PostgreSQL binaries) | url (an existing server)',
+    help: TARGET_HELP,
   },
   pod: {
     field: 'pod',

@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../pg/connection.ts';
 import { TOOL_APPLICATION_NAME } from '../pg/databases.ts';
 import type { Executor, ToolResult, ToolRun } from './executor.ts';
-import { toolVersionVia } from './tool-output.ts';
+import { keepStderr, onAbort, toolVersionVia } from './tool-output.ts';
 
-/** Keep this much of a tool's stderr: with ON_ERROR_STOP the error that matters comes first. */
-const STDERR_CAP_BYTES = 256 * 1024;
 /** After SIGTERM, a tool that has not exited by then gets SIGKILL. */
 const KILL_GRACE_MS = 5000;
 
@@ -66,45 +64,24 @@ export function runProcess(
     let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (text: string) => {
-      if (stderr.length < STDERR_CAP_BYTES) stderr += text.slice(0, STDERR_CAP_BYTES - stderr.length);
+      stderr = keepStderr(stderr, text);
     });
-    // Each flow settles to its error (or undefined) at once, so a stream failing early is never an
-    // unhandled rejection while the tool is still running.
-    const flows: Promise<Error | undefined>[] = [];
-    const track = (flow: Promise<void>) =>
-      flows.push(
-        flow.then(
-          () => undefined,
-          (error: Error) => error,
-        ),
-      );
-    if (options.stdin && child.stdin) {
-      // A tool that stops reading early (psql under ON_ERROR_STOP) closes the pipe: EPIPE is its exit
-      // status's business, not an error of ours. Other stream errors are reported through the pipeline.
-      track(
-        pipeline(options.stdin, child.stdin).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error;
-        }),
-      );
-    }
-    if (options.stdout && child.stdout) track(pipeline(child.stdout, options.stdout));
+    const flows = streamFlows(child, options);
     let killTimer: NodeJS.Timeout | undefined;
-    const abort = () => {
+    const detach = onAbort(options.signal, () => {
       child.kill('SIGTERM');
       killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
       killTimer.unref();
-    };
-    if (options.signal?.aborted) abort();
-    options.signal?.addEventListener('abort', abort, { once: true });
+    });
     const exited = new Promise<{ exitCode: number | null; signal: string | null }>((done) => {
       child.on('close', (exitCode, signal) => done({ exitCode, signal }));
     });
     child.on('error', (error) => {
-      options.signal?.removeEventListener('abort', abort);
+      detach();
       reject(error);
     });
     exited.then(async (status) => {
-      options.signal?.removeEventListener('abort', abort);
+      detach();
       if (killTimer) clearTimeout(killTimer);
       // A stream that broke while the tool ran (gunzip on a damaged file) is the real cause, whatever
       // the tool's exit status says about the input it saw end early.
@@ -116,4 +93,30 @@ export function runProcess(
       resolve({ ...status, stderr });
     }, reject);
   });
+}
+
+/**
+ * The tool's stdin and stdout streams, each settling to its error (or undefined) at once, so a stream
+ * failing early is never an unhandled rejection while the tool is still running.
+ */
+function streamFlows(child: ChildProcess, options: ToolRun): Promise<Error | undefined>[] {
+  const flows: Promise<Error | undefined>[] = [];
+  const track = (flow: Promise<void>) =>
+    flows.push(
+      flow.then(
+        () => undefined,
+        (error: Error) => error,
+      ),
+    );
+  if (options.stdin && child.stdin) {
+    // A tool that stops reading early (psql under ON_ERROR_STOP) closes the pipe: EPIPE is its exit
+    // status's business, not an error of ours. Other stream errors are reported through the pipeline.
+    track(
+      pipeline(options.stdin, child.stdin).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error;
+      }),
+    );
+  }
+  if (options.stdout && child.stdout) track(pipeline(child.stdout, options.stdout));
+  return flows;
 }

@@ -52,6 +52,7 @@ const target: TargetHandle = {
   },
   serverVersion: { text: '15.18', major: 15, minor: 18 },
   scratch: true,
+  tools: { kind: 'host', binDir: '/usr/lib/postgresql/15/bin' },
 };
 
 function step(name: string, overrides: Partial<StepRecord> = {}): StepRecord {

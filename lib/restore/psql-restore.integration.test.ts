@@ -7,7 +7,7 @@ import { dumpAll, psql, startTestCluster } from '../../test/support/cluster.ts';
 import { seedCanary } from '../drill/seed.ts';
 import { RestoreFailedError, RestoreTimeoutError } from '../errors.ts';
 import { hostExecutor } from '../exec/host.ts';
-import type { StartedTarget } from '../targets/target.ts';
+import { hostBinDir, type StartedTarget } from '../targets/target.ts';
 import { type PlainRestoreOptions, restorePlainDump } from './psql-restore.ts';
 
 let source: StartedTarget;
@@ -25,7 +25,7 @@ afterAll(async () => {
 
 function options(sql: string | Buffer, extra: Partial<PlainRestoreOptions> = {}): PlainRestoreOptions {
   return {
-    executor: hostExecutor(target.handle.binDir ?? '', target.handle.connection, process.env),
+    executor: hostExecutor(hostBinDir(target.handle), target.handle.connection, process.env),
     source: Readable.from([gzipSync(sql)]),
     compression: 'gzip',
     kind: 'pg_dumpall',

@@ -11,7 +11,7 @@ import { seedCanary } from '../drill/seed.ts';
 import { RestoreFailedError } from '../errors.ts';
 import { hostExecutor } from '../exec/host.ts';
 import { dropDatabase, withClient } from '../pg/databases.ts';
-import type { StartedTarget } from '../targets/target.ts';
+import { hostBinDir, type StartedTarget } from '../targets/target.ts';
 import type { AllowRule } from './allowed-errors.ts';
 import { restoreDatabaseSection } from './section-restore.ts';
 
@@ -36,7 +36,7 @@ afterAll(async () => {
 
 function restore(sql: string, into: string, allowedErrors: AllowRule[]) {
   return restoreDatabaseSection({
-    executor: hostExecutor(target.handle.binDir ?? '', target.handle.connection, process.env),
+    executor: hostExecutor(hostBinDir(target.handle), target.handle.connection, process.env),
     source: Readable.from([gzipSync(sql)]),
     compression: 'gzip',
     database: 'backup_test',

@@ -1,38 +1,47 @@
 import { TargetError } from '../errors.ts';
-import { containerExecutor } from '../exec/container.ts';
 import type { Executor } from '../exec/executor.ts';
 import { hostExecutor } from '../exec/host.ts';
-import { podExecutor } from '../exec/pod.ts';
-import { loadKubeConfig } from '../k8s/kube-config.ts';
-import { probeContainerEngine } from './container-engine.ts';
 import type { TargetHandle } from './target.ts';
 
-/** The executor that runs client tools for a target, from its handle: in its container, or on this host. */
+/**
+ * The executor that runs client tools for a target, from its handle: on this host, in its container,
+ * or in its pod. The container and pod executors (testcontainers, client-node) load only when needed.
+ */
 export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessEnv): Promise<Executor> {
-  if (handle.containerId) {
-    const engine = await probeContainerEngine();
-    if (!engine.ok) throw new TargetError(`The container engine went away: ${engine.reason}`);
-    return containerExecutor(
-      engine.client.container.dockerode,
-      handle.containerId,
-      handle.connection.user,
-      (handle.containerMounts ?? []).length > 0,
-    );
+  const { tools } = handle;
+  switch (tools.kind) {
+    case 'host':
+      return hostExecutor(tools.binDir, handle.connection, baseEnv);
+    case 'container': {
+      const [{ probeContainerEngine }, { containerExecutor }] = await Promise.all([
+        import('../exec/container-engine.ts'),
+        import('../exec/container.ts'),
+      ]);
+      const engine = await probeContainerEngine();
+      if (!engine.ok) throw new TargetError(`The container engine went away: ${engine.reason}`);
+      const { dockerode } = engine.client.container;
+      return containerExecutor(dockerode, tools.containerId, handle.connection.user, tools.mounts.length > 0);
+    }
+    case 'pod': {
+      const [{ loadKubeConfig }, { podExecutor }] = await Promise.all([
+        import('../k8s/kube-config.ts'),
+        import('../exec/pod.ts'),
+      ]);
+      const { kubeConfig } = loadKubeConfig({
+        env: baseEnv,
+        kubeconfig: tools.kubeconfig,
+        context: tools.context,
+      });
+      // Inside the pod the tools reach the server on its own loopback, at the port it serves.
+      const pod = { namespace: tools.namespace, name: tools.name, container: tools.container };
+      return podExecutor({ kubeConfig, pod, user: handle.connection.user, port: handle.connection.port });
+    }
+    default:
+      return unreachable(tools);
   }
-  if (handle.pod) {
-    const { kubeConfig } = loadKubeConfig({
-      env: baseEnv,
-      kubeconfig: handle.pod.kubeconfig,
-      context: handle.pod.context,
-    });
-    // Inside the pod the tools reach the server on its own loopback, at the port it serves.
-    return podExecutor({
-      kubeConfig,
-      pod: handle.pod,
-      user: handle.connection.user,
-      port: handle.connection.port,
-    });
-  }
-  if (handle.binDir) return hostExecutor(handle.binDir, handle.connection, baseEnv);
-  throw new TargetError(`No way to run the PostgreSQL client tools for ${handle.description}.`);
+}
+
+/** A kind of tools this switch does not know: a compile error first, a clear message if it ever runs. */
+function unreachable(tools: never): never {
+  throw new TargetError(`No way to run the PostgreSQL client tools at ${JSON.stringify(tools)}.`);
 }

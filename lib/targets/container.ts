@@ -1,19 +1,40 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql';
 import { Wait } from 'testcontainers';
 import { TargetError } from '../errors.ts';
 import { CONTAINER_SOCKET_DIR } from '../exec/container.ts';
+import { probeContainerEngine } from '../exec/container-engine.ts';
 import type { Logger } from '../log.ts';
+import type { Connection } from '../pg/connection.ts';
 import { withClient } from '../pg/databases.ts';
-import { versionFromNum } from '../pg/version.ts';
-import type { StartedTarget } from './target.ts';
+import { serverVersion } from './server-version.ts';
+import type { StartedTarget, Target } from './target.ts';
 
-/** The image `--target container` uses unless told otherwise: pinned in the settings table only. */
-export { DEFAULT_POSTGRES_IMAGE } from '../config/target-settings.ts';
 /** Label on every container the drill starts, so a leftover can be found (`docker ps -a --filter`). */
 export const RUN_LABEL = 'pg-restore-drill.run';
 
 const SUPERUSER = 'postgres';
+
+/** `--target container`: the production major in a container, the client tools run inside it. */
+export const containerTarget: Target = {
+  kind: 'container',
+  async start(options, deps) {
+    const engine = await probeContainerEngine();
+    if (!engine.ok) {
+      throw new TargetError(
+        `--target container needs a container engine, and none answered (${engine.reason}). Start Docker, or podman's API socket with DOCKER_HOST=unix:///run/podman/podman.sock; or use --target local.`,
+      );
+    }
+    return startContainerTarget({
+      image: options.image,
+      runId: deps.runId,
+      log: deps.log,
+      mountReadOnly:
+        deps.newestBackup?.format === 'directory' && options.backups ? resolve(options.backups) : undefined,
+    });
+  },
+};
 
 export interface ContainerTargetOptions {
   image: string;
@@ -62,14 +83,44 @@ export function postgresContainer(
  */
 export async function startContainerTarget(options: ContainerTargetOptions): Promise<StartedTarget> {
   const password = randomBytes(18).toString('base64url');
-  let container: StartedPostgreSqlContainer;
+  const container = await startContainer(options, password);
+  const connection = {
+    host: container.getHost(),
+    port: container.getPort(),
+    user: SUPERUSER,
+    password,
+    database: 'postgres',
+  };
+  const stop = async () => {
+    await container.stop({ remove: true, removeVolumes: true, timeout: 5000 });
+  };
   try {
-    container = await postgresContainer(options.image, password, { [RUN_LABEL]: options.runId })
-      .withBindMounts(
-        options.mountReadOnly
-          ? [{ source: options.mountReadOnly, target: options.mountReadOnly, mode: 'ro' }]
-          : [],
-      )
+    const version = await withClient(connection, 'postgres', serverVersion);
+    const id = container.getId().slice(0, 12);
+    options.log.info(
+      `PostgreSQL ${version.text} started in container ${id} (${options.image}) on ${connection.host}:${connection.port}`,
+    );
+    return startedContainer(options, container.getId(), connection, version, stop);
+  } catch (error) {
+    await stop().catch(() => {});
+    throw new TargetError(
+      `The container ${options.image} started but its server cannot be reached: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/** The server's container, started with the throwaway settings (and the backups mounted, if asked). */
+async function startContainer(
+  options: ContainerTargetOptions,
+  password: string,
+): Promise<StartedPostgreSqlContainer> {
+  const mounts = options.mountReadOnly
+    ? [{ source: options.mountReadOnly, target: options.mountReadOnly, mode: 'ro' as const }]
+    : [];
+  try {
+    return await postgresContainer(options.image, password, { [RUN_LABEL]: options.runId })
+      .withBindMounts(mounts)
       .withCommand([
         'postgres',
         '-c',
@@ -86,51 +137,33 @@ export async function startContainerTarget(options: ContainerTargetOptions): Pro
       { cause: error },
     );
   }
-  const connection = {
-    host: container.getHost(),
-    port: container.getPort(),
-    user: SUPERUSER,
-    password,
-    database: 'postgres',
+}
+
+/** The handle of a running container, and how to stop or keep it. */
+function startedContainer(
+  options: ContainerTargetOptions,
+  containerId: string,
+  connection: Connection,
+  version: StartedTarget['handle']['serverVersion'],
+  stop: () => Promise<void>,
+): StartedTarget {
+  const id = containerId.slice(0, 12);
+  const at = `${connection.host}:${connection.port}`;
+  return {
+    handle: {
+      kind: 'container',
+      description: `container ${options.image} (${id}) on ${at}`,
+      connection,
+      serverVersion: version,
+      scratch: true,
+      tools: { kind: 'container', containerId, mounts: options.mountReadOnly ? [options.mountReadOnly] : [] },
+    },
+    stop,
+    keep: async () =>
+      [
+        `The container ${id} keeps running; PostgreSQL on ${at}.`,
+        `  connect: docker exec -it ${id} psql -U ${SUPERUSER}`,
+        `  remove:  docker rm -f ${id}`,
+      ].join('\n'),
   };
-  const stop = async () => {
-    await container.stop({ remove: true, removeVolumes: true, timeout: 5000 });
-  };
-  try {
-    const num = await withClient(connection, 'postgres', async (client) => {
-      const { rows } = await client.query<{ num: string }>(
-        `SELECT current_setting('server_version_num') AS num`,
-      );
-      return Number(rows[0]?.num);
-    });
-    const serverVersion = versionFromNum(num);
-    const id = container.getId();
-    options.log.info(
-      `PostgreSQL ${serverVersion.text} started in container ${id.slice(0, 12)} (${options.image}) on ${connection.host}:${connection.port}`,
-    );
-    return {
-      handle: {
-        kind: 'container',
-        description: `container ${options.image} (${id.slice(0, 12)}) on ${connection.host}:${connection.port}`,
-        connection,
-        serverVersion,
-        scratch: true,
-        containerId: id,
-        containerMounts: options.mountReadOnly ? [options.mountReadOnly] : [],
-      },
-      stop,
-      keep: async () =>
-        [
-          `The container ${id.slice(0, 12)} keeps running; PostgreSQL on ${connection.host}:${connection.port}.`,
-          `  connect: docker exec -it ${id.slice(0, 12)} psql -U ${SUPERUSER}`,
-          `  remove:  docker rm -f ${id.slice(0, 12)}`,
-        ].join('\n'),
-    };
-  } catch (error) {
-    await stop().catch(() => {});
-    throw new TargetError(
-      `The container ${options.image} started but its server cannot be reached: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POSTGRES_IMAGE } from './container.ts';
+import { DEFAULT_POSTGRES_IMAGE } from './defaults.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (path: string) => readFile(`${ROOT}/${path}`, 'utf8');

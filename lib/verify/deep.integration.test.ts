@@ -16,7 +16,7 @@ import type { Executor } from '../exec/executor.ts';
 import { hostExecutor } from '../exec/host.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import { restorePlainDump } from '../restore/psql-restore.ts';
-import type { StartedTarget } from '../targets/target.ts';
+import { hostBinDir, type StartedTarget } from '../targets/target.ts';
 import { DEFAULT_TIME_ZONE, readDigests, verifyDeep } from './deep.ts';
 
 let source: StartedTarget;
@@ -25,7 +25,7 @@ let dump: Buffer;
 let dumpDigests: TableDigest[];
 const clock = () => performance.now();
 const executorOf = (target: StartedTarget): Executor =>
-  hostExecutor(target.handle.binDir ?? '', target.handle.connection, process.env);
+  hostExecutor(hostBinDir(target.handle), target.handle.connection, process.env);
 
 /** Digests what flows through, as the drill would while restoring. */
 async function digestOf(bytes: Buffer): Promise<TableDigest[]> {

@@ -1,5 +1,5 @@
+import { probeContainerEngine } from '../../lib/exec/container-engine.ts';
 import { RUN_LABEL } from '../../lib/targets/container.ts';
-import { probeContainerEngine } from '../../lib/targets/container-engine.ts';
 
 /** The image the container tests run: CI builds it from Debian packages (scripts/container-engine.sh). */
 export const TEST_IMAGE = process.env.DRILL_TEST_IMAGE ?? 'localhost/postgres:15';

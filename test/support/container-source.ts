@@ -42,7 +42,7 @@ export async function startSourceContainer(image: string): Promise<SourceContain
       connection,
       serverVersion: versionFromNum(num),
       scratch: false,
-      containerId: container.getId(),
+      tools: { kind: 'container', containerId: container.getId(), mounts: [] },
     },
     cliEnv: {
       DATABASE_URL: `postgres://postgres@${connection.host}:${connection.port}/postgres`,

@@ -188,7 +188,7 @@ export async function startLiveServer(): Promise<LiveServer> {
       connection,
       serverVersion: versionFromNum(Number(rows[0]?.num)),
       scratch: false,
-      binDir,
+      tools: { kind: 'host', binDir },
     },
     cliEnv: { DATABASE_URL: `postgres://${LIVE_SUPERUSER}@127.0.0.1:${port}/postgres`, PGPASSWORD: password },
     postmasterPid,

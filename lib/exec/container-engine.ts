@@ -1,4 +1,4 @@
-import { type ContainerRuntimeClient, getContainerRuntimeClient } from 'testcontainers';
+import type { ContainerRuntimeClient } from 'testcontainers';
 
 /**
  * How long the engine probe may take: a socket that never answers must not hang `--target auto` for
@@ -11,9 +11,11 @@ export type EngineProbe = { ok: true; client: ContainerRuntimeClient } | { ok: f
 
 /**
  * Looks for a container engine the way testcontainers does (DOCKER_HOST, ~/.testcontainers.properties,
- * /var/run/docker.sock, the rootless sockets), bounded in time.
+ * /var/run/docker.sock, the rootless sockets), bounded in time. testcontainers is loaded here, on
+ * first use, not when this file is: a drill that never asks for an engine never pays for it.
  */
 export async function probeContainerEngine(): Promise<EngineProbe> {
+  const { getContainerRuntimeClient } = await import('testcontainers');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<EngineProbe>((resolve) => {
     timer = setTimeout(

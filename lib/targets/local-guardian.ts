@@ -1,0 +1,123 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { Connection } from '../pg/connection.ts';
+import type { PgVersion } from '../pg/version.ts';
+import { serverVersion } from './server-version.ts';
+
+const START_TIMEOUT_MS = 30_000;
+
+/**
+ * Settings for a cluster that exists for minutes and is thrown away: durability buys nothing here, and
+ * the drill measures how fast the dump replays, not how fast this disk syncs. The raw-psql baseline in
+ * `npm run bench` runs against the same settings.
+ */
+const THROWAWAY_SETTINGS = [
+  'fsync=off',
+  'synchronous_commit=off',
+  'full_page_writes=off',
+  'max_wal_size=1GB',
+];
+
+/**
+ * Shell run beside the server: it owns it, and when the drill's end of its stdin closes (the drill
+ * finished, failed, was interrupted, or was killed outright) it stops the server and removes the whole
+ * directory. Detached, so a Ctrl-C in the terminal reaches the drill, not it. `keep` on stdin lets go.
+ */
+const GUARDIAN = `set -u
+pg=$1; dir=$2; shift 2
+"$pg" "$@" >>"$dir/server.log" 2>&1 &
+pid=$!
+cmd=
+read -r cmd || true
+[ "$cmd" = keep ] && exit 0
+kill -INT "$pid" 2>/dev/null
+i=0
+while kill -0 "$pid" 2>/dev/null; do
+  i=$((i + 1))
+  [ "$i" -eq 100 ] && kill -QUIT "$pid" 2>/dev/null
+  [ "$i" -ge 200 ] && kill -KILL "$pid" 2>/dev/null
+  sleep 0.1
+done
+rm -rf "$dir"
+`;
+
+/** How the throwaway server runs: its binaries, its directory, its environment, its user. */
+export interface ServerLaunch {
+  binDir: string;
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  spawnAs: { uid?: number; gid?: number };
+}
+
+/** Starts the server of `dir/data` on loopback `port`, owned by a guardian shell. */
+export function spawnGuardian(launch: ServerLaunch, port: number): ChildProcess {
+  const { binDir, dir } = launch;
+  const args = ['-D', join(dir, 'data'), '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'];
+  for (const setting of THROWAWAY_SETTINGS) args.push('-c', setting);
+  return spawn('sh', ['-c', GUARDIAN, 'pg-restore-drill-guardian', join(binDir, 'postgres'), dir, ...args], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+    env: launch.env,
+    ...launch.spawnAs,
+  });
+}
+
+/** Closes the guardian's stdin and waits for it to stop the server and remove the directory. */
+export async function stopGuardian(
+  guardian: ChildProcess,
+  fallbackRemove: () => Promise<void>,
+): Promise<void> {
+  if (guardian.exitCode === null && guardian.signalCode === null) {
+    const exited = new Promise((done) => guardian.once('exit', done));
+    guardian.stdin?.end();
+    const timeout = sleep(30_000, 'timeout', { ref: false });
+    if ((await Promise.race([exited, timeout])) === 'timeout') guardian.kill('SIGKILL');
+  }
+  // The guardian removes the directory itself; this covers a guardian that died first.
+  await fallbackRemove();
+}
+
+export type Readiness = { ok: true; version: PgVersion } | { ok: false; reason: string; portTaken: boolean };
+
+/** Waits until the server answers, or its log says it will not (a FATAL, a port already taken). */
+export async function waitReady(connection: Connection, logFile: string): Promise<Readiness> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    const client = new pg.Client({ ...connection, connectionTimeoutMillis: 2000 });
+    try {
+      await client.connect();
+      return { ok: true, version: await serverVersion(client) };
+    } catch (error) {
+      lastError = (error as Error).message;
+    } finally {
+      await client.end().catch(() => {});
+    }
+    // Our own early connection attempts make the server log `FATAL: the database system is starting
+    // up`: that one is not a failed start.
+    const serverLog = (await readFile(logFile, 'utf8').catch(() => ''))
+      .split('\n')
+      .filter((line) => !line.includes('the database system is starting up'))
+      .join('\n');
+    if (/\b(FATAL|PANIC):/.test(serverLog)) {
+      return {
+        ok: false,
+        reason: tail(serverLog),
+        portTaken: /could not bind|Address already in use/.test(serverLog),
+      };
+    }
+    await sleep(100);
+  }
+  return {
+    ok: false,
+    reason: `no connection within ${START_TIMEOUT_MS / 1000} s (last error: ${lastError})`,
+    portTaken: false,
+  };
+}
+
+function tail(text: string): string {
+  return text.trim().split('\n').slice(-5).join(' | ');
+}
