@@ -35,8 +35,10 @@ export const DRILL_PROJECT = {
   include: [`drills/**/*.drill.${SPEC_EXTENSION}`],
   // vitest's default exclude holds **/dist/**, where the shipped spec is.
   exclude: ['**/node_modules/**'],
-  // One drill at a time, steps in order, no retries: a flaky drill is a bug to find.
-  pool: 'forks',
+  // One drill at a time, steps in order, no retries: a flaky drill is a bug to find. A worker thread of
+  // the CLI's own process, not a forked node: the least memory and no more time (docs/benchmarks.md).
+  // The CLI keeps SIGTERM/SIGINT and cancels the run; the step's ctx.signal stops psql.
+  pool: 'threads',
   isolate: false,
   maxWorkers: 1,
   fileParallelism: false,
