@@ -39,7 +39,11 @@ COPY lib ./lib
 COPY drills ./drills
 RUN npm run build --silent
 
-# Production dependencies exactly as locked: no tsx, no TypeScript, no dev dependency at all.
+# Production dependencies exactly as locked: no TypeScript, no dev dependency at all. npm keeps tsx and
+# esbuild under --omit=dev because vite names both as optional peers (a dev-and-optional package goes
+# only with --omit=optional too, which would also drop rolldown's native binding, which vite needs);
+# the drill loads neither (compiled JavaScript, no config file), so they are removed, and the build
+# fails if a dev-only compiler is still there.
 FROM node AS deps
 LABEL pg-restore-drill.build=true
 WORKDIR /app
@@ -48,7 +52,9 @@ RUN --mount=type=secret,id=npmrc --mount=type=secret,id=ca_certs \
     if [ -s /run/secrets/npmrc ]; then export NPM_CONFIG_USERCONFIG=/run/secrets/npmrc; fi; \
     if [ -s /run/secrets/ca_certs ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca_certs; fi; \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=warn \
- && rm -rf /root/.npm
+ && rm -rf /root/.npm node_modules/tsx node_modules/esbuild node_modules/@esbuild \
+           node_modules/.bin/tsx node_modules/.bin/esbuild \
+ && for p in tsx esbuild typescript; do [ ! -e "node_modules/$p" ] || { echo "node_modules/$p in the image" >&2; exit 1; }; done
 
 # The final image is the official PostgreSQL image (its server, client tools, shared libraries and
 # locales stay exactly as packaged) plus the node binary: one file, no npm, no package manager run.
