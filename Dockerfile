@@ -16,12 +16,15 @@ ARG POSTGRES_IMAGE=docker.io/library/postgres:18.1-bookworm
 
 FROM ${NODE_IMAGE} AS node
 
-# Production dependencies exactly as locked. No install scripts run: the ones in the tree only build
-# optional native speed-ups (ssh2, cpu-features) or check a binary that ships as an optional package
-# (esbuild), and nothing here should run code from the registry at build time.
 # Two optional build secrets, for builds behind a registry mirror or a TLS-inspecting proxy; neither
 # lands in a layer:  --secret id=npmrc,src=$HOME/.npmrc  --secret id=ca_certs,src=/path/to/ca-bundle.pem
-FROM node AS deps
+# No install scripts run in either npm ci: the ones in the tree only build optional native speed-ups
+# (ssh2, cpu-features) or check a binary that ships as an optional package (esbuild), and nothing here
+# should run code from the registry at build time (our own `prepare`, the build, runs as its own step).
+
+# Build stage: every dependency (TypeScript among them), then tsc compiles lib/ and drills/ to dist/.
+# Nothing of this stage but dist/ reaches the image.
+FROM node AS build
 # Marks this build's intermediate images, so scripts/build-image.sh can prune the dangling ones.
 LABEL pg-restore-drill.build=true
 WORKDIR /app
@@ -29,8 +32,29 @@ COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npmrc --mount=type=secret,id=ca_certs \
     if [ -s /run/secrets/npmrc ]; then export NPM_CONFIG_USERCONFIG=/run/secrets/npmrc; fi; \
     if [ -s /run/secrets/ca_certs ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca_certs; fi; \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=warn \
+    npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=warn \
  && rm -rf /root/.npm
+COPY tsconfig.json tsconfig.build.json ./
+COPY lib ./lib
+COPY drills ./drills
+RUN npm run build --silent
+
+# Production dependencies exactly as locked: no TypeScript, no dev dependency at all. npm keeps tsx and
+# esbuild under --omit=dev because vite names both as optional peers (a dev-and-optional package goes
+# only with --omit=optional too, which would also drop rolldown's native binding, which vite needs);
+# the drill loads neither (compiled JavaScript, no config file), so they are removed, and the build
+# fails if a dev-only compiler is still there.
+FROM node AS deps
+LABEL pg-restore-drill.build=true
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=secret,id=npmrc --mount=type=secret,id=ca_certs \
+    if [ -s /run/secrets/npmrc ]; then export NPM_CONFIG_USERCONFIG=/run/secrets/npmrc; fi; \
+    if [ -s /run/secrets/ca_certs ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca_certs; fi; \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=warn \
+ && rm -rf /root/.npm node_modules/tsx node_modules/esbuild node_modules/@esbuild \
+           node_modules/.bin/tsx node_modules/.bin/esbuild \
+ && for p in tsx esbuild typescript; do [ ! -e "node_modules/$p" ] || { echo "node_modules/$p in the image" >&2; exit 1; }; done
 
 # The final image is the official PostgreSQL image (its server, client tools, shared libraries and
 # locales stay exactly as packaged) plus the node binary: one file, no npm, no package manager run.
@@ -46,22 +70,20 @@ RUN node --version >/dev/null \
 
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json vitest.config.ts ./
+COPY package.json package-lock.json ./
 COPY bin ./bin
-COPY lib ./lib
-COPY drills ./drills
-# Vite writes the bundled vitest.config.ts to node_modules/.vite-temp and vitest its results cache to
-# node_modules/.vite: with a read-only root file system both must lead to writable space. /tmp always
-# exists (a tmpfs or emptyDir in every way this image runs); the bundled config imports its
-# dependencies by absolute file URL, so it loads from there.
-RUN ln -s /tmp node_modules/.vite-temp \
- && ln -s /tmp node_modules/.vite \
+# The drill as it runs: compiled JavaScript only (no TypeScript source, no config file to bundle; the
+# spec's vitest options are inline in dist/lib/drill/run-specs.js).
+COPY --from=build /app/dist ./dist
+# Vite's cache directory is node_modules/.vite; the drill writes no results cache there (cache: false),
+# but with a read-only root file system anything Vite might write must lead to writable space. /tmp
+# always exists (a tmpfs or emptyDir in every way this image runs).
+RUN ln -s /tmp node_modules/.vite \
  && chmod -R a+rX,go-w /app
 
-# Everything the drill writes goes to /tmp: throwaway clusters, self-made backups, the report, tsx's
-# compile cache (there is no npm in this image, hence no npm cache). The drill finds the PostgreSQL
-# binaries itself (initdb on PATH, which the base image sets to /usr/lib/postgresql/<major>/bin), so
-# no major is named here.
+# Everything the drill writes goes to /tmp: throwaway clusters, self-made backups, the report (there is
+# no npm in this image, hence no npm cache). The drill finds the PostgreSQL binaries itself (initdb on
+# PATH, which the base image sets to /usr/lib/postgresql/<major>/bin), so no major is named here.
 ENV NODE_ENV=production \
     HOME=/tmp \
     DRILL_TEMP_DIR=/tmp \

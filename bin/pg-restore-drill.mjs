@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI as it is in the repository: tsx compiles on the fly on Node 20, where Node
-// cannot strip types yet.
-import { register } from 'tsx/esm/api';
+// Runs the CLI as it ships: JavaScript compiled by tsc into dist/ (`npm run build`, which `npm ci` runs
+// as `prepare`). No TypeScript compiler at run time.
+import { access } from 'node:fs/promises';
 
-register();
-await import('../lib/cli.ts');
+const cli = new URL('../dist/lib/cli.js', import.meta.url);
+try {
+  await access(cli);
+} catch {
+  process.stderr.write(
+    `pg-restore-drill: ${cli.pathname} is missing: build it with \`npm run build\` (\`npm ci\` does it too)\n`,
+  );
+  process.exit(2);
+}
+await import(cli.href);

@@ -34,7 +34,7 @@ import {
   postgresOsUser,
   startLiveServer,
 } from './support/live-server.ts';
-import { type CliRun, ROOT, readReport, runCli, startCli } from './support/run-cli.ts';
+import { CLI_ENTRY, type CliRun, nodeArgs, ROOT, readReport, runCli, startCli } from './support/run-cli.ts';
 
 /** One row of the matrix, as docs/safety.md shows it. */
 interface Fault {
@@ -793,15 +793,7 @@ function runCliWithoutDacOverride(
   );
   const child = spawn(
     'setpriv',
-    [
-      '--bounding-set=-dac_override,-dac_read_search',
-      '--',
-      process.execPath,
-      '--import',
-      'tsx',
-      join(ROOT, 'lib/cli.ts'),
-      ...args,
-    ],
+    ['--bounding-set=-dac_override,-dac_read_search', '--', process.execPath, ...nodeArgs(CLI_ENTRY, args)],
     { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';

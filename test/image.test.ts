@@ -118,6 +118,62 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
     expect(drill.stdout).toMatch(/^pg-restore-drill: PASSED {2}\(run \S+, self-contained\)$/m);
   });
 
+  it('runs compiled JavaScript: no tsx or TypeScript in the image, and no process of the drill runs tsx', async () => {
+    const files = await podman(
+      'run',
+      '--rm',
+      '--network=none',
+      '--entrypoint',
+      '["sh", "-c", "ls /app; ls -d /app/node_modules/tsx /app/node_modules/esbuild /app/node_modules/typescript 2>/dev/null; find /app -name \'*.ts\' ! -name \'*.d.ts\' ! -path \'*/node_modules/*\'"]',
+      IMAGE,
+    );
+    // What /app holds: dist/, no lib/ or drills/ source, no tsx, esbuild or TypeScript package, no .ts file of ours.
+    expect(files.stdout.trim().split('\n').sort()).toEqual(
+      ['bin', 'dist', 'node_modules', 'package-lock.json', 'package.json'].sort(),
+    );
+
+    const name = `drill-no-tsx-${randomBytes(3).toString('hex')}`;
+    const started = await podman(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--user',
+      '10001',
+      '--network=none',
+      IMAGE,
+    );
+    expect(started.code, started.stderr).toBe(0);
+    // Every process in the container, its arguments and NODE_OPTIONS, looked at until the drill exits.
+    const look =
+      'for p in /proc/[0-9]*; do printf "%s|" "$(tr "\\0" " " < $p/cmdline)"; tr "\\0" "\\n" < $p/environ | grep ^NODE_OPTIONS=; echo; done';
+    const seen = new Set<string>();
+    try {
+      for (;;) {
+        const sample = await podman('exec', name, 'sh', '-c', look);
+        if (sample.code !== 0) break;
+        for (const line of sample.stdout.split('\n')) if (line.trim()) seen.add(line.trim());
+      }
+      const waited = await podman('wait', name);
+      const logs = await podman('logs', name);
+      expect(waited.stdout.trim(), logs.stdout + logs.stderr).toBe('0');
+    } finally {
+      await podman('rm', '-f', name);
+    }
+    const all = [...seen].join('\n');
+    expect(
+      [...seen].filter((line) => line.startsWith('node bin/pg-restore-drill.mjs')),
+      all,
+    ).not.toEqual([]);
+    expect(
+      [...seen].filter((line) => /tsx/i.test(line)),
+      all,
+    ).toEqual([]);
+  });
+
   it('holds PostgreSQL 18, the production major: the server and every tool the drill runs say so', async () => {
     const versions = await podman(
       'run',

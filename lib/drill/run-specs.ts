@@ -1,10 +1,12 @@
-import { join } from 'node:path';
 import { createVitest } from 'vitest/node';
 import type { StepRecorder } from '../report/steps.ts';
 import type { DrillPlan } from './plan.ts';
 
 export interface SpecRun {
-  /** The project root, where vitest.config.ts and drills/ are. */
+  /**
+   * The directory that holds drills/: dist/ when the CLI runs as shipped (compiled JavaScript), the
+   * project root when a test runs the TypeScript source.
+   */
   root: string;
   plan: DrillPlan;
   recorder: StepRecorder;
@@ -17,16 +19,47 @@ export interface SpecRun {
 
 const VITEST_SIGNALS = ['SIGINT', 'SIGTERM', 'exit'] as const;
 
-/** Runs the `drills` vitest project in this process with the plan provided to the specs. */
+/**
+ * The spec in the language this module runs in: dist/lib/drill/run-specs.js runs dist/drills/*.drill.js
+ * (no TypeScript compiler at drill time), the source under a test runs drills/*.drill.ts.
+ */
+const SPEC_EXTENSION = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+
+/**
+ * The `drills` project, inline: no config file is looked for, bundled or loaded (vitest.config.ts is
+ * TypeScript, and its `drills` project is for `npm test`-time tooling only). One spec file, run once:
+ * the pool and its settings were chosen by measurement (docs/benchmarks.md, "vitest pool").
+ */
+export const DRILL_PROJECT = {
+  name: 'drills',
+  include: [`drills/**/*.drill.${SPEC_EXTENSION}`],
+  // vitest's default exclude holds **/dist/**, where the shipped spec is.
+  exclude: ['**/node_modules/**'],
+  // One drill at a time, steps in order, no retries: a flaky drill is a bug to find. A worker thread of
+  // the CLI's own process, not a forked node: the least memory and no more time (docs/benchmarks.md).
+  // The CLI keeps SIGTERM/SIGINT and cancels the run; the step's ctx.signal stops psql.
+  pool: 'threads',
+  isolate: false,
+  maxWorkers: 1,
+  fileParallelism: false,
+  retry: 0,
+  testTimeout: 60_000,
+  // One file run once: no durations to sort by, nothing worth writing to node_modules/.vite.
+  cache: false,
+} as const;
+
+/** Runs the drill spec in this process's vitest with the plan provided to the specs. */
 export async function runDrillSpecs(run: SpecRun): Promise<void> {
   const listeners = (event: (typeof VITEST_SIGNALS)[number]) => process.listeners(event as NodeJS.Signals);
   const before = new Map(VITEST_SIGNALS.map((event) => [event, new Set(listeners(event))]));
   const vitest = await createVitest(
     'test',
     {
+      ...DRILL_PROJECT,
+      include: [...DRILL_PROJECT.include],
+      exclude: [...DRILL_PROJECT.exclude],
       root: run.root,
-      config: join(run.root, 'vitest.config.ts'),
-      project: ['drills'],
+      config: false,
       watch: false,
       reporters: run.junit ? [run.recorder, 'junit'] : [run.recorder],
       outputFile: run.junit ? { junit: run.junit } : undefined,

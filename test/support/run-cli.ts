@@ -6,6 +6,13 @@ import { gzipSync } from 'node:zlib';
 import type { DrillReport } from '../../lib/report/report.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The CLI as it ships: compiled JavaScript (`npm run build`; the integration project rebuilds a stale one). */
+export const CLI_ENTRY = join(ROOT, 'dist/lib/cli.js');
+
+/** node's arguments to run `entry`: shipped JavaScript as it is, a TypeScript test wrapper under tsx. */
+export function nodeArgs(entry: string, args: string[]): string[] {
+  return entry.endsWith('.ts') ? ['--import', 'tsx', entry, ...args] : [entry, ...args];
+}
 
 export interface CliRun {
   child: ChildProcess;
@@ -19,30 +26,34 @@ export interface CliRun {
 export const ENGINE_ENV = ['DOCKER_HOST', 'TESTCONTAINERS_RYUK_DISABLED', 'TESTCONTAINERS_HOST_OVERRIDE'];
 
 /**
- * Starts `npm run drill -- args` as the operator would (without npm), with a clean DRILL_* and PG*
- * environment. The container engine's variables pass only with `engine: true`: elsewhere `--target auto`
- * must mean the local binaries, whatever the machine runs.
+ * The environment a test's CLI runs with: this process's, without DRILL_*, PG* and DATABASE_URL, and
+ * without the container engine's variables unless `engine` (elsewhere `--target auto` must mean the
+ * local binaries, whatever the machine runs); then `env`.
  */
-export function startCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  options: { engine?: boolean; entry?: string } = {},
-): CliRun {
+export function cliEnv(env: NodeJS.ProcessEnv = {}, engine = false): NodeJS.ProcessEnv {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(
       ([name]) =>
         !name.startsWith('DRILL_') &&
         !name.startsWith('PG') &&
         name !== 'DATABASE_URL' &&
-        (options.engine === true || !ENGINE_ENV.includes(name)),
+        (engine || !ENGINE_ENV.includes(name)),
     ),
   );
-  const entry = options.entry ?? join(ROOT, 'lib/cli.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  // The two looks at the newest backup that tell whether it is still being written are 5 s apart by
+  // default: a test that is not about a growing backup looks 0.1 s apart (a test may set it again).
+  return { ...base, DRILL_GROWTH_CHECK_INTERVAL: '0.1', ...env };
+}
+
+/** Starts `npm run drill -- args` as the operator would, without npm: `node dist/lib/cli.js args`. */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { engine?: boolean; entry?: string } = {},
+): CliRun {
+  const child = spawn(process.execPath, nodeArgs(options.entry ?? CLI_ENTRY, args), {
     cwd: ROOT,
-    // The two looks at the newest backup that tell whether it is still being written are 5 s apart by
-    // default: a test that is not about a growing backup looks 0.1 s apart (a test may set it again).
-    env: { ...base, DRILL_GROWTH_CHECK_INTERVAL: '0.1', ...env },
+    env: cliEnv(env, options.engine === true),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
