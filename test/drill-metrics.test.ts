@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRILL_METRIC_NAMES } from '../lib/report/metrics.ts';
 import { freePort } from '../lib/targets/local.ts';
 import { writeBackupBytes } from './support/cluster.ts';
+import { engineSkip } from './support/engine-skip.ts';
 import {
-  hasPushgateway,
+  pushgatewayMissing,
   type RunningPushgateway,
   type Sample,
   scrapeGroup,
@@ -20,11 +21,8 @@ import {
 } from './support/pushgateway.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
-const available = hasPushgateway();
-if (!available)
-  console.warn(
-    'skipping the Pushgateway drill tests: /usr/bin/prometheus-pushgateway not found (Debian package prometheus-pushgateway)',
-  );
+// Under CI=true a missing Pushgateway fails this file (engineSkip throws).
+const available = !engineSkip('the Pushgateway drill tests', pushgatewayMissing());
 
 const GROUP = { job: 'pg_restore_drill', cluster: 'drill-test', target: 'local' };
 

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../lib/targets/local.ts';
+import { executableMissing } from './engine-skip.ts';
 
 // Starts a real Pushgateway on a free loopback port for tests; no traffic leaves 127.0.0.1.
 
@@ -15,6 +16,11 @@ export function hasPushgateway(bin = PUSHGATEWAY_BIN): boolean {
   } catch {
     return false;
   }
+}
+
+/** Why the Pushgateway cannot run here, or undefined when it can (for engineSkip). */
+export function pushgatewayMissing(bin = PUSHGATEWAY_BIN): string | undefined {
+  return executableMissing(bin, 'install the Debian package prometheus-pushgateway');
 }
 
 export { freePort };
