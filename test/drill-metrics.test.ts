@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRILL_METRIC_NAMES } from '../lib/report/metrics.ts';
-import { freePort } from '../lib/targets/local.ts';
+import { closedPort } from './support/closed-port.ts';
 import { writeBackupBytes } from './support/cluster.ts';
 import { engineSkip } from './support/engine-skip.ts';
 import {
@@ -172,10 +172,12 @@ describe('a Pushgateway that is down or never answers', () => {
 
   it('down, with --require-push: the passing drill exits 1 and says why', async () => {
     const reports = await mkdtemp(join(tmpdir(), 'drill-down-'));
+    // Held closed for the whole drill: no other process can start listening on it meanwhile.
+    const closed = await closedPort();
     try {
       const { code } = await runCli([
         '--pushgateway',
-        `http://127.0.0.1:${await freePort()}`,
+        `http://127.0.0.1:${closed.port}`,
         '--require-push',
         '--report-dir',
         reports,
@@ -186,6 +188,7 @@ describe('a Pushgateway that is down or never answers', () => {
       expect(report.errors).toEqual(['the metrics push failed and --require-push is set']);
       expect(report.counts.failed).toBe(0);
     } finally {
+      await closed.release();
       await rm(reports, { recursive: true, force: true });
     }
   });

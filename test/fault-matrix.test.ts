@@ -19,13 +19,13 @@ import { seedCanary, takeBackup } from '../lib/drill/seed.ts';
 import { connect, withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import { freePort } from '../lib/targets/local.ts';
 import {
   type BystanderSnapshot,
   bytesChanged,
   createBystander,
   snapshotBystander,
 } from './support/bystander.ts';
+import { closedPort } from './support/closed-port.ts';
 import { dumpAll, psql, writeBackup, writeBackupBytes } from './support/cluster.ts';
 import {
   type LiveServer,
@@ -626,8 +626,13 @@ describe('the fault matrix on a live server', () => {
   it(PUSHGATEWAY_DOWN.fault, async () => {
     const c = await begin(PUSHGATEWAY_DOWN);
     await writeBackup(c.backups, AT, goodDump);
-    const closed = await freePort();
-    const run = await runCli([...canaryArgs(c), '--pushgateway', `http://127.0.0.1:${closed}`], live.cliEnv);
+    // Held closed for the whole drill: no other process can start listening on it meanwhile.
+    const held = await closedPort();
+    const closed = held.port;
+    const run = await runCli(
+      [...canaryArgs(c), '--pushgateway', `http://127.0.0.1:${closed}`],
+      live.cliEnv,
+    ).finally(() => held.release());
     const report = await reportOf(c);
     await finish(c, report?.push?.ok === false && report.push.attempts === 3);
     expect(run.code, run.stdout).toBe(PUSHGATEWAY_DOWN.exitCode);
