@@ -186,7 +186,11 @@ describe('verifyDeep against a real restore', () => {
         digestMatch: false,
         error: 'table public."Gone" does not exist',
       },
-      'public.changed': { restoredRows: null, digestMatch: false, error: 'column "gone" of relation "changed" does not exist' },
+      'public.changed': {
+        restoredRows: null,
+        digestMatch: false,
+        error: 'column "gone" of relation "changed" does not exist',
+      },
       pg_largeobject: { restoredRows: 1, digestMatch: true, error: undefined },
     });
     const check = (table: string) => result.tables.find((t) => t.table === table);
