@@ -2,18 +2,26 @@
  * verifyDeep's script and verdict against a real server with the real psql: real pg_dumpall output,
  * restored for real, then a real table dropped, a real column renamed and a real row added.
  */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { psql, startTestCluster, toolOutput } from '../../test/support/cluster.ts';
+import { psql, toolOutput } from '../../test/support/cluster.ts';
+import { pgTreeWithExtension } from '../../test/support/pg-tree.ts';
 import { copyDigest, type TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { hostExecutor } from '../exec/host.ts';
+import { silentLogger } from '../log.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../pg/binaries.ts';
 import { restorePlainDump } from '../restore/psql-restore.ts';
+import { startLocalTarget } from '../targets/local.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { verifyDeep } from './deep.ts';
 
+let tree: string;
 let source: StartedTarget;
 let target: StartedTarget;
 /** Digests of the plain dump, and of one made with --quote-all-identifiers. */
@@ -32,6 +40,7 @@ const SOURCE_SQL = [
   "CREATE DATABASE app ENCODING 'LATIN1' LOCALE 'C' TEMPLATE template0",
   "CREATE DATABASE zoned ENCODING 'UTF8' LOCALE 'C' TEMPLATE template0",
   "ALTER DATABASE zoned SET TimeZone = 'Asia/Kolkata'",
+  "CREATE DATABASE ext ENCODING 'UTF8' LOCALE 'C' TEMPLATE template0",
 ];
 const APP_SQL = `
   CREATE TABLE public.t (a int, b text);
@@ -48,11 +57,25 @@ const ZONED_SQL = `
   CREATE TABLE public.t (id int, at timestamptz);
   INSERT INTO public.t VALUES (1, '2026-01-01 00:00:00+00');`;
 
+// The extension's configuration table: its own row (id 1) and the user's (ids over 10), which alone
+// the dump holds.
+const EXT_SQL = `
+  CREATE EXTENSION drill_config;
+  INSERT INTO public.drill_config VALUES (11, 'mine'), (12, 'also mine');`;
+
 beforeAll(async () => {
-  [source, target] = await Promise.all([startTestCluster(), startTestCluster()]);
+  // Both servers from a PostgreSQL tree that offers the drill_config extension.
+  const { binDir } = await findPgBinDir({ path: process.env.PATH ?? '', versionRoots: DEFAULT_SEARCH_ROOTS });
+  tree = await mkdtemp(join(tmpdir(), 'drill-deep-verdict-'));
+  await chmod(tree, 0o755); // the server runs as postgres and must reach the tree
+  const treeBin = await pgTreeWithExtension(join(tree, 'usr'), binDir);
+  const start = () =>
+    startLocalTarget({ binDir: treeBin, tempRoot: tmpdir(), baseEnv: process.env, log: silentLogger });
+  [source, target] = await Promise.all([start(), start()]);
   for (const sql of SOURCE_SQL) await psql(source.handle, 'postgres', sql);
   await psql(source.handle, 'app', APP_SQL);
   await psql(source.handle, 'zoned', ZONED_SQL);
+  await psql(source.handle, 'ext', EXT_SQL);
   const dump = await toolOutput(source.handle, 'pg_dumpall', ['-w']);
   digests = await digestsOf(dump);
   quotedDigests = await digestsOf(
@@ -78,6 +101,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all([source?.stop(), target?.stop()]);
+  if (tree) await rm(tree, { recursive: true, force: true });
 });
 
 function executorOf(at: StartedTarget): Executor {
@@ -296,5 +320,23 @@ describe('verifyDeep against a real restore', () => {
       ok: false,
       summary: 'nothing to verify: the dump creates no table',
     });
+  });
+
+  it("reads an extension's configuration table under the condition pg_dump dumped it with", async () => {
+    const expected = of(digests, 'ext');
+    expect(expected.map((d) => [d.table, d.rows])).toEqual([['public.drill_config', 2]]);
+    const { executor, calls } = recordingExecutor();
+
+    const result = await verifyDeep({ executor, expected, clock: () => 0 });
+
+    expect(calls[1]?.script).toContain(
+      'COPY (SELECT id, v FROM ONLY public.drill_config WHERE id > 10) TO STDOUT;',
+    );
+    expect(result.verdict).toMatchObject({
+      ok: true,
+      summary: '1 of 1 table(s) verified in 1 database(s), row for row (2 rows)',
+    });
+    // Without the condition the extension's own row would be read too.
+    expect(await psql(target.handle, 'ext', 'SELECT count(*) FROM public.drill_config')).toBe('3\n');
   });
 });
