@@ -15,6 +15,8 @@ export type Fault =
   | { kind: 'answer'; status: number; body?: string }
   /** Read and never answered: held until the client gives up and closes the connection. */
   | { kind: 'hang' }
+  /** Read and held until releaseHeld(), then forwarded: the client waits as long as the test needs. */
+  | { kind: 'hold' }
   /** Read, then the connection is reset (TCP RST) without an answer. */
   | { kind: 'reset' };
 
@@ -36,6 +38,10 @@ export interface FaultProxy {
   received: ProxiedRequest[];
   /** Queues faults for the next requests. */
   inject(...faults: Fault[]): void;
+  /** Resolves with the next request the proxy reads (from the moment of the call). */
+  nextRequest(): Promise<ProxiedRequest>;
+  /** Forwards every held request and drops the faults still queued. */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
@@ -88,6 +94,8 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
   const queue: Fault[] = [];
   const received: ProxiedRequest[] = [];
   const sockets = new Set<Socket>();
+  const waiting: ((seen: ProxiedRequest) => void)[] = [];
+  const held: (() => void)[] = [];
   const server = createServer(async (request, response) => {
     const body = await readBody(request);
     const fault = queue.shift() ?? { kind: 'pass' };
@@ -99,7 +107,9 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
       fault: fault.kind,
     };
     received.push(seen);
+    for (const resolve of waiting.splice(0)) resolve(seen);
     if (fault.kind === 'pass') forward(upstream, request, body, response, seen);
+    else if (fault.kind === 'hold') held.push(() => forward(upstream, request, body, response, seen));
     else if (fault.kind === 'answer') {
       response.writeHead(fault.status, { 'content-type': 'text/plain' });
       response.end(fault.body ?? '');
@@ -120,6 +130,11 @@ export async function startFaultProxy(upstreamUrl: string): Promise<FaultProxy> 
     port,
     received,
     inject: (...faults) => void queue.push(...faults),
+    nextRequest: () => new Promise((resolve) => waiting.push(resolve)),
+    releaseHeld: () => {
+      queue.length = 0;
+      for (const release of held.splice(0)) release();
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
