@@ -87,6 +87,13 @@ function feedStdin(input: Readable, child: ChildProcess): Promise<void> {
       settle(error.code === 'EPIPE' || error.code === 'ERR_STREAM_PREMATURE_CLOSE' ? undefined : error);
     });
     toChild.once('finish', () => settle());
+    // The tool went away without a write failing (it exited while its input waited): stop feeding.
+    toChild.once('close', () => {
+      if (toChild.writableFinished) return;
+      input.unpipe(toChild);
+      input.destroy();
+      settle();
+    });
     input.pipe(toChild);
   });
 }
