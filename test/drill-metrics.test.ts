@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRILL_METRIC_NAMES } from '../lib/report/metrics.ts';
-import { freePort } from '../lib/targets/local.ts';
+import { closedPort } from './support/closed-port.ts';
 import { writeBackupBytes } from './support/cluster.ts';
+import { engineSkip } from './support/engine-skip.ts';
 import {
-  hasPushgateway,
+  pushgatewayMissing,
   type RunningPushgateway,
   type Sample,
   scrapeGroup,
@@ -20,11 +21,8 @@ import {
 } from './support/pushgateway.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
-const available = hasPushgateway();
-if (!available)
-  console.warn(
-    'skipping the Pushgateway drill tests: /usr/bin/prometheus-pushgateway not found (Debian package prometheus-pushgateway)',
-  );
+// Under CI=true a missing Pushgateway fails this file (engineSkip throws).
+const available = !engineSkip('the Pushgateway drill tests', pushgatewayMissing());
 
 const GROUP = { job: 'pg_restore_drill', cluster: 'drill-test', target: 'local' };
 
@@ -174,10 +172,12 @@ describe('a Pushgateway that is down or never answers', () => {
 
   it('down, with --require-push: the passing drill exits 1 and says why', async () => {
     const reports = await mkdtemp(join(tmpdir(), 'drill-down-'));
+    // Held closed for the whole drill: no other process can start listening on it meanwhile.
+    const closed = await closedPort();
     try {
       const { code } = await runCli([
         '--pushgateway',
-        `http://127.0.0.1:${await freePort()}`,
+        `http://127.0.0.1:${closed.port}`,
         '--require-push',
         '--report-dir',
         reports,
@@ -188,6 +188,7 @@ describe('a Pushgateway that is down or never answers', () => {
       expect(report.errors).toEqual(['the metrics push failed and --require-push is set']);
       expect(report.counts.failed).toBe(0);
     } finally {
+      await closed.release();
       await rm(reports, { recursive: true, force: true });
     }
   });

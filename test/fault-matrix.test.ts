@@ -19,14 +19,16 @@ import { seedCanary, takeBackup } from '../lib/drill/seed.ts';
 import { connect, withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { executorFor } from '../lib/targets/attach.ts';
-import { freePort } from '../lib/targets/local.ts';
 import {
   type BystanderSnapshot,
   bytesChanged,
   createBystander,
+  fingerprint,
   snapshotBystander,
 } from './support/bystander.ts';
+import { closedPort } from './support/closed-port.ts';
 import { dumpAll, psql, writeBackup, writeBackupBytes } from './support/cluster.ts';
+import { type FaultProxy, startFaultProxy } from './support/fault-proxy.ts';
 import {
   type LiveServer,
   listProcesses,
@@ -34,6 +36,7 @@ import {
   postgresOsUser,
   startLiveServer,
 } from './support/live-server.ts';
+import { type RunningPushgateway, startPushgateway } from './support/pushgateway.ts';
 import { CLI_ENTRY, type CliRun, nodeArgs, ROOT, readReport, runCli, startCli } from './support/run-cli.ts';
 
 /** One row of the matrix, as docs/safety.md shows it. */
@@ -174,6 +177,9 @@ const SLEEP = 'SELECT pg_sleep(60);';
 const SLEEPING_RESTORE = new RegExp(`^drill_\\w+ active: ${SLEEP.replace(/[()]/g, '\\$&')}$`);
 
 let live: LiveServer;
+/** A real Pushgateway behind our proxy, which holds a drill in its last step (the push) while we look. */
+let gateway: RunningPushgateway;
+let pushProxy: FaultProxy;
 let goodDump: string;
 let scratch: string;
 
@@ -187,6 +193,8 @@ interface Outcome {
 const outcomes: Outcome[] = [];
 
 beforeAll(async () => {
+  gateway = await startPushgateway();
+  pushProxy = await startFaultProxy(gateway.url);
   live = await startLiveServer();
   await seedCanary(live.handle, CANARY);
   await createBystander(live.handle, randomBytes(12).toString('base64url'));
@@ -199,6 +207,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await live?.stop();
+  await pushProxy?.close();
+  await gateway?.stop();
   if (scratch) await rm(scratch, { recursive: true, force: true });
   const count = (f: (o: Outcome) => boolean) => outcomes.filter(f).length;
   const changed = outcomes.reduce((n, o) => n + o.bystanderBytesChanged, 0);
@@ -250,8 +260,19 @@ interface Leftovers {
   restoreSessions: string[];
 }
 
-async function leftovers(temp: string): Promise<Leftovers> {
-  const processes = await listProcesses();
+/** Nothing left. */
+const CLEAN: Leftovers = {
+  tempDir: [],
+  drillDatabases: [],
+  psql: [],
+  underTempDir: [],
+  advisoryLocks: 0,
+  restoreSessions: [],
+};
+
+/** What is left now; `drillPid`, the drill itself while it still runs, does not count. */
+async function leftovers(temp: string, drillPid?: number): Promise<Leftovers> {
+  const processes = (await listProcesses()).filter((p) => p.pid !== drillPid);
   const server = await withClient(live.handle.connection, 'postgres', async (client) => {
     const dbs = await client.query<{ datname: string }>(
       `SELECT datname FROM pg_database WHERE datname LIKE 'drill\\_%' ORDER BY 1`,
@@ -291,14 +312,7 @@ async function leftovers(temp: string): Promise<Leftovers> {
  * bystander, and records the case for the closing figures. No drill session may be left on the server.
  */
 async function finish(c: Case, detected: boolean): Promise<void> {
-  const clean: Leftovers = {
-    tempDir: [],
-    drillDatabases: [],
-    psql: [],
-    underTempDir: [],
-    advisoryLocks: 0,
-    restoreSessions: [],
-  };
+  const clean = CLEAN;
   let left = await leftovers(c.temp);
   for (let i = 0; i < 50 && JSON.stringify(left) !== JSON.stringify(clean); i++) {
     await sleep(200);
@@ -313,11 +327,36 @@ async function finish(c: Case, detected: boolean): Promise<void> {
     bystanderBytesChanged: changed,
   });
   expect(left).toEqual(clean);
-  expect({ content: after.contentSha256, roles: after.rolesSha256, changed }).toEqual({
-    content: c.before.contentSha256,
-    roles: c.before.rolesSha256,
-    changed: 0,
-  });
+  // Content, schema (owners, grants), database and role settings, roles: all as they were.
+  expect({ ...fingerprint(after), changed }).toEqual({ ...fingerprint(c.before), changed: 0 });
+}
+
+/**
+ * Holds the drill `run` in its last step, the metrics push (after every cleanup: drops, ended sessions,
+ * the released lock), and reads what it left while it still runs: a session or lock it still held
+ * would show here, where after its exit PostgreSQL would end the exited client's sessions on its own.
+ * Call it right after starting the run with pushArgs(); `look` then waits for the push.
+ */
+function holdAtPush(run: CliRun): { look(c: Case): Promise<{ drillRunning: boolean; left: Leftovers }> } {
+  // All three attempts held: the drill cannot give up on the push and exit while we look.
+  pushProxy.inject({ kind: 'hold' }, { kind: 'hold' }, { kind: 'hold' });
+  const pushing = pushProxy.nextRequest().then(() => 'pushing' as const);
+  const exited = run.done.then(() => 'exited' as const);
+  return {
+    async look(c) {
+      const reached = await Promise.race([pushing, exited]);
+      const left = await leftovers(c.temp, run.child.pid);
+      const drillRunning =
+        reached === 'pushing' && run.child.exitCode === null && run.child.signalCode === null;
+      pushProxy.releaseHeld();
+      return { drillRunning, left };
+    },
+  };
+}
+
+/** The drill pushes to the holding proxy (see holdAtPush). */
+function pushArgs(): string[] {
+  return ['--pushgateway', pushProxy.url];
 }
 
 function canaryArgs(c: Case, reports = c.reports): string[] {
@@ -461,7 +500,10 @@ describe('the fault matrix on a live server', () => {
   it.each(damaged)('$fault.fault', async ({ fault, bytes, failedCheck, code }) => {
     const c = await begin(fault);
     const file = await writeBackupBytes(c.backups, AT, bytes());
-    const run = await runCli(canaryArgs(c), live.cliEnv);
+    const running = startCli([...canaryArgs(c), ...pushArgs()], live.cliEnv);
+    const whileRunning = await holdAtPush(running).look(c);
+    const run = await running.done;
+    expect(whileRunning).toEqual({ drillRunning: true, left: CLEAN });
     const report = await reportOf(c);
     const failed = check(report, failedCheck);
     const canary = await canaryState();
@@ -484,7 +526,10 @@ describe('the fault matrix on a live server', () => {
     const broken = intoCanarySection(goodDump, 'SELECT no_such_function();');
     const line = broken.split('\n').indexOf('SELECT no_such_function();') + 1;
     await writeBackup(c.backups, AT, broken);
-    const run = await runCli(canaryArgs(c), live.cliEnv);
+    const running = startCli([...canaryArgs(c), ...pushArgs()], live.cliEnv);
+    const whileRunning = await holdAtPush(running).look(c);
+    const run = await running.done;
+    expect(whileRunning).toEqual({ drillRunning: true, left: CLEAN });
     const report = await reportOf(c);
     const restore = check(report, 'restore-completed');
     const canary = await canaryState();
@@ -504,7 +549,8 @@ describe('the fault matrix on a live server', () => {
   it(PSQL_KILLED.fault, async () => {
     const c = await begin(PSQL_KILLED);
     await writeBackup(c.backups, AT, intoCanarySection(goodDump, SLEEP));
-    const run = startCli(canaryArgs(c), live.cliEnv);
+    const run = startCli([...canaryArgs(c), ...pushArgs()], live.cliEnv);
+    const held = holdAtPush(run);
     try {
       await restoreMidWay(run);
       const [victim, ...others] = await restoringPsql();
@@ -518,7 +564,10 @@ describe('the fault matrix on a live server', () => {
       expect(victim.argv.filter((a) => a.includes(live.cliEnv.PGPASSWORD))).toEqual([]);
       expect(victim.env.PGPASSWORD).toBe(live.cliEnv.PGPASSWORD);
       process.kill(victim.pid, 'SIGKILL');
+      // The killed psql's session sat in pg_sleep: the drill must have ended it itself, before its exit.
+      const whileRunning = await held.look(c);
       const { code, stdout } = await run.done;
+      expect(whileRunning).toEqual({ drillRunning: true, left: CLEAN });
       const report = await reportOf(c);
       const restore = check(report, 'restore-completed');
       const canary = await canaryState();
@@ -626,8 +675,13 @@ describe('the fault matrix on a live server', () => {
   it(PUSHGATEWAY_DOWN.fault, async () => {
     const c = await begin(PUSHGATEWAY_DOWN);
     await writeBackup(c.backups, AT, goodDump);
-    const closed = await freePort();
-    const run = await runCli([...canaryArgs(c), '--pushgateway', `http://127.0.0.1:${closed}`], live.cliEnv);
+    // Held closed for the whole drill: no other process can start listening on it meanwhile.
+    const held = await closedPort();
+    const closed = held.port;
+    const run = await runCli(
+      [...canaryArgs(c), '--pushgateway', `http://127.0.0.1:${closed}`],
+      live.cliEnv,
+    ).finally(() => held.release());
     const report = await reportOf(c);
     await finish(c, report?.push?.ok === false && report.push.attempts === 3);
     expect(run.code, run.stdout).toBe(PUSHGATEWAY_DOWN.exitCode);

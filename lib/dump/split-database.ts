@@ -182,6 +182,12 @@ export function splitDatabase(options: SplitDatabaseOptions): SplitDatabaseStrea
       }
       done();
     },
+    // A source that fails (a read error under the backup) destroys the splitter before its end: the
+    // caller waiting for the section head must hear it, not wait forever.
+    destroy(error, done) {
+      settle?.reject(error ?? new Error('the dump stream was closed before the section was read'));
+      done(error);
+    },
   });
   return Object.assign(stream, { section });
 }

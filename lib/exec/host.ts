@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../pg/connection.ts';
 import { TOOL_APPLICATION_NAME } from '../pg/databases.ts';
@@ -47,6 +48,52 @@ export function hostExecutor(
     run,
     toolVersion: (tool) => toolVersionVia(run, tool),
   };
+}
+
+/**
+ * Streams `input` into the child's stdin. A tool that stops reading early (psql under ON_ERROR_STOP)
+ * closes the pipe: EPIPE is its exit status's business, not an error of ours. An input that breaks (a
+ * read error under the backup) must not reach the tool as the end of its input, where `psql -1` would
+ * COMMIT what it had: the tool is killed first, and its stdin closed only once it is gone.
+ */
+function feedStdin(input: Readable, child: ChildProcess): Promise<void> {
+  const toChild = child.stdin as Writable;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (error) reject(error);
+      else resolve();
+    };
+    const broke = (error?: Error) => {
+      if (settled) return;
+      input.unpipe(toChild);
+      child.kill('SIGKILL');
+      if (child.exitCode !== null || child.signalCode !== null) toChild.destroy();
+      else child.once('close', () => toChild.destroy());
+      settle(error);
+    };
+    input.once('error', (error) => broke(error));
+    // Destroyed without an error before its end: the same, the tool must not see an end of input.
+    input.once('close', () => {
+      if (!input.readableEnded) broke();
+    });
+    toChild.once('error', (error: NodeJS.ErrnoException) => {
+      input.unpipe(toChild);
+      input.destroy();
+      settle(error.code === 'EPIPE' || error.code === 'ERR_STREAM_PREMATURE_CLOSE' ? undefined : error);
+    });
+    toChild.once('finish', () => settle());
+    // The tool went away without a write failing (it exited while its input waited): stop feeding.
+    toChild.once('close', () => {
+      if (toChild.writableFinished) return;
+      input.unpipe(toChild);
+      input.destroy();
+      settle();
+    });
+    input.pipe(toChild);
+  });
 }
 
 /** Spawns a program, streams stdin/stdout, collects stderr, honours an AbortSignal. */
@@ -108,15 +155,7 @@ function streamFlows(child: ChildProcess, options: ToolRun): Promise<Error | und
         (error: Error) => error,
       ),
     );
-  if (options.stdin && child.stdin) {
-    // A tool that stops reading early (psql under ON_ERROR_STOP) closes the pipe: EPIPE is its exit
-    // status's business, not an error of ours. Other stream errors are reported through the pipeline.
-    track(
-      pipeline(options.stdin, child.stdin).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error;
-      }),
-    );
-  }
+  if (options.stdin && child.stdin) track(feedStdin(options.stdin, child));
   if (options.stdout && child.stdout) track(pipeline(child.stdout, options.stdout));
   return flows;
 }

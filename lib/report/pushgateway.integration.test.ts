@@ -2,24 +2,16 @@ import type { Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closedPort } from '../../test/support/closed-port.ts';
+import { engineSkip } from '../../test/support/engine-skip.ts';
 import type { RunningPushgateway, Sample } from '../../test/support/pushgateway.ts';
-import {
-  freePort,
-  hasPushgateway,
-  PUSHGATEWAY_BIN,
-  scrapeGroup,
-  startPushgateway,
-} from '../../test/support/pushgateway.ts';
+import { pushgatewayMissing, scrapeGroup, startPushgateway } from '../../test/support/pushgateway.ts';
 import type { DrillMetricsInput } from './metrics.ts';
 import { recordDrillMetrics } from './metrics.ts';
 import { pushDrillMetrics } from './pushgateway.ts';
 
-const has = hasPushgateway();
-if (!has) {
-  console.warn(
-    `skipping pushgateway integration tests: ${PUSHGATEWAY_BIN} not found; install Debian package prometheus-pushgateway`,
-  );
-}
+// Under CI=true a missing Pushgateway fails this file (engineSkip throws).
+const has = !engineSkip('the Pushgateway integration tests', pushgatewayMissing());
 
 const grouping = { cluster: 'prod', target: 'sidecar' };
 const groupLabels = { job: 'pg_restore_drill', instance: '', ...grouping };
@@ -200,14 +192,16 @@ describe('pushDrillMetrics against unreachable peers', () => {
   });
 
   it('gives up on a closed port after every attempt', async () => {
-    const port = await freePort();
+    // Held closed for the whole test: no other process can start listening on it meanwhile.
+    const closed = await closedPort();
+    const port = closed.port;
 
     const result = await pushDrillMetrics({
       url: `http://127.0.0.1:${port}`,
       registry,
       timeoutMs: 2000,
       retryDelaysMs: [50, 100],
-    });
+    }).finally(() => closed.release());
 
     expect(result.ok ? undefined : [result.attempts, result.error.code, result.error.message]).toEqual([
       3,

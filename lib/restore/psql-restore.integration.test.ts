@@ -1,6 +1,7 @@
 /** restorePlainDump against a real server with the real psql. */
 import { readdir, readFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { basename } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpAll, psql, startTestCluster } from '../../test/support/cluster.ts';
@@ -104,20 +105,47 @@ describe('restorePlainDump', () => {
   it('never puts the password in a process argument', async () => {
     const password = target.handle.connection.password ?? '';
     expect(password.length).toBeGreaterThan(10);
-    const running = restorePlainDump(options('SELECT pg_sleep(1.5);\n', { kind: 'pg_dump' }));
-    const seen: string[] = [];
-    const deadline = Date.now() + 1200;
-    while (Date.now() < deadline) {
-      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-        if (!/^\d+$/.test(pid)) continue;
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-        if (cmdline.includes('psql')) seen.push(cmdline.replaceAll('\0', ' '));
-      }
-      if (seen.length) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // The backup stream stays open until our psql has been seen in /proc, so psql is alive while we
+    // look, however slow the machine: no wall-clock window to catch it in.
+    const backup = new PassThrough();
+    const running = restorePlainDump(options('', { kind: 'pg_dump', source: backup }));
+    const psqls = await Promise.race([
+      ourRunningPsqls(),
+      running.then(() => {
+        throw new Error('the restore ended before its psql was seen in /proc');
+      }),
+    ]);
+    backup.end(gzipSync('SELECT 1;\n'));
     await running;
-    expect(seen.length).toBeGreaterThan(0);
-    expect(seen.filter((c) => c.includes(password))).toEqual([]);
+    expect(psqls.length).toBeGreaterThan(0);
+    expect(psqls.filter((c) => c.includes(password))).toEqual([]);
   });
 });
+
+/** The command lines of psql processes descending from this test process, polled until one is seen. */
+async function ourRunningPsqls(): Promise<string[]> {
+  for (;;) {
+    const parents = new Map<number, number>();
+    const cmdlines = new Map<number, string>();
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const pid = Number(entry);
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ")".
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(pid, ppid);
+      cmdlines.set(pid, await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''));
+    }
+    const descends = (pid: number): boolean => {
+      for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) {
+        if (p === process.pid) return true;
+      }
+      return false;
+    };
+    const found = [...cmdlines]
+      .filter(([pid, cmdline]) => basename(cmdline.split('\0')[0] ?? '') === 'psql' && descends(pid))
+      .map(([, cmdline]) => cmdline.replaceAll('\0', ' '));
+    if (found.length > 0) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,6 +1,8 @@
 import { probeContainerEngine } from '../../lib/exec/container-engine.ts';
 import { RUN_LABEL } from '../../lib/targets/container.ts';
 
+export { engineSkip } from './engine-skip.ts';
+
 /** The image the container tests run: CI builds it from Debian packages (scripts/container-engine.sh). */
 export const TEST_IMAGE = process.env.DRILL_TEST_IMAGE ?? 'localhost/postgres:15';
 
@@ -28,19 +30,6 @@ export async function containerTestsAvailable(
       return { ok: false, reason: `the engine has no ${image}; build it with scripts/container-engine.sh` };
   }
   return { ok: true };
-}
-
-/**
- * Whether tests that need the engine skip: they say why; under CI=true they may not skip at all (CI
- * sets the engine up, so a missing one is a broken CI, not a reason to pass), and the file fails.
- */
-export function engineSkip(what: string, reason: string | undefined): boolean {
-  if (reason === undefined) return false;
-  if (process.env.CI === 'true') {
-    throw new Error(`${what} must run under CI=true, but cannot: ${reason}`);
-  }
-  console.warn(`skipping ${what}: ${reason}`);
-  return true;
 }
 
 /**

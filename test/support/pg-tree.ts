@@ -2,9 +2,10 @@ import { chmod, copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 
 /**
- * A PostgreSQL 15 tree at `root` that offers one more extension than the system's: bin copied (the
+ * A PostgreSQL 15 tree at `root` that offers two extensions the system lacks: bin copied (the
  * server finds share/ and lib/ relative to its own binary), lib and share linked, and share/extension a
- * directory of links plus the SQL-only extension `drill_probe` (`SELECT drill_probe()` is 42). The
+ * directory of links plus the SQL-only extensions `drill_probe` (`SELECT drill_probe()` is 42) and
+ * `drill_config` (a configuration table, `public.drill_config`, dumped `WHERE id > 10`). The
  * caller makes `root`'s parents traversable for the server's user. Returns the tree's bin directory.
  */
 export async function pgTreeWithExtension(root: string, systemBin: string): Promise<string> {
@@ -32,6 +33,21 @@ export async function pgTreeWithExtension(root: string, systemBin: string): Prom
   await writeFile(
     join(ourShare, 'extension', 'drill_probe--1.0.sql'),
     'CREATE FUNCTION drill_probe() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;\n',
+  );
+  // An extension with a configuration table, whose dump holds only the rows its condition selects
+  // (pg_extension_config_dump): id 1 comes from the extension's own script, ids over 10 are the user's.
+  await writeFile(
+    join(ourShare, 'extension', 'drill_config.control'),
+    "comment = 'an extension with a configuration table'\ndefault_version = '1.0'\nrelocatable = false\nschema = public\n",
+  );
+  await writeFile(
+    join(ourShare, 'extension', 'drill_config--1.0.sql'),
+    [
+      'CREATE TABLE @extschema@.drill_config (id int PRIMARY KEY, v text);',
+      "INSERT INTO @extschema@.drill_config VALUES (1, 'stock');",
+      "SELECT pg_catalog.pg_extension_config_dump('@extschema@.drill_config', 'WHERE id > 10');",
+      '',
+    ].join('\n'),
   );
   await chmod(root, 0o755);
   for (const dir of [

@@ -1,8 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../lib/targets/local.ts';
+import { executableMissing } from './engine-skip.ts';
 
 // Starts a real Pushgateway on a free loopback port for tests; no traffic leaves 127.0.0.1.
 
@@ -15,6 +19,11 @@ export function hasPushgateway(bin = PUSHGATEWAY_BIN): boolean {
   } catch {
     return false;
   }
+}
+
+/** Why the Pushgateway cannot run here, or undefined when it can (for engineSkip). */
+export function pushgatewayMissing(bin = PUSHGATEWAY_BIN): string | undefined {
+  return executableMissing(bin, 'install the Debian package prometheus-pushgateway');
 }
 
 export { freePort };
@@ -33,11 +42,34 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(killTimer);
 }
 
+/**
+ * A user the Pushgateway's `--web.config.file` requires (its real basic auth, answering 401 itself).
+ * `hash` is the bcrypt hash of `password` that the config file holds.
+ */
+export interface PushgatewayUser {
+  user: string;
+  password: string;
+  hash: string;
+}
+
+/** A test-only user: the bcrypt hash (cost 4, the least bcrypt takes) is of `password`. */
+export const TEST_PUSHGATEWAY_USER: PushgatewayUser = {
+  user: 'drill',
+  password: 'drill-test-s:cret',
+  hash: '$2b$04$uPknrdfxnvF0UfiZu1Zwh.eMNuQzNTcaAyH/XkKQQsf2zHdFBWnX.',
+};
+
+/** The basic-auth header of `user`, for scrapes of a gateway that requires it. */
+export function basicAuth(user: PushgatewayUser): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${user.user}:${user.password}`).toString('base64')}` };
+}
+
 async function waitReady(
   url: string,
   child: ChildProcess,
   output: () => string,
   timeoutMs: number,
+  headers: Record<string, string>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -47,7 +79,7 @@ async function waitReady(
       );
     }
     try {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
+      const response = await fetch(`${url}/-/ready`, { headers, signal: AbortSignal.timeout(1000) });
       await response.text();
       if (response.ok) return;
     } catch {
@@ -58,17 +90,26 @@ async function waitReady(
   throw new Error(`pushgateway at ${url} was not ready within ${timeoutMs} ms:\n${output()}`);
 }
 
-async function startOnce(bin: string, readyTimeoutMs: number): Promise<RunningPushgateway> {
+async function startOnce(
+  bin: string,
+  readyTimeoutMs: number,
+  user: PushgatewayUser | undefined,
+): Promise<RunningPushgateway> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // An empty persistence file keeps the state in memory only, so every test run starts clean.
-  const child = spawn(
-    bin,
-    [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const args = [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'];
+  let configDir: string | undefined;
+  if (user !== undefined) {
+    configDir = await mkdtemp(join(tmpdir(), 'drill-pushgateway-'));
+    const config = join(configDir, 'web.yml');
+    await writeFile(config, `basic_auth_users:\n  ${user.user}: '${user.hash}'\n`, { mode: 0o600 });
+    args.push(`--web.config.file=${config}`);
+  }
+  const removeConfig = async () => {
+    if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
+  };
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -82,23 +123,30 @@ async function startOnce(bin: string, readyTimeoutMs: number): Promise<RunningPu
   });
   try {
     await spawned;
-    await waitReady(url, child, () => output, readyTimeoutMs);
+    await waitReady(url, child, () => output, readyTimeoutMs, user === undefined ? {} : basicAuth(user));
   } catch (error) {
     await stopChild(child);
+    await removeConfig();
     throw error;
   }
-  return { url, stop: () => stopChild(child) };
+  return {
+    url,
+    stop: async () => {
+      await stopChild(child);
+      await removeConfig();
+    },
+  };
 }
 
 /** Starts the Pushgateway, retrying on a fresh port if another process took the chosen one. */
 export async function startPushgateway(
-  options: { bin?: string; readyTimeoutMs?: number } = {},
+  options: { bin?: string; readyTimeoutMs?: number; user?: PushgatewayUser } = {},
 ): Promise<RunningPushgateway> {
   const bin = options.bin ?? PUSHGATEWAY_BIN;
   let lastError: unknown;
   for (let tries = 0; tries < 3; tries++) {
     try {
-      return await startOnce(bin, options.readyTimeoutMs ?? 10_000);
+      return await startOnce(bin, options.readyTimeoutMs ?? 10_000, options.user);
     } catch (error) {
       lastError = error;
       if (!(error instanceof Error && error.message.includes('address already in use'))) break;
@@ -137,8 +185,12 @@ export function parseExposition(text: string): Sample[] {
 }
 
 /** Scrapes the Pushgateway and returns the samples whose labels include all of `labels`. */
-export async function scrapeGroup(url: string, labels: Record<string, string>): Promise<Sample[]> {
-  const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+export async function scrapeGroup(
+  url: string,
+  labels: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Sample[]> {
+  const response = await fetch(`${url}/metrics`, { headers, signal: AbortSignal.timeout(5000) });
   if (!response.ok) throw new Error(`scraping ${url}/metrics answered HTTP ${response.status}`);
   const samples = parseExposition(await response.text());
   return samples.filter((sample) =>
