@@ -2,7 +2,12 @@
 export type { BackupCandidate, BackupSource, Discovery } from './backups/backup-source.ts';
 export { directorySource, requireCandidates } from './backups/directory-source.ts';
 export { checkExtensions, extensionProvider } from './backups/extensions-check.ts';
-export { type BackupInspection, checkRestorable, inspectPlainBackup, readBackupHeader } from './backups/integrity.ts';
+export {
+  type BackupInspection,
+  checkRestorable,
+  inspectPlainBackup,
+  readBackupHeader,
+} from './backups/integrity.ts';
 export { type BackupNaming, classifyName, formatBackupName, parseBackupPattern } from './backups/naming.ts';
 export { settledNewest } from './backups/settle.ts';
 export { checkTablespaces } from './backups/tablespaces-check.ts';

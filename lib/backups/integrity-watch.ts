@@ -59,14 +59,19 @@ export interface IntegrityWatch {
    * stopped before its end for a reason that says nothing about the file (psql stopped reading): then
    * nothing about the end of the file is known.
    */
-  verdict(error?: unknown): { ok: true; backup: WatchedBackup } | { ok: false; error: DrillError } | undefined;
+  verdict(
+    error?: unknown,
+  ): { ok: true; backup: WatchedBackup } | { ok: false; error: DrillError } | undefined;
 }
 
-export function integrityWatch(candidate: BackupCandidate, options: { requirements: boolean }): IntegrityWatch {
+export function integrityWatch(
+  candidate: BackupCandidate,
+  options: { requirements: boolean },
+): IntegrityWatch {
   const file = candidate.path;
   let head = '';
   let headDone = false;
-  let tail = Buffer.alloc(0);
+  let tail: Buffer = Buffer.alloc(0);
   let sqlBytes = 0;
   let ended = false;
   let gunzip: Gunzip | undefined;
@@ -154,7 +159,8 @@ export function integrityWatch(candidate: BackupCandidate, options: { requiremen
             return { ok: false, error: streamError(file, error, gunzip?.bytesWritten ?? 0) };
           }
           // gunzip ended at the end of its last member while the file went on: the file's fault.
-          if (ended && gunzip && gunzip.bytesWritten < candidate.sizeBytes) return { ok: false, error: trailing() };
+          if (ended && gunzip && gunzip.bytesWritten < candidate.sizeBytes)
+            return { ok: false, error: trailing() };
           if (!ended) return undefined;
         }
         if (!ended) return undefined;

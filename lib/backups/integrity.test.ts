@@ -15,12 +15,7 @@ import {
 } from '../errors.ts';
 import { type PgVersion, parseVersion } from '../pg/version.ts';
 import type { BackupCandidate } from './backup-source.ts';
-import {
-  type BackupInspection,
-  checkRestorable,
-  inspectPlainBackup,
-  readBackupHeader,
-} from './integrity.ts';
+import { type BackupInspection, checkRestorable, inspectPlainBackup, readBackupHeader } from './integrity.ts';
 
 let dir: string;
 

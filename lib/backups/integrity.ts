@@ -95,10 +95,7 @@ export async function inspectPlainBackup(
  * rest of the file (gzip to its end, the trailer) is proven on the restore's own stream. A small dump
  * whose end comes first is proven whole here.
  */
-export async function readBackupHeader(
-  candidate: BackupCandidate,
-  raw: Readable,
-): Promise<BackupInspection> {
+export async function readBackupHeader(candidate: BackupCandidate, raw: Readable): Promise<BackupInspection> {
   notEmpty(candidate);
   const watch = integrityWatch(candidate, { requirements: true });
   const error = await watchStream(candidate, raw, watch, () => watch.headDone);
