@@ -75,9 +75,7 @@ describe('pg_dump archives', () => {
     const reports = join(scratch, `report-${++n}`);
     const { code, stdout } = await runCli(['--backups', dir, '--report-dir', reports]);
     expect(code, stdout).toBe(0);
-    expect(
-      (await readReport(reports)).checks.find((c) => c.id === PRECHECK)?.message,
-    ).toEqual(
+    expect((await readReport(reports)).checks.find((c) => c.id === PRECHECK)?.message).toEqual(
       expect.stringMatching(
         /^directory archive of backup_test: \d+ TOC entries, 2 table\(s\) with data, every block decompresses$/,
       ),
