@@ -68,22 +68,67 @@ export function integrityWatch(
   candidate: BackupCandidate,
   options: { requirements: boolean },
 ): IntegrityWatch {
-  const file = candidate.path;
-  let head = '';
-  let headDone = false;
-  let tail: Buffer = Buffer.alloc(0);
-  let sqlBytes = 0;
-  let ended = false;
-  let gunzip: Gunzip | undefined;
-  const needs = options.requirements ? dumpRequirements() : undefined;
-  // zlib stops at the end of the last gzip member and quietly drops what follows (zero padding from a
-  // crashed writer, a second file glued on); `bytesWritten` says how far it really read.
-  const trailing = () =>
-    new BackupCorruptError(
-      file,
-      `${file} is corrupt: ${candidate.sizeBytes - (gunzip?.bytesWritten ?? 0)} byte(s) follow the end of the gzip stream at byte ${gunzip?.bytesWritten}. The file was damaged or appended to after it was written; use an older backup and check the volume.`,
-    );
-  const header = (): DumpHeader => {
+  return new Watch(candidate, options.requirements ? dumpRequirements() : undefined);
+}
+
+type Verdict = ReturnType<IntegrityWatch['verdict']>;
+
+class Watch implements IntegrityWatch {
+  readonly #candidate: BackupCandidate;
+  readonly #needs: ReturnType<typeof dumpRequirements> | undefined;
+  #head = '';
+  #headDone = false;
+  #tail: Buffer = Buffer.alloc(0);
+  #sqlBytes = 0;
+  #ended = false;
+  #gunzip: Gunzip | undefined;
+
+  constructor(candidate: BackupCandidate, needs: ReturnType<typeof dumpRequirements> | undefined) {
+    this.#candidate = candidate;
+    this.#needs = needs;
+    // Handed around as plain functions (the restore's stream stage calls them unbound).
+    this.gunzip = this.gunzip.bind(this);
+    this.sql = this.sql.bind(this);
+    this.end = this.end.bind(this);
+  }
+
+  gunzip(stage: Gunzip | undefined): void {
+    this.#gunzip = stage;
+  }
+
+  sql(chunk: Buffer): void {
+    this.#sqlBytes += chunk.length;
+    this.#needs?.write(chunk);
+    if (!this.#headDone) {
+      this.#head += chunk.toString('utf8');
+      // Test only the new text (plus a line's overlap) so a long roles section stays linear.
+      const fresh = this.#head.slice(-(chunk.length + 128));
+      this.#headDone = this.#head.length >= HEAD_LIMIT_BYTES || /^-- Dumped by pg_dump version /m.test(fresh);
+    }
+    // A big chunk is its own tail (held, not copied); small ones are gathered up to a few KiB.
+    if (chunk.length >= TAIL_BYTES) this.#tail = chunk;
+    else {
+      this.#tail = Buffer.concat([this.#tail, chunk]);
+      if (this.#tail.length > TAIL_BYTES * 2)
+        this.#tail = this.#tail.subarray(this.#tail.length - TAIL_BYTES);
+    }
+  }
+
+  end(): void {
+    this.#ended = true;
+  }
+
+  get headDone(): boolean {
+    return this.#headDone;
+  }
+
+  get sqlBytes(): number {
+    return this.#sqlBytes;
+  }
+
+  header(): DumpHeader {
+    const file = this.#candidate.path;
+    const head = this.#head;
     if (head.startsWith('PGDMP')) {
       throw new BackupFormatError(
         file,
@@ -104,72 +149,56 @@ export function integrityWatch(
       dumpedBy: versions.by,
       restricted: /^\\restrict \S+$/m.test(head),
     };
-  };
-  const whole = (): WatchedBackup => {
-    if (gunzip && gunzip.bytesWritten < candidate.sizeBytes) throw trailing();
-    const found = header();
-    if (!endsWithTrailer(tail.toString('utf8'), found.kind)) {
-      throw new BackupIncompleteError(
+  }
+
+  partial(): WatchedBackup {
+    this.#needs?.end();
+    return {
+      ...this.header(),
+      sqlBytes: this.#sqlBytes,
+      ...(this.#needs ? { requirements: this.#needs.result } : {}),
+    };
+  }
+
+  verdict(error?: unknown): Verdict {
+    try {
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      if (typeof code === 'string' && code.startsWith('Z_')) {
+        return {
+          ok: false,
+          error: streamError(this.#candidate.path, error, this.#gunzip?.bytesWritten ?? 0),
+        };
+      }
+      // Anything else that broke the stream before its end (psql closing its input) says nothing of the
+      // file. At its end, gunzip stopping short of the file's size is the file's fault (see #whole).
+      if (!this.#ended) return undefined;
+      return { ok: true, backup: this.#whole() };
+    } catch (failure) {
+      return { ok: false, error: failure as DrillError };
+    }
+  }
+
+  /** The checks at the end of the stream: gzip's end at the file's end, the banner, the trailer. */
+  #whole(): WatchedBackup {
+    const file = this.#candidate.path;
+    const gunzip = this.#gunzip;
+    // zlib stops at the end of the last gzip member and quietly drops what follows (zero padding from a
+    // crashed writer, a second file glued on); `bytesWritten` says how far it really read.
+    if (gunzip && gunzip.bytesWritten < this.#candidate.sizeBytes) {
+      throw new BackupCorruptError(
         file,
-        `${file} decodes, but does not end with \`${DUMP_KINDS[found.kind].trailer}\`: the ${found.kind} that wrote it stopped early (${sqlBytes} bytes of SQL). Check the backup job's log; run it with \`set -o pipefail\` so a failed ${found.kind} fails the job.`,
+        `${file} is corrupt: ${this.#candidate.sizeBytes - gunzip.bytesWritten} byte(s) follow the end of the gzip stream at byte ${gunzip.bytesWritten}. The file was damaged or appended to after it was written; use an older backup and check the volume.`,
       );
     }
-    needs?.end();
-    return { ...found, sqlBytes, ...(needs ? { requirements: needs.result } : {}) };
-  };
-  return {
-    gunzip(stage) {
-      gunzip = stage;
-    },
-    sql(chunk) {
-      sqlBytes += chunk.length;
-      needs?.write(chunk);
-      if (!headDone) {
-        head += chunk.toString('utf8');
-        // Test only the new text (plus a line's overlap) so a long roles section stays linear.
-        const fresh = head.slice(-(chunk.length + 128));
-        headDone = head.length >= HEAD_LIMIT_BYTES || /^-- Dumped by pg_dump version /m.test(fresh);
-      }
-      // A big chunk is its own tail (held, not copied); small ones are gathered up to a few KiB.
-      if (chunk.length >= TAIL_BYTES) tail = chunk;
-      else {
-        tail = Buffer.concat([tail, chunk]);
-        if (tail.length > TAIL_BYTES * 2) tail = tail.subarray(tail.length - TAIL_BYTES);
-      }
-    },
-    end() {
-      ended = true;
-    },
-    get headDone() {
-      return headDone;
-    },
-    get sqlBytes() {
-      return sqlBytes;
-    },
-    header,
-    partial() {
-      needs?.end();
-      return { ...header(), sqlBytes, ...(needs ? { requirements: needs.result } : {}) };
-    },
-    verdict(error) {
-      try {
-        if (error !== undefined) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (typeof code === 'string' && code.startsWith('Z_')) {
-            return { ok: false, error: streamError(file, error, gunzip?.bytesWritten ?? 0) };
-          }
-          // gunzip ended at the end of its last member while the file went on: the file's fault.
-          if (ended && gunzip && gunzip.bytesWritten < candidate.sizeBytes)
-            return { ok: false, error: trailing() };
-          if (!ended) return undefined;
-        }
-        if (!ended) return undefined;
-        return { ok: true, backup: whole() };
-      } catch (failure) {
-        return { ok: false, error: failure as DrillError };
-      }
-    },
-  };
+    const found = this.header();
+    if (!endsWithTrailer(this.#tail.toString('utf8'), found.kind)) {
+      throw new BackupIncompleteError(
+        file,
+        `${file} decodes, but does not end with \`${DUMP_KINDS[found.kind].trailer}\`: the ${found.kind} that wrote it stopped early (${this.#sqlBytes} bytes of SQL). Check the backup job's log; run it with \`set -o pipefail\` so a failed ${found.kind} fails the job.`,
+      );
+    }
+    return this.partial();
+  }
 }
 
 /** A read error named for the operator: truncated, corrupt, or unreadable. */
