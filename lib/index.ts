@@ -2,6 +2,7 @@
 export type { BackupCandidate, BackupSource, Discovery } from './backups/backup-source.ts';
 export { directorySource, requireCandidates } from './backups/directory-source.ts';
 export { checkExtensions, extensionProvider } from './backups/extensions-check.ts';
+export { type InspectRequest, inspectBackup } from './backups/inspect.ts';
 export {
   type BackupInspection,
   checkRestorable,
@@ -44,6 +45,7 @@ export { restoreArchive } from './restore/archive-restore.ts';
 export { globalsFilter } from './restore/bootstrap-role-filter.ts';
 export { swapCanary } from './restore/canary-swap.ts';
 export { type PlainRestoreOptions, restorePlainDump } from './restore/psql-restore.ts';
+export { type RestoredBackup, type RestoreRequest, restoreBackup } from './restore/restore-backup.ts';
 export { restoreDatabaseSection } from './restore/section-restore.ts';
 export { type CanaryCondition, type DrillLeftover, inspectCanary } from './targets/leftovers.ts';
 export { startLocalTarget } from './targets/local.ts';
