@@ -2,7 +2,13 @@
 export type { BackupCandidate, BackupSource, Discovery } from './backups/backup-source.ts';
 export { directorySource, requireCandidates } from './backups/directory-source.ts';
 export { checkExtensions, extensionProvider } from './backups/extensions-check.ts';
-export { type BackupInspection, checkRestorable, inspectBackup } from './backups/integrity.ts';
+export { type InspectRequest, inspectBackup } from './backups/inspect.ts';
+export {
+  type BackupInspection,
+  checkRestorable,
+  inspectPlainBackup,
+  readBackupHeader,
+} from './backups/integrity.ts';
 export { type BackupNaming, classifyName, formatBackupName, parseBackupPattern } from './backups/naming.ts';
 export { settledNewest } from './backups/settle.ts';
 export { checkTablespaces } from './backups/tablespaces-check.ts';
@@ -39,6 +45,7 @@ export { restoreArchive } from './restore/archive-restore.ts';
 export { globalsFilter } from './restore/bootstrap-role-filter.ts';
 export { swapCanary } from './restore/canary-swap.ts';
 export { type PlainRestoreOptions, restorePlainDump } from './restore/psql-restore.ts';
+export { type RestoredBackup, type RestoreRequest, restoreBackup } from './restore/restore-backup.ts';
 export { restoreDatabaseSection } from './restore/section-restore.ts';
 export { type CanaryCondition, type DrillLeftover, inspectCanary } from './targets/leftovers.ts';
 export { startLocalTarget } from './targets/local.ts';

@@ -169,7 +169,9 @@ describe('canary mode on a live server', () => {
     );
     const notSwapped = check(first, 'swap-verified-restore-replaces-the-canary');
     expect(notSwapped?.status).toBe('skipped');
-    expect(notSwapped?.message).toBe('not run: needs restore, which an earlier step did not establish');
+    expect(notSwapped?.message).toBe(
+      'not run: `restore: completed` did not pass, and this check needs a completed restore',
+    );
     // The failed drill touched nothing of the canary and took its scratch restore with it.
     expect([oidBetween, leftBetween]).toEqual([oidBefore, []]);
 
@@ -183,7 +185,7 @@ describe('canary mode on a live server', () => {
       ['restore: within the RTO budget', 'passed'],
       ['verify: canary exists again', 'passed'],
       ['verify: users are exactly alice, bob and charlie', 'passed'],
-      ['verify: transactions match the snapshot', 'passed'],
+      ['verify: transactions are as expected', 'passed'],
       ['verify: canary foreign key present', 'passed'],
       ['verify: foreign keys validated, no orphans', 'passed'],
       ['verify: sequences beyond their columns', 'passed'],

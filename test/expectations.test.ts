@@ -92,7 +92,7 @@ function check(report: DrillReport, name: string) {
 }
 
 const USERS = 'verify: users are exactly alice, bob and charlie';
-const TRANSACTIONS = 'verify: transactions match the snapshot';
+const TRANSACTIONS = 'verify: transactions are as expected';
 const FOREIGN_KEY = 'verify: canary foreign key present';
 
 describe('a canary made by hand', () => {

@@ -74,6 +74,7 @@ export async function inspectArchive(
   return {
     ...fromToc(listing.text()),
     kind: 'pg_dump',
+    proven: 'whole',
     sqlBytes: candidate.sizeBytes,
     restricted: false,
     digests: digest.digests,

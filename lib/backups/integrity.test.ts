@@ -15,7 +15,7 @@ import {
 } from '../errors.ts';
 import { type PgVersion, parseVersion } from '../pg/version.ts';
 import type { BackupCandidate } from './backup-source.ts';
-import { type BackupInspection, checkRestorable, inspectBackup } from './integrity.ts';
+import { type BackupInspection, checkRestorable, inspectPlainBackup, readBackupHeader } from './integrity.ts';
 
 let dir: string;
 
@@ -33,6 +33,7 @@ let files = 0;
 async function inspect(
   bytes: Buffer | string,
   compression: 'gzip' | 'none' = 'gzip',
+  headerOnly = false,
 ): Promise<BackupInspection> {
   const path = join(dir, `postgres-backup-${++files}.${compression === 'gzip' ? 'sql.gz' : 'sql'}`);
   await writeFile(path, bytes);
@@ -44,7 +45,7 @@ async function inspect(
     format: 'plain',
     compression,
   };
-  return inspectBackup(candidate, createReadStream(path));
+  return (headerOnly ? readBackupHeader : inspectPlainBackup)(candidate, createReadStream(path));
 }
 
 /** The path the next `inspect` writes, for expectations on `file`. */
@@ -67,9 +68,10 @@ function flipByte(bytes: Buffer, at: number): Buffer {
 const dump = pgDumpallText();
 const gz = gzipSync(dump);
 
-describe('inspectBackup', () => {
+describe('inspectPlainBackup', () => {
   it('passes a whole gzip pg_dumpall and reports what it read', async () => {
     expect(await inspect(gz)).toEqual({
+      proven: 'whole',
       kind: 'pg_dumpall',
       sqlBytes: Buffer.byteLength(dump),
       dumpedFrom: { text: '15.18', major: 15, minor: 18 },
@@ -82,6 +84,7 @@ describe('inspectBackup', () => {
   it('reports an unrestricted dump (pg_dump before 15.14) as such', async () => {
     const old = pgDumpallText({ restrict: false, dumpedFrom: '15.13', dumpedBy: '15.13' });
     expect(await inspect(gzipSync(old))).toEqual({
+      proven: 'whole',
       kind: 'pg_dumpall',
       sqlBytes: Buffer.byteLength(old),
       dumpedFrom: { text: '15.13', major: 15, minor: 13 },
@@ -114,6 +117,7 @@ describe('inspectBackup', () => {
   it('passes a single-database pg_dump', async () => {
     const single = pgDumpText({ dumpedFrom: PG15_VERSION, dumpedBy: '17.6' });
     expect(await inspect(gzipSync(single))).toEqual({
+      proven: 'whole',
       kind: 'pg_dump',
       sqlBytes: Buffer.byteLength(single),
       dumpedFrom: { text: '15.18', major: 15, minor: 18 },
@@ -243,9 +247,49 @@ describe('inspectBackup', () => {
   });
 });
 
+describe('readBackupHeader', () => {
+  // Big enough that the stream comes in many chunks and the head is done long before the end.
+  const notes = Array.from({ length: 20_000 }, (_, i) => `row ${i} ${'x'.repeat(80)}`);
+  const big = pgDumpallText({ notes });
+  const bigGz = gzipSync(big);
+
+  it('reads the banner, versions and \\restrict from the head only, not the whole file', async () => {
+    const header = await inspect(bigGz, 'gzip', true);
+    expect(header).toMatchObject({
+      proven: 'header',
+      kind: 'pg_dumpall',
+      dumpedFrom: { text: '15.18' },
+      dumpedBy: { text: '15.18' },
+      restricted: true,
+    });
+    expect(header.sqlBytes).toBeGreaterThan(0);
+    expect(header.sqlBytes).toBeLessThan(Buffer.byteLength(big));
+  });
+
+  it('leaves the end of the file to the restore: a damaged tail does not fail the header read', async () => {
+    await expect(inspect(bigGz.subarray(0, bigGz.length - 3), 'gzip', true)).resolves.toMatchObject({
+      proven: 'header',
+    });
+    await expect(inspect(bigGz.subarray(0, bigGz.length - 3))).rejects.toMatchObject({
+      code: 'DRILL_BACKUP_TRUNCATED',
+    });
+  });
+
+  it('fails a file that is not a dump, an empty one, and damage inside the head', async () => {
+    await expect(inspect('hello\n', 'none', true)).rejects.toMatchObject({ code: 'DRILL_BACKUP_FORMAT' });
+    await expect(inspect(Buffer.alloc(0), 'gzip', true)).rejects.toMatchObject({
+      code: 'DRILL_BACKUP_EMPTY',
+    });
+    await expect(inspect(flipByte(bigGz, 20), 'gzip', true)).rejects.toMatchObject({
+      code: 'DRILL_BACKUP_CORRUPT',
+    });
+  });
+});
+
 describe('checkRestorable', () => {
   const base: BackupInspection = {
     kind: 'pg_dumpall',
+    proven: 'whole',
     sqlBytes: 1000,
     dumpedFrom: version('15.18'),
     dumpedBy: version('15.18'),

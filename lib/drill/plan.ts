@@ -48,6 +48,12 @@ export interface DrillPlan {
    * default []: then the first error stops and fails the restore. Each accepted one is reported.
    */
   allowedErrors: AllowRule[];
+  /**
+   * The environment the CLI was given (its `deps.env`), for the executor the specs build: the tools see
+   * what the CLI saw, not the vitest worker's own process.env. Handed to the worker in memory, never
+   * logged or reported.
+   */
+  env?: Record<string, string | undefined>;
 }
 
 declare module 'vitest' {

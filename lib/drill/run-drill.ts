@@ -207,6 +207,7 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
       // The expectations file's `allow:` rules; empty: the first error fails the restore.
       allowedErrors,
       assertionTimeoutSeconds: config.assertionTimeoutSeconds,
+      env: { ...deps.env },
     };
     deps.out.write(
       `pg-restore-drill ${runId}: ${mode} drill of ${config.canary} on ${target.handle.description}\n`,

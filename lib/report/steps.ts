@@ -4,8 +4,10 @@ import type { Reporter, TestCase, TestModule, TestRunEndReason } from 'vitest/no
 export const PHASES = ['precheck', 'drop', 'restore', 'verify'] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** What a drill step leaves on its vitest task for the reporter: a summary and facts. */
+/** What a drill step leaves on its vitest task for the reporter: its phase, a summary and facts. */
 export interface StepMeta {
+  /** Declared with the step (vitest's test `meta`), so even a step that never ran has it. */
+  phase?: Phase;
   summary?: string;
   code?: string;
   facts?: Record<string, unknown>;
@@ -30,13 +32,6 @@ export interface StepRecord {
   /** The stable code of the error that failed the step, if it had one. */
   code?: string;
   facts: Record<string, unknown>;
-}
-
-/** `verify: canary exists again` → phase verify. A step's name starts with its phase. */
-export function phaseOf(name: string): Phase {
-  const prefix = name.split(':', 1)[0]?.trim() ?? '';
-  if (prefix === 'backup') return 'precheck';
-  return (PHASES as readonly string[]).includes(prefix) ? (prefix as Phase) : 'verify';
 }
 
 export function stepId(name: string): string {
@@ -84,7 +79,8 @@ export class StepRecorder implements Reporter {
     const record: StepRecord = {
       id: stepId(testCase.name),
       name: testCase.name,
-      phase: phaseOf(testCase.name),
+      // Every step declares its phase (drills/support/steps.ts); a case without one is no drill step.
+      phase: meta.phase ?? 'verify',
       status,
       durationMs: testCase.diagnostic()?.duration ?? 0,
       message,

@@ -1,6 +1,6 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import type { Compression } from '../backups/naming.ts';
 import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
 import type { Executor } from '../exec/executor.ts';
@@ -41,6 +41,35 @@ export interface StreamedDumpOptions {
    * fails the restore, with its line and SQLSTATE, as it would have stopped it.
    */
   allowedErrors?: readonly AllowRule[];
+  /**
+   * Watches the SQL right after gunzip, the whole of it, before any stage selects or rewrites: the
+   * backup's integrity checks on the restore's own stream (one pass, see restoreBackup). Told of the
+   * gunzip stage, each chunk, the end of the SQL, and how the feed ended.
+   */
+  watch?: StreamWatch;
+}
+
+/** What sees the SQL on its way into psql (the integrity watch of lib/backups/integrity-watch.ts). */
+export interface StreamWatch {
+  gunzip(stage: Gunzip | undefined): void;
+  sql(chunk: Buffer): void;
+  end(): void;
+  /** The feed settled: `error` is what broke it, if anything (a damaged gzip, psql closing its input). */
+  settled?(error: unknown): void;
+}
+
+/** A pass-through stage handing each chunk to the watch, and its end. */
+function watchStage(watch: StreamWatch): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      watch.sql(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      watch.end();
+      done();
+    },
+  });
 }
 
 export interface FedPsql {
@@ -77,7 +106,12 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   let sqlBytes = 0;
   const stages: NodeJS.ReadWriteStream[] = [];
   if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
-  if (options.compression === 'gzip') stages.push(createGunzip());
+  const gunzip = options.compression === 'gzip' ? createGunzip() : undefined;
+  if (gunzip) stages.push(gunzip);
+  if (options.watch) {
+    options.watch.gunzip(gunzip);
+    stages.push(watchStage(options.watch));
+  }
   stages.push(...(plan.select ?? []));
   stages.push(
     countingStream((total) => {
@@ -89,7 +123,10 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   // A broken input (gunzip on a damaged file) destroys stdin with its error, which the executor reports;
   // psql stopping early (ON_ERROR_STOP) ends the feed, and psql's verdict is the one that counts.
   const stdin = new PassThrough();
-  const feeding = pipeline([options.source, ...stages, stdin]).catch(() => {});
+  const feeding = pipeline([options.source, ...stages, stdin]).then(
+    () => options.watch?.settled?.(undefined),
+    (error: unknown) => options.watch?.settled?.(error),
+  );
   const readFailure = async (error: Error) => {
     stdin.destroy();
     await feeding;

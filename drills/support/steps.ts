@@ -1,0 +1,114 @@
+/**
+ * The drill's step harness: a spec declares its checks as data (name, phase, what each needs of the
+ * steps before it, whether it needs the canary) and the harness turns each into one vitest `it`, so a
+ * failing drill names the step that failed and a skipped one says why, in the operator's words.
+ */
+import { assert, it, type TestContext } from 'vitest';
+import type { Phase, StepMeta } from '../../lib/report/steps.ts';
+import type { Verdict } from '../../lib/verify/verdict.ts';
+
+const STEP_TIMEOUT_MS = 60_000;
+
+/** One check of the drill, declared. `K` names what steps establish for the steps after them. */
+export interface StepDeclaration<K extends string> {
+  name: string;
+  phase: Phase;
+  /** What earlier steps must have established; the first one missing skips this step, naming it. */
+  needs: readonly K[];
+  /** What this step establishes when it passes (named in the skip reason of the steps that need it). */
+  provides?: readonly K[];
+  /** A check of the canary: under `--canary none` it is skipped, saying so. */
+  needsCanary?: boolean;
+  /** Declared at all (the drop step only where the canary is dropped, the swap only in canary mode). */
+  when?: boolean;
+  timeoutMs?: number;
+  run(ctx: TestContext): Promise<Verdict>;
+}
+
+/** How each step ended so far (`skipped itself`: by its own choice; `not run`: prerequisites, interruption). */
+export type StepOutcome = 'passed' | 'failed' | 'not run' | 'skipped itself';
+
+export interface StepHarness<K extends string> {
+  /** Declares the steps, in order, as vitest tests. */
+  declare(steps: readonly StepDeclaration<K>[]): void;
+  /** The record a step leaves for the reporter, even when it fails. */
+  meta(ctx: TestContext): StepMeta;
+  /** How every step declared so far ended, by name. */
+  readonly outcomes: ReadonlyMap<string, StepOutcome>;
+}
+
+export interface HarnessOptions<K extends string> {
+  /** Is `key` established yet (a missing entry means the step that sets it did not pass)? */
+  has(key: K): boolean;
+  /** What each key is, in the operator's words ("the restored canary"). */
+  words: Record<K, string>;
+  /** Whether the drill has a canary (`--canary none`: it has not). */
+  withCanary: boolean;
+  /** Said for a canary step under `--canary none`. */
+  noCanaryReason: string;
+  /** Run when a canary step is skipped under `--canary none` (what follows proceeds as if it had run). */
+  onNoCanary?: () => void;
+}
+
+export function stepHarness<K extends string>(options: HarnessOptions<K>): StepHarness<K> {
+  const outcomes = new Map<string, StepOutcome>();
+  const providers = new Map<K, string>();
+  const meta = (ctx: TestContext): StepMeta => {
+    ctx.task.meta.drill ??= {};
+    return ctx.task.meta.drill;
+  };
+  const whyNotRun = (missing: K): string => {
+    const by = providers.get(missing);
+    return by
+      ? `not run: \`${by}\` did not pass, and this check needs ${options.words[missing]}`
+      : `not run: this check needs ${options.words[missing]}, which no earlier step established`;
+  };
+  const declareOne = (step: StepDeclaration<K>): void => {
+    for (const key of step.provides ?? []) if (!providers.has(key)) providers.set(key, step.name);
+    const body = async (ctx: TestContext) => {
+      outcomes.set(step.name, 'not run');
+      if (ctx.signal.aborted) ctx.skip('not run: the drill was interrupted');
+      if (!options.withCanary && step.needsCanary) {
+        options.onNoCanary?.();
+        ctx.skip(options.noCanaryReason);
+      }
+      const missing = step.needs.find((key) => !options.has(key));
+      if (missing !== undefined) ctx.skip(whyNotRun(missing));
+      const record = meta(ctx);
+      try {
+        const verdict = await step.run(ctx);
+        record.summary = verdict.summary;
+        record.facts = { ...record.facts, ...verdict.facts };
+        outcomes.set(step.name, verdict.ok ? 'passed' : 'failed');
+        assert(verdict.ok, verdict.summary);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (outcomes.get(step.name) === 'not run') {
+          const own = code === 'VITEST_PENDING' && !ctx.signal.aborted;
+          outcomes.set(step.name, own ? 'skipped itself' : 'failed');
+        }
+        if (typeof code === 'string') record.code = code;
+        throw error;
+      }
+    };
+    it(
+      step.name,
+      { timeout: step.timeoutMs ?? STEP_TIMEOUT_MS, meta: { drill: { phase: step.phase } } },
+      body,
+    );
+  };
+  return {
+    declare(steps) {
+      for (const step of steps) if (step.when !== false) declareOne(step);
+    },
+    meta,
+    outcomes,
+  };
+}
+
+/** Where the drill's progress and notices go: the worker's stderr, which vitest hands on to the CLI's. */
+export function progressWriter(): NodeJS.WritableStream {
+  return process.stderr;
+}
+
+export { STEP_TIMEOUT_MS };
