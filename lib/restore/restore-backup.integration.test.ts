@@ -15,7 +15,7 @@ import type { BackupCandidate, BackupSource } from '../backups/backup-source.ts'
 import { readBackupHeader } from '../backups/integrity.ts';
 import { seedCanary } from '../drill/seed.ts';
 import { hostExecutor } from '../exec/host.ts';
-import type { StartedTarget } from '../targets/target.ts';
+import { hostBinDir, type StartedTarget } from '../targets/target.ts';
 import { type RestoreRequest, restoreBackup } from './restore-backup.ts';
 
 const TRAILER = '-- PostgreSQL database cluster dump complete';
@@ -64,7 +64,7 @@ async function restoreFile(bytes: Buffer) {
     inspection,
     source: files_,
     growthCheckIntervalSeconds: 5,
-    executor: hostExecutor(target.handle.binDir ?? '', target.handle.connection, process.env),
+    executor: hostExecutor(hostBinDir(target.handle), target.handle.connection, process.env),
     connection: target.handle.connection,
     mode: 'cluster',
     canary: 'backup_test',
