@@ -146,7 +146,7 @@ export async function drillRun(
   }).finally(() => {
     peak = watcher?.stop();
   });
-  const report = await readFile(join(reportDir, 'report.json'), 'utf8')
+  const report = await readFile(join(reportDir, 'latest', 'report.json'), 'utf8')
     .then((text) => JSON.parse(text) as DrillReport)
     .catch(() => undefined);
   if (result.exitCode !== 0 || report?.verdict !== 'passed' || !report.restore || !peak) {

@@ -9,16 +9,23 @@ import { DrillError } from './errors.ts';
 import { runRecord } from './expect/record-cli.ts';
 import { runClusterDrill } from './k8s/ci-gate.ts';
 import { loadKubeConfig } from './k8s/kube-config.ts';
-import { streamLogger } from './log.ts';
+import { type Logger, logFormatFor, streamLogger } from './log.ts';
 import { checkOutputPaths } from './report/output-paths.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** After the work is done, a handle left open must not keep a CronJob pod alive. */
 const EXIT_GRACE_MS = 5000;
+/**
+ * A signal sent to a whole process group reaches the drill more than once: directly, and relayed by
+ * every wrapper above it (npm run relays its copy to its child; so do tsx and some CI runners). Copies
+ * within this window of the first are that one request; only a signal sent deliberately later, the
+ * operator's "stop now", exits at once.
+ */
+const REPEAT_WINDOW_MS = 2000;
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const log = streamLogger(process.stderr);
   if (argv[0] === 'record') {
+    const log = streamLogger(process.stderr);
     // `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill.
     try {
       return await runRecord(argv.slice(1), env, process.cwd(), {
@@ -40,25 +47,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stdout.write(`${helpText()}\n`);
     return 0;
   }
+  const log = streamLogger(process.stderr, logFormatFor(config.logFormat, env));
   try {
     // Before anything starts: a drill that cannot write its verdict has told nobody anything.
     if (!config.cluster) await checkOutputPaths(config);
   } catch (error) {
     return reportStartError(error);
   }
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      log.warn(`${signal} again: exiting now; the throwaway server's guardian still removes it`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    log.warn(`${signal} received: stopping the drill, cleaning up and writing the report`);
-    controller.abort(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const controller = stopOnSignals(log);
   try {
-    if (config.cluster) return await runInCluster(config, env, controller.signal);
+    if (config.cluster) return await runInCluster(config, env, controller.signal, log);
     const report = await runDrill(config, {
       env,
       log,
@@ -75,13 +73,44 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
+/**
+ * SIGINT / SIGTERM: the first asks the drill to stop (the running step is cancelled, psql stopped, the
+ * target removed, the report written, exit 130 / 143). The copies a group signal brings within
+ * REPEAT_WINDOW_MS are the same request; a signal after that exits at once (the throwaway server's
+ * guardian still removes it).
+ */
+function stopOnSignals(log: Logger): AbortController {
+  const controller = new AbortController();
+  let firstAt = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const now = performance.now();
+    if (!controller.signal.aborted) {
+      firstAt = now;
+      log.warn(`${signal} received: stopping the drill, cleaning up and writing the report`);
+      controller.abort(signal);
+      return;
+    }
+    if (now - firstAt < REPEAT_WINDOW_MS) {
+      log.info(
+        `${signal} again within ${REPEAT_WINDOW_MS / 1000} s: the same request (a relayed copy), still stopping`,
+      );
+      return;
+    }
+    log.warn(`${signal} again: exiting now; the throwaway server's guardian still removes it`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller;
+}
+
 /** The CI gate: the drill runs in the cluster as a Job made from its CronJob; its verdict is ours. */
 async function runInCluster(
   config: DrillConfig,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal,
+  log: Logger,
 ): Promise<number> {
-  const log = streamLogger(process.stderr);
   const { kubeConfig, namespace, context, server } = loadKubeConfig({
     env,
     kubeconfig: config.kubeconfig,

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.ts';
+import type { LogFormat } from './log.ts';
 import { DEFAULT_SEARCH_ROOTS } from './pg/binaries.ts';
 import type { ProgressMode } from './report/progress.ts';
 import { parsePushgatewayUrl } from './report/pushgateway.ts';
@@ -228,13 +229,19 @@ export const SETTINGS = {
     env: 'DRILL_PROGRESS',
     default: 'auto',
     arg: 'MODE',
-    help: 'restore progress on stderr: auto (a line updated in place on a terminal, JSON lines otherwise) | tty | json | off',
+    help: 'restore progress on stderr: auto (a line updated in place on a terminal, plain lines in a log, JSON lines in a pod or under --log-format json) | tty | plain | json | off',
   },
   'progress-interval': {
     env: 'DRILL_PROGRESS_INTERVAL',
     default: 10,
     arg: 'SECONDS',
-    help: 'seconds between JSON progress lines (a terminal repaints every 0.2 s)',
+    help: 'seconds between progress lines in a log (a terminal repaints every 0.2 s)',
+  },
+  'log-format': {
+    env: 'DRILL_LOG_FORMAT',
+    default: 'auto',
+    arg: 'FORMAT',
+    help: 'what stderr carries: auto (JSON lines in a pod, human lines elsewhere) | human | json (one JSON object per line: log lines and progress)',
   },
   keep: {
     env: 'DRILL_KEEP',
@@ -302,6 +309,7 @@ export interface DrillConfig {
   metricsTarget: string | undefined;
   progress: 'auto' | ProgressMode;
   progressIntervalSeconds: number;
+  logFormat: LogFormat;
   keep: boolean;
   tempDir: string;
   help: boolean;
@@ -388,10 +396,17 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     );
   }
   const progress = text('progress') ?? 'auto';
-  if (!['auto', 'tty', 'json', 'off'].includes(progress)) {
+  if (!['auto', 'tty', 'plain', 'json', 'off'].includes(progress)) {
     throw new ConfigError(
       'progress',
-      `Expected --progress / DRILL_PROGRESS to be auto, tty, json or off, got \`${progress}\`.`,
+      `Expected --progress / DRILL_PROGRESS to be auto, tty, plain, json or off, got \`${progress}\`.`,
+    );
+  }
+  const logFormat = text('log-format') ?? 'auto';
+  if (!['auto', 'human', 'json'].includes(logFormat)) {
+    throw new ConfigError(
+      'log-format',
+      `Expected --log-format / DRILL_LOG_FORMAT to be auto, human or json, got \`${logFormat}\`.`,
     );
   }
   const rtoSeconds = positive('rto');
@@ -478,6 +493,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
     metricsTarget: text('metrics-target'),
     progress: progress as DrillConfig['progress'],
     progressIntervalSeconds: positive('progress-interval'),
+    logFormat: logFormat as LogFormat,
     keep: flag('keep'),
     tempDir: path('temp-dir') ?? tmpdir(),
     help: flag('help'),

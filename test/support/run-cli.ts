@@ -84,8 +84,13 @@ export function runCli(
   return startCli(args, env, options).done;
 }
 
+/** A file of the newest run's report in a --report-dir: each run writes its own directory, `latest` names it. */
+export function latestReportFile(dir: string, file: 'report.json' | 'summary.txt' = 'report.json'): string {
+  return join(dir, 'latest', file);
+}
+
 export async function readReport(dir: string): Promise<DrillReport> {
-  return JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as DrillReport;
+  return JSON.parse(await readFile(latestReportFile(dir), 'utf8')) as DrillReport;
 }
 
 /**
