@@ -3,6 +3,8 @@
  * order and share what they found; a step whose prerequisite did not pass is skipped, saying why.
  * Run through `npm run drill`, which starts the target and provides the plan.
  */
+// A signal to the process group is the CLI's to act on: the worker must not die of it mid-step.
+import '../lib/drill/worker-signals.ts';
 import { basename } from 'node:path';
 import { assert, describe, inject, it, type TestContext } from 'vitest';
 import { inspectArchive } from '../lib/backups/archive-integrity.ts';

@@ -46,6 +46,7 @@ describe('readConfig', () => {
       metricsTarget: undefined,
       progress: 'auto',
       progressIntervalSeconds: 10,
+      logFormat: 'auto',
       keep: false,
       tempDir: tmpdir(),
       help: false,
@@ -106,6 +107,7 @@ describe('readConfig', () => {
       DRILL_METRICS_TARGET: 'sidecar',
       DRILL_PROGRESS: 'json',
       DRILL_PROGRESS_INTERVAL: '30',
+      DRILL_LOG_FORMAT: 'json',
       DRILL_KEEP: 'on',
       DRILL_TEMP_DIR: '/var/tmp',
     };
@@ -147,6 +149,7 @@ describe('readConfig', () => {
       metricsTarget: 'sidecar',
       progress: 'json',
       progressIntervalSeconds: 30,
+      logFormat: 'json',
       keep: true,
       tempDir: '/var/tmp',
       help: false,

@@ -18,16 +18,21 @@ export interface CliRun {
 /** Variables through which testcontainers finds a container engine. */
 export const ENGINE_ENV = ['DOCKER_HOST', 'TESTCONTAINERS_RYUK_DISABLED', 'TESTCONTAINERS_HOST_OVERRIDE'];
 
+export interface CliOptions {
+  engine?: boolean;
+  entry?: string;
+  /** Through `npm run drill --` itself, as an operator or a CI job starts it (npm relays signals). */
+  npm?: boolean;
+  /** In a process group of its own (its pid is the group's id): a test can signal the whole group. */
+  detached?: boolean;
+}
+
 /**
- * Starts `npm run drill -- args` as the operator would (without npm), with a clean DRILL_* and PG*
+ * Starts `npm run drill -- args` as the operator would (without npm unless `npm: true`), with a clean DRILL_* and PG*
  * environment. The container engine's variables pass only with `engine: true`: elsewhere `--target auto`
  * must mean the local binaries, whatever the machine runs.
  */
-export function startCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  options: { engine?: boolean; entry?: string } = {},
-): CliRun {
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliOptions = {}): CliRun {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(
       ([name]) =>
@@ -38,8 +43,12 @@ export function startCli(
     ),
   );
   const entry = options.entry ?? join(ROOT, 'lib/cli.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const [command, argv] = options.npm
+    ? ['npm', ['run', '--silent', 'drill', '--', ...args]]
+    : [process.execPath, ['--import', 'tsx', entry, ...args]];
+  const child = spawn(command, argv, {
     cwd: ROOT,
+    detached: options.detached === true,
     // The two looks at the newest backup that tell whether it is still being written are 5 s apart by
     // default: a test that is not about a growing backup looks 0.1 s apart (a test may set it again).
     env: { ...base, DRILL_GROWTH_CHECK_INTERVAL: '0.1', ...env },
@@ -76,11 +85,7 @@ export function startCli(
   };
 }
 
-export function runCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  options: { engine?: boolean; entry?: string } = {},
-) {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliOptions = {}) {
   return startCli(args, env, options).done;
 }
 

@@ -1,0 +1,96 @@
+/**
+ * A SIGTERM sent to the whole process group of `npm run drill` (what a terminal, `timeout` and CI
+ * runners do) reaches the drill more than once: directly and through npm's relay. It must count as one
+ * request: the running restore stopped, the throwaway server removed, the report written, exit 143.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DrillReport } from '../lib/report/report.ts';
+import { slowDump, writeBackup } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
+import { listProcesses, type ProcessInfo } from './support/live-server.ts';
+import { startCli } from './support/run-cli.ts';
+
+const setup = drillSetup('drill-signals-');
+const TRIES = 10;
+
+/** The process group of a process, from /proc/PID/stat (undefined once it is gone). */
+async function groupOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) may hold spaces and parentheses: the fields after its last `)` are safe.
+  const group = stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[2];
+  return group === undefined ? undefined : Number(group);
+}
+
+async function processesInGroup(pgid: number): Promise<ProcessInfo[]> {
+  const found: ProcessInfo[] = [];
+  for (const p of await listProcesses()) if ((await groupOf(p.pid)) === pgid) found.push(p);
+  return found;
+}
+
+const isRestorePsql = (p: ProcessInfo) =>
+  /(^|\/)psql$/.test(p.argv[0] ?? '') && p.argv.includes('ON_ERROR_STOP=1');
+
+/** Waits until the drill's restore psql runs in the group, as /proc shows it; returns its pid. */
+async function restorePsqlIn(pgid: number, exited: () => boolean): Promise<number> {
+  for (;;) {
+    const psql = (await processesInGroup(pgid)).find(isRestorePsql);
+    if (psql) return psql.pid;
+    if (exited()) throw new Error(`the drill (group ${pgid}) exited before its restore psql ran`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('a group SIGTERM to npm run drill', () => {
+  it(`is one request, ${TRIES} times in a row: a report each time, exit 143, no psql or server left`, async () => {
+    const backups = await setup.freshDir('slow-backups');
+    await writeBackup(backups, '2026-11-21-030000', slowDump(setup.goodDump));
+    const reports = await setup.freshDir('reports');
+    const outcomes = [];
+    for (let n = 0; n < TRIES; n++) {
+      const temp = await setup.freshDir(`temp-${n}`);
+      const args = ['--target', 'local', '--backups', backups, '--report-dir', reports, '--temp-dir', temp];
+      const run = startCli([...args, '--progress', 'off'], {}, { npm: true, detached: true });
+      const pgid = run.child.pid as number;
+      let exited = false;
+      void run.done.then(() => {
+        exited = true;
+      });
+      await restorePsqlIn(pgid, () => exited);
+      process.kill(-pgid, 'SIGTERM');
+      const { code, stdout, stderr } = await run.done;
+      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
+      const report = JSON.parse(
+        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
+      ) as DrillReport | null;
+      outcomes.push({
+        code,
+        verdict: report?.verdict,
+        errors: report?.errors,
+        received: stderr.match(/SIGTERM received/g)?.length ?? 0,
+        exitedAtOnce: stderr.includes('exiting now'),
+        leftInGroup: (await processesInGroup(pgid)).map((p) => p.argv.join(' ')),
+        servers: (await listProcesses())
+          .filter((p) => p.argv.some((a) => a.includes(temp)))
+          .map((p) => p.argv.join(' ')),
+        tempLeft: await readdir(temp),
+      });
+    }
+    const expected = {
+      code: 143,
+      verdict: 'interrupted',
+      errors: ['interrupted by SIGTERM'],
+      received: 1,
+      exitedAtOnce: false,
+      leftInGroup: [],
+      servers: [],
+      tempLeft: [],
+    };
+    expect(outcomes).toEqual(Array.from({ length: TRIES }, () => expected));
+    // Ten runs, one report directory: ten reports of their own, and `latest` beside them.
+    const entries = await readdir(reports);
+    expect(entries.filter((name) => name !== 'latest')).toHaveLength(TRIES);
+    expect(entries).toContain('latest');
+  }, 900_000);
+});
