@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { type DrillConfig, helpText, readConfig } from './config.ts';
 import { runDrill } from './drill/run-drill.ts';
+import { stopOnSignals } from './drill/stop-signals.ts';
 import { DrillError } from './errors.ts';
 import { runRecord } from './expect/record-cli.ts';
 import { runClusterDrill } from './k8s/ci-gate.ts';
@@ -15,13 +16,6 @@ import { checkOutputPaths } from './report/output-paths.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** After the work is done, a handle left open must not keep a CronJob pod alive. */
 const EXIT_GRACE_MS = 5000;
-/**
- * A signal sent to a whole process group reaches the drill more than once: directly, and relayed by
- * every wrapper above it (npm run relays its copy to its child; so do tsx and some CI runners). Copies
- * within this window of the first are that one request; only a signal sent deliberately later, the
- * operator's "stop now", exits at once.
- */
-const REPEAT_WINDOW_MS = 2000;
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv[0] === 'record') {
@@ -54,7 +48,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   } catch (error) {
     return reportStartError(error);
   }
-  const controller = stopOnSignals(log);
+  const controller = stopOnSignals({
+    log,
+    listen: (signal, handler) => process.on(signal, handler),
+    exit: (code) => process.exit(code),
+    now: () => performance.now(),
+  });
   try {
     if (config.cluster) return await runInCluster(config, env, controller.signal, log);
     const report = await runDrill(config, {
@@ -71,37 +70,6 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   } catch (error) {
     return reportStartError(error);
   }
-}
-
-/**
- * SIGINT / SIGTERM: the first asks the drill to stop (the running step is cancelled, psql stopped, the
- * target removed, the report written, exit 130 / 143). The copies a group signal brings within
- * REPEAT_WINDOW_MS are the same request; a signal after that exits at once (the throwaway server's
- * guardian still removes it).
- */
-function stopOnSignals(log: Logger): AbortController {
-  const controller = new AbortController();
-  let firstAt = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    const now = performance.now();
-    if (!controller.signal.aborted) {
-      firstAt = now;
-      log.warn(`${signal} received: stopping the drill, cleaning up and writing the report`);
-      controller.abort(signal);
-      return;
-    }
-    if (now - firstAt < REPEAT_WINDOW_MS) {
-      log.info(
-        `${signal} again within ${REPEAT_WINDOW_MS / 1000} s: the same request (a relayed copy), still stopping`,
-      );
-      return;
-    }
-    log.warn(`${signal} again: exiting now; the throwaway server's guardian still removes it`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return controller;
 }
 
 /** The CI gate: the drill runs in the cluster as a Job made from its CronJob; its verdict is ours. */

@@ -15,32 +15,46 @@ import { startCli } from './support/run-cli.ts';
 const setup = drillSetup('drill-signals-');
 const TRIES = 10;
 
-/** The process group of a process, from /proc/PID/stat (undefined once it is gone). */
-async function groupOf(pid: number): Promise<number | undefined> {
+/** Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, …] (undefined once it is gone). */
+async function statOf(pid: number): Promise<string[] | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   // The command name (field 2) may hold spaces and parentheses: the fields after its last `)` are safe.
-  const group = stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[2];
-  return group === undefined ? undefined : Number(group);
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 async function processesInGroup(pgid: number): Promise<ProcessInfo[]> {
   const found: ProcessInfo[] = [];
-  for (const p of await listProcesses()) if ((await groupOf(p.pid)) === pgid) found.push(p);
+  for (const p of await listProcesses()) if ((await statOf(p.pid))?.[2] === String(pgid)) found.push(p);
   return found;
+}
+
+/** The process and everything under it (the drill's tools run in process groups of their own). */
+async function descendantsOf(root: number): Promise<ProcessInfo[]> {
+  const all = await listProcesses();
+  const parent = new Map<number, number>();
+  for (const p of all) parent.set(p.pid, Number((await statOf(p.pid))?.[1]));
+  const under = (pid: number): boolean => {
+    for (let at = parent.get(pid); at !== undefined && at > 1; at = parent.get(at))
+      if (at === root) return true;
+    return false;
+  };
+  return all.filter((p) => under(p.pid));
 }
 
 const isRestorePsql = (p: ProcessInfo) =>
   /(^|\/)psql$/.test(p.argv[0] ?? '') && p.argv.includes('ON_ERROR_STOP=1');
 
-/** Waits until the drill's restore psql runs in the group, as /proc shows it; returns its pid. */
-async function restorePsqlIn(pgid: number, exited: () => boolean): Promise<number> {
+/** Waits until the drill's restore psql runs, as /proc shows it; returns its pid. */
+async function restorePsqlUnder(root: number, exited: () => boolean): Promise<number> {
   for (;;) {
-    const psql = (await processesInGroup(pgid)).find(isRestorePsql);
+    const psql = (await descendantsOf(root)).find(isRestorePsql);
     if (psql) return psql.pid;
-    if (exited()) throw new Error(`the drill (group ${pgid}) exited before its restore psql ran`);
+    if (exited()) throw new Error(`the drill (pid ${root}) exited before its restore psql ran`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+const alive = (pid: number) => statOf(pid).then((fields) => fields !== undefined && fields[0] !== 'Z');
 
 describe('a group SIGTERM to npm run drill', () => {
   it(`is one request, ${TRIES} times in a row: a report each time, exit 143, no psql or server left`, async () => {
@@ -57,7 +71,7 @@ describe('a group SIGTERM to npm run drill', () => {
       void run.done.then(() => {
         exited = true;
       });
-      await restorePsqlIn(pgid, () => exited);
+      const psql = await restorePsqlUnder(pgid, () => exited);
       process.kill(-pgid, 'SIGTERM');
       const { code, stdout, stderr } = await run.done;
       const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
@@ -70,6 +84,7 @@ describe('a group SIGTERM to npm run drill', () => {
         errors: report?.errors,
         received: stderr.match(/SIGTERM received/g)?.length ?? 0,
         exitedAtOnce: stderr.includes('exiting now'),
+        psqlLeft: await alive(psql),
         leftInGroup: (await processesInGroup(pgid)).map((p) => p.argv.join(' ')),
         servers: (await listProcesses())
           .filter((p) => p.argv.some((a) => a.includes(temp)))
@@ -83,6 +98,7 @@ describe('a group SIGTERM to npm run drill', () => {
       errors: ['interrupted by SIGTERM'],
       received: 1,
       exitedAtOnce: false,
+      psqlLeft: false,
       leftInGroup: [],
       servers: [],
       tempLeft: [],
