@@ -4,6 +4,7 @@
  * request: the running restore stopped, the throwaway server removed, the report written, exit 143.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DrillReport } from '../lib/report/report.ts';
@@ -73,13 +74,15 @@ describe('a group SIGTERM to npm run drill', () => {
       });
       const psql = await restorePsqlUnder(pgid, () => exited);
       process.kill(-pgid, 'SIGTERM');
-      const { code, stdout, stderr } = await run.done;
+      const { code, signal, stdout, stderr } = await run.done;
       const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
       const report = JSON.parse(
         await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
       ) as DrillReport | null;
       outcomes.push({
-        code,
+        // npm ends itself by the signal once its child has exited: the status a shell reports, 128 + 15.
+        status: code ?? 128 + (signal ? constants.signals[signal] : 0),
+        drillExit: report?.exitCode,
         verdict: report?.verdict,
         errors: report?.errors,
         received: stderr.match(/SIGTERM received/g)?.length ?? 0,
@@ -93,7 +96,8 @@ describe('a group SIGTERM to npm run drill', () => {
       });
     }
     const expected = {
-      code: 143,
+      status: 143,
+      drillExit: 143,
       verdict: 'interrupted',
       errors: ['interrupted by SIGTERM'],
       received: 1,
