@@ -5,6 +5,8 @@
  * Steps run in order and share what they found. Run through `npm run drill`, which starts the target
  * and provides the plan.
  */
+// A signal to the process group is the CLI's to act on: the worker must not die of it mid-step.
+import '../lib/drill/worker-signals.ts';
 import { basename } from 'node:path';
 import { describe, inject, type TestContext } from 'vitest';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';

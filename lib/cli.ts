@@ -5,11 +5,12 @@
 import { fileURLToPath } from 'node:url';
 import { type DrillConfig, helpText, readConfig } from './config.ts';
 import { runDrill } from './drill/run-drill.ts';
+import { stopOnSignals } from './drill/stop-signals.ts';
 import { DrillError } from './errors.ts';
 import { runRecord } from './expect/record-cli.ts';
 import { runClusterDrill } from './k8s/ci-gate.ts';
 import { loadKubeConfig } from './k8s/kube-config.ts';
-import { streamLogger } from './log.ts';
+import { type Logger, logFormatFor, streamLogger } from './log.ts';
 import { checkOutputPaths } from './report/output-paths.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -17,8 +18,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXIT_GRACE_MS = 5000;
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const log = streamLogger(process.stderr);
   if (argv[0] === 'record') {
+    const log = streamLogger(process.stderr);
     // `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill.
     try {
       return await runRecord(argv.slice(1), env, process.cwd(), {
@@ -40,25 +41,21 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     process.stdout.write(`${helpText()}\n`);
     return 0;
   }
+  const log = streamLogger(process.stderr, logFormatFor(config.logFormat, env));
   try {
     // Before anything starts: a drill that cannot write its verdict has told nobody anything.
     if (!config.cluster) await checkOutputPaths(config);
   } catch (error) {
     return reportStartError(error);
   }
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      log.warn(`${signal} again: exiting now; the throwaway server's guardian still removes it`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    log.warn(`${signal} received: stopping the drill, cleaning up and writing the report`);
-    controller.abort(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const controller = stopOnSignals({
+    log,
+    listen: (signal, handler) => process.on(signal, handler),
+    exit: (code) => process.exit(code),
+    now: () => performance.now(),
+  });
   try {
-    if (config.cluster) return await runInCluster(config, env, controller.signal);
+    if (config.cluster) return await runInCluster(config, env, controller.signal, log);
     const report = await runDrill(config, {
       env,
       log,
@@ -80,8 +77,8 @@ async function runInCluster(
   config: DrillConfig,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal,
+  log: Logger,
 ): Promise<number> {
-  const log = streamLogger(process.stderr);
   const { kubeConfig, namespace, context, server } = loadKubeConfig({
     env,
     kubeconfig: config.kubeconfig,

@@ -21,7 +21,7 @@ import { dumpAll, psql, startTestCluster, toolOutput, writeBackup } from './supp
 import { drillSetup } from './support/drill-setup.ts';
 import { type LiveServer, startLiveServer } from './support/live-server.ts';
 import { pgTreeWithExtension } from './support/pg-tree.ts';
-import { ROOT, readReport, runCli } from './support/run-cli.ts';
+import { latestReportFile, ROOT, readReport, runCli } from './support/run-cli.ts';
 
 const setup = drillSetup('drill-variants-test-', {
   seed: async (handle) => {
@@ -65,7 +65,7 @@ async function drill(
     options.rules ? { entry: join(ROOT, 'test/support/drill-with-rules.ts') } : {},
   );
   const report = await readReport(reports);
-  const summary = await readFile(join(reports, 'summary.txt'), 'utf8');
+  const summary = await readFile(latestReportFile(reports, 'summary.txt'), 'utf8');
   return { ...run, report, summary };
 }
 

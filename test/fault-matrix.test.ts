@@ -37,7 +37,16 @@ import {
   startLiveServer,
 } from './support/live-server.ts';
 import { type RunningPushgateway, startPushgateway } from './support/pushgateway.ts';
-import { CLI_ENTRY, type CliRun, nodeArgs, ROOT, readReport, runCli, startCli } from './support/run-cli.ts';
+import {
+  CLI_ENTRY,
+  type CliRun,
+  latestReportFile,
+  nodeArgs,
+  ROOT,
+  readReport,
+  runCli,
+  startCli,
+} from './support/run-cli.ts';
 
 /** One row of the matrix, as docs/safety.md shows it. */
 interface Fault {
@@ -697,7 +706,7 @@ describe('the fault matrix on a live server', () => {
     expect(run.stdout).toContain(`  metrics   NOT pushed to http://127.0.0.1:${closed}: ${error}\n`);
     expect(await canaryState()).toEqual(UNTOUCHED);
     // The password reached psql through its environment only: not the report, the output or the summary.
-    const summary = await readFile(join(c.reports, 'summary.txt'), 'utf8');
+    const summary = await readFile(latestReportFile(c.reports, 'summary.txt'), 'utf8');
     for (const text of [JSON.stringify(report), run.stdout, run.stderr, summary]) {
       expect(text).not.toContain(live.cliEnv.PGPASSWORD);
     }

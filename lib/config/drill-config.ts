@@ -1,3 +1,4 @@
+import type { LogFormat } from '../log.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { AllowRule } from '../restore/allowed-errors.ts';
 
@@ -8,7 +9,8 @@ import type { TargetChoice } from '../targets/registry.ts';
 
 export { TARGET_CHOICES, type TargetChoice } from '../targets/registry.ts';
 export const VERIFY_CHOICES = ['canary', 'deep'] as const;
-export const PROGRESS_CHOICES = ['auto', 'tty', 'json', 'off'] as const;
+export const PROGRESS_CHOICES = ['auto', 'tty', 'plain', 'json', 'off'] as const;
+export const LOG_FORMAT_CHOICES = ['auto', 'human', 'json'] as const;
 
 /** The validated configuration of one drill run: one field per row of SETTINGS (lib/config/settings.ts). */
 export interface DrillConfig {
@@ -54,6 +56,8 @@ export interface DrillConfig {
   metricsTarget: string | undefined;
   progress: 'auto' | ProgressMode;
   progressIntervalSeconds: number;
+  /** What stderr carries: JSON lines in a pod or when asked, human lines elsewhere. */
+  logFormat: LogFormat;
   keep: boolean;
   tempDir: string;
   help: boolean;

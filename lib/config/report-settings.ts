@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.ts';
 import { parsePushgatewayUrl } from '../report/pushgateway.ts';
-import { PROGRESS_CHOICES } from './drill-config.ts';
+import { LOG_FORMAT_CHOICES, PROGRESS_CHOICES } from './drill-config.ts';
 import { flag, type Given, oneOf, path, type SettingTable, seconds, text } from './setting.ts';
 
 /** The Pushgateway URL, checked now so a typo fails before the drill runs, not after. */
@@ -68,7 +68,7 @@ export const REPORT_SETTINGS = {
     default: 'auto',
     arg: 'MODE',
     parse: oneOf(PROGRESS_CHOICES),
-    help: 'restore progress on stderr: auto (a line updated in place on a terminal, JSON lines otherwise) | tty | json | off',
+    help: 'restore progress on stderr: auto (a line updated in place on a terminal, plain lines in a log, JSON lines in a pod or under --log-format json) | tty | plain | json | off',
   },
   'progress-interval': {
     field: 'progressIntervalSeconds',
@@ -76,6 +76,14 @@ export const REPORT_SETTINGS = {
     default: 10,
     arg: 'SECONDS',
     parse: seconds,
-    help: 'seconds between JSON progress lines (a terminal repaints every 0.2 s)',
+    help: 'seconds between progress lines in a log (a terminal repaints every 0.2 s)',
+  },
+  'log-format': {
+    field: 'logFormat',
+    env: 'DRILL_LOG_FORMAT',
+    default: 'auto',
+    arg: 'FORMAT',
+    parse: oneOf(LOG_FORMAT_CHOICES),
+    help: 'what stderr carries: auto (JSON lines in a pod, human lines elsewhere) | human | json (one JSON object per line: log lines and progress)',
   },
 } as const satisfies SettingTable;

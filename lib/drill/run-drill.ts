@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import dayjs from 'dayjs';
+import type { BackupCandidate } from '../backups/backup-source.ts';
 import { directorySource, requireCandidates } from '../backups/directory-source.ts';
-import { parseBackupPattern } from '../backups/naming.ts';
+import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
 import { ExpectationsError } from '../expect/errors.ts';
 import { type Expectations, loadExpectations } from '../expect/expectations.ts';
-import { recordDrillEvent } from '../k8s/events.ts';
-import { loadKubeConfig } from '../k8s/kube-config.ts';
-import type { Logger } from '../log.ts';
+import { type Logger, progressModeFor } from '../log.ts';
 import {
   copyDatabaseName,
   dropDatabase,
@@ -18,52 +17,20 @@ import {
   replacedCanaryName,
   withClient,
 } from '../pg/databases.ts';
-import { publishMetrics } from '../report/publish-metrics.ts';
-import { buildReport, type DrillReport, formatSummary, writeReport } from '../report/report.ts';
+import { buildReport, type DrillReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
-import { validateAllowRules } from '../restore/allowed-errors.ts';
+import { type AllowRule, validateAllowRules } from '../restore/allowed-errors.ts';
 import { executorFor } from '../targets/attach.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
+import { CleanupStack } from './cleanups.ts';
 import type { DrillPlan } from './plan.ts';
+import { publishDrillReport } from './publish-run.ts';
 import { runDrillSpecs } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
 
-/** In a pod of the drill's Job: a DrillSucceeded / DrillFailed Event on the Job. Never fails the run. */
-async function recordEvent(
-  report: DrillReport,
-  config: DrillConfig,
-  deps: DrillDeps,
-): Promise<DrillReport['event']> {
-  try {
-    const { kubeConfig, namespace } = loadKubeConfig({
-      env: deps.env,
-      kubeconfig: config.kubeconfig,
-      context: config.context,
-      namespace: config.namespace,
-    });
-    const outcome = await recordDrillEvent({ kubeConfig, report, env: deps.env, namespace, now: deps.now });
-    if (!outcome.recorded) deps.log.warn(`could not record the Kubernetes Event: ${outcome.error}`);
-    return outcome.recorded
-      ? { recorded: true, name: outcome.name }
-      : { recorded: false, error: outcome.error };
-  } catch (error) {
-    deps.log.warn(`could not record the Kubernetes Event: ${(error as Error).message}`);
-    return { recorded: false, error: (error as Error).message };
-  }
-}
-
 /** How long a cancelled step may take to stop before the target is stopped under it. */
 const STOP_GRACE_MS = 5000;
-
-/** Calls `fn` once; later calls get the first call's promise. */
-function once<T>(fn: () => Promise<T>): () => Promise<T> {
-  let result: Promise<T> | undefined;
-  return () => {
-    result ??= fn();
-    return result;
-  };
-}
 
 export interface DrillDeps {
   env: NodeJS.ProcessEnv;
@@ -81,198 +48,257 @@ export interface DrillDeps {
   stderrIsTTY: boolean;
 }
 
-/** `auto` progress is a repainted line on a terminal and JSON lines in a log. */
-function progressFor(config: DrillConfig, tty: boolean): DrillPlan['progress'] {
-  const mode = config.progress === 'auto' ? (tty ? 'tty' : 'json') : config.progress;
-  return { mode, intervalMs: mode === 'tty' ? 200 : config.progressIntervalSeconds * 1000 };
+/** What every stage of one run shares: its id, its settings, its cleanups, what it has learnt. */
+interface Run {
+  config: DrillConfig;
+  deps: DrillDeps;
+  runId: string;
+  startedAt: Date;
+  naming: BackupNaming;
+  mode: DrillPlan['mode'];
+  cleanups: CleanupStack;
+  recorder: StepRecorder;
+  errors: string[];
+  /** Cleanups that failed: reported, never the verdict (a drill's verdict is about the backup). */
+  cleanupFailures: string[];
+  /** The run's temp directory, once made. */
+  work?: string;
+  target?: StartedTarget;
+  /** While the specs run: a cancelled step that does not stop in time has the target stopped under it. */
+  specsRunning?: boolean;
+  startError?: string;
+}
+
+/** The operator's inputs, validated before anything is started. */
+interface Inputs {
+  expectations: Expectations | undefined;
+  allowedErrors: AllowRule[];
+  newestBackup: BackupCandidate | undefined;
 }
 
 /**
- * One drill run: find the backup (or make one), start the target, run the drill specs, report, push
- * the metrics, and clean up whatever happened. Every run that got past reading its configuration ends
+ * One drill run as named stages: read the inputs, start the target, make a backup when there is none,
+ * run the drill specs, clean up (always), report. Every run that got past reading its configuration ends
  * in a report and (when asked) a push, also when it could not start: a vanished backup volume must
  * reach the alerts as much as a failed restore.
  */
 export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<DrillReport> {
-  const { log } = deps;
-  const startedAt = deps.now();
-  const runId = `${dayjs.utc(startedAt).format('YYYYMMDD-HHmmss')}-${randomBytes(3).toString('hex')}`;
-  const naming = parseBackupPattern(config.backupPattern, config.timestampFormat);
-  const mode = config.backups ? 'backups' : 'self-contained';
-  const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
-  let target: StartedTarget | undefined;
-  let startError: string | undefined;
-  const errors: string[] = [];
-  const recorder = new StepRecorder(deps.out);
-  let specsRunning = false;
-  let expectations: Expectations | undefined;
+  const run = newRun(config, deps);
   try {
-    // A bad expectations file is bad configuration: found before any server is started or written.
-    if (config.expect) expectations = await loadExpectations(config.expect);
-    const recordedCanary = expectations?.canary?.database;
-    if (expectations && recordedCanary && config.canary !== 'none' && recordedCanary !== config.canary) {
-      throw new ExpectationsError(
-        expectations.file,
-        'canary.database',
-        `is ${recordedCanary}, but this drill's canary is ${config.canary}: set --canary ${recordedCanary}, or record the expectations again for ${config.canary}`,
+    const inputs = await readInputs(run);
+    const target = await startDrillTarget(run, inputs.newestBackup);
+    pushDatabaseCleanups(run, target);
+    const backupDir = await backupsToDrill(run, target);
+    await runSpecs(run, drillPlan(run, inputs, target, backupDir));
+  } catch (error) {
+    failedBeforeSpecs(run, error);
+  } finally {
+    run.cleanupFailures.push(...(await run.cleanups.runAll(deps.log)));
+  }
+  return publish(run);
+}
+
+function newRun(config: DrillConfig, deps: DrillDeps): Run {
+  const startedAt = deps.now();
+  return {
+    config,
+    deps,
+    startedAt,
+    runId: `${dayjs.utc(startedAt).format('YYYYMMDD-HHmmss')}-${randomBytes(3).toString('hex')}`,
+    naming: parseBackupPattern(config.backupPattern, config.timestampFormat),
+    mode: config.backups ? 'backups' : 'self-contained',
+    cleanups: new CleanupStack(),
+    recorder: new StepRecorder(deps.out),
+    errors: [],
+    cleanupFailures: [],
+  };
+}
+
+/** Bad inputs are bad configuration: a bad expectations file or allow rule is found before any server starts. */
+async function readInputs(run: Run): Promise<Inputs> {
+  const { config } = run;
+  const expectations = config.expect ? await loadExpectations(config.expect) : undefined;
+  const recordedCanary = expectations?.canary?.database;
+  if (expectations && recordedCanary && config.canary !== 'none' && recordedCanary !== config.canary) {
+    throw new ExpectationsError(
+      expectations.file,
+      'canary.database',
+      `is ${recordedCanary}, but this drill's canary is ${config.canary}: set --canary ${recordedCanary}, or record the expectations again for ${config.canary}`,
+    );
+  }
+  const allowedErrors = [...(config.allowedErrors ?? []), ...(expectations?.allow ?? [])];
+  validateAllowRules(allowedErrors);
+  const newestBackup = config.backups
+    ? requireCandidates(await directorySource(config.backups, run.naming).discover(), run.naming)
+    : undefined;
+  return { expectations, allowedErrors, newestBackup };
+}
+
+/**
+ * Makes the run's temp directory and starts (or attaches to) the target, pushing how each goes away.
+ * A step that does not heed a cancellation (a statement the tool is still waiting on) must not hold the
+ * drill past its grace period: the server is then stopped under it, which ends it.
+ */
+async function startDrillTarget(run: Run, newestBackup: BackupCandidate | undefined): Promise<StartedTarget> {
+  const { config, deps, cleanups } = run;
+  const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
+  cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
+  run.work = work;
+  const target = await startTarget(config, { env: deps.env, log: deps.log, runId: run.runId, newestBackup });
+  run.target = target;
+  const stopTarget = once(() => target.stop());
+  cleanups.push('stop the target', async () =>
+    config.keep && !deps.signal.aborted ? deps.log.info(await target.keep()) : stopTarget(),
+  );
+  const onAbort = () => {
+    setTimeout(() => {
+      if (!run.specsRunning) return;
+      deps.log.warn(
+        `the running step did not stop within ${STOP_GRACE_MS / 1000} s: stopping the target under it`,
       );
-    }
-    const allowedErrors = [...(config.allowedErrors ?? []), ...(expectations?.allow ?? [])];
-    validateAllowRules(allowedErrors);
-    const newestBackup = config.backups
-      ? requireCandidates(await directorySource(config.backups, naming).discover(), naming)
-      : undefined;
-    const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
-    cleanups.push({ what: `remove ${work}`, run: () => rm(work, { recursive: true, force: true }) });
-    target = await startTarget(config, { env: deps.env, log, runId, newestBackup });
-    const started = target;
-    const stopTarget = once(() => started.stop());
-    cleanups.push({
-      what: 'stop the target',
-      run: async () => (config.keep && !deps.signal.aborted ? log.info(await started.keep()) : stopTarget()),
-    });
-    // A step that does not heed the cancellation (a statement the tool is still waiting on) must not
-    // hold the drill past its grace period: the server is stopped under it, which ends it.
-    deps.signal.addEventListener(
-      'abort',
-      () => {
-        setTimeout(() => {
-          if (specsRunning) {
-            log.warn(
-              `the running step did not stop within ${STOP_GRACE_MS / 1000} s: stopping the target under it`,
-            );
-            void stopTarget().catch(() => {});
-          }
-        }, STOP_GRACE_MS).unref();
-      },
-      { once: true },
-    );
+      void stopTarget().catch(() => {});
+    }, STOP_GRACE_MS).unref();
+  };
+  deps.signal.addEventListener('abort', onAbort, { once: true });
+  cleanups.push('forget the abort listener', async () => deps.signal.removeEventListener('abort', onAbort));
+  return target;
+}
 
-    if (config.mode !== 'cluster') {
-      // The copy (canary-copy), or the scratch restore that was not swapped in and the canary a swap
-      // replaced (canary) are this run's own databases: they go at the end whatever happened, before
-      // the target. After a swap the scratch name no longer exists, and the canary is not touched here.
-      // Pushed before the sessions' end, so it runs after it: a stopped psql's session that still holds
-      // a lock on the scratch database (its section's COMMENT ON / ALTER DATABASE) would hold the DROP
-      // until its statement ends.
-      const copy = copyDatabaseName(runId);
-      const own = config.mode === 'canary' ? [copy, replacedCanaryName(runId)] : [copy];
-      cleanups.push({
-        what: `drop ${own.join(' and ')}`,
-        run: () =>
-          withClient(started.handle.connection, started.handle.connection.database, async (client) => {
-            for (const name of own)
-              await dropDatabase(client, name, { canary: config.canary, createdThisRun: own });
-          }),
-      });
-    }
-    // Before the target goes: a restore psql that was stopped must not leave its session running.
-    cleanups.push({
-      what: 'end the restore sessions',
-      run: async () => {
-        const ended = await endToolSessions(started.handle.connection);
-        if (ended > 0)
-          log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
-      },
-    });
-
-    let backupDir = config.backups;
-    if (!backupDir) {
-      backupDir = join(work, 'backups');
-      await mkdir(backupDir, { mode: 0o700 });
-      log.info(`self-contained mode: seeding ${config.canary} and taking a backup as the CronJob does`);
-      await seedCanary(target.handle, config.canary);
-      await takeBackup(await executorFor(target.handle, deps.env), naming, backupDir, deps.now());
-    }
-    const plan: DrillPlan = {
-      runId,
-      mode,
-      backupDir,
-      naming,
-      canary: config.canary,
-      rtoSeconds: config.rtoSeconds,
-      rtoCeilingSeconds: config.rtoCeilingSeconds,
-      waitForNewestSeconds: config.waitForNewestSeconds,
-      growthCheckIntervalSeconds: config.growthCheckIntervalSeconds,
-      restoreMode: config.mode,
-      restoreInto: config.mode === 'cluster' ? config.canary : copyDatabaseName(runId),
-      jobs: config.jobs,
-      verify: config.verify,
-      sourceTimeZone: config.sourceTimeZone,
-      allowUnverified: config.allowUnverified,
-      target: target.handle,
-      startedAt: startedAt.getTime(),
-      progress: progressFor(config, deps.stderrIsTTY),
-      ...(expectations ? { expectations } : {}),
-      // The expectations file's `allow:` rules; empty: the first error fails the restore.
-      allowedErrors,
-      assertionTimeoutSeconds: config.assertionTimeoutSeconds,
-      env: { ...deps.env },
-    };
-    deps.out.write(
-      `pg-restore-drill ${runId}: ${mode} drill of ${config.canary} on ${target.handle.description}\n`,
+/**
+ * The run's own databases go at the end whatever happened, before the target: the copy (canary-copy),
+ * or the scratch restore that was not swapped in and the canary a swap replaced (canary). After a swap
+ * the scratch name no longer exists, and the canary is not touched here. Then, pushed last so it runs
+ * first: a stopped psql's session that still holds a lock on the scratch database (its section's
+ * COMMENT ON / ALTER DATABASE) would hold the DROP until its statement ends, and on a live server it
+ * must not be left running.
+ */
+function pushDatabaseCleanups(run: Run, target: StartedTarget): void {
+  const { config, deps, cleanups, runId } = run;
+  const { connection } = target.handle;
+  if (config.mode !== 'cluster') {
+    const copy = copyDatabaseName(runId);
+    const own = config.mode === 'canary' ? [copy, replacedCanaryName(runId)] : [copy];
+    cleanups.push(`drop ${own.join(' and ')}`, () =>
+      withClient(connection, connection.database, async (client) => {
+        for (const name of own)
+          await dropDatabase(client, name, { canary: config.canary, createdThisRun: own });
+      }),
     );
-    specsRunning = true;
+  }
+  cleanups.push('end the restore sessions', async () => {
+    const ended = await endToolSessions(connection);
+    if (ended > 0)
+      deps.log.warn(`ended ${ended} restore session(s) a stopped psql had left running on the server`);
+  });
+}
+
+/** The backup directory to drill: the operator's, or (self-contained) one the drill seeds and fills. */
+async function backupsToDrill(run: Run, target: StartedTarget): Promise<string> {
+  const { config, deps } = run;
+  if (config.backups) return config.backups;
+  const dir = join(run.work as string, 'backups');
+  await mkdir(dir, { mode: 0o700 });
+  deps.log.info(`self-contained mode: seeding ${config.canary} and taking a backup as the CronJob does`);
+  await seedCanary(target.handle, config.canary);
+  await takeBackup(await executorFor(target.handle, deps.env), run.naming, dir, deps.now());
+  return dir;
+}
+
+/** What the drill specs are handed: plain data only. */
+function drillPlan(run: Run, inputs: Inputs, target: StartedTarget, backupDir: string): DrillPlan {
+  const { config, deps, runId } = run;
+  return {
+    runId,
+    mode: run.mode,
+    backupDir,
+    naming: run.naming,
+    canary: config.canary,
+    rtoSeconds: config.rtoSeconds,
+    rtoCeilingSeconds: config.rtoCeilingSeconds,
+    waitForNewestSeconds: config.waitForNewestSeconds,
+    growthCheckIntervalSeconds: config.growthCheckIntervalSeconds,
+    restoreMode: config.mode,
+    restoreInto: config.mode === 'cluster' ? config.canary : copyDatabaseName(runId),
+    jobs: config.jobs,
+    verify: config.verify,
+    sourceTimeZone: config.sourceTimeZone,
+    allowUnverified: config.allowUnverified,
+    target: target.handle,
+    startedAt: run.startedAt.getTime(),
+    progress: progressModeFor(config, { env: deps.env, stderrIsTTY: deps.stderrIsTTY }),
+    ...(inputs.expectations ? { expectations: inputs.expectations } : {}),
+    // The expectations file's `allow:` rules; empty: the first error fails the restore.
+    allowedErrors: inputs.allowedErrors,
+    assertionTimeoutSeconds: config.assertionTimeoutSeconds,
+    // The environment the CLI was given: the spec builds its executor from it, not from its own.
+    env: { ...deps.env },
+  };
+}
+
+/** Runs the drill specs, one vitest test per check; their records are the run's steps. */
+async function runSpecs(run: Run, plan: DrillPlan): Promise<void> {
+  const { config, deps } = run;
+  deps.out.write(
+    `pg-restore-drill ${run.runId}: ${run.mode} drill ${config.canary === 'none' ? 'without a canary' : `of ${config.canary}`} on ${plan.target.description}\n`,
+  );
+  run.specsRunning = true;
+  try {
     await runDrillSpecs({
       root: deps.root,
       plan,
-      recorder,
+      recorder: run.recorder,
       junit: config.junit,
       signal: deps.signal,
       stdout: deps.out,
       stderr: deps.err,
     });
-    specsRunning = false;
-    errors.push(...recorder.runErrors);
-  } catch (error) {
-    if (!target && error instanceof DrillError && error.exitCode === 2) {
-      startError = error.message;
-      deps.err.write(`pg-restore-drill: ${error.message}\n`);
-    } else if (!target) {
-      throw error;
-    } else {
-      errors.push((error as Error).message);
-    }
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup.run().catch((error: Error) => log.warn(`could not ${cleanup.what}: ${error.message}`));
-    }
+    run.specsRunning = false;
   }
+  run.errors.push(...run.recorder.runErrors);
+}
+
+/**
+ * A failure outside the specs. Before a target: bad usage or environment (exit 2) still gets a report;
+ * anything else is the CLI's to report. After: it is an error of the run, in its report.
+ */
+function failedBeforeSpecs(run: Run, error: unknown): void {
+  if (run.target) {
+    run.errors.push(error instanceof Error ? error.message : String(error));
+  } else if (error instanceof DrillError && error.exitCode === 2) {
+    run.startError = error.message;
+    run.deps.err.write(`pg-restore-drill: ${error.message}\n`);
+  } else {
+    throw error;
+  }
+}
+
+/** The run's report, from its steps and what happened outside them, through every reporter. */
+async function publish(run: Run): Promise<DrillReport> {
+  const { deps } = run;
   const interrupted = deps.signal.aborted ? String(deps.signal.reason) : undefined;
-  if (interrupted) errors.push(`interrupted by ${interrupted}`);
+  if (interrupted) run.errors.push(`interrupted by ${interrupted}`);
   const report = buildReport({
-    runId,
-    mode,
-    startedAt,
+    runId: run.runId,
+    mode: run.mode,
+    startedAt: run.startedAt,
     finishedAt: deps.now(),
-    target: target?.handle,
-    steps: recorder.steps,
-    errors,
+    target: run.target?.handle,
+    steps: run.recorder.steps,
+    errors: run.errors,
+    cleanupFailures: run.cleanupFailures,
     interrupted,
-    startError,
+    startError: run.startError,
   });
-  if (config.pushgateway) {
-    report.push = await publishMetrics(report, {
-      url: config.pushgateway,
-      grouping: {
-        cluster: config.metricsCluster,
-        target: config.metricsTarget ?? target?.handle.kind ?? config.target,
-      },
-      rtoBudgetSeconds: config.rtoSeconds,
-      log,
-    });
-    if (!report.push.ok && config.requirePush && report.exitCode === 0) {
-      report.verdict = 'error';
-      report.exitCode = 1;
-      report.errors.push('the metrics push failed and --require-push is set');
-    }
-  }
-  if (deps.env.KUBERNETES_SERVICE_HOST && (config.jobName || config.podName)) {
-    report.event = await recordEvent(report, config, deps);
-  }
-  const path = await writeReport(config.reportDir, report);
-  deps.out.write(
-    `\n${formatSummary(report)}\n  report    ${path}${config.junit ? `\n  junit     ${config.junit}` : ''}\n`,
-  );
+  await publishDrillReport(report, run.config, { ...deps, targetKind: run.target?.handle.kind });
   return report;
+}
+
+/** Calls `fn` once; later calls get the first call's promise. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => {
+    result ??= fn();
+    return result;
+  };
 }

@@ -106,6 +106,9 @@ export function runProcess(
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env,
+      // A process group of its own: a signal to the drill's group (a terminal, `timeout`, a CI runner) is
+      // the drill's to act on; it stops the tool itself (the abort below), then cleans up and reports.
+      detached: true,
       stdio: [options.stdin ? 'pipe' : 'ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'],
     });
     let stderr = '';

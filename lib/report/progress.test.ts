@@ -90,6 +90,33 @@ describe('progressMeter', () => {
     );
   });
 
+  it('writes a plain line of its own per interval in a CI log, no escape codes, and a final one', () => {
+    let now = 0;
+    const sink = capture();
+    const meter = progressMeter({
+      mode: 'plain',
+      out: sink.out,
+      phase: 'restore',
+      totalBytes: 10 * 1024 * 1024,
+      intervalMs: 10_000,
+      clock: () => now,
+    });
+    now = 1000;
+    meter.update(1024 * 1024);
+    now = 5000;
+    meter.update(3 * 1024 * 1024); // within the interval: no line
+    now = 11_000;
+    meter.update(6 * 1024 * 1024);
+    now = 12_000;
+    meter.done();
+    expect(sink.text().split('\n')).toEqual([
+      '  restore: 10% of the backup read (1.0 / 10.0 MB), 1.0 MB/s, ETA 9 s',
+      '  restore: 60% of the backup read (6.0 / 10.0 MB), 0.5 MB/s, ETA 8 s',
+      '  restore: 60% of the backup read (6.0 / 10.0 MB), 0.5 MB/s, done in 12.0 s',
+      '',
+    ]);
+  });
+
   it('says nothing when off', () => {
     const sink = capture();
     const meter = progressMeter({

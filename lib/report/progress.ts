@@ -1,10 +1,11 @@
 /**
- * Restore progress for the operator: on a terminal, one line updated in place (bytes of the backup read
- * of the total, rate, ETA); elsewhere (a pod's log) one JSON line every interval. Never in report.json or
- * JUnit: it goes to stderr only.
+ * Restore progress for the operator: on a terminal (`tty`), one line updated in place (bytes of the
+ * backup read of the total, rate, ETA); in a CI log (`plain`), the same words as a line of its own every
+ * interval; in a pod's log (`json`), one JSON object a line. Never in report.json or JUnit: it goes to
+ * stderr only. Which one `auto` means is decided in lib/log.ts.
  */
 
-export type ProgressMode = 'tty' | 'json' | 'off';
+export type ProgressMode = 'tty' | 'plain' | 'json' | 'off';
 
 export interface ProgressOptions {
   mode: ProgressMode;
@@ -49,12 +50,13 @@ export function progressMeter(options: ProgressOptions): Progress {
   };
   const write = (final: boolean) => {
     const f = facts();
-    if (options.mode === 'tty') {
+    if (options.mode !== 'json') {
       const mb = (n: number) => (n / (1024 * 1024)).toFixed(1);
       const eta = f.eta === undefined || final ? '' : `, ETA ${Math.ceil(f.eta)} s`;
-      options.out.write(
-        `\r\x1b[K  ${options.phase}: ${f.percent.toFixed(0)}% of the backup read (${mb(bytes)} / ${mb(options.totalBytes)} MB), ${formatRate(f.rate)}${eta}${final ? '\n' : ''}`,
-      );
+      const done = final && options.mode === 'plain' ? `, done in ${f.seconds.toFixed(1)} s` : '';
+      const text = `  ${options.phase}: ${f.percent.toFixed(0)}% of the backup read (${mb(bytes)} / ${mb(options.totalBytes)} MB), ${formatRate(f.rate)}${eta}${done}`;
+      // A terminal repaints one line; a log gets a line of its own each time.
+      options.out.write(options.mode === 'tty' ? `\r\x1b[K${text}${final ? '\n' : ''}` : `${text}\n`);
       return;
     }
     options.out.write(

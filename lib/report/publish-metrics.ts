@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import { type DrillMetricsInput, recordDrillMetrics } from './metrics.ts';
 import { type PushResult, pushDrillMetrics, redactUrl } from './pushgateway.ts';
 import type { DrillReport } from './report.ts';
+import type { Reporter } from './reporter.ts';
 
 /** What report.json says of the push. */
 export interface PushOutcome {
@@ -70,4 +71,22 @@ export async function publishMetrics(report: DrillReport, options: PublishOption
     options.log.warn(result.error.message);
   }
   return outcome;
+}
+
+/**
+ * The Pushgateway as a reporter: notes the push on the report; under `requirePush` a failed push turns
+ * a passing run into an error (exit 1), the one way a reporter changes the verdict, because asked to.
+ */
+export function metricsReporter(options: PublishOptions & { requirePush: boolean }): Reporter {
+  return {
+    name: 'the metrics push',
+    async publish(report) {
+      report.push = await publishMetrics(report, options);
+      if (!report.push.ok && options.requirePush && report.exitCode === 0) {
+        report.verdict = 'error';
+        report.exitCode = 1;
+        report.errors.push('the metrics push failed and --require-push is set');
+      }
+    },
+  };
 }

@@ -1,8 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TargetHandle } from '../targets/target.ts';
+import { describe, expect, it } from 'vitest';
 import {
   type BackupFacts,
   buildReport,
@@ -13,7 +9,7 @@ import {
   formatSummary,
   type ReportInput,
   type RestoreFacts,
-  writeReport,
+  type TargetSummary,
 } from './report.ts';
 import type { StepRecord } from './steps.ts';
 
@@ -40,19 +36,11 @@ const restore: RestoreFacts = {
   ],
 };
 
-const target: TargetHandle = {
+const target: TargetSummary = {
   kind: 'local',
   description: 'throwaway cluster on /tmp/drill-x (PostgreSQL 15.18)',
-  connection: {
-    host: '/tmp/drill-x',
-    port: 5432,
-    user: 'postgres',
-    password: undefined,
-    database: 'postgres',
-  },
   serverVersion: { text: '15.18', major: 15, minor: 18 },
   scratch: true,
-  tools: { kind: 'host', binDir: '/usr/lib/postgresql/15/bin' },
 };
 
 function step(name: string, overrides: Partial<StepRecord> = {}): StepRecord {
@@ -116,6 +104,7 @@ describe('buildReport', () => {
       counts: { passed: 6, failed: 0, skipped: 0 },
       checks: passedSteps,
       errors: [],
+      cleanupFailures: [],
       push: null,
       event: null,
     } satisfies DrillReport);
@@ -258,37 +247,6 @@ describe('formatSummary', () => {
       '  FAILED    verify: row counts match: users: 2 rows, expected 3',
       '  ERROR     pushgateway unreachable',
     ]);
-  });
-});
-
-describe('writeReport', () => {
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'drill-test-'));
-  });
-
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it('writes report.json and summary.txt, creating the directory', async () => {
-    const report = buildReport(input());
-    const out = join(dir, 'nested', 'drill-report');
-
-    const path = await writeReport(out, report);
-
-    expect(path).toBe(join(out, 'report.json'));
-    const json: unknown = JSON.parse(await readFile(path, 'utf8'));
-    expect(json).toEqual(report);
-    expect(json).toMatchObject({ schemaVersion: 1, verdict: 'passed' });
-    expect(await readFile(join(out, 'summary.txt'), 'utf8')).toBe(`${formatSummary(report)}\n`);
-  });
-
-  it('keeps no password of the target in the report', async () => {
-    const secret = { ...target, connection: { ...target.connection, password: 's3cret' } };
-    const path = await writeReport(join(dir, 'secret'), buildReport(input({ target: secret })));
-    expect(await readFile(path, 'utf8')).not.toMatch(/s3cret/);
   });
 });
 

@@ -1,7 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { PgVersion } from '../pg/version.ts';
-import type { TargetHandle } from '../targets/target.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
@@ -42,6 +39,15 @@ export interface RestoreFacts {
   acceptedErrors?: { line: number | undefined; sqlstate: string; message: string; rule: number }[];
 }
 
+/** What the report says of the server the drill restored into (lib/report knows no targets). */
+export interface TargetSummary {
+  kind: string;
+  /** Redacted: no password, no secret. */
+  description: string;
+  serverVersion: PgVersion;
+  scratch: boolean;
+}
+
 /** report.json: everything an operator or a dashboard needs of one run. No secrets. */
 export interface DrillReport {
   schemaVersion: typeof REPORT_SCHEMA_VERSION;
@@ -63,6 +69,8 @@ export interface DrillReport {
   checks: StepRecord[];
   /** Failures outside any check: configuration, target start, a spec that did not load, a signal. */
   errors: string[];
+  /** Cleanups that failed (a target that would not stop, a database that would not drop): not the verdict. */
+  cleanupFailures: string[];
   /** The metrics push, when one was asked for. */
   push: PushOutcome | null;
   /** The Kubernetes Event on the drill's Job, when the drill ran in a pod. */
@@ -74,9 +82,11 @@ export interface ReportInput {
   mode: DrillReport['mode'];
   startedAt: Date;
   finishedAt: Date;
-  target: TargetHandle | undefined;
+  target: TargetSummary | undefined;
   steps: StepRecord[];
   errors: string[];
+  /** Cleanups that failed, each with why. */
+  cleanupFailures?: string[];
   /** The signal that stopped the run, if one did. */
   interrupted: string | undefined;
   /** Why the drill could not start (no backups, no tools, an unsafe target): exit 2. */
@@ -134,6 +144,7 @@ export function buildReport(input: ReportInput): DrillReport {
     counts,
     checks: input.steps,
     errors,
+    cleanupFailures: input.cleanupFailures ?? [],
     push: null,
     event: null,
   };
@@ -187,6 +198,7 @@ export function formatSummary(report: DrillReport): string {
     lines.push(`  FAILED    ${step.name}: ${step.message.split('\n', 1)[0]}`);
   }
   for (const error of report.errors) lines.push(`  ERROR     ${error}`);
+  for (const failure of report.cleanupFailures) lines.push(`  CLEANUP   ${failure}`);
   if (report.event) {
     lines.push(
       `  event     ${report.event.recorded ? `recorded (${report.event.name})` : `NOT recorded: ${report.event.error}`}`,
@@ -198,15 +210,6 @@ export function formatSummary(report: DrillReport): string {
     );
   }
   return lines.join('\n');
-}
-
-/** Writes report.json and summary.txt; returns the report's path. */
-export async function writeReport(dir: string, report: DrillReport): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, 'report.json');
-  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(join(dir, 'summary.txt'), `${formatSummary(report)}\n`);
-  return path;
 }
 
 export function formatBytes(bytes: number): string {

@@ -17,13 +17,22 @@ export function nodeArgs(entry: string, args: string[]): string[] {
 export interface CliRun {
   child: ChildProcess;
   /** Resolves when the CLI exits. */
-  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
   /** Resolves once stdout has printed a line matching `pattern`. */
   waitFor(pattern: RegExp): Promise<void>;
 }
 
 /** Variables through which testcontainers finds a container engine. */
 export const ENGINE_ENV = ['DOCKER_HOST', 'TESTCONTAINERS_RYUK_DISABLED', 'TESTCONTAINERS_HOST_OVERRIDE'];
+
+export interface CliOptions {
+  engine?: boolean;
+  entry?: string;
+  /** Through `npm run drill --` itself, as an operator or a CI job starts it (npm relays signals). */
+  npm?: boolean;
+  /** In a process group of its own (its pid is the group's id): a test can signal the whole group. */
+  detached?: boolean;
+}
 
 /**
  * The environment a test's CLI runs with: this process's, without DRILL_*, PG* and DATABASE_URL, and
@@ -45,14 +54,17 @@ export function cliEnv(env: NodeJS.ProcessEnv = {}, engine = false): NodeJS.Proc
   return { ...base, DRILL_GROWTH_CHECK_INTERVAL: '0.1', ...env };
 }
 
-/** Starts `npm run drill -- args` as the operator would, without npm: `node dist/lib/cli.js args`. */
-export function startCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  options: { engine?: boolean; entry?: string } = {},
-): CliRun {
-  const child = spawn(process.execPath, nodeArgs(options.entry ?? CLI_ENTRY, args), {
+/**
+ * Starts the drill as the operator would: `node dist/lib/cli.js args` (what `npm run drill -- args` runs),
+ * or through `npm run drill --` itself with `npm: true` (npm relays signals).
+ */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliOptions = {}): CliRun {
+  const [command, argv] = options.npm
+    ? ['npm', ['run', '--silent', 'drill', '--', ...args]]
+    : [process.execPath, nodeArgs(options.entry ?? CLI_ENTRY, args)];
+  const child = spawn(command, argv, {
     cwd: ROOT,
+    detached: options.detached === true,
     env: cliEnv(env, options.engine === true),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,8 +81,13 @@ export function startCli(
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  const done = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
   return {
     child,
@@ -87,16 +104,17 @@ export function startCli(
   };
 }
 
-export function runCli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  options: { engine?: boolean; entry?: string } = {},
-) {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliOptions = {}) {
   return startCli(args, env, options).done;
 }
 
+/** A file of the newest run's report in a --report-dir: each run writes its own directory, `latest` names it. */
+export function latestReportFile(dir: string, file: 'report.json' | 'summary.txt' = 'report.json'): string {
+  return join(dir, 'latest', file);
+}
+
 export async function readReport(dir: string): Promise<DrillReport> {
-  return JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as DrillReport;
+  return JSON.parse(await readFile(latestReportFile(dir), 'utf8')) as DrillReport;
 }
 
 /**

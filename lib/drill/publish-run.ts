@@ -1,0 +1,58 @@
+import type { DrillConfig } from '../config.ts';
+import { eventReporter, inDrillJobPod } from '../k8s/event-reporter.ts';
+import type { Logger } from '../log.ts';
+import { metricsReporter } from '../report/publish-metrics.ts';
+import { type DrillReport, formatSummary } from '../report/report.ts';
+import { reportFileReporter } from '../report/report-file.ts';
+import { publishReport, type Reporter } from '../report/reporter.ts';
+
+export interface PublishDeps {
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  out: NodeJS.WritableStream;
+  now: () => Date;
+  /** The kind of target the run restored into, when it got one: the metrics' `target` label. */
+  targetKind: string | undefined;
+}
+
+/**
+ * Publishes a finished run's report: the metrics push and the Kubernetes Event when asked for (their
+ * outcomes go on the report), report.json last, then the summary on stdout. No reporter's failure is
+ * the drill's: each is logged, and the next one still runs.
+ */
+export async function publishDrillReport(
+  report: DrillReport,
+  config: DrillConfig,
+  deps: PublishDeps,
+): Promise<void> {
+  const file = reportFileReporter(config.reportDir);
+  await publishReport([...reportersFor(config, deps), file], report, deps.log);
+  const junit = config.junit ? `\n  junit     ${config.junit}` : '';
+  deps.out.write(`\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n`);
+}
+
+/** The reporters this run was asked for (or, in a Job's pod, placed for), before report.json. */
+function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
+  const reporters: Reporter[] = [];
+  if (config.pushgateway) {
+    reporters.push(
+      metricsReporter({
+        url: config.pushgateway,
+        grouping: {
+          cluster: config.metricsCluster,
+          target: config.metricsTarget ?? deps.targetKind ?? config.target,
+        },
+        rtoBudgetSeconds: config.rtoSeconds,
+        requirePush: config.requirePush,
+        log: deps.log,
+      }),
+    );
+  }
+  if (inDrillJobPod(deps.env)) {
+    const { kubeconfig, context, namespace } = config;
+    reporters.push(
+      eventReporter({ env: deps.env, kubeconfig, context, namespace, now: deps.now, log: deps.log }),
+    );
+  }
+  return reporters;
+}

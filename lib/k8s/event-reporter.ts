@@ -1,0 +1,57 @@
+import type { Logger } from '../log.ts';
+import type { DrillReport } from '../report/report.ts';
+import type { Reporter } from '../report/reporter.ts';
+import { recordDrillEvent } from './events.ts';
+import { loadKubeConfig } from './kube-config.ts';
+
+export interface EventReporterOptions {
+  /** Read for the kubeconfig and the Job's downward-API variables (events.ts). */
+  env: NodeJS.ProcessEnv;
+  kubeconfig: string | undefined;
+  context: string | undefined;
+  namespace: string | undefined;
+  now: () => Date;
+  log: Logger;
+}
+
+/** Whether this process runs in a pod of the drill's Job (where an Event has a Job to be about). */
+export function inDrillJobPod(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.KUBERNETES_SERVICE_HOST && (env.DRILL_JOB_NAME || env.POD_NAME));
+}
+
+/** The DrillSucceeded / DrillFailed Event on the drill's Job as a reporter; its outcome goes on the report. */
+export function eventReporter(options: EventReporterOptions): Reporter {
+  return {
+    name: 'the Kubernetes Event',
+    async publish(report: DrillReport) {
+      report.event = await recordEvent(report, options);
+    },
+  };
+}
+
+async function recordEvent(
+  report: DrillReport,
+  options: EventReporterOptions,
+): Promise<DrillReport['event']> {
+  try {
+    const { kubeConfig, namespace } = loadKubeConfig({
+      env: options.env,
+      kubeconfig: options.kubeconfig,
+      context: options.context,
+      namespace: options.namespace,
+    });
+    const outcome = await recordDrillEvent({
+      kubeConfig,
+      report,
+      env: options.env,
+      namespace,
+      now: options.now,
+    });
+    if (outcome.recorded) return { recorded: true, name: outcome.name };
+    options.log.warn(`could not record the Kubernetes Event: ${outcome.error}`);
+    return { recorded: false, error: outcome.error };
+  } catch (error) {
+    options.log.warn(`could not record the Kubernetes Event: ${(error as Error).message}`);
+    return { recorded: false, error: (error as Error).message };
+  }
+}

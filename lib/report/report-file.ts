@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type DrillReport, formatSummary } from './report.ts';
+import type { Reporter } from './reporter.ts';
+
+/** The name, inside the report directory, of the link to the newest run's own directory. */
+export const LATEST = 'latest';
+
+/** Where one run's report.json and summary.txt go: a directory of its own, named by its run id. */
+export function runReportDir(reportDir: string, runId: string): string {
+  return join(reportDir, runId);
+}
+
+/**
+ * Writes report.json and summary.txt into the run's own directory under `reportDir`, then points
+ * `reportDir/latest` at it. Two drills sharing a report directory never write the same file: each has
+ * its run id's directory, and `latest` is replaced by a rename (atomic on POSIX), so a reader sees the
+ * old run or the new one, never a half-made link. Returns the report's path.
+ */
+export async function writeReport(reportDir: string, report: DrillReport): Promise<string> {
+  const own = runReportDir(reportDir, report.runId);
+  await mkdir(own, { recursive: true });
+  const path = join(own, 'report.json');
+  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(join(own, 'summary.txt'), `${formatSummary(report)}\n`);
+  await pointLatestAt(reportDir, report.runId);
+  return path;
+}
+
+/** Replaces `reportDir/latest` with a relative link to `runId` (relative: the directory may move). */
+async function pointLatestAt(reportDir: string, runId: string): Promise<void> {
+  const staged = join(reportDir, `.${LATEST}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await symlink(runId, staged);
+  try {
+    await rename(staged, join(reportDir, LATEST));
+  } catch (error) {
+    await rm(staged, { force: true });
+    throw error;
+  }
+}
+
+/** The run id `reportDir/latest` names, or undefined when no run has written a report there yet. */
+export async function latestRunId(reportDir: string): Promise<string | undefined> {
+  return readlink(join(reportDir, LATEST)).catch(() => undefined);
+}
+
+/** report.json and summary.txt as a reporter; `path` is where the report went once published. */
+export function reportFileReporter(reportDir: string): Reporter & { path: string | undefined } {
+  const reporter = {
+    name: `report.json in ${reportDir}`,
+    path: undefined as string | undefined,
+    async publish(report: DrillReport) {
+      reporter.path = await writeReport(reportDir, report);
+    },
+  };
+  return reporter;
+}

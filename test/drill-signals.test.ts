@@ -1,0 +1,116 @@
+/**
+ * A SIGTERM sent to the whole process group of `npm run drill` (what a terminal, `timeout` and CI
+ * runners do) reaches the drill more than once: directly and through npm's relay. It must count as one
+ * request: the running restore stopped, the throwaway server removed, the report written, exit 143.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DrillReport } from '../lib/report/report.ts';
+import { slowDump, writeBackup } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
+import { listProcesses, type ProcessInfo } from './support/live-server.ts';
+import { startCli } from './support/run-cli.ts';
+
+const setup = drillSetup('drill-signals-');
+const TRIES = 10;
+
+/** Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, …] (undefined once it is gone). */
+async function statOf(pid: number): Promise<string[] | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) may hold spaces and parentheses: the fields after its last `)` are safe.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+async function processesInGroup(pgid: number): Promise<ProcessInfo[]> {
+  const found: ProcessInfo[] = [];
+  for (const p of await listProcesses()) if ((await statOf(p.pid))?.[2] === String(pgid)) found.push(p);
+  return found;
+}
+
+/** The process and everything under it (the drill's tools run in process groups of their own). */
+async function descendantsOf(root: number): Promise<ProcessInfo[]> {
+  const all = await listProcesses();
+  const parent = new Map<number, number>();
+  for (const p of all) parent.set(p.pid, Number((await statOf(p.pid))?.[1]));
+  const under = (pid: number): boolean => {
+    for (let at = parent.get(pid); at !== undefined && at > 1; at = parent.get(at))
+      if (at === root) return true;
+    return false;
+  };
+  return all.filter((p) => under(p.pid));
+}
+
+const isRestorePsql = (p: ProcessInfo) =>
+  /(^|\/)psql$/.test(p.argv[0] ?? '') && p.argv.includes('ON_ERROR_STOP=1');
+
+/** Waits until the drill's restore psql runs, as /proc shows it; returns its pid. */
+async function restorePsqlUnder(root: number, exited: () => boolean): Promise<number> {
+  for (;;) {
+    const psql = (await descendantsOf(root)).find(isRestorePsql);
+    if (psql) return psql.pid;
+    if (exited()) throw new Error(`the drill (pid ${root}) exited before its restore psql ran`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const alive = (pid: number) => statOf(pid).then((fields) => fields !== undefined && fields[0] !== 'Z');
+
+describe('a group SIGTERM to npm run drill', () => {
+  it(`is one request, ${TRIES} times in a row: a report each time, exit 143, no psql or server left`, async () => {
+    const backups = await setup.freshDir('slow-backups');
+    await writeBackup(backups, '2026-11-21-030000', slowDump(setup.goodDump));
+    const reports = await setup.freshDir('reports');
+    const outcomes = [];
+    for (let n = 0; n < TRIES; n++) {
+      const temp = await setup.freshDir(`temp-${n}`);
+      const args = ['--target', 'local', '--backups', backups, '--report-dir', reports, '--temp-dir', temp];
+      const run = startCli([...args, '--progress', 'off'], {}, { npm: true, detached: true });
+      const pgid = run.child.pid as number;
+      let exited = false;
+      void run.done.then(() => {
+        exited = true;
+      });
+      const psql = await restorePsqlUnder(pgid, () => exited);
+      process.kill(-pgid, 'SIGTERM');
+      const { code, signal, stdout, stderr } = await run.done;
+      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
+      const report = JSON.parse(
+        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
+      ) as DrillReport | null;
+      outcomes.push({
+        // npm ends itself by the signal once its child has exited: the status a shell reports, 128 + 15.
+        status: code ?? 128 + (signal ? constants.signals[signal] : 0),
+        drillExit: report?.exitCode,
+        verdict: report?.verdict,
+        errors: report?.errors,
+        received: stderr.match(/SIGTERM received/g)?.length ?? 0,
+        exitedAtOnce: stderr.includes('exiting now'),
+        psqlLeft: await alive(psql),
+        leftInGroup: (await processesInGroup(pgid)).map((p) => p.argv.join(' ')),
+        servers: (await listProcesses())
+          .filter((p) => p.argv.some((a) => a.includes(temp)))
+          .map((p) => p.argv.join(' ')),
+        tempLeft: await readdir(temp),
+      });
+    }
+    const expected = {
+      status: 143,
+      drillExit: 143,
+      verdict: 'interrupted',
+      errors: ['interrupted by SIGTERM'],
+      received: 1,
+      exitedAtOnce: false,
+      psqlLeft: false,
+      leftInGroup: [],
+      servers: [],
+      tempLeft: [],
+    };
+    expect(outcomes).toEqual(Array.from({ length: TRIES }, () => expected));
+    // Ten runs, one report directory: ten reports of their own, and `latest` beside them.
+    const entries = await readdir(reports);
+    expect(entries.filter((name) => name !== 'latest')).toHaveLength(TRIES);
+    expect(entries).toContain('latest');
+  }, 900_000);
+});
