@@ -1,3 +1,4 @@
+import { ownPod } from './config/kube-settings.ts';
 import type { ProgressMode } from './report/progress.ts';
 
 /** Where the drill says what it does. Passed in, so tests can read it and libraries stay quiet. */
@@ -34,7 +35,7 @@ export function streamLogger(
 
 /** In a Kubernetes pod: the API server's service variable, or the variables the drill's Job sets. */
 export function inPod(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.KUBERNETES_SERVICE_HOST || env.DRILL_JOB_NAME);
+  return Boolean(env.KUBERNETES_SERVICE_HOST || ownPod(env).jobName);
 }
 
 /** `auto` resolved: JSON in a pod, human lines anywhere else (a terminal, a CI log). */

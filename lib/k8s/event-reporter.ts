@@ -1,3 +1,4 @@
+import { ownPod } from '../config/kube-settings.ts';
 import type { Logger } from '../log.ts';
 import type { DrillReport } from '../report/report.ts';
 import type { Reporter } from '../report/reporter.ts';
@@ -16,7 +17,8 @@ export interface EventReporterOptions {
 
 /** Whether this process runs in a pod of the drill's Job (where an Event has a Job to be about). */
 export function inDrillJobPod(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.KUBERNETES_SERVICE_HOST && (env.DRILL_JOB_NAME || env.POD_NAME));
+  const pod = ownPod(env);
+  return Boolean(env.KUBERNETES_SERVICE_HOST && (pod.jobName || pod.podName));
 }
 
 /** The DrillSucceeded / DrillFailed Event on the drill's Job as a reporter; its outcome goes on the report. */
