@@ -1,6 +1,7 @@
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
+import { sessionPool } from './session-pool.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 export {
@@ -54,12 +55,18 @@ export interface DeepVerifyOptions {
   timeZone?: string;
   /** Tables whose dump data could not be digested do not fail the check (--allow-unverified). */
   allowUnverified?: boolean;
-  /** psql sessions reading back at once; default 2. */
+  /** psql sessions reading back at once, over all databases; default DEFAULT_READ_SESSIONS. */
   parallel?: number;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
   signal?: AbortSignal;
 }
+
+/**
+ * Sessions reading back at once by default: measured on 2 cores at 150 MB (docs/benchmarks.md), where
+ * the server's COPY, psql and the drill's digest share the cores.
+ */
+export const DEFAULT_READ_SESSIONS = 3;
 
 export interface DeepVerification {
   verdict: Verdict;
@@ -79,9 +86,11 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   const byDatabase = new Map<string, TableDigest[]>();
   for (const entry of options.expected)
     byDatabase.set(entry.database, [...(byDatabase.get(entry.database) ?? []), entry]);
-  const parallel = Math.max(1, options.parallel ?? 2);
-  // One database: its tables split over `parallel` psql sessions; several: that many databases at once.
-  const readers = byDatabase.size === 1 ? parallel : 1;
+  const parallel = Math.max(1, options.parallel ?? DEFAULT_READ_SESSIONS);
+  // Every database may read on all `parallel` sessions (a large table in block ranges), but the pool
+  // bounds the psql sessions of all databases together to `parallel`.
+  const executor = sessionPool(options.executor, parallel);
+  const readers = parallel;
   const databases = [...byDatabase];
   const done: { tables: TableCheck[]; session?: DatabaseSession }[] = [];
   let next = 0;
@@ -96,7 +105,7 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
     const encoding = entries[0]?.encoding ?? 'UTF8';
     const readable = entries.filter((e) => e.unverified === undefined);
     const restored = await readDatabase(
-      options.executor,
+      executor,
       restoredDatabase,
       readable,
       { encoding, timeZone },
