@@ -14,7 +14,9 @@ import type { Logger } from '../log.ts';
 import { findPgBinDir } from '../pg/binaries.ts';
 import { connectionFromUrl, describeConnection } from '../pg/connection.ts';
 import { parseExpectations } from './expectations.ts';
-import { formatExpectations, RecordError, recordFromBackup, recordFromServer } from './record.ts';
+import { formatExpectations, RecordError } from './record.ts';
+import { recordFromBackup } from './record-backup.ts';
+import { recordFromServer } from './record-server.ts';
 
 const OPTIONS = {
   out: { arg: 'FILE', help: 'the expectations file to write (required)' },

@@ -157,6 +157,29 @@ async function awaitVerdict(
   }
 }
 
+/** Creates the Job from the CronJob's template (as `kubectl create job --from`) and names its pods' selector. */
+async function createJob(
+  batch: BatchV1Api,
+  cronJob: V1CronJob,
+  cronJobName: string,
+  options: ClusterDrillOptions,
+  action: ActionOf,
+): Promise<{ name: string; created: V1Job; selector: string }> {
+  const { namespace, log } = options;
+  const name = ciJobName(cronJobName, (options.clock ?? systemClock).now(), options.nameSuffix);
+  const created: V1Job = await batch
+    .createNamespacedJob({ namespace, body: jobFromCronJob(cronJob, name) })
+    .catch((error) => {
+      throw kubeError(error, action('create', 'jobs', 'batch'));
+    });
+  log.info(`created Job ${namespace}/${name} from CronJob ${namespace}/${cronJobName}`);
+  const matchLabels = created.spec?.selector?.matchLabels ?? { 'job-name': name };
+  const selector = Object.entries(matchLabels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+  return { name, created, selector };
+}
+
 /**
  * The CI gate: runs the cluster's restore drill now and returns its verdict. Reads the CronJob, creates a
  * Job from its template as `kubectl create job --from=cronjob/…` does, follows the pod's log into `out`,
@@ -185,18 +208,8 @@ export async function runClusterDrill(options: ClusterDrillOptions): Promise<Clu
     log.warn(message);
     return { namespace, job: '', verdict: 'interrupted', exitCode: interruptedExit(options.signal), message };
   }
-  const name = ciJobName(cronJobName, clock.now(), options.nameSuffix);
-  const created: V1Job = await batch
-    .createNamespacedJob({ namespace, body: jobFromCronJob(cronJob, name) })
-    .catch((error) => {
-      throw kubeError(error, action('create', 'jobs', 'batch'));
-    });
-  log.info(`created Job ${namespace}/${name} from CronJob ${namespace}/${cronJobName}`);
+  const { name, created, selector } = await createJob(batch, cronJob, cronJobName, options, action);
   const container = options.container ?? defaultContainer(cronJob.spec?.jobTemplate.spec?.template);
-  const matchLabels = created.spec?.selector?.matchLabels ?? { 'job-name': name };
-  const selector = Object.entries(matchLabels)
-    .map(([key, value]) => `${key}=${value}`)
-    .join(',');
   const stop = new AbortController();
   const run: GateRun = {
     namespace,

@@ -81,8 +81,6 @@ export interface DeepVerification {
  * are listed as not verified.
  */
 export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerification> {
-  const databaseFor = options.databaseFor ?? ((name: string) => name);
-  const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
   const byDatabase = new Map<string, TableDigest[]>();
   for (const entry of options.expected)
     byDatabase.set(entry.database, [...(byDatabase.get(entry.database) ?? []), entry]);
@@ -97,52 +95,61 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   async function worker(): Promise<void> {
     for (let at = next++; at < databases.length; at = next++) {
       const [database, entries] = databases[at] as [string, TableDigest[]];
-      done[at] = await checkDatabase(database, entries);
+      done[at] = await checkDatabase({ ...options, executor }, readers, database, entries);
     }
-  }
-  async function checkDatabase(database: string, entries: TableDigest[]) {
-    const restoredDatabase = databaseFor(database);
-    const encoding = entries[0]?.encoding ?? 'UTF8';
-    const readable = entries.filter((e) => e.unverified === undefined);
-    const restored = await readDatabase(
-      executor,
-      restoredDatabase,
-      readable,
-      { encoding, timeZone },
-      options.clock,
-      options.signal,
-      readers,
-    );
-    const checks = entries.map((entry): TableCheck => {
-      const index = readable.indexOf(entry);
-      const got: RestoredDigest =
-        index < 0 ? { rows: null, digest: null, seconds: 0 } : (restored.tables[index] as RestoredDigest);
-      const digestMatch = got.digest === entry.digest && got.rows === entry.rows;
-      return {
-        kind: entry.kind,
-        database,
-        restoredDatabase,
-        table: entry.table,
-        columns: entry.columns,
-        data: entry.data ?? 'copy',
-        dumpRows: entry.rows,
-        restoredRows: got.rows,
-        dumpDigest: entry.digest,
-        restoredDigest: got.digest,
-        digestMatch,
-        verified: digestMatch && entry.unverified === undefined,
-        seconds: got.seconds,
-        ...(entry.unverified !== undefined ? { unverified: entry.unverified } : {}),
-        ...(got.coveredBy !== undefined ? { coveredBy: got.coveredBy } : {}),
-        ...(got.error ? { error: got.error } : {}),
-      };
-    });
-    return { tables: checks, ...(restored.session ? { session: { database, ...restored.session } } : {}) };
   }
   await Promise.all(Array.from({ length: Math.min(parallel, databases.length) }, worker));
   const tables = done.flatMap((d) => d.tables);
   const sessions = done.flatMap((d) => (d.session ? [d.session] : []));
   return { verdict: judge(tables, options.allowUnverified === true), tables, sessions };
+}
+
+/** One database read back and compared, table by table. */
+async function checkDatabase(
+  options: DeepVerifyOptions,
+  readers: number,
+  database: string,
+  entries: TableDigest[],
+): Promise<{ tables: TableCheck[]; session?: DatabaseSession }> {
+  const databaseFor = options.databaseFor ?? ((name: string) => name);
+  const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
+  const restoredDatabase = databaseFor(database);
+  const encoding = entries[0]?.encoding ?? 'UTF8';
+  const readable = entries.filter((e) => e.unverified === undefined);
+  const restored = await readDatabase(
+    options.executor,
+    restoredDatabase,
+    readable,
+    { encoding, timeZone },
+    options.clock,
+    options.signal,
+    readers,
+  );
+  const checks = entries.map((entry): TableCheck => {
+    const index = readable.indexOf(entry);
+    const got: RestoredDigest =
+      index < 0 ? { rows: null, digest: null, seconds: 0 } : (restored.tables[index] as RestoredDigest);
+    const digestMatch = got.digest === entry.digest && got.rows === entry.rows;
+    return {
+      kind: entry.kind,
+      database,
+      restoredDatabase,
+      table: entry.table,
+      columns: entry.columns,
+      data: entry.data ?? 'copy',
+      dumpRows: entry.rows,
+      restoredRows: got.rows,
+      dumpDigest: entry.digest,
+      restoredDigest: got.digest,
+      digestMatch,
+      verified: digestMatch && entry.unverified === undefined,
+      seconds: got.seconds,
+      ...(entry.unverified !== undefined ? { unverified: entry.unverified } : {}),
+      ...(got.coveredBy !== undefined ? { coveredBy: got.coveredBy } : {}),
+      ...(got.error ? { error: got.error } : {}),
+    };
+  });
+  return { tables: checks, ...(restored.session ? { session: { database, ...restored.session } } : {}) };
 }
 
 function where(check: TableCheck): string {
