@@ -65,7 +65,13 @@ export function canaryCapture(canary: string, contract: CanaryContract) {
       }
     },
   });
-  const sink = new Writable({
+  const sink = lexerSink(lexer);
+  return { sink, captured, constraints, sections, inserts };
+}
+
+/** A sink that feeds every chunk to the lexer (and ends it). */
+function lexerSink(lexer: { write(chunk: Buffer): void; end(): void }): Writable {
+  return new Writable({
     write(chunk: Buffer, _encoding, done) {
       try {
         lexer.write(chunk);
@@ -79,7 +85,6 @@ export function canaryCapture(canary: string, contract: CanaryContract) {
       done();
     },
   });
-  return { sink, captured, constraints, sections, inserts };
 }
 
 /** pg_dump's `ALTER TABLE ONLY t ADD CONSTRAINT c PRIMARY KEY (…)` / `FOREIGN KEY (…) REFERENCES p(…)`. */
