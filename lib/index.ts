@@ -33,7 +33,9 @@ export {
   loadExpectations,
   parseExpectations,
 } from './expect/expectations.ts';
-export { formatExpectations, RecordError, recordFromBackup, recordFromServer } from './expect/record.ts';
+export { formatExpectations, RecordError } from './expect/record.ts';
+export { recordFromBackup } from './expect/record-backup.ts';
+export { recordFromServer } from './expect/record-server.ts';
 export { runClusterDrill } from './k8s/ci-gate.ts';
 export { recordDrillEvent } from './k8s/events.ts';
 export { loadKubeConfig } from './k8s/kube-config.ts';

@@ -83,40 +83,52 @@ export function murmur3x128(
     h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
   }
 
-  const rest = length & 15;
+  out[0] = h1;
+  out[1] = h2;
+  out[2] = h3;
+  out[3] = h4;
+  mixTail(bytes, i, length & 15, out);
+  finish(length, out);
+}
+
+/** The last 1 to 15 bytes (at `i`), mixed into the lanes in `h`. */
+function mixTail(bytes: Uint8Array, i: number, rest: number, h: Uint32Array): void {
   if (rest > 12) {
     let k4 = 0;
     for (let j = rest - 1; j >= 12; j--) k4 = (k4 << 8) | (bytes[i + j] as number);
     k4 = Math.imul(k4, C4);
     k4 = (k4 << 18) | (k4 >>> 14);
-    h4 ^= Math.imul(k4, C1);
+    h[3] = (h[3] as number) ^ Math.imul(k4, C1);
   }
   if (rest > 8) {
     let k3 = 0;
     for (let j = Math.min(rest, 12) - 1; j >= 8; j--) k3 = (k3 << 8) | (bytes[i + j] as number);
     k3 = Math.imul(k3, C3);
     k3 = (k3 << 17) | (k3 >>> 15);
-    h3 ^= Math.imul(k3, C4);
+    h[2] = (h[2] as number) ^ Math.imul(k3, C4);
   }
   if (rest > 4) {
     let k2 = 0;
     for (let j = Math.min(rest, 8) - 1; j >= 4; j--) k2 = (k2 << 8) | (bytes[i + j] as number);
     k2 = Math.imul(k2, C2);
     k2 = (k2 << 16) | (k2 >>> 16);
-    h2 ^= Math.imul(k2, C3);
+    h[1] = (h[1] as number) ^ Math.imul(k2, C3);
   }
   if (rest > 0) {
     let k1 = 0;
     for (let j = Math.min(rest, 4) - 1; j >= 0; j--) k1 = (k1 << 8) | (bytes[i + j] as number);
     k1 = Math.imul(k1, C1);
     k1 = (k1 << 15) | (k1 >>> 17);
-    h1 ^= Math.imul(k1, C2);
+    h[0] = (h[0] as number) ^ Math.imul(k1, C2);
   }
+}
 
-  h1 ^= length;
-  h2 ^= length;
-  h3 ^= length;
-  h4 ^= length;
+/** The length and the final avalanche, in place. */
+function finish(length: number, out: Uint32Array): void {
+  let h1 = (out[0] as number) ^ length;
+  let h2 = (out[1] as number) ^ length;
+  let h3 = (out[2] as number) ^ length;
+  let h4 = (out[3] as number) ^ length;
   h1 = (h1 + h2 + h3 + h4) | 0;
   h2 = (h2 + h1) | 0;
   h3 = (h3 + h1) | 0;

@@ -40,3 +40,16 @@ export function addRow(digest: RowDigest, bytes: Uint8Array, start: number, end:
 export function digestHex(digest: RowDigest): string {
   return digest.hi.toString(16).padStart(8, '0') + digest.lo.toString(16).padStart(8, '0');
 }
+
+/** Adds digest `part` into `into`: the digest of both multisets of rows together (a table read in parts). */
+export function mergeDigest(into: RowDigest, part: RowDigest): void {
+  into.rows += part.rows;
+  let lo = into.lo + part.lo;
+  let carry = 0;
+  if (lo >= TWO_32) {
+    lo -= TWO_32;
+    carry = 1;
+  }
+  into.lo = lo;
+  into.hi = (into.hi + part.hi + carry) >>> 0;
+}

@@ -60,123 +60,20 @@ const CLUSTER_TRAILER = '-- PostgreSQL database cluster dump complete';
  * output ends when the section does; the input is read to its end all the same.
  */
 export function splitDatabase(options: SplitDatabaseOptions): SplitDatabaseStream {
-  const wanted = options.database;
-  const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
-  const rename =
-    options.renameTo === undefined ? undefined : { from: latin1(wanted), to: latin1(options.renameTo) };
-  const found: string[] = [];
-  let state: 'before' | 'head' | 'body' | 'after' = 'before';
-  let firstLine = 0;
-  let createDatabase: string[] | undefined;
-  let capturing = false;
-  const out: Buffer[] = [];
-  // The current run of kept bytes, all within one buffer.
-  let run: { bytes: Buffer; start: number; end: number } | undefined;
-
-  let settle: { resolve(s: DatabaseSection): void; reject(e: Error): void } | undefined;
-  const section = new Promise<DatabaseSection>((resolve, reject) => {
-    settle = { resolve, reject };
-  });
-  // A caller that only pipes (and learns of a missing database from the stream's error) must not
-  // crash the process with an unhandled rejection.
-  section.catch(() => {});
-
-  const flushRun = () => {
-    if (run) out.push(run.bytes.subarray(run.start, run.end));
-    run = undefined;
-  };
-  const keep = (line: DumpLine) => {
-    const to = line.end < line.bytes.length ? line.end + 1 : line.end;
-    if (run && run.bytes === line.bytes && run.end === line.start) run.end = to;
-    else {
-      flushRun();
-      run = { bytes: line.bytes, start: line.start, end: to };
-    }
-  };
-  const replace = (line: DumpLine, text: string, encoding: BufferEncoding = 'utf8') => {
-    flushRun();
-    const newline = line.end < line.bytes.length ? '\n' : '';
-    out.push(Buffer.from(`${text}${newline}`, encoding));
-  };
-  const headRead = () => {
-    state = 'body';
-    settle?.resolve({ name: wanted, createDatabase: createDatabase?.join('\n'), firstLine });
-  };
-
-  const lexer = createDumpLexer({
-    section(name, line) {
-      found.push(name);
-      if (state === 'before' && name === wanted) {
-        state = 'head';
-        firstLine = line;
-      } else if (state === 'head' || state === 'body') {
-        end();
-      }
-    },
-    line(line) {
-      if (state === 'before' || state === 'after') return;
-      if (
-        line.kind === 'comment' &&
-        line.bytes.toString('latin1', line.start, line.end) === CLUSTER_TRAILER
-      ) {
-        end();
-        return;
-      }
-      if (capturing || (line.startsStatement && isCreateDatabase(line))) {
-        capturing = line.openAfter;
-        createDatabase = [...(createDatabase ?? []), line.bytes.toString('utf8', line.start, line.end)];
-        replace(line, '-- pg-restore-drill: CREATE DATABASE left to the caller');
-        return;
-      }
-      if (line.kind === 'meta') {
-        const { command } = splitMeta(line.bytes.toString('latin1', line.start, line.end));
-        if (command === 'connect' || command === 'c' || command === 'encoding') {
-          replace(line, `-- pg-restore-drill: \\${command} removed (one database, one transaction)`);
-          if (state === 'head' && command !== 'encoding') headRead();
-          return;
-        }
-      } else if (line.startsStatement) {
-        const text = line.bytes.toString('latin1', line.start, line.end);
-        if (text === 'BEGIN;' || text === 'COMMIT;') {
-          replace(line, `-- pg-restore-drill: ${text} removed (psql -1 holds the transaction)`);
-          return;
-        }
-        const renamed = rename && renameDatabaseReference(text, rename.from, rename.to);
-        if (renamed !== undefined) {
-          replace(line, renamed, 'latin1');
-          return;
-        }
-      }
-      keep(line);
-    },
-    chunkDone() {
-      flushRun();
-    },
-  });
-
-  let stream: Transform;
-  const end = () => {
-    flushRun();
-    if (state === 'head') headRead();
-    state = 'after';
-    for (const chunk of out.splice(0)) stream.push(chunk);
-    // psql may commit now; the rest of the input is still read, to its end, and dropped.
-    stream.push(null);
-  };
-
-  stream = new Transform({
+  const split = new SectionSplit(options);
+  const stream = new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
       // Past the section nothing more is needed from the input but its end.
-      if (state !== 'after') lexer.write(chunk);
-      if (state === 'body') for (const piece of out.splice(0)) this.push(piece);
+      if (split.state !== 'after') split.lexer.write(chunk);
+      if (split.state === 'body') for (const piece of split.out.take()) this.push(piece);
       done();
     },
     flush(done: TransformCallback) {
-      lexer.end();
-      if (state === 'head' || state === 'body') end();
-      if (state === 'before') {
-        const error = new DatabaseNotInDumpError(wanted, found);
-        settle?.reject(error);
+      split.lexer.end();
+      if (split.state === 'head' || split.state === 'body') split.end();
+      if (split.state === 'before') {
+        const error = new DatabaseNotInDumpError(split.wanted, split.found);
+        split.settle?.reject(error);
         done(error);
         return;
       }
@@ -189,7 +86,138 @@ export function splitDatabase(options: SplitDatabaseOptions): SplitDatabaseStrea
       done(error);
     },
   });
-  return Object.assign(stream, { section });
+  split.stream = stream;
+  return Object.assign(stream, { section: split.section });
+}
+
+/** The output: runs of kept input bytes (no copy) and replaced lines, in order. */
+class SplitOutput {
+  private readonly out: Buffer[] = [];
+  // The current run of kept bytes, all within one buffer.
+  private run: { bytes: Buffer; start: number; end: number } | undefined;
+  flush(): void {
+    if (this.run) this.out.push(this.run.bytes.subarray(this.run.start, this.run.end));
+    this.run = undefined;
+  }
+  keep(line: DumpLine): void {
+    const to = line.end < line.bytes.length ? line.end + 1 : line.end;
+    if (this.run && this.run.bytes === line.bytes && this.run.end === line.start) this.run.end = to;
+    else {
+      this.flush();
+      this.run = { bytes: line.bytes, start: line.start, end: to };
+    }
+  }
+  replace(line: DumpLine, text: string, encoding: BufferEncoding = 'utf8'): void {
+    this.flush();
+    const newline = line.end < line.bytes.length ? '\n' : '';
+    this.out.push(Buffer.from(`${text}${newline}`, encoding));
+  }
+  take(): Buffer[] {
+    return this.out.splice(0);
+  }
+}
+
+/** The splitter's state: before the section, in its head (up to its \connect), its body, after it. */
+class SectionSplit {
+  readonly wanted: string;
+  readonly rename: { from: string; to: string } | undefined;
+  readonly found: string[] = [];
+  state: 'before' | 'head' | 'body' | 'after' = 'before';
+  firstLine = 0;
+  createDatabase: string[] | undefined;
+  capturing = false;
+  readonly out = new SplitOutput();
+  settle: { resolve(s: DatabaseSection): void; reject(e: Error): void } | undefined;
+  readonly section: Promise<DatabaseSection>;
+  readonly lexer;
+  stream: Transform | undefined;
+
+  constructor(options: SplitDatabaseOptions) {
+    this.wanted = options.database;
+    const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    this.rename =
+      options.renameTo === undefined
+        ? undefined
+        : { from: latin1(this.wanted), to: latin1(options.renameTo) };
+    this.section = new Promise<DatabaseSection>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    // A caller that only pipes (and learns of a missing database from the stream's error) must not
+    // crash the process with an unhandled rejection.
+    this.section.catch(() => {});
+    this.lexer = createDumpLexer({
+      section: (name, line) => this.onSection(name, line),
+      line: (line) => this.onLine(line),
+      chunkDone: () => this.out.flush(),
+    });
+  }
+
+  headRead(): void {
+    this.state = 'body';
+    this.settle?.resolve({
+      name: this.wanted,
+      createDatabase: this.createDatabase?.join('\n'),
+      firstLine: this.firstLine,
+    });
+  }
+
+  end(): void {
+    this.out.flush();
+    if (this.state === 'head') this.headRead();
+    this.state = 'after';
+    for (const chunk of this.out.take()) this.stream?.push(chunk);
+    // psql may commit now; the rest of the input is still read, to its end, and dropped.
+    this.stream?.push(null);
+  }
+
+  onSection(name: string, line: number): void {
+    this.found.push(name);
+    if (this.state === 'before' && name === this.wanted) {
+      this.state = 'head';
+      this.firstLine = line;
+    } else if (this.state === 'head' || this.state === 'body') {
+      this.end();
+    }
+  }
+
+  onLine(line: DumpLine): void {
+    if (this.state === 'before' || this.state === 'after') return;
+    if (line.kind === 'comment' && line.bytes.toString('latin1', line.start, line.end) === CLUSTER_TRAILER) {
+      this.end();
+      return;
+    }
+    if (this.capturing || (line.startsStatement && isCreateDatabase(line))) {
+      this.capturing = line.openAfter;
+      this.createDatabase = [
+        ...(this.createDatabase ?? []),
+        line.bytes.toString('utf8', line.start, line.end),
+      ];
+      this.out.replace(line, '-- pg-restore-drill: CREATE DATABASE left to the caller');
+      return;
+    }
+    if (!this.rewrite(line)) this.out.keep(line);
+  }
+
+  /** `\connect`, `\encoding`, BEGIN/COMMIT and a renamed reference become other lines; false: kept. */
+  rewrite(line: DumpLine): boolean {
+    if (line.kind === 'meta') {
+      const { command } = splitMeta(line.bytes.toString('latin1', line.start, line.end));
+      if (command !== 'connect' && command !== 'c' && command !== 'encoding') return false;
+      this.out.replace(line, `-- pg-restore-drill: \\${command} removed (one database, one transaction)`);
+      if (this.state === 'head' && command !== 'encoding') this.headRead();
+      return true;
+    }
+    if (!line.startsStatement) return false;
+    const text = line.bytes.toString('latin1', line.start, line.end);
+    if (text === 'BEGIN;' || text === 'COMMIT;') {
+      this.out.replace(line, `-- pg-restore-drill: ${text} removed (psql -1 holds the transaction)`);
+      return true;
+    }
+    const renamed = this.rename && renameDatabaseReference(text, this.rename.from, this.rename.to);
+    if (renamed === undefined) return false;
+    this.out.replace(line, renamed, 'latin1');
+    return true;
+  }
 }
 
 function isCreateDatabase(line: DumpLine): boolean {

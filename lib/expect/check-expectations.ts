@@ -8,10 +8,10 @@ import type { Executor } from '../exec/executor.ts';
 import type { Connection } from '../pg/connection.ts';
 import { withClient } from '../pg/databases.ts';
 import { describeRows, rowsWithin } from '../verify/canary.ts';
-import { readDigests } from '../verify/deep.ts';
+import { type RestoredDigest, readDigests } from '../verify/deep.ts';
 import { columnList } from '../verify/table-rows.ts';
 import { fail, pass, type Verdict } from '../verify/verdict.ts';
-import type { Expectations } from './expectations.ts';
+import type { Expectations, TableExpectation } from './expectations.ts';
 
 export interface ExpectationsCheckOptions {
   expectations: Expectations;
@@ -37,6 +37,67 @@ export interface TableExpectationCheck {
   problem?: string;
 }
 
+/** The restored server's databases and their encodings. */
+async function restoredDatabases(options: ExpectationsCheckOptions): Promise<Map<string, string>> {
+  return withClient(options.connection, options.connection.database, async (client) => {
+    const { rows } = await client.query<{ datname: string; encoding: string }>(
+      'SELECT datname, pg_catalog.pg_encoding_to_char(encoding) AS encoding FROM pg_catalog.pg_database',
+    );
+    return new Map(rows.map((r) => [r.datname, r.encoding]));
+  });
+}
+
+/** One expected table against what was read back: ok, or the problem in the operator's words. */
+function judgeTable(
+  database: string,
+  table: string,
+  entry: TableExpectation,
+  got: RestoredDigest | undefined,
+): TableExpectationCheck {
+  const expected = `${describeRows(entry)}${entry.digest ? ` digest ${entry.digest}` : ''}`;
+  const check: TableExpectationCheck = {
+    database,
+    table,
+    expected,
+    rows: got?.rows ?? null,
+    digest: got?.digest ?? null,
+    ok: false,
+  };
+  if (!got || got.error || got.rows === null) {
+    check.problem = `${database} ${table} is missing from the restored backup: ${got?.error ?? 'not read'}`;
+  } else if (!rowsWithin(entry, got.rows)) {
+    check.problem = `${database} ${table} holds ${got.rows} row(s), expected ${describeRows(entry)}`;
+  } else if (entry.digest && entry.digest !== got.digest) {
+    check.problem = `${database} ${table}: ${got.rows} row(s) digest ${got.digest}, expected digest ${entry.digest} (its contents changed)`;
+  } else {
+    check.ok = true;
+  }
+  return check;
+}
+
+/** Reads one database's expected tables back (in pg_dump's session) and judges each. */
+async function checkDatabase(
+  options: ExpectationsCheckOptions,
+  database: string,
+  encoding: string,
+): Promise<TableExpectationCheck[]> {
+  const tables = Object.entries(options.expectations.databases[database]?.tables ?? {});
+  const digests = await readDigests(
+    options.executor,
+    options.databaseFor(database),
+    // The recorded columns, where known: a partitioned root (--load-via-partition-root) needs them.
+    tables.map(([table, entry]) => ({
+      kind: 'table' as const,
+      table,
+      columns: entry.columns ? columnList(entry.columns) : '',
+    })),
+    { encoding, timeZone: options.timeZone },
+    options.clock,
+    options.signal,
+  );
+  return tables.map(([table, entry], i) => judgeTable(database, table, entry, digests[i]));
+}
+
 /** Reads every expected table back from the restored server and holds it to its expectation. */
 export async function checkExpectations(options: ExpectationsCheckOptions): Promise<Verdict> {
   const { expectations } = options;
@@ -44,68 +105,41 @@ export async function checkExpectations(options: ExpectationsCheckOptions): Prom
   // In canary modes only the canary's section was restored: the other databases are not on this server.
   const read = options.restoreMode === 'cluster' ? named : named.filter((d) => d === options.canary);
   const notRead = named.filter((d) => !read.includes(d));
-  const present = await withClient(options.connection, options.connection.database, async (client) => {
-    const { rows } = await client.query<{ datname: string; encoding: string }>(
-      'SELECT datname, pg_catalog.pg_encoding_to_char(encoding) AS encoding FROM pg_catalog.pg_database',
-    );
-    return new Map(rows.map((r) => [r.datname, r.encoding]));
-  });
+  const present = await restoredDatabases(options);
   const problems: string[] = [];
   const checks: TableExpectationCheck[] = [];
   const missingDatabases: string[] = [];
   for (const database of read) {
-    const restored = options.databaseFor(database);
-    const encoding = present.get(restored);
-    const tables = Object.entries(expectations.databases[database]?.tables ?? {});
+    const encoding = present.get(options.databaseFor(database));
     if (encoding === undefined) {
+      const count = Object.keys(expectations.databases[database]?.tables ?? {}).length;
       missingDatabases.push(database);
-      problems.push(
-        `database ${database} (with ${tables.length} expected table(s)) is not in the restored backup`,
-      );
+      problems.push(`database ${database} (with ${count} expected table(s)) is not in the restored backup`);
       continue;
     }
-    const digests = await readDigests(
-      options.executor,
-      restored,
-      // The recorded columns, where known: a partitioned root (--load-via-partition-root) needs them.
-      tables.map(([table, entry]) => ({
-        kind: 'table' as const,
-        table,
-        columns: entry.columns ? columnList(entry.columns) : '',
-      })),
-      { encoding, timeZone: options.timeZone },
-      options.clock,
-      options.signal,
-    );
-    tables.forEach(([table, entry], i) => {
-      const got = digests[i];
-      const expected = `${describeRows(entry)}${entry.digest ? ` digest ${entry.digest}` : ''}`;
-      const check: TableExpectationCheck = {
-        database,
-        table,
-        expected,
-        rows: got?.rows ?? null,
-        digest: got?.digest ?? null,
-        ok: false,
-      };
-      if (!got || got.error || got.rows === null) {
-        check.problem = `${database} ${table} is missing from the restored backup: ${got?.error ?? 'not read'}`;
-      } else if (!rowsWithin(entry, got.rows)) {
-        check.problem = `${database} ${table} holds ${got.rows} row(s), expected ${describeRows(entry)}`;
-      } else if (entry.digest && entry.digest !== got.digest) {
-        check.problem = `${database} ${table}: ${got.rows} row(s) digest ${got.digest}, expected digest ${entry.digest} (its contents changed)`;
-      } else {
-        check.ok = true;
-      }
+    for (const check of await checkDatabase(options, database, encoding)) {
       if (check.problem) problems.push(check.problem);
       checks.push(check);
-    });
+    }
   }
-  const file = expectations.file;
   const skipped = notRead.length
     ? `; not read: ${notRead.join(', ')} (--mode ${options.restoreMode} restores only ${options.canary}'s section)`
     : '';
-  const facts = { file, tables: checks, missingDatabases, notRead };
+  const facts = { file: expectations.file, tables: checks, missingDatabases, notRead };
+  return verdictOf({ file: expectations.file, named, read, problems, checks, skipped, facts });
+}
+
+/** The step's verdict: every problem, or nothing read, or only presence checked, else what held. */
+function verdictOf(run: {
+  file: string;
+  named: string[];
+  read: string[];
+  problems: string[];
+  checks: TableExpectationCheck[];
+  skipped: string;
+  facts: Record<string, unknown>;
+}): Verdict {
+  const { file, named, read, problems, checks, skipped, facts } = run;
   if (problems.length > 0)
     return fail(`${problems.length} expectation(s) of ${file} fail: ${problems.join('; ')}${skipped}`, facts);
   if (read.length === 0) {

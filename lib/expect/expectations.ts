@@ -8,6 +8,10 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { AllowRule } from '../restore/allowed-errors.ts';
 import { ExpectationsError } from './errors.ts';
+import { tableExpectation } from './table-expectation.ts';
+import { type Json, show, Validator } from './validator.ts';
+
+export { toleranceFraction } from './table-expectation.ts';
 
 export type { AllowRule };
 
@@ -67,8 +71,6 @@ export interface Expectations {
   assertions: Assertion[];
   allow: AllowRule[];
 }
-
-type Json = unknown;
 
 /** Reads and validates an expectations file. */
 export async function loadExpectations(file: string): Promise<Expectations> {
@@ -170,79 +172,6 @@ function canarySpec(v: Validator, value: Json, path: string = 'canary'): CanaryC
   };
 }
 
-const TOLERANCE = /^(\d+(?:\.\d+)?)%$/;
-
-function tableExpectation(v: Validator, value: Json, path: string): TableExpectation {
-  const t = v.object(value, path);
-  v.known(t, path, ['rows', 'digest', 'tolerance', 'key', 'columns', 'rowsText']);
-  let rows: RowsExpectation;
-  if (typeof t.rows === 'object' && t.rows !== null && !Array.isArray(t.rows)) {
-    const range = t.rows as Record<string, Json>;
-    v.known(range, `${path}.rows`, ['min', 'max']);
-    const min = range.min === undefined ? undefined : v.count(range.min, `${path}.rows.min`);
-    const max = range.max === undefined ? undefined : v.count(range.max, `${path}.rows.max`);
-    // A range without a lower bound would pass a table the backup silently emptied: min is required
-    // (min: 0 says so explicitly, for a table that may legitimately be empty).
-    if (min === undefined)
-      v.fail(
-        `${path}.rows`,
-        `a range needs its min (a table the backup lost would pass without one), e.g. { min: 1000, max: 5000 }; write min: 0 only if the table may be empty`,
-      );
-    if (min !== undefined && max !== undefined && min > max)
-      v.fail(`${path}.rows`, `min ${min} is above max ${max}`);
-    rows = { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) };
-    if (t.digest !== undefined || t.tolerance !== undefined)
-      v.fail(`${path}.rows`, 'a range of rows is a tolerance: drop the digest and tolerance keys');
-  } else {
-    rows = v.count(t.rows, `${path}.rows`);
-  }
-  const out: TableExpectation = { rows };
-  if (t.digest !== undefined) {
-    const digest = v.string(t.digest, `${path}.digest`);
-    if (!/^[0-9a-f]{16}$/.test(digest))
-      v.fail(
-        `${path}.digest`,
-        `must be 16 lower-case hex digits as \`record\` writes them, got ${show(digest)}`,
-      );
-    out.digest = digest;
-  }
-  if (t.tolerance !== undefined) {
-    const tolerance = v.string(t.tolerance, `${path}.tolerance`);
-    if (!TOLERANCE.test(tolerance))
-      v.fail(`${path}.tolerance`, `must be a percentage like "5%", got ${show(tolerance)}`);
-    // 100% or more would accept a table that lost every row; 0% is an exact count (drop the tolerance).
-    const fraction = toleranceFraction(tolerance);
-    if (!(fraction > 0 && fraction < 1))
-      v.fail(
-        `${path}.tolerance`,
-        `must be above 0% and below 100% (${show(tolerance)} ${fraction >= 1 ? 'would accept a table that lost every row' : 'is an exact count: give rows alone'})`,
-      );
-    if (out.digest !== undefined)
-      v.fail(`${path}.tolerance`, 'a tolerance replaces the digest (changing rows change it): drop one');
-    out.tolerance = tolerance;
-  }
-  const names = (key: string) =>
-    v.array(t[key], `${path}.${key}`).map((c, i) => v.string(c, `${path}.${key}[${i}]`));
-  if (t.key !== undefined) out.key = names('key');
-  if (t.columns !== undefined) out.columns = names('columns');
-  if (t.rowsText !== undefined) {
-    out.rowsText = names('rowsText');
-    if (typeof rows === 'number' && out.rowsText.length !== rows)
-      v.fail(`${path}.rowsText`, `holds ${out.rowsText.length} row(s) but rows says ${rows}`);
-    if (out.key && !out.columns)
-      v.fail(`${path}.columns`, 'is needed with key and rowsText: it names the fields of each row');
-    for (const k of out.key ?? [])
-      if (out.columns && !out.columns.includes(k))
-        v.fail(`${path}.key`, `names ${show(k)}, which is not one of columns [${out.columns.join(', ')}]`);
-  }
-  return out;
-}
-
-/** Parses a tolerance like `5%` into a fraction (0.05). */
-export function toleranceFraction(tolerance: string): number {
-  return Number(TOLERANCE.exec(tolerance)?.[1] ?? Number.NaN) / 100;
-}
-
 function assertionOf(v: Validator, value: Json, path: string): Assertion {
   const a = v.object(value, path);
   v.known(a, path, ['name', 'database', 'sql', 'value', 'rows', 'min', 'max', 'timeoutSeconds']);
@@ -311,61 +240,4 @@ function allowRule(v: Validator, value: Json, path: string): AllowRule {
   if (rule.sqlstate === undefined && rule.match === undefined)
     v.fail(path, 'accepts every error: give a sqlstate, a match, or both');
   return rule;
-}
-
-function show(value: Json): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
-}
-
-/** Type checks that fail with the file, the key path and what was expected. */
-class Validator {
-  readonly file: string;
-  constructor(file: string) {
-    this.file = file;
-  }
-
-  fail(path: string, message: string): never {
-    throw new ExpectationsError(this.file, path, message);
-  }
-
-  object(value: Json, path: string): Record<string, Json> {
-    if (typeof value !== 'object' || value === null || Array.isArray(value))
-      this.fail(path, `must be a mapping (key: value), got ${show(value)}`);
-    return value as Record<string, Json>;
-  }
-
-  array(value: Json, path: string): Json[] {
-    if (!Array.isArray(value)) this.fail(path, `must be a list, got ${show(value)}`);
-    return value;
-  }
-
-  string(value: Json, path: string): string {
-    if (typeof value !== 'string' || value === '')
-      this.fail(path, `must be non-empty text, got ${show(value)}`);
-    return value;
-  }
-
-  number(value: Json, path: string): number {
-    if (typeof value !== 'number' || !Number.isFinite(value))
-      this.fail(path, `must be a number, got ${show(value)}`);
-    return value;
-  }
-
-  /** A count: a whole number ≥ 0. */
-  count(value: Json, path: string): number {
-    if (!Number.isInteger(value) || (value as number) < 0)
-      this.fail(path, `must be a whole number of at least 0, got ${show(value)}`);
-    return value as number;
-  }
-
-  /** Unknown keys are typos until proven otherwise. */
-  known(object: Record<string, Json>, path: string, keys: string[]): void {
-    for (const key of Object.keys(object)) {
-      if (!keys.includes(key))
-        this.fail(
-          path ? `${path}.${key}` : key,
-          `is not a key this drill knows here; expected one of ${keys.join(', ')}`,
-        );
-    }
-  }
 }

@@ -14,7 +14,9 @@ import type { Logger } from '../log.ts';
 import { findPgBinDir } from '../pg/binaries.ts';
 import { connectionFromUrl, describeConnection } from '../pg/connection.ts';
 import { parseExpectations } from './expectations.ts';
-import { formatExpectations, RecordError, recordFromBackup, recordFromServer } from './record.ts';
+import { formatExpectations, RecordError, type RecordedExpectations, type RecordOptions } from './record.ts';
+import { recordFromBackup } from './record-backup.ts';
+import { recordFromServer } from './record-server.ts';
 
 const OPTIONS = {
   out: { arg: 'FILE', help: 'the expectations file to write (required)' },
@@ -64,16 +66,14 @@ function helpText(): string {
   return lines.join('\n');
 }
 
-/** Runs `record`; returns the exit status. Errors (bad usage: ConfigError) are the caller's to report. */
-export async function runRecord(
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-  deps: { out: NodeJS.WritableStream; log: Logger; now: () => Date },
-): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | undefined>;
+type Text = (name: keyof typeof OPTIONS, envName?: string) => string | undefined;
+type RecordDeps = { out: NodeJS.WritableStream; log: Logger; now: () => Date };
+
+/** record's own flags, strictly (an unknown flag is bad usage). */
+function parseRecordArgs(argv: readonly string[]): Values {
   try {
-    values = parseArgs({
+    return parseArgs({
       args: [...argv],
       options: Object.fromEntries(
         Object.entries(OPTIONS).map(([n, o]) => [
@@ -83,15 +83,79 @@ export async function runRecord(
       ),
       strict: true,
       allowPositionals: false,
-    }).values as typeof values;
+    }).values as Values;
   } catch (error) {
     throw new ConfigError('argv', `${(error as Error).message}. See pg-restore-drill record --help.`);
   }
+}
+
+/** Records from the newest backup of --backups, never restoring it. */
+async function fromBackups(
+  backups: string,
+  text: Text,
+  cwd: string,
+  deps: RecordDeps,
+  options: RecordOptions,
+) {
+  const naming = parseBackupPattern(
+    text('backup-pattern', 'DRILL_BACKUP_PATTERN') ?? SETTINGS['backup-pattern'].default,
+    text('timestamp-format', 'DRILL_TIMESTAMP_FORMAT') ?? SETTINGS['timestamp-format'].default,
+  );
+  const source = directorySource(resolve(cwd, backups), naming);
+  const backup = requireCandidates(await source.discover(), naming);
+  deps.log.info(`recording from ${backup.name}`);
+  return recordFromBackup(source, backup, options);
+}
+
+/** Records from a live server, read-only (psql's sessions too). */
+async function fromServer(
+  url: string | undefined,
+  text: Text,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  deps: RecordDeps,
+  options: RecordOptions,
+): Promise<RecordedExpectations> {
+  const connection = connectionFromUrl(url, env);
+  const pgBinDir = text('pg-bindir', 'DRILL_PG_BINDIR');
+  const { binDir } = await findPgBinDir({
+    ...(pgBinDir ? { explicit: resolve(cwd, pgBinDir) } : {}),
+    path: env.PATH ?? '',
+    versionRoots: (env.DRILL_PG_SEARCH_ROOTS ?? SETTINGS['pg-search-roots'].default).split(delimiter),
+    tools: ['psql'],
+  });
+  deps.log.info(`recording from ${describeConnection(connection)}, read-only`);
+  // psql's sessions are read-only too: nothing of the recording can write to the server.
+  const executor = hostExecutor(binDir, connection, env, {
+    PGOPTIONS: '-c default_transaction_read_only=on',
+  });
+  try {
+    return await recordFromServer(connection, executor, options);
+  } catch (error) {
+    if (error instanceof DrillError) throw error;
+    // A connection refused, a password rejected: said once, without a stack trace.
+    throw new RecordError(
+      `cannot record from ${describeConnection(connection)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Runs `record`; returns the exit status. Errors (bad usage: ConfigError) are the caller's to report. */
+export async function runRecord(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  deps: RecordDeps,
+): Promise<number> {
+  const values = parseRecordArgs(argv);
   if (values.help) {
     deps.out.write(`${helpText()}\n`);
     return 0;
   }
-  const text = (name: keyof typeof OPTIONS, envName?: string) =>
+  const text: Text = (name, envName) =>
     (values[name] as string | undefined) ?? (envName && env[envName] ? env[envName] : undefined);
   const outArg = text('out');
   if (!outArg) throw new ConfigError('out', 'record needs --out FILE: where to write the expectations.');
@@ -106,41 +170,9 @@ export async function runRecord(
     timeZone: text('source-time-zone', 'DRILL_SOURCE_TIME_ZONE') ?? SETTINGS['source-time-zone'].default,
     now: deps.now(),
   };
-  let recorded: Awaited<ReturnType<typeof recordFromServer>>;
-  if (backups) {
-    const naming = parseBackupPattern(
-      text('backup-pattern', 'DRILL_BACKUP_PATTERN') ?? SETTINGS['backup-pattern'].default,
-      text('timestamp-format', 'DRILL_TIMESTAMP_FORMAT') ?? SETTINGS['timestamp-format'].default,
-    );
-    const source = directorySource(resolve(cwd, backups), naming);
-    const backup = requireCandidates(await source.discover(), naming);
-    deps.log.info(`recording from ${backup.name}`);
-    recorded = await recordFromBackup(source, backup, options);
-  } else {
-    const connection = connectionFromUrl(url, env);
-    const pgBinDir = text('pg-bindir', 'DRILL_PG_BINDIR');
-    const { binDir } = await findPgBinDir({
-      ...(pgBinDir ? { explicit: resolve(cwd, pgBinDir) } : {}),
-      path: env.PATH ?? '',
-      versionRoots: (env.DRILL_PG_SEARCH_ROOTS ?? SETTINGS['pg-search-roots'].default).split(delimiter),
-      tools: ['psql'],
-    });
-    deps.log.info(`recording from ${describeConnection(connection)}, read-only`);
-    // psql's sessions are read-only too: nothing of the recording can write to the server.
-    const executor = hostExecutor(binDir, connection, env, {
-      PGOPTIONS: '-c default_transaction_read_only=on',
-    });
-    try {
-      recorded = await recordFromServer(connection, executor, options);
-    } catch (error) {
-      if (error instanceof DrillError) throw error;
-      // A connection refused, a password rejected: said once, without a stack trace.
-      throw new RecordError(
-        `cannot record from ${describeConnection(connection)}: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-  }
+  const recorded = backups
+    ? await fromBackups(backups, text, cwd, deps, options)
+    : await fromServer(url, text, env, cwd, deps, options);
   const yaml = formatExpectations(recorded);
   // What record writes, the drill must accept: validated before it reaches the file.
   parseExpectations(yaml, out);

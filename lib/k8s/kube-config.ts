@@ -64,54 +64,9 @@ function readTrimmed(path: string): string | undefined {
  * a parameter and fails clearly instead.
  */
 export function loadKubeConfig(options: KubeConfigOptions): LoadedKubeConfig {
-  const { env } = options;
   const saDir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
-  let kubeConfig: KubeConfig;
-  let source: string;
-  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((file) => file !== '');
-  const home = env.HOME || env.USERPROFILE;
-  const homeConfig = home ? join(home, '.kube', 'config') : undefined;
-  if (options.kubeconfig !== undefined) {
-    if (!exists(options.kubeconfig)) {
-      throw new KubeConfigError(`--kubeconfig ${options.kubeconfig}: no such file.`);
-    }
-    kubeConfig = mergeFiles([options.kubeconfig]);
-    source = options.kubeconfig;
-  } else if (listed.length > 0) {
-    const found = listed.filter(exists);
-    if (found.length === 0) {
-      throw new KubeConfigError(`KUBECONFIG names no file that exists: ${listed.join(delimiter)}.`);
-    }
-    kubeConfig = mergeFiles(found);
-    source = found.join(delimiter);
-  } else if (homeConfig && exists(homeConfig)) {
-    kubeConfig = mergeFiles([homeConfig]);
-    source = homeConfig;
-  } else if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && exists(join(saDir, 'token'))) {
-    kubeConfig = inClusterConfig(env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT, saDir);
-    source = 'in-cluster service account';
-  } else {
-    throw new KubeConfigError(
-      `No Kubernetes configuration found: no --kubeconfig, KUBECONFIG is unset, ${homeConfig ?? '~/.kube/config'} does not exist, and this is not a pod (KUBERNETES_SERVICE_HOST unset or no token in ${saDir}).`,
-    );
-  }
-
-  const names = kubeConfig.getContexts().map((c) => c.name);
-  if (options.context !== undefined) {
-    if (!names.includes(options.context)) {
-      throw new KubeConfigError(
-        `--context ${options.context}: no such context in ${source} (contexts: ${names.join(', ') || 'none'}).`,
-      );
-    }
-    kubeConfig.setCurrentContext(options.context);
-  }
-  const contextName = kubeConfig.getCurrentContext();
-  const context = contextName ? kubeConfig.getContextObject(contextName) : null;
-  if (!context) {
-    throw new KubeConfigError(
-      `${source} has no current context${contextName ? ` (it names ${contextName}, which it does not define)` : ''}; pass --context (contexts: ${names.join(', ') || 'none'}).`,
-    );
-  }
+  const { kubeConfig, source } = findKubeConfig(options, saDir);
+  const context = selectContext(kubeConfig, options.context, source);
   const cluster = kubeConfig.getCluster(context.cluster);
   if (!cluster) {
     throw new KubeConfigError(
@@ -124,6 +79,59 @@ export function loadKubeConfig(options: KubeConfigOptions): LoadedKubeConfig {
     throw new KubeConfigError(`Namespace ${JSON.stringify(namespace)} is not a valid namespace name.`);
   }
   return { kubeConfig, namespace, context: context.name, server: cluster.server, source };
+}
+
+/** The configuration in kubectl's order, and where it came from (for messages). */
+function findKubeConfig(
+  options: KubeConfigOptions,
+  saDir: string,
+): { kubeConfig: KubeConfig; source: string } {
+  const { env } = options;
+  const listed = (env.KUBECONFIG ?? '').split(delimiter).filter((file) => file !== '');
+  const home = env.HOME || env.USERPROFILE;
+  const homeConfig = home ? join(home, '.kube', 'config') : undefined;
+  if (options.kubeconfig !== undefined) {
+    if (!exists(options.kubeconfig)) {
+      throw new KubeConfigError(`--kubeconfig ${options.kubeconfig}: no such file.`);
+    }
+    return { kubeConfig: mergeFiles([options.kubeconfig]), source: options.kubeconfig };
+  }
+  if (listed.length > 0) {
+    const found = listed.filter(exists);
+    if (found.length === 0) {
+      throw new KubeConfigError(`KUBECONFIG names no file that exists: ${listed.join(delimiter)}.`);
+    }
+    return { kubeConfig: mergeFiles(found), source: found.join(delimiter) };
+  }
+  if (homeConfig && exists(homeConfig)) return { kubeConfig: mergeFiles([homeConfig]), source: homeConfig };
+  if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && exists(join(saDir, 'token'))) {
+    const kubeConfig = inClusterConfig(env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT, saDir);
+    return { kubeConfig, source: 'in-cluster service account' };
+  }
+  throw new KubeConfigError(
+    `No Kubernetes configuration found: no --kubeconfig, KUBECONFIG is unset, ${homeConfig ?? '~/.kube/config'} does not exist, and this is not a pod (KUBERNETES_SERVICE_HOST unset or no token in ${saDir}).`,
+  );
+}
+
+/** `--context` when given (it must exist), else the current context, which must be defined. */
+function selectContext(kubeConfig: KubeConfig, wanted: string | undefined, source: string) {
+  const names = kubeConfig.getContexts().map((c) => c.name);
+  if (wanted !== undefined) {
+    if (!names.includes(wanted)) {
+      throw new KubeConfigError(
+        `--context ${wanted}: no such context in ${source} (contexts: ${names.join(', ') || 'none'}).`,
+      );
+    }
+    kubeConfig.setCurrentContext(wanted);
+  }
+  const contextName = kubeConfig.getCurrentContext();
+  const context = contextName ? kubeConfig.getContextObject(contextName) : null;
+  if (!context) {
+    throw new KubeConfigError(
+      `${source} has no current context${contextName ? ` (it names ${contextName}, which it does not define)` : ''}; pass --context (contexts: ${names.join(', ') || 'none'}).`,
+    );
+  }
+  return context;
 }
 
 /** Merges kubeconfig files as kubectl does: the first file to define a name (or current-context) wins. */

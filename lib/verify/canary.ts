@@ -68,31 +68,38 @@ interface TableOutcome {
 /** Every column of every row of one canary table against the basis (undefined: nothing to compare). */
 function compareTable(current: TableRows, basis: CanaryBasis): TableOutcome | undefined {
   if (basis.kind === 'contract') return undefined;
-  if (basis.kind === 'snapshot') {
-    const before =
-      basis.snapshot.contract.users.table === current.table
-        ? basis.snapshot.users
-        : basis.snapshot.transactions;
-    const comparison = compareRows(before, current);
-    return comparison.ok
-      ? {
-          ok: true,
-          text: `its ${current.lines.length} row(s) match the snapshot taken before the restore, every column`,
-          facts: { compared: 'snapshot taken before the restore', rows: current.lines.length },
-        }
-      : {
-          ok: false,
-          text: `${current.table} differs from the snapshot taken before the restore: ${describeComparison(comparison, { expected: before.lines.length, found: current.lines.length })}`,
-          facts: {
-            compared: 'snapshot taken before the restore',
-            differences: comparison.differences,
-            expected: before.lines,
-            found: current.lines,
-          },
-        };
-  }
-  const entry = basis.tables[current.table];
-  const against = `the expectations of ${basis.file}`;
+  if (basis.kind === 'snapshot') return compareSnapshot(current, basis.snapshot);
+  return compareExpected(current, basis.tables[current.table], `the expectations of ${basis.file}`);
+}
+
+/** Every column of every row against the snapshot taken before the restore. */
+function compareSnapshot(current: TableRows, snapshot: CanarySnapshot): TableOutcome {
+  const before = snapshot.contract.users.table === current.table ? snapshot.users : snapshot.transactions;
+  const comparison = compareRows(before, current);
+  return comparison.ok
+    ? {
+        ok: true,
+        text: `its ${current.lines.length} row(s) match the snapshot taken before the restore, every column`,
+        facts: { compared: 'snapshot taken before the restore', rows: current.lines.length },
+      }
+    : {
+        ok: false,
+        text: `${current.table} differs from the snapshot taken before the restore: ${describeComparison(comparison, { expected: before.lines.length, found: current.lines.length })}`,
+        facts: {
+          compared: 'snapshot taken before the restore',
+          differences: comparison.differences,
+          expected: before.lines,
+          found: current.lines,
+        },
+      };
+}
+
+/** Against the expectations file's entry: its rows' texts, else its digest, else its count or range. */
+function compareExpected(
+  current: TableRows,
+  entry: TableExpectation | undefined,
+  against: string,
+): TableOutcome {
   if (!entry) {
     return {
       ok: false,

@@ -1,6 +1,7 @@
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
+import { sessionPool } from './session-pool.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 export {
@@ -54,12 +55,18 @@ export interface DeepVerifyOptions {
   timeZone?: string;
   /** Tables whose dump data could not be digested do not fail the check (--allow-unverified). */
   allowUnverified?: boolean;
-  /** psql sessions reading back at once; default 2. */
+  /** psql sessions reading back at once, over all databases; default DEFAULT_READ_SESSIONS. */
   parallel?: number;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
   signal?: AbortSignal;
 }
+
+/**
+ * Sessions reading back at once by default: measured on 2 cores at 150 MB (docs/benchmarks.md), where
+ * the server's COPY, psql and the drill's digest share the cores.
+ */
+export const DEFAULT_READ_SESSIONS = 3;
 
 export interface DeepVerification {
   verdict: Verdict;
@@ -74,66 +81,75 @@ export interface DeepVerification {
  * are listed as not verified.
  */
 export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerification> {
-  const databaseFor = options.databaseFor ?? ((name: string) => name);
-  const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
   const byDatabase = new Map<string, TableDigest[]>();
   for (const entry of options.expected)
     byDatabase.set(entry.database, [...(byDatabase.get(entry.database) ?? []), entry]);
-  const parallel = Math.max(1, options.parallel ?? 2);
-  // One database: its tables split over `parallel` psql sessions; several: that many databases at once.
-  const readers = byDatabase.size === 1 ? parallel : 1;
+  const parallel = Math.max(1, options.parallel ?? DEFAULT_READ_SESSIONS);
+  // Every database may read on all `parallel` sessions (a large table in block ranges), but the pool
+  // bounds the psql sessions of all databases together to `parallel`.
+  const executor = sessionPool(options.executor, parallel);
+  const readers = parallel;
   const databases = [...byDatabase];
   const done: { tables: TableCheck[]; session?: DatabaseSession }[] = [];
   let next = 0;
   async function worker(): Promise<void> {
     for (let at = next++; at < databases.length; at = next++) {
       const [database, entries] = databases[at] as [string, TableDigest[]];
-      done[at] = await checkDatabase(database, entries);
+      done[at] = await checkDatabase({ ...options, executor }, readers, database, entries);
     }
-  }
-  async function checkDatabase(database: string, entries: TableDigest[]) {
-    const restoredDatabase = databaseFor(database);
-    const encoding = entries[0]?.encoding ?? 'UTF8';
-    const readable = entries.filter((e) => e.unverified === undefined);
-    const restored = await readDatabase(
-      options.executor,
-      restoredDatabase,
-      readable,
-      { encoding, timeZone },
-      options.clock,
-      options.signal,
-      readers,
-    );
-    const checks = entries.map((entry): TableCheck => {
-      const index = readable.indexOf(entry);
-      const got: RestoredDigest =
-        index < 0 ? { rows: null, digest: null, seconds: 0 } : (restored.tables[index] as RestoredDigest);
-      const digestMatch = got.digest === entry.digest && got.rows === entry.rows;
-      return {
-        kind: entry.kind,
-        database,
-        restoredDatabase,
-        table: entry.table,
-        columns: entry.columns,
-        data: entry.data ?? 'copy',
-        dumpRows: entry.rows,
-        restoredRows: got.rows,
-        dumpDigest: entry.digest,
-        restoredDigest: got.digest,
-        digestMatch,
-        verified: digestMatch && entry.unverified === undefined,
-        seconds: got.seconds,
-        ...(entry.unverified !== undefined ? { unverified: entry.unverified } : {}),
-        ...(got.coveredBy !== undefined ? { coveredBy: got.coveredBy } : {}),
-        ...(got.error ? { error: got.error } : {}),
-      };
-    });
-    return { tables: checks, ...(restored.session ? { session: { database, ...restored.session } } : {}) };
   }
   await Promise.all(Array.from({ length: Math.min(parallel, databases.length) }, worker));
   const tables = done.flatMap((d) => d.tables);
   const sessions = done.flatMap((d) => (d.session ? [d.session] : []));
   return { verdict: judge(tables, options.allowUnverified === true), tables, sessions };
+}
+
+/** One database read back and compared, table by table. */
+async function checkDatabase(
+  options: DeepVerifyOptions,
+  readers: number,
+  database: string,
+  entries: TableDigest[],
+): Promise<{ tables: TableCheck[]; session?: DatabaseSession }> {
+  const databaseFor = options.databaseFor ?? ((name: string) => name);
+  const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
+  const restoredDatabase = databaseFor(database);
+  const encoding = entries[0]?.encoding ?? 'UTF8';
+  const readable = entries.filter((e) => e.unverified === undefined);
+  const restored = await readDatabase(
+    options.executor,
+    restoredDatabase,
+    readable,
+    { encoding, timeZone },
+    options.clock,
+    options.signal,
+    readers,
+  );
+  const checks = entries.map((entry): TableCheck => {
+    const index = readable.indexOf(entry);
+    const got: RestoredDigest =
+      index < 0 ? { rows: null, digest: null, seconds: 0 } : (restored.tables[index] as RestoredDigest);
+    const digestMatch = got.digest === entry.digest && got.rows === entry.rows;
+    return {
+      kind: entry.kind,
+      database,
+      restoredDatabase,
+      table: entry.table,
+      columns: entry.columns,
+      data: entry.data ?? 'copy',
+      dumpRows: entry.rows,
+      restoredRows: got.rows,
+      dumpDigest: entry.digest,
+      restoredDigest: got.digest,
+      digestMatch,
+      verified: digestMatch && entry.unverified === undefined,
+      seconds: got.seconds,
+      ...(entry.unverified !== undefined ? { unverified: entry.unverified } : {}),
+      ...(got.coveredBy !== undefined ? { coveredBy: got.coveredBy } : {}),
+      ...(got.error ? { error: got.error } : {}),
+    };
+  });
+  return { tables: checks, ...(restored.session ? { session: { database, ...restored.session } } : {}) };
 }
 
 function where(check: TableCheck): string {

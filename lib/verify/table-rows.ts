@@ -11,7 +11,7 @@ import type { Executor } from '../exec/executor.ts';
 import { collector } from '../exec/tool-output.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import type { ReadSettings } from './deep.ts';
-import { dumpSessionLines } from './deep-read.ts';
+import { dumpSessionLines } from './read-session.ts';
 
 /** A table to read: its qualified name, the columns COPY writes, its key columns. */
 export interface RowSource {
