@@ -88,6 +88,7 @@ describe('error classes', async () => {
       'DRILL_ERROR',
       'DRILL_EXPECTATIONS',
       'DRILL_EXTENSION_MISSING',
+      'DRILL_INSERT_MALFORMED',
       'DRILL_K8S_API',
       'DRILL_K8S_CONFIG',
       'DRILL_K8S_CRONJOB_NOT_FOUND',

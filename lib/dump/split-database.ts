@@ -82,7 +82,7 @@ export function splitDatabase(options: SplitDatabaseOptions): SplitDatabaseStrea
     // A source that fails (a read error under the backup) destroys the splitter before its end: the
     // caller waiting for the section head must hear it, not wait forever.
     destroy(error, done) {
-      settle?.reject(error ?? new Error('the dump stream was closed before the section was read'));
+      split.settle?.reject(error ?? new Error('the dump stream was closed before the section was read'));
       done(error);
     },
   });

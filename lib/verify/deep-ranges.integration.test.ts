@@ -11,7 +11,7 @@ import { psql, startTestCluster } from '../../test/support/cluster.ts';
 import { copyDigest, type TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { hostExecutor } from '../exec/host.ts';
-import type { StartedTarget } from '../targets/target.ts';
+import { hostBinDir, type StartedTarget } from '../targets/target.ts';
 import { verifyDeep } from './deep.ts';
 import { MIN_RANGE_BLOCKS } from './read-plan.ts';
 
@@ -70,7 +70,7 @@ afterAll(async () => {
 });
 
 describe('a large table read in block ranges on several sessions', () => {
-  const executorOf = () => hostExecutor(server.handle.binDir ?? '', server.handle.connection, process.env);
+  const executorOf = () => hostExecutor(hostBinDir(server.handle), server.handle.connection, process.env);
 
   it('reads the table in as many ranges as sessions, never more sessions at once, and matches the dump exactly', async () => {
     const blocks = await psql(
