@@ -1,5 +1,5 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { collector } from './exec/tool-output.ts';
 import { logFormatFor, progressModeFor, streamLogger } from './log.ts';
 
 const POD = { KUBERNETES_SERVICE_HOST: '10.0.0.1' };
@@ -54,13 +54,10 @@ describe('logFormatFor', () => {
 });
 
 describe('streamLogger', () => {
+  /** A sink that keeps what is written to it (the executors' collector). */
   function capture() {
-    const out = new PassThrough();
-    let text = '';
-    out.on('data', (c: Buffer) => {
-      text += c.toString();
-    });
-    return { out, text: () => text };
+    const { sink, text } = collector();
+    return { out: sink, text };
   }
 
   it('writes human lines, warnings marked', () => {

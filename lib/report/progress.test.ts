@@ -1,14 +1,11 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { collector } from '../exec/tool-output.ts';
 import { progressMeter } from './progress.ts';
 
+/** A sink that keeps what is written to it (the executors' collector). */
 function capture() {
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (c: Buffer) => {
-    text += c.toString();
-  });
-  return { out, text: () => text };
+  const { sink, text } = collector();
+  return { out: sink, text };
 }
 
 describe('progressMeter', () => {
