@@ -17,9 +17,38 @@ export function directorySource(dir: string, naming: BackupNaming): BackupSource
 }
 
 async function discoverDirectory(dir: string, naming: BackupNaming): Promise<Discovery> {
-  let names: string[];
+  const names = await listBackupDir(dir);
+  const candidates: BackupCandidate[] = [];
+  const ignored: PassedOver[] = [];
+  const rejected: PassedOver[] = [];
+  for (const name of names.sort()) {
+    const verdict = classifyName(name, naming);
+    if (verdict.kind === 'ignored') {
+      ignored.push({ name, reason: verdict.reason });
+      continue;
+    }
+    if (verdict.kind === 'rejected') {
+      rejected.push({ name, reason: verdict.reason });
+      continue;
+    }
+    const looked = await candidateFor(dir, name, verdict);
+    if ('reason' in looked) rejected.push(looked);
+    else candidates.push(looked);
+  }
+  // Newest first; on the same second prefer the compressed file (what the CronJob writes), then the name.
+  candidates.sort(
+    (a, b) =>
+      b.takenAt.getTime() - a.takenAt.getTime() ||
+      (a.compression === b.compression ? 0 : a.compression === 'gzip' ? -1 : 1) ||
+      a.name.localeCompare(b.name),
+  );
+  return { location: dir, candidates, ignored, rejected };
+}
+
+/** The names in the backup directory, or the error saying why it cannot be listed. */
+async function listBackupDir(dir: string): Promise<string[]> {
   try {
-    names = await readdir(dir);
+    return await readdir(dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why =
@@ -38,48 +67,29 @@ async function discoverDirectory(dir: string, naming: BackupNaming): Promise<Dis
       },
     );
   }
-  const candidates: BackupCandidate[] = [];
-  const ignored: PassedOver[] = [];
-  const rejected: PassedOver[] = [];
-  for (const name of names.sort()) {
-    const verdict = classifyName(name, naming);
-    if (verdict.kind === 'ignored') {
-      ignored.push({ name, reason: verdict.reason });
-      continue;
-    }
-    if (verdict.kind === 'rejected') {
-      rejected.push({ name, reason: verdict.reason });
-      continue;
-    }
-    const path = join(dir, name);
-    // stat follows symlinks: a link to a backup is a backup.
-    const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
-    if (info instanceof Error) {
-      rejected.push({ name, reason: `cannot be read: ${info.code ?? info.message}` });
-    } else if (verdict.format === 'directory' ? !info.isDirectory() : !info.isFile()) {
-      rejected.push({
-        name,
-        reason: verdict.format === 'directory' ? 'not a directory' : 'not a regular file',
-      });
-    } else {
-      candidates.push({
-        name,
-        path,
-        takenAt: verdict.takenAt,
-        sizeBytes: verdict.format === 'directory' ? await directorySize(path) : info.size,
-        format: verdict.format,
-        compression: verdict.compression,
-      });
-    }
+}
+
+/** A name that looks like a backup: the candidate it is, or why it is rejected after all. */
+async function candidateFor(
+  dir: string,
+  name: string,
+  verdict: Extract<ReturnType<typeof classifyName>, { kind: 'backup' }>,
+): Promise<BackupCandidate | PassedOver> {
+  const path = join(dir, name);
+  // stat follows symlinks: a link to a backup is a backup.
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) return { name, reason: `cannot be read: ${info.code ?? info.message}` };
+  if (verdict.format === 'directory' ? !info.isDirectory() : !info.isFile()) {
+    return { name, reason: verdict.format === 'directory' ? 'not a directory' : 'not a regular file' };
   }
-  // Newest first; on the same second prefer the compressed file (what the CronJob writes), then the name.
-  candidates.sort(
-    (a, b) =>
-      b.takenAt.getTime() - a.takenAt.getTime() ||
-      (a.compression === b.compression ? 0 : a.compression === 'gzip' ? -1 : 1) ||
-      a.name.localeCompare(b.name),
-  );
-  return { location: dir, candidates, ignored, rejected };
+  return {
+    name,
+    path,
+    takenAt: verdict.takenAt,
+    sizeBytes: verdict.format === 'directory' ? await directorySize(path) : info.size,
+    format: verdict.format,
+    compression: verdict.compression,
+  };
 }
 
 /** The bytes a directory-format backup holds (its files, one level deep, as pg_dump writes them). */

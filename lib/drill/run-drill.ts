@@ -3,12 +3,9 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import dayjs from 'dayjs';
 import type { BackupCandidate } from '../backups/backup-source.ts';
-import { directorySource, requireCandidates } from '../backups/directory-source.ts';
 import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
-import { ExpectationsError } from '../expect/errors.ts';
-import { type Expectations, loadExpectations } from '../expect/expectations.ts';
 import { type Logger, progressModeFor } from '../log.ts';
 import {
   copyDatabaseName,
@@ -19,11 +16,11 @@ import {
 } from '../pg/databases.ts';
 import { buildReport, type DrillReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
-import { type AllowRule, validateAllowRules } from '../restore/allowed-errors.ts';
 import { executorFor } from '../targets/attach.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { CleanupStack } from './cleanups.ts';
+import { type Inputs, readInputs } from './inputs.ts';
 import type { DrillPlan } from './plan.ts';
 import { publishDrillReport } from './publish-run.ts';
 import { runDrillSpecs } from './run-specs.ts';
@@ -69,13 +66,6 @@ interface Run {
   startError?: string;
 }
 
-/** The operator's inputs, validated before anything is started. */
-interface Inputs {
-  expectations: Expectations | undefined;
-  allowedErrors: AllowRule[];
-  newestBackup: BackupCandidate | undefined;
-}
-
 /**
  * One drill run as named stages: read the inputs, start the target, make a backup when there is none,
  * run the drill specs, clean up (always), report. Every run that got past reading its configuration ends
@@ -85,7 +75,7 @@ interface Inputs {
 export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<DrillReport> {
   const run = newRun(config, deps);
   try {
-    const inputs = await readInputs(run);
+    const inputs = await readInputs(config, run.naming);
     const target = await startDrillTarget(run, inputs.newestBackup);
     pushDatabaseCleanups(run, target);
     const backupDir = await backupsToDrill(run, target);
@@ -112,26 +102,6 @@ function newRun(config: DrillConfig, deps: DrillDeps): Run {
     errors: [],
     cleanupFailures: [],
   };
-}
-
-/** Bad inputs are bad configuration: a bad expectations file or allow rule is found before any server starts. */
-async function readInputs(run: Run): Promise<Inputs> {
-  const { config } = run;
-  const expectations = config.expect ? await loadExpectations(config.expect) : undefined;
-  const recordedCanary = expectations?.canary?.database;
-  if (expectations && recordedCanary && config.canary !== 'none' && recordedCanary !== config.canary) {
-    throw new ExpectationsError(
-      expectations.file,
-      'canary.database',
-      `is ${recordedCanary}, but this drill's canary is ${config.canary}: set --canary ${recordedCanary}, or record the expectations again for ${config.canary}`,
-    );
-  }
-  const allowedErrors = [...(config.allowedErrors ?? []), ...(expectations?.allow ?? [])];
-  validateAllowRules(allowedErrors);
-  const newestBackup = config.backups
-    ? requireCandidates(await directorySource(config.backups, run.naming).discover(), run.naming)
-    : undefined;
-  return { expectations, allowedErrors, newestBackup };
 }
 
 /**

@@ -52,6 +52,32 @@ export interface FoundBinDir {
  * majors side by side in /usr/lib/postgresql/N), and when none fits, the error names the container fix.
  */
 export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
+  const probe = binDirProbe(search);
+  if (search.explicit) return explicitBinDir(search, search.explicit, probe);
+  const found = (await onPath(search, probe)) ?? (await underVersionRoots(search, probe));
+  if (found) return found;
+  const newestOlder = probe.newestOlder();
+  if (newestOlder) return tooOld(search, probe.tried, newestOlder);
+  const tools = probe.tools;
+  const tried = probe.tried;
+  const where = tried.length ? tried.join('; ') : ['PATH', ...search.versionRoots].join(', ');
+  const searched = `no PostgreSQL binaries found (needed: ${tools.join(', ')}; tried: ${where})`;
+  throw new ToolsNotFoundError(
+    searched,
+    `No${searched.slice(2)}. Install PostgreSQL (Debian: apt-get install postgresql), or pass --pg-bindir DIR, or use --target url for an existing scratch server.`,
+  );
+}
+
+/** Looks at candidate directories one by one, remembering what it tried and the newest too-old one. */
+interface BinDirProbe {
+  tools: readonly string[];
+  tried: string[];
+  /** The directory found `how`, when it holds the tools (and, with a dump, fits it). */
+  accept(dir: string | undefined, how: string): Promise<FoundBinDir | undefined>;
+  newestOlder(): { dir: string; version: PgVersion } | undefined;
+}
+
+function binDirProbe(search: BinDirSearch): BinDirProbe {
   const tried: string[] = [];
   const tools = search.tools ?? LOCAL_TOOLS;
   const need = search.dump?.version.major;
@@ -89,42 +115,50 @@ export async function findPgBinDir(search: BinDirSearch): Promise<FoundBinDir> {
       fits: true,
     };
   };
-  if (search.explicit) {
-    const found = await accept(search.explicit, '--pg-bindir');
-    if (found) return found;
-    if (newestOlder) return tooOld(search, tried, newestOlder);
-    const searched = `--pg-bindir ${search.explicit} does not hold all of ${tools.join(', ')}`;
-    throw new ToolsNotFoundError(
-      searched,
-      `${searched}. Point it at the bin directory of a PostgreSQL installation.`,
-    );
-  }
+  return { tools, tried, accept, newestOlder: () => newestOlder };
+}
+
+/** `--pg-bindir`: used as given, nothing else is tried. */
+async function explicitBinDir(
+  search: BinDirSearch,
+  explicit: string,
+  probe: BinDirProbe,
+): Promise<FoundBinDir> {
+  const found = await probe.accept(explicit, '--pg-bindir');
+  if (found) return found;
+  const newestOlder = probe.newestOlder();
+  if (newestOlder) return tooOld(search, probe.tried, newestOlder);
+  const searched = `--pg-bindir ${explicit} does not hold all of ${probe.tools.join(', ')}`;
+  throw new ToolsNotFoundError(
+    searched,
+    `${searched}. Point it at the bin directory of a PostgreSQL installation.`,
+  );
+}
+
+/** PATH: `pg_config --bindir`, then the directory `initdb` resolves to. */
+async function onPath(search: BinDirSearch, probe: BinDirProbe): Promise<FoundBinDir | undefined> {
   const pgConfig = await which('pg_config', search.path);
   if (pgConfig) {
     const out = await run(pgConfig, ['--bindir']).catch(() => undefined);
-    const found = await accept(out?.stdout.trim(), `pg_config --bindir of ${pgConfig}`);
+    const found = await probe.accept(out?.stdout.trim(), `pg_config --bindir of ${pgConfig}`);
     if (found) return found;
   }
   const initdb = await which('initdb', search.path);
-  if (initdb) {
-    const found = await accept(dirname(await realpath(initdb)), `initdb on PATH`);
-    if (found) return found;
-  }
+  if (initdb) return probe.accept(dirname(await realpath(initdb)), `initdb on PATH`);
+  return undefined;
+}
+
+/** Each major under the version roots, newest first. */
+async function underVersionRoots(search: BinDirSearch, probe: BinDirProbe): Promise<FoundBinDir | undefined> {
   for (const root of search.versionRoots) {
     const versions = await readdir(root).catch(() => [] as string[]);
     versions.sort((a, b) => Number.parseFloat(b) - Number.parseFloat(a));
     for (const version of versions) {
-      const found = await accept(join(root, version, 'bin'), `under ${root}`);
+      const found = await probe.accept(join(root, version, 'bin'), `under ${root}`);
       if (found) return found;
     }
   }
-  if (newestOlder) return tooOld(search, tried, newestOlder);
-  const where = tried.length ? tried.join('; ') : ['PATH', ...search.versionRoots].join(', ');
-  const searched = `no PostgreSQL binaries found (needed: ${tools.join(', ')}; tried: ${where})`;
-  throw new ToolsNotFoundError(
-    searched,
-    `No${searched.slice(2)}. Install PostgreSQL (Debian: apt-get install postgresql), or pass --pg-bindir DIR, or use --target url for an existing scratch server.`,
-  );
+  return undefined;
 }
 
 /**

@@ -85,13 +85,7 @@ export function bootstrapRoleFilter(role: string, skipped: SkippedStatement[]): 
  * and from there bytes pass through untouched.
  */
 export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsChanges): Transform {
-  const role = options.bootstrapRole;
-  const ident = quoteIdent(role);
-  // pg_dump also quotes plain names that are keywords (`"user"`): accept either spelling.
-  const spellings = [...new Set([ident, `"${role.replaceAll('"', '""')}"`])];
-  const creates = spellings.map((s) => `CREATE ROLE ${s};`);
-  const alters = spellings.map((s) => `ALTER ROLE ${s} WITH `);
-  const seen = { kind: 'sql' as LineKind, startsStatement: false, openAfter: false };
+  const seen: SeenLine = { kind: 'sql', startsStatement: false, openAfter: false };
   const lexer = createDumpLexer({
     line(l) {
       seen.kind = l.kind;
@@ -99,6 +93,35 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
       seen.openAfter = l.openAfter;
     },
   });
+  return lineFilter(lexer, seen, {
+    globals: globalsRewriter(options, changes, seen),
+    sections:
+      options.keepDatabase === undefined ? undefined : keptDatabaseRewriter(options.keepDatabase, changes),
+  });
+}
+
+/** What the dump lexer said of the line just written to it. */
+interface SeenLine {
+  kind: LineKind;
+  startsStatement: boolean;
+  openAfter: boolean;
+}
+
+/** The replacement for a line, or undefined to keep it. */
+type LineRewriter = (current: string, line: number) => string | undefined;
+
+/** The globals part's rewrites: the bootstrap role's CREATE and ALTER, expected DROPs, tablespaces. */
+function globalsRewriter(
+  options: GlobalsFilterOptions,
+  changes: GlobalsChanges,
+  seen: SeenLine,
+): LineRewriter {
+  const role = options.bootstrapRole;
+  const ident = quoteIdent(role);
+  // pg_dump also quotes plain names that are keywords (`"user"`): accept either spelling.
+  const spellings = [...new Set([ident, `"${role.replaceAll('"', '""')}"`])];
+  const creates = spellings.map((s) => `CREATE ROLE ${s};`);
+  const alters = spellings.map((s) => `ALTER ROLE ${s} WITH `);
   // Without what the server holds, only the bootstrap role's DROP is known to be hopeless.
   const existing = options.existing;
   const dropReason = (drop: DropStatement) =>
@@ -107,8 +130,7 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
       : drop.kind === 'ROLE' && drop.name === role
         ? expectedDropReason(drop, { roles: [role], databases: [], tablespaces: [] }, role)
         : undefined;
-  /** The replacement for a globals line, or undefined to keep it. */
-  const rewrite = (current: string, line: number): string | undefined => {
+  return (current, line) => {
     if (seen.kind !== 'sql' || !seen.startsStatement) return undefined;
     const alter = alters.find((prefix) => current.startsWith(prefix));
     if (alter || creates.includes(current)) {
@@ -132,10 +154,12 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
     }
     return undefined;
   };
-  const keep = options.keepDatabase;
+}
+
+/** In the sections: the kept database's DROP and CREATE become comments; the rest stays. */
+function keptDatabaseRewriter(keep: string, changes: GlobalsChanges): LineRewriter {
   const createKept = new RegExp(`^CREATE DATABASE (${IDENT_PATTERN}) `);
-  /** In the sections: the kept database's DROP and CREATE become comments; the rest stays. */
-  const rewriteKept = (current: string, line: number): string | undefined => {
+  return (current, line) => {
     const drop = parseDrop(current);
     const create = drop ? undefined : createKept.exec(current)?.[1];
     const name = drop?.kind === 'DATABASE' ? drop.name : create && unquoteIdent(create);
@@ -148,14 +172,68 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
     });
     return `-- pg-restore-drill: ${drop ? 'DROP' : 'CREATE'} DATABASE of the drill's own session database commented out`;
   };
-  let phase: 'globals' | 'sections' | 'through' = 'globals';
+}
+
+/** Where the filter is in the dump, and the number of the line it is at. */
+interface FilterState {
+  phase: 'globals' | 'sections' | 'through';
+  line: number;
+}
+
+/** The rewrites the filter applies: always the globals', and the kept database's in the sections. */
+interface Rewriters {
+  globals: LineRewriter;
+  sections: LineRewriter | undefined;
+}
+
+/**
+ * The replacement for the line at data[start, end), or undefined to keep it. The first `\connect`
+ * moves the phase on: to the sections when a database is kept, else through.
+ */
+function replacementOf(
+  state: FilterState,
+  seen: SeenLine,
+  rewriters: Rewriters,
+  data: Buffer,
+  start: number,
+  end: number,
+): string | undefined {
+  if (state.phase === 'globals') {
+    const current = data.toString('utf8', start, end);
+    if (seen.kind === 'meta' && current.startsWith('\\connect ')) {
+      state.phase = rewriters.sections === undefined ? 'through' : 'sections';
+      return undefined;
+    }
+    return rewriters.globals(current, state.line);
+  }
+  if (
+    rewriters.sections &&
+    seen.kind === 'sql' &&
+    seen.startsStatement &&
+    !seen.openAfter &&
+    (data[start] === 68 || data[start] === 67) // D(ROP), C(REATE)
+  ) {
+    return rewriters.sections(data.toString('utf8', start, end), state.line);
+  }
+  return undefined;
+}
+
+/**
+ * The stream: each line goes through the lexer and, in the globals part, through `globals`; from the
+ * first `\connect` on, through `sections` when a database is kept, else bytes pass through untouched.
+ */
+function lineFilter(
+  lexer: ReturnType<typeof createDumpLexer>,
+  seen: SeenLine,
+  rewriters: Rewriters,
+): Transform {
+  const state: FilterState = { phase: 'globals', line: 0 };
   let partial: Buffer = Buffer.alloc(0);
-  let line = 0;
   // Split on the newline byte: it never occurs inside a multi-byte UTF-8 character, so a line's bytes
   // are handed on exactly as read.
   return new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
-      if (phase === 'through') {
+      if (state.phase === 'through') {
         done(null, chunk);
         return;
       }
@@ -164,29 +242,16 @@ export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsCha
       let start = 0;
       try {
         for (let end = data.indexOf(10, start); end >= 0; end = data.indexOf(10, start)) {
-          line++;
+          state.line++;
           lexer.write(data.subarray(start, end + 1));
-          let replacement: string | undefined;
-          if (phase === 'globals') {
-            const current = data.toString('utf8', start, end);
-            if (seen.kind === 'meta' && current.startsWith('\\connect ')) {
-              if (keep === undefined) {
-                // Globals end here; the rest passes through untouched.
-                phase = 'through';
-                out.push(data.subarray(start));
-                partial = Buffer.alloc(0);
-                done(null, Buffer.concat(out));
-                return;
-              }
-              phase = 'sections';
-            } else replacement = rewrite(current, line);
-          } else if (
-            seen.kind === 'sql' &&
-            seen.startsStatement &&
-            !seen.openAfter &&
-            (data[start] === 68 || data[start] === 67) // D(ROP), C(REATE)
-          ) {
-            replacement = rewriteKept(data.toString('utf8', start, end), line);
+          const replacement = replacementOf(state, seen, rewriters, data, start, end);
+          // replacementOf moves the phase on at the first `\connect` (the cast undoes the narrowing above).
+          if ((state.phase as FilterState['phase']) === 'through') {
+            // Globals end here; the rest passes through untouched.
+            out.push(data.subarray(start));
+            partial = Buffer.alloc(0);
+            done(null, Buffer.concat(out));
+            return;
           }
           out.push(
             replacement === undefined ? data.subarray(start, end + 1) : Buffer.from(`${replacement}\n`),

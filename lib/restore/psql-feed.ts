@@ -104,22 +104,9 @@ export interface FeedPlan {
  */
 export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Promise<FedPsql> {
   let sqlBytes = 0;
-  const stages: NodeJS.ReadWriteStream[] = [];
-  if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
-  const gunzip = options.compression === 'gzip' ? createGunzip() : undefined;
-  if (gunzip) stages.push(gunzip);
-  if (options.watch) {
-    options.watch.gunzip(gunzip);
-    stages.push(watchStage(options.watch));
-  }
-  stages.push(...(plan.select ?? []));
-  stages.push(
-    countingStream((total) => {
-      sqlBytes = total;
-    }),
-  );
-  if (options.tap) stages.push(options.tap);
-  stages.push(...(plan.rewrite ?? []));
+  const stages = feedStages(options, plan, (total) => {
+    sqlBytes = total;
+  });
   // A broken input (gunzip on a damaged file) destroys stdin with its error, which the executor reports;
   // psql stopping early (ON_ERROR_STOP) ends the feed, and psql's verdict is the one that counts.
   const stdin = new PassThrough();
@@ -151,7 +138,7 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const started = options.clock();
-  let result: Awaited<ReturnType<Executor['run']>>;
+  let result: PsqlRun;
   try {
     result = await options.executor.run('psql', plan.args, { stdin, signal });
   } catch (error) {
@@ -159,6 +146,39 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   }
   const durationMs = options.clock() - started;
   await feeding;
+  return judgeRun(options, plan, { result, timeout, durationMs, sqlBytes });
+}
+
+type PsqlRun = Awaited<ReturnType<Executor['run']>>;
+
+/** The stages from the backup's bytes to psql's stdin, in order; `onSqlBytes` is told the SQL's size. */
+function feedStages(
+  options: StreamedDumpOptions,
+  plan: FeedPlan,
+  onSqlBytes: (total: number) => void,
+): NodeJS.ReadWriteStream[] {
+  const stages: NodeJS.ReadWriteStream[] = [];
+  if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
+  const gunzip = options.compression === 'gzip' ? createGunzip() : undefined;
+  if (gunzip) stages.push(gunzip);
+  if (options.watch) {
+    options.watch.gunzip(gunzip);
+    stages.push(watchStage(options.watch));
+  }
+  stages.push(...(plan.select ?? []));
+  stages.push(countingStream(onSqlBytes));
+  if (options.tap) stages.push(options.tap);
+  stages.push(...(plan.rewrite ?? []));
+  return stages;
+}
+
+/** psql's verdict, once it has run: the ceiling, an abort, then its errors (under the allow rules, if any). */
+function judgeRun(
+  options: StreamedDumpOptions,
+  plan: FeedPlan,
+  run: { result: PsqlRun; timeout: AbortSignal; durationMs: number; sqlBytes: number },
+): FedPsql {
+  const { result, durationMs, sqlBytes } = run;
   const parsed = parsePsqlStderr(result.stderr);
   const lineOf = plan.lineOf ?? ((line: number) => line);
   const errors = parsed.errors.map((e) => ({
@@ -167,7 +187,7 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   }));
   const rules = options.allowedErrors ?? [];
   const note = plan.failureNote ? `; ${plan.failureNote}` : '';
-  if (timeout.aborted) {
+  if (run.timeout.aborted) {
     throw ceilingReached(
       { ceilingMs: options.timeoutMs, budgetMs: options.budgetMs, durationMs },
       ` (${sqlBytes} bytes of SQL replayed by then)${note}`,
@@ -177,29 +197,8 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
     throw new RestoreFailedError(`Restore interrupted before it finished${note}.`, result.exitCode, errors);
   }
   if (rules.length > 0) {
-    const judged = judgeErrors(errors, rules);
-    const cut = result.stderr.length >= STDERR_JUDGEABLE_BYTES;
-    const first = judged.rejected[0];
-    const unjudged = parsed.unrecognized[0];
-    if (first || result.exitCode !== 0 || cut || unjudged !== undefined) {
-      const why = first
-        ? `an error the allow rules do not accept: ${formatSqlError(first.error)} (${first.reason})`
-        : cut
-          ? `psql reported more errors than the drill keeps (${result.stderr.length} bytes of stderr): they cannot all be judged against the allow rules`
-          : unjudged !== undefined
-            ? `psql printed a line that is no error the drill can judge against the allow rules: ${unjudged}`
-            : `psql exited with ${result.exitCode ?? result.signal}`;
-      const accepted = judged.accepted.length
-        ? `; ${judged.accepted.length} other error(s) were accepted`
-        : '';
-      const continued = plan.continuedNote ? `; ${plan.continuedNote}` : '';
-      throw new RestoreFailedError(
-        `Restore failed: ${why}${accepted}${continued}`,
-        result.exitCode,
-        first ? judged.rejected.map((r) => r.error) : errors,
-      );
-    }
-    return { durationMs, sqlBytes, warnings: parsed.warnings, accepted: judged.accepted };
+    const accepted = judgeUnderRules(result, errors, parsed.unrecognized, rules, plan.continuedNote);
+    return { durationMs, sqlBytes, warnings: parsed.warnings, accepted };
   }
   if (result.exitCode !== 0 || errors.length > 0) {
     const first = errors[0];
@@ -216,6 +215,37 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
     );
   }
   return { durationMs, sqlBytes, warnings: parsed.warnings, accepted: [] };
+}
+
+/** psql went on past errors: each is judged, and the first no rule accepts fails the restore. */
+function judgeUnderRules(
+  result: PsqlRun,
+  errors: SqlError[],
+  unrecognized: readonly string[],
+  rules: readonly AllowRule[],
+  continuedNote: string | undefined,
+): AcceptedError[] {
+  const judged = judgeErrors(errors, rules);
+  const cut = result.stderr.length >= STDERR_JUDGEABLE_BYTES;
+  const first = judged.rejected[0];
+  const unjudged = unrecognized[0];
+  if (first || result.exitCode !== 0 || cut || unjudged !== undefined) {
+    const why = first
+      ? `an error the allow rules do not accept: ${formatSqlError(first.error)} (${first.reason})`
+      : cut
+        ? `psql reported more errors than the drill keeps (${result.stderr.length} bytes of stderr): they cannot all be judged against the allow rules`
+        : unjudged !== undefined
+          ? `psql printed a line that is no error the drill can judge against the allow rules: ${unjudged}`
+          : `psql exited with ${result.exitCode ?? result.signal}`;
+    const accepted = judged.accepted.length ? `; ${judged.accepted.length} other error(s) were accepted` : '';
+    const continued = continuedNote ? `; ${continuedNote}` : '';
+    throw new RestoreFailedError(
+      `Restore failed: ${why}${accepted}${continued}`,
+      result.exitCode,
+      first ? judged.rejected.map((r) => r.error) : errors,
+    );
+  }
+  return judged.accepted;
 }
 
 /** The restore hit the hard ceiling: the error says how long it ran, and the budget and ceiling. */
