@@ -304,10 +304,11 @@ async function checkFitsTarget(): Promise<Verdict> {
   refuseUnsafe(inspection);
   const psql = await executor.toolVersion('psql');
   const file = found.backup?.path ?? '';
-  const notes = checkRestorable(file, inspection, target.serverVersion, psql);
-  const { extensions, tablespaces } = await checkNeeds(file, inspection, notes);
   const upgrade = crossMajor(inspection, target.serverVersion);
-  if (upgrade) notes.push(`a cross-major restore: PostgreSQL ${upgrade.from} → ${upgrade.to}`);
+  // The cross-major note first: the step's line shows the start of its summary.
+  const notes = upgrade ? [`a cross-major restore: PostgreSQL ${upgrade.from} → ${upgrade.to}`] : [];
+  notes.push(...checkRestorable(file, inspection, target.serverVersion, psql));
+  const { extensions, tablespaces } = await checkNeeds(file, inspection, notes);
   found.restorable = true;
   return {
     ok: true,

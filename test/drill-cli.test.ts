@@ -15,6 +15,7 @@ import {
   writeBackup,
   writeBackupBytes,
 } from './support/cluster.ts';
+import { restorePsqlUnder } from './support/drill-processes.ts';
 import { drillSetup } from './support/drill-setup.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
@@ -374,7 +375,9 @@ describe('interruption', () => {
     const temp = await setup.freshDir('slow-temp');
     const reports = await setup.freshDir('slow-report');
     const run = startCli(['--backups', dir, '--report-dir', reports, '--temp-dir', temp]);
-    await run.waitFor(/drop: canary dropped and gone/);
+    // Signalled once the restore's psql runs, as /proc shows it, not when a step line is printed: vitest
+    // may hold a finished step's result back until the next one ends (its task updates are throttled).
+    await restorePsqlUnder(run.child.pid as number, () => run.child.exitCode !== null);
     run.child.kill('SIGTERM');
     const { code, stdout, stderr } = await run.done;
     expect(code, stdout).toBe(143);

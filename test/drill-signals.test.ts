@@ -9,51 +9,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DrillReport } from '../lib/report/report.ts';
 import { slowDump, writeBackup } from './support/cluster.ts';
+import { processesInGroup, restorePsqlUnder, statOf } from './support/drill-processes.ts';
 import { drillSetup } from './support/drill-setup.ts';
-import { listProcesses, type ProcessInfo } from './support/live-server.ts';
+import { listProcesses } from './support/live-server.ts';
 import { startCli } from './support/run-cli.ts';
 
 const setup = drillSetup('drill-signals-');
 const TRIES = 10;
-
-/** Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, …] (undefined once it is gone). */
-async function statOf(pid: number): Promise<string[] | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // The command name (field 2) may hold spaces and parentheses: the fields after its last `)` are safe.
-  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-async function processesInGroup(pgid: number): Promise<ProcessInfo[]> {
-  const found: ProcessInfo[] = [];
-  for (const p of await listProcesses()) if ((await statOf(p.pid))?.[2] === String(pgid)) found.push(p);
-  return found;
-}
-
-/** The process and everything under it (the drill's tools run in process groups of their own). */
-async function descendantsOf(root: number): Promise<ProcessInfo[]> {
-  const all = await listProcesses();
-  const parent = new Map<number, number>();
-  for (const p of all) parent.set(p.pid, Number((await statOf(p.pid))?.[1]));
-  const under = (pid: number): boolean => {
-    for (let at = parent.get(pid); at !== undefined && at > 1; at = parent.get(at))
-      if (at === root) return true;
-    return false;
-  };
-  return all.filter((p) => under(p.pid));
-}
-
-const isRestorePsql = (p: ProcessInfo) =>
-  /(^|\/)psql$/.test(p.argv[0] ?? '') && p.argv.includes('ON_ERROR_STOP=1');
-
-/** Waits until the drill's restore psql runs, as /proc shows it; returns its pid. */
-async function restorePsqlUnder(root: number, exited: () => boolean): Promise<number> {
-  for (;;) {
-    const psql = (await descendantsOf(root)).find(isRestorePsql);
-    if (psql) return psql.pid;
-    if (exited()) throw new Error(`the drill (pid ${root}) exited before its restore psql ran`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const alive = (pid: number) => statOf(pid).then((fields) => fields !== undefined && fields[0] !== 'Z');
 
