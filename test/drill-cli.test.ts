@@ -333,7 +333,8 @@ describe('two drills at once', () => {
         ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', firstReports],
         env,
       );
-      await first.waitFor(/drop: canary dropped and gone/);
+      // The first drill holds the lock while its restore's psql runs (/proc shows it).
+      await restorePsqlUnder(first.child.pid as number, () => first.child.exitCode !== null);
       const second = await runCli(
         ['--target', 'url', '--scratch', '--backups', dir, '--report-dir', await setup.freshDir('two-b')],
         env,
