@@ -23,7 +23,7 @@ import { CleanupStack } from './cleanups.ts';
 import { type Inputs, readInputs } from './inputs.ts';
 import type { DrillPlan } from './plan.ts';
 import { publishDrillReport } from './publish-run.ts';
-import { runDrillSpecs } from './run-specs.ts';
+import { preloadVitest, runDrillSpecs } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
 
 /** How long a cancelled step may take to stop before the target is stopped under it. */
@@ -74,6 +74,8 @@ interface Run {
  */
 export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<DrillReport> {
   const run = newRun(config, deps);
+  // Loaded while the inputs are read and the server starts; a failure to load surfaces where it is used.
+  preloadVitest().catch(() => {});
   try {
     const inputs = await readInputs(config, run.naming);
     const target = await startDrillTarget(run, inputs.newestBackup);

@@ -2,8 +2,6 @@ import { ownPod } from '../config/kube-settings.ts';
 import type { Logger } from '../log.ts';
 import type { DrillReport } from '../report/report.ts';
 import type { Reporter } from '../report/reporter.ts';
-import { recordDrillEvent } from './events.ts';
-import { loadKubeConfig } from './kube-config.ts';
 
 export interface EventReporterOptions {
   /** Read for the kubeconfig and the Job's downward-API variables (events.ts). */
@@ -36,6 +34,11 @@ async function recordEvent(
   options: EventReporterOptions,
 ): Promise<DrillReport['event']> {
   try {
+    // Loaded only in the drill's pod: the Kubernetes client costs a drill elsewhere 0.7 s and 70 MB.
+    const [{ loadKubeConfig }, { recordDrillEvent }] = await Promise.all([
+      import('./kube-config.ts'),
+      import('./events.ts'),
+    ]);
     const { kubeConfig, namespace } = loadKubeConfig({
       env: options.env,
       kubeconfig: options.kubeconfig,
