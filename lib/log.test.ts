@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { collector } from './exec/tool-output.ts';
 import { logFormatFor, progressModeFor, streamLogger } from './log.ts';
 
-const POD = { KUBERNETES_SERVICE_HOST: '10.0.0.1' };
+const POD = { KUBERNETES_SERVICE_HOST: '127.0.0.1' };
 const settings = { progress: 'auto' as const, progressIntervalSeconds: 10, logFormat: 'auto' as const };
 
 describe('progressModeFor', () => {
