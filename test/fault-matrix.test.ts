@@ -4,7 +4,7 @@
  * files, databases, psql processes, its advisory lock) and for what it must never touch (a bystander
  * database and the server's roles, byte for byte). The matrix is data, and docs/safety.md shows it.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
@@ -37,16 +37,7 @@ import {
   startLiveServer,
 } from './support/live-server.ts';
 import { type RunningPushgateway, startPushgateway } from './support/pushgateway.ts';
-import {
-  CLI_ENTRY,
-  type CliRun,
-  latestReportFile,
-  nodeArgs,
-  ROOT,
-  readReport,
-  runCli,
-  startCli,
-} from './support/run-cli.ts';
+import { type CliRun, latestReportFile, ROOT, readReport, runCli, startCli } from './support/run-cli.ts';
 
 /** One row of the matrix, as docs/safety.md shows it. */
 interface Fault {
@@ -775,7 +766,11 @@ describe('the fault matrix on a live server', () => {
     const owner = await postgresOsUser();
     await chown(c.backups, owner.uid, owner.gid);
     await chmod(c.backups, 0o700);
-    const run = await runCliWithoutDacOverride(canaryArgs(c), { ...live.cliEnv, HOME: c.temp });
+    const run = await runCli(
+      canaryArgs(c),
+      { ...live.cliEnv, HOME: c.temp },
+      { prefix: WITHOUT_DAC_OVERRIDE },
+    );
     const report = await reportOf(c);
     const message = `pg-restore-drill: Cannot list backup directory ${c.backups}: permission denied. Check --backups / DRILL_BACKUPS.`;
     await finish(c, run.code === UNREADABLE_BACKUPS.exitCode && run.stderr.trim() === message);
@@ -841,34 +836,8 @@ describe('the fault matrix on a live server', () => {
   });
 });
 
-/**
- * The CLI with the clean environment runCli gives it, as root but without CAP_DAC_OVERRIDE and
- * CAP_DAC_READ_SEARCH (setpriv drops them from the bounding set): file permissions apply to it.
- */
-function runCliWithoutDacOverride(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => !name.startsWith('DRILL_') && !name.startsWith('PG') && name !== 'DATABASE_URL',
-    ),
-  );
-  const child = spawn(
-    'setpriv',
-    ['--bounding-set=-dac_override,-dac_read_search', '--', process.execPath, ...nodeArgs(CLI_ENTRY, args)],
-    { cwd: ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+/** As root but without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: file permissions apply to the drill. */
+const WITHOUT_DAC_OVERRIDE = ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--'];
 
 /** The body rows of the first Markdown table after `heading`: cells trimmed, `\|` unescaped. */
 function markdownTable(doc: string, heading: string): string[][] {

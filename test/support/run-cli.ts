@@ -32,6 +32,8 @@ export interface CliOptions {
   npm?: boolean;
   /** In a process group of its own (its pid is the group's id): a test can signal the whole group. */
   detached?: boolean;
+  /** A command the drill runs under, e.g. `setpriv --bounding-set=… --`. */
+  prefix?: string[];
 }
 
 /**
@@ -59,10 +61,11 @@ export function cliEnv(env: NodeJS.ProcessEnv = {}, engine = false): NodeJS.Proc
  * or through `npm run drill --` itself with `npm: true` (npm relays signals).
  */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliOptions = {}): CliRun {
-  const [command, argv] = options.npm
+  const [drill, drillArgs] = options.npm
     ? ['npm', ['run', '--silent', 'drill', '--', ...args]]
     : [process.execPath, nodeArgs(options.entry ?? CLI_ENTRY, args)];
-  const child = spawn(command, argv, {
+  const [command, ...argv] = [...(options.prefix ?? []), drill, ...drillArgs];
+  const child = spawn(command as string, argv, {
     cwd: ROOT,
     detached: options.detached === true,
     env: cliEnv(env, options.engine === true),
