@@ -210,9 +210,43 @@ describe.skipIf(skip)('pushDrillMetrics through a fault proxy to a real Pushgate
     expect(await storedSuccess(gateway.url, grouping)).toEqual(1);
   });
 
+  it('sends @base64 grouping values as they are on the wire, stored under the intended label', async () => {
+    // No other test of this gateway pushes this cluster.
+    const cluster = 'eu/west';
+    const before = proxy.received.length;
+
+    const result = await pushDrillMetrics({
+      registry: drillRegistry(),
+      url: proxy.url,
+      grouping: { cluster },
+    });
+
+    expect(result).toEqual({ ok: true, attempts: 1 });
+    expect(proxy.received.slice(before).map((r) => r.path)).toEqual([
+      '/metrics/job/pg_restore_drill/cluster@base64/ZXUvd2VzdA==',
+    ]);
+    expect(await storedSuccess(gateway.url, { cluster })).toEqual(1);
+  });
+});
+
+// The gateway checks a push against every group it holds and lists one error per conflicting group, so
+// the 400 case has a gateway of its own: one earlier group, one conflict, one known message.
+describe.skipIf(skip)('pushDrillMetrics to a real Pushgateway holding one conflicting group', () => {
+  let gateway: RunningPushgateway;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    gateway = await startPushgateway();
+    proxy = await startFaultProxy(gateway.url);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await gateway?.stop();
+  });
+
   it('does not retry a payload the gateway rejects as inconsistent with what it holds', async () => {
-    // The gateway holds pg_dr_drill_success as a gauge (from any earlier push); the same name as a
-    // counter is a payload it must refuse with 400.
+    // This gateway holds pg_dr_drill_success as a gauge in exactly one group (the push below); the
+    // same name as a counter is a payload it must refuse with 400, naming that one conflict.
     const first = await pushDrillMetrics({
       registry: drillRegistry(),
       url: gateway.url,
@@ -240,24 +274,6 @@ describe.skipIf(skip)('pushDrillMetrics through a fault proxy to a real Pushgate
     expect(waits).toEqual([]);
     expect(proxy.received.slice(before).map((r) => [r.fault, r.upstreamStatus])).toEqual([['pass', 400]]);
     expect(await storedSuccess(gateway.url, grouping)).toBeUndefined();
-  });
-
-  it('sends @base64 grouping values as they are on the wire, stored under the intended label', async () => {
-    // No other test of this gateway pushes this cluster.
-    const cluster = 'eu/west';
-    const before = proxy.received.length;
-
-    const result = await pushDrillMetrics({
-      registry: drillRegistry(),
-      url: proxy.url,
-      grouping: { cluster },
-    });
-
-    expect(result).toEqual({ ok: true, attempts: 1 });
-    expect(proxy.received.slice(before).map((r) => r.path)).toEqual([
-      '/metrics/job/pg_restore_drill/cluster@base64/ZXUvd2VzdA==',
-    ]);
-    expect(await storedSuccess(gateway.url, { cluster })).toEqual(1);
   });
 });
 
