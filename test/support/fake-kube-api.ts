@@ -113,6 +113,21 @@ export interface ExecRecord {
 export const UNSCHEDULABLE_MESSAGE =
   '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.';
 
+/**
+ * A route a test (or a helper of its own) adds in front of the fake's own: it answers a request and
+ * returns true, or returns false to let the next route have it. Routes run after the token check, in
+ * the order they were added, before the built-in ones, so one can also stand in for a built-in route
+ * (an Events endpoint that never answers, a 429). `body` is the parsed JSON of a POST, PUT or PATCH.
+ */
+export type FakeRoute = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  url: URL,
+  body: unknown,
+) => boolean;
+/** The same for upgraded connections (exec, portforward): take the socket and return true, or false. */
+export type FakeUpgradeRoute = (request: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => boolean;
+
 export interface FakeKubeApi {
   url: string;
   /** A kubeconfig file: context `fake` (namespace data, the current one) and `fake-other` (namespace other). */
@@ -126,6 +141,8 @@ export interface FakeKubeApi {
   /** Subprotocols the exec endpoint accepts, preferred first. */
   execProtocols: string[];
   add(resource: Resource, object: Stored): void;
+  /** Adds routes in front of the built-in ones (see FakeRoute). */
+  extend(routes: { http?: FakeRoute; upgrade?: FakeUpgradeRoute }): void;
   get(resource: Resource, namespace: string, name: string): Stored | undefined;
   list(resource: Resource, namespace: string): Stored[];
   close(): Promise<void>;
@@ -290,6 +307,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     add: (resource, object) => {
       put(resource, object);
     },
+    extend: () => {},
     get,
     list,
     close: async () => {
@@ -694,14 +712,23 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     }
   };
 
+  const httpRoutes: FakeRoute[] = [];
+  const upgradeRoutes: FakeUpgradeRoute[] = [];
+  fake.extend = ({ http, upgrade }) => {
+    if (http) httpRoutes.push(http);
+    if (upgrade) upgradeRoutes.push(upgrade);
+  };
+
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    const body = request.method === 'POST' ? await readBody(request) : undefined;
+    const withBody = ['POST', 'PUT', 'PATCH'].includes(request.method ?? '');
+    const body = withBody ? await readBody(request) : undefined;
     fake.requests.push({ method: request.method ?? 'GET', path: request.url ?? '', body });
     if (request.headers.authorization !== `Bearer ${FAKE_TOKEN}`) {
       sendStatus(response, 401, 'Unauthorized', 'Unauthorized');
       return;
     }
+    if (httpRoutes.some((route) => route(request, response, url, body))) return;
     const path = url.pathname;
     const one = (resource: Resource, namespace: string, name: string) => {
       if (forbiddenFor('get', rbacResource(resource))) {
@@ -852,6 +879,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       rejectUpgrade(socket, 401, 'Unauthorized', 'Unauthorized');
       return;
     }
+    if (upgradeRoutes.some((route) => route(request, socket, head, url))) return;
     if (!match) {
       rejectUpgrade(socket, 404, 'NotFound', 'the server could not find the requested resource');
       return;
