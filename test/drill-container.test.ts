@@ -13,8 +13,10 @@ import {
   containerTestsAvailable,
   drillContainers,
   engineSkip,
+  restorePsqlInNewDrillContainer,
   TEST_IMAGE,
 } from './support/container-engine.ts';
+import { statOf } from './support/drill-processes.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const available = await containerTestsAvailable();
@@ -111,17 +113,22 @@ describe.skipIf(skip)('--target container', () => {
     const backups = await dir('slow');
     await writeBackup(backups, '2026-11-21-030000', slowDump(goodDump));
     const reports = await dir('big-report');
+    const before = await drillContainers();
     const run = startCli(
       ['--target', 'container', '--image', TEST_IMAGE, '--backups', backups, '--report-dir', reports],
       {},
       engine,
     );
-    await run.waitFor(/drop: canary dropped and gone/);
+    // Signalled once the restore's psql runs in the drill's container, as /proc shows it.
+    const psql = await restorePsqlInNewDrillContainer(before, () => run.child.exitCode !== null);
     run.child.kill('SIGTERM');
     const { code, stdout } = await run.done;
     expect(code, stdout).toBe(143);
     const report = await readReport(reports);
-    expect(report.verdict).toBe('interrupted');
+    expect([report.verdict, report.errors]).toEqual(['interrupted', ['interrupted by SIGTERM']]);
+    expect(report.checks.find((c) => c.id === 'restore-completed')?.status).toBe('skipped');
+    // Nothing left: no container (so no server), and the psql that was restoring is gone.
     expect(await drillContainers(report.runId)).toEqual([]);
+    expect(await statOf(psql)).toBeUndefined();
   });
 });

@@ -1,5 +1,9 @@
+import { readlink } from 'node:fs/promises';
 import { probeContainerEngine } from '../../lib/exec/container-engine.ts';
 import { RUN_LABEL } from '../../lib/targets/container.ts';
+
+import { isRestorePsql } from './drill-processes.ts';
+import { listProcesses } from './live-server.ts';
 
 export { engineSkip } from './engine-skip.ts';
 
@@ -44,4 +48,33 @@ export async function drillContainers(runId?: string): Promise<string[]> {
     filters: { label: [runId ? `${RUN_LABEL}=${runId}` : RUN_LABEL] },
   });
   return list.map((c) => `${c.Id.slice(0, 12)} ${c.Image} ${c.State}`);
+}
+
+/**
+ * Waits until a drill container that was not there before runs the restore's psql, as the host's /proc
+ * shows it (rootful podman: the container's processes are this machine's, in the container's PID
+ * namespace); returns that psql's host pid. `before` is drillContainers() from before the drill started,
+ * so drills of other test files are never mistaken for this one.
+ */
+export async function restorePsqlInNewDrillContainer(
+  before: string[],
+  exited: () => boolean,
+): Promise<number> {
+  const engine = await probeContainerEngine();
+  if (!engine.ok) throw new Error(engine.reason);
+  const known = new Set(before.map((c) => c.split(' ')[0]));
+  for (;;) {
+    const listed = await engine.client.container.dockerode.listContainers({
+      filters: { label: [RUN_LABEL] },
+    });
+    for (const c of listed.filter((c) => !known.has(c.Id.slice(0, 12)))) {
+      const { State } = await engine.client.container.dockerode.getContainer(c.Id).inspect();
+      const pidNamespace = await readlink(`/proc/${State.Pid}/ns/pid`).catch(() => undefined);
+      for (const p of pidNamespace ? (await listProcesses()).filter(isRestorePsql) : []) {
+        if ((await readlink(`/proc/${p.pid}/ns/pid`).catch(() => undefined)) === pidNamespace) return p.pid;
+      }
+    }
+    if (exited()) throw new Error('the drill exited before its container ran the restore psql');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
