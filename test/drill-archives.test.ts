@@ -118,15 +118,20 @@ describe('pg_dump archives', () => {
     ).toEqual([['app', 'public.orders', 1000, 1000, true]]);
   });
 
-  it('a truncated archive fails its precheck, naming the file, before any server is touched', async () => {
+  it('a truncated archive fails its precheck, naming the file; nothing is dropped or restored', async () => {
     const { dir, file } = await backupsWith('backup_test', 'custom');
     await truncate(file, 1000);
     const reports = join(scratch, `report-${++n}`);
     const { code } = await runCli(['--backups', dir, '--report-dir', reports]);
     expect(code).toBe(1);
-    const precheck = (await readReport(reports)).checks.find((c) => c.id === PRECHECK);
+    const report = await readReport(reports);
+    const precheck = report.checks.find((c) => c.id === PRECHECK);
     expect(precheck?.code).toBe('DRILL_BACKUP_CORRUPT');
     expect(precheck?.message).toMatch(new RegExp(`^${file.replaceAll('.', '\\.')} is corrupt: `));
+    expect(report.restore).toBeNull();
+    expect(
+      report.checks.filter((c) => ['drop-canary-dropped-and-gone', 'restore-completed'].includes(c.id)).map((c) => c.status),
+    ).toEqual(['skipped', 'skipped']);
   });
 
   it('a .dump file that is no archive is named as such', async () => {
