@@ -749,6 +749,7 @@ describe('the fault matrix on a live server', () => {
         );
       await finish(c, second.code === TWO_DRILLS.exitCode && holder?.[1] === firstReport?.runId);
       expect(second.code, second.stderr).toBe(TWO_DRILLS.exitCode);
+      expect(firstReport?.runId).toMatch(/\S/);
       expect(holder?.[1], second.stderr).toBe(firstReport?.runId);
       expect((await readReport(secondReports)).exitCode).toBe(2);
       expect(firstDone.code).toBe(143);

@@ -297,6 +297,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
     const generated = expectations.docs.find(
       (d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('pg-restore-drill-expectations-'),
     ) as unknown as k8s.V1ConfigMap;
+    expect(generated.metadata?.name).toMatch(/^pg-restore-drill-expectations-[a-z0-9]+$/);
     expect(volume?.configMap?.name).toBe(generated.metadata?.name);
     expect(container(spec, 'drill').volumeMounts).toContainEqual({
       name: 'expectations',

@@ -72,6 +72,7 @@ describe('copyDigest', () => {
     });
     const [a] = (await digestOf(dump)).digests;
     const [b] = (await digestOf(reversed)).digests;
+    expect(a?.digest).toMatch(/^[0-9a-f]{16}$/);
     expect(b?.digest).toBe(a?.digest);
   });
 
