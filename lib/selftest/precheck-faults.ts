@@ -90,5 +90,7 @@ export async function precheckFault(request: PrecheckFaultRequest): Promise<Faul
 function greenReason(backup: BackupCandidate): string {
   if (backup.format === 'plain' && backup.compression !== 'gzip')
     return `the precheck found it whole: an uncompressed ${backup.name} carries no checksum, so a flipped bit inside it is invisible to the precheck and restores as it is; compress the backups (pg_dumpall | gzip)`;
+  if (backup.format === 'custom')
+    return `the precheck found it whole: a pg_dump archive checksums only its compressed data blocks, so a flipped bit in its table of contents (or in data dumped uncompressed) passes pg_restore and restores as it is; keep a checksum beside each archive, or back up with pg_dumpall | gzip`;
   return 'the precheck found it whole';
 }
