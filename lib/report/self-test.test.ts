@@ -106,7 +106,7 @@ describe('the self-test in the report and the metrics', () => {
     );
     expect(summary.split('\n').filter((l) => l.startsWith('  self-test'))).toEqual([
       '  self-test FAILED: 1 of 2 fault(s) made their check go red',
-      `  self-test ${green.name}: stayed green: precheck: backup is whole said so`,
+      '  self-test a bit-flipped copy fails the precheck: stayed green: precheck: backup is whole said so',
     ]);
   });
 

@@ -65,7 +65,10 @@ export function selfTestLines(selfTest: SelfTestReport | undefined): string[] {
   const lines = [
     `  self-test ${selfTest.verdict === 'ok' ? 'ok' : selfTest.verdict.toUpperCase()}: ${red} of ${selfTest.faults.length} fault(s) made their check go red`,
   ];
-  for (const f of selfTest.faults.filter((f) => f.result !== 'went red'))
-    lines.push(`  self-test ${f.step}: ${f.result}: ${f.said.split('\n', 1)[0]}`);
+  for (const f of selfTest.faults.filter((f) => f.result !== 'went red')) {
+    const said = f.said.split('\n', 1)[0] ?? '';
+    const fault = f.step.replace(SELF_TEST_STEP, '');
+    lines.push(`  self-test ${fault}: ${said.startsWith(f.result) ? said : `${f.result}: ${said}`}`);
+  }
   return lines;
 }
