@@ -58,7 +58,7 @@ export async function canaryFault(request: CanaryFaultRequest): Promise<FaultOut
     const name = found.users.expected[found.users.expected.length - 1];
     if (name === undefined)
       return { ...base, applied: 'none', result: 'inconclusive', said: 'the contract expects no user' };
-    const applied = `${found.users.table}: user ${name} (${found.users.nameColumn}) deleted`;
+    const applied = `${request.database}: ${found.users.table}: user ${name} (${found.users.nameColumn}) deleted`;
     const log: FaultLog = { notices: [], errors: [] };
     const executor = withRolledBackFault(request.executor, deleteUserSql(found, name), log);
     let current: CanarySnapshot;

@@ -123,7 +123,9 @@ export async function rowFault(request: RowFaultRequest): Promise<FaultOutcome> 
     clock: request.clock,
     ...(request.signal ? { signal: request.signal } : {}),
   });
-  const applied = `${table.database}: ${change} in one row (of ${table.rows})`;
+  const restored = request.databaseFor(table.database);
+  const where = restored === table.database ? restored : `${restored} (${table.database} restored there)`;
+  const applied = `${where}: ${change} in one row (of ${table.rows})`;
   const check = tables[0];
   if (log.errors.length || check?.error || !log.notices.length)
     return {

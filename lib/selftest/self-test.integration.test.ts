@@ -224,7 +224,7 @@ describe('the canary users check against a canary missing a user', () => {
     expect(outcome).toEqual({
       fault: 'missing user',
       check: 'verify: users are exactly alice, bob and charlie',
-      applied: 'public.users: user charlie (name) deleted',
+      applied: 'backup_test: public.users: user charlie (name) deleted',
       isolation: "in a transaction of the check's own psql session, rolled back; no other session saw it",
       result: 'went red',
       said: 'public.users.name holds [alice, bob], expected exactly [alice, bob, charlie]',
@@ -238,7 +238,7 @@ describe('the canary users check against a canary missing a user', () => {
     const outcome = await canaryFault({ ...request(), check: () => pass('users look fine') });
     expect(outcome.result).toBe('stayed green');
     expect(faultVerdict(outcome).summary).toBe(
-      'self-test failed: `verify: users are exactly alice, bob and charlie` could not go red: a missing user (public.users: user charlie (name) deleted) passed it (users look fine)',
+      'self-test failed: `verify: users are exactly alice, bob and charlie` could not go red: a missing user (backup_test: public.users: user charlie (name) deleted) passed it (users look fine)',
     );
   });
 });
