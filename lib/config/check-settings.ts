@@ -97,7 +97,7 @@ export const CHECK_SETTINGS = {
     env: 'DRILL_SELF_TEST',
     default: false,
     parse: flag,
-    help: 'prove the checks can go red before trusting a green run: a truncated and a bit-flipped copy of the backup must fail the precheck, one row changed must fail --verify deep (needed), a canary missing a user must fail its check; each fault in a stream or a rolled-back transaction, never in the backup or the restored data',
+    help: "prove the checks can go red before trusting a green run (needs --verify deep): a truncated and a bit-flipped copy of the backup must fail the precheck, one row changed must fail deep verification, a canary missing a user must fail its check; each fault made in a stream of the file or in a transaction of the check's own session, rolled back: the backup and the restored data stay as they are",
   },
   'assertion-timeout': {
     field: 'assertionTimeoutSeconds',
