@@ -27,6 +27,10 @@ import { progressMeter } from '../lib/report/progress.ts';
 import { swapCanary } from '../lib/restore/canary-swap.ts';
 import { hintFor } from '../lib/restore/psql-errors.ts';
 import { restoreBackup } from '../lib/restore/restore-backup.ts';
+import { canaryFault } from '../lib/selftest/canary-fault.ts';
+import { faultVerdict } from '../lib/selftest/outcome.ts';
+import { precheckFault, precheckFaultsInapplicable } from '../lib/selftest/precheck-faults.ts';
+import { rowFault } from '../lib/selftest/row-fault.ts';
 import { executorFor } from '../lib/targets/attach.ts';
 import {
   type CanaryCondition,
@@ -622,6 +626,41 @@ async function swap(ctx: TestContext): Promise<Verdict> {
   };
 }
 
+/** --self-test: the precheck on a faulted copy of the newest backup, streamed (it must fail). */
+async function precheckFaultStep(fault: 'truncated' | 'bit-flipped', ctx: TestContext): Promise<Verdict> {
+  const backup = found.backup as BackupCandidate;
+  const inapplicable = precheckFaultsInapplicable(backup);
+  if (inapplicable) ctx.skip(inapplicable);
+  return faultVerdict(await precheckFault({ backup, source, executor, fault }));
+}
+
+/** --self-test: deep verification of one table with one row changed, rolled back (it must fail). */
+async function rowFaultStep(ctx: TestContext): Promise<Verdict> {
+  const outcome = await rowFault({
+    executor,
+    expected: found.digests ?? [],
+    databaseFor: restoredName,
+    timeZone: plan.sourceTimeZone,
+    clock: () => performance.now(),
+    signal: ctx.signal,
+  });
+  return faultVerdict(outcome);
+}
+
+/** --self-test: the users check on the canary with one user deleted, rolled back (it must fail). */
+async function canaryFaultStep(ctx: TestContext): Promise<Verdict> {
+  const outcome = await canaryFault({
+    executor,
+    connection: target.connection,
+    database: verified,
+    contract,
+    settings: readSettings,
+    basis: canaryBasis(),
+    signal: ctx.signal,
+  });
+  return faultVerdict(outcome);
+}
+
 type Step = StepDeclaration<Needed>;
 const restoreTimeoutMs = plan.rtoCeilingSeconds * 1000 + STEP_TIMEOUT_MS;
 const findTimeoutMs =
@@ -643,6 +682,21 @@ const STEPS: Step[] = [
     needs: ['backup'],
     provides: ['inspection'],
     run: readBackup,
+  },
+  // --self-test, before the backup is trusted: the precheck must fail on damaged copies of it.
+  {
+    name: 'self-test: a truncated copy fails the precheck',
+    phase: 'self-test',
+    needs: ['inspection'],
+    when: plan.selfTest,
+    run: (ctx) => precheckFaultStep('truncated', ctx),
+  },
+  {
+    name: 'self-test: a bit-flipped copy fails the precheck',
+    phase: 'self-test',
+    needs: ['inspection'],
+    when: plan.selfTest,
+    run: (ctx) => precheckFaultStep('bit-flipped', ctx),
   },
   {
     name: 'precheck: dump fits the target',
@@ -685,6 +739,22 @@ const STEPS: Step[] = [
     provides: ['canaryBack'],
     needsCanary: true,
     run: canaryIsBack,
+  },
+  // --self-test, before the real checks read the restore: each must fail on a fault only it sees.
+  {
+    name: 'self-test: a changed row fails deep verification',
+    phase: 'self-test',
+    needs: ['restore'],
+    when: plan.selfTest,
+    run: rowFaultStep,
+  },
+  {
+    name: 'self-test: a canary missing a user fails its check',
+    phase: 'self-test',
+    needs: ['canaryBack'],
+    needsCanary: true,
+    when: plan.selfTest,
+    run: canaryFaultStep,
   },
   {
     name: 'verify: users are exactly alice, bob and charlie',

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Stages that reach the server only through exec/ and pg/, never through a target's own code. */
-const STAGES_WITHOUT_TARGETS = ['backups', 'dump', 'restore', 'verify', 'report', 'expect'];
+const STAGES_WITHOUT_TARGETS = ['backups', 'dump', 'restore', 'verify', 'report', 'expect', 'selftest'];
 /** What exec/ and pg/ must not import: every layer above them. */
 const ABOVE_EXEC_AND_PG = ['backups', 'dump', 'restore', 'verify', 'report', 'expect', 'targets', 'drill'];
 const ABOVE_EXEC_AND_PG_FILES = ['lib/cli.ts', 'lib/config.ts', 'lib/index.ts'];

@@ -52,6 +52,12 @@ function checkTogether(config: DrillConfig): DrillConfig {
       '--canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.',
     );
   }
+  if (config.selfTest && verify !== 'deep') {
+    throw new ConfigError(
+      'self-test',
+      '--self-test proves that a changed row fails deep verification, and --verify is canary: add --verify deep (DRILL_VERIFY=deep), or drop --self-test.',
+    );
+  }
   return { ...config, rtoCeilingSeconds };
 }
 

@@ -92,6 +92,13 @@ export const CHECK_SETTINGS = {
     parse: path,
     help: 'expectations file (YAML, written by `pg-restore-drill record`; docs/expectations.md): the tables, counts and digests the backup must hold, the canary contract, your own SQL assertions; read and checked before any work',
   },
+  'self-test': {
+    field: 'selfTest',
+    env: 'DRILL_SELF_TEST',
+    default: false,
+    parse: flag,
+    help: "prove the checks can go red before trusting a green run (needs --verify deep): a truncated and a bit-flipped copy of the backup must fail the precheck, one row changed must fail deep verification, a canary missing a user must fail its check; each fault made in a stream of the file or in a transaction of the check's own session, rolled back: the backup and the restored data stay as they are",
+  },
   'assertion-timeout': {
     field: 'assertionTimeoutSeconds',
     env: 'DRILL_ASSERTION_TIMEOUT',

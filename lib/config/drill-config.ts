@@ -45,6 +45,8 @@ export interface DrillConfig {
   verify: (typeof VERIFY_CHOICES)[number];
   sourceTimeZone: string;
   allowUnverified: boolean;
+  /** --self-test: the checks are run against deliberate faults first, and must go red on each. */
+  selfTest: boolean;
   /** The expectations file (`--expect`), loaded and validated by the drill before any work. */
   expect: string | undefined;
   assertionTimeoutSeconds: number;

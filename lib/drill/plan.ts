@@ -34,6 +34,8 @@ export interface DrillPlan {
   sourceTimeZone: string;
   /** --allow-unverified: deep verification lists tables it could not digest instead of failing. */
   allowUnverified: boolean;
+  /** --self-test: the self-test steps run (drills/restore.drill.ts), each check against a deliberate fault. */
+  selfTest: boolean;
   target: TargetHandle;
   /** Epoch milliseconds the run started at; ages are measured against it. */
   startedAt: number;

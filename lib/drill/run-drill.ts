@@ -195,6 +195,7 @@ function drillPlan(run: Run, inputs: Inputs, target: StartedTarget, backupDir: s
     verify: config.verify,
     sourceTimeZone: config.sourceTimeZone,
     allowUnverified: config.allowUnverified,
+    selfTest: config.selfTest,
     target: target.handle,
     startedAt: run.startedAt.getTime(),
     progress: progressModeFor(config, { env: deps.env, stderrIsTTY: deps.stderrIsTTY }),

@@ -5,7 +5,7 @@ import { DrillError } from '../errors.ts';
 // Prometheus' batch-job guidance: export timestamps (not ages) and durations as gauges, and make
 // "last success" the key metric so a stopped or failing job is visible from its age alone.
 
-export const DRILL_PHASES = ['precheck', 'drop', 'restore', 'verify', 'total'] as const;
+export const DRILL_PHASES = ['precheck', 'drop', 'restore', 'verify', 'self-test', 'total'] as const;
 export type DrillPhase = (typeof DRILL_PHASES)[number];
 
 export const PHASE_LABEL_NAMES = ['phase'] as const;
@@ -24,6 +24,8 @@ export const DRILL_METRIC_NAMES = [
   'pg_dr_drill_checks_failed',
   'pg_dr_drill_rto_budget_seconds',
   'pg_dr_drill_restore_errors_accepted',
+  'pg_dr_drill_selftest_ok',
+  'pg_dr_drill_selftest_last_run_timestamp_seconds',
 ] as const;
 export type DrillMetricName = (typeof DRILL_METRIC_NAMES)[number];
 
@@ -41,6 +43,9 @@ const HELP: Record<DrillMetricName, string> = {
   pg_dr_drill_rto_budget_seconds: 'Restore time objective the restore duration is judged against.',
   pg_dr_drill_restore_errors_accepted:
     "Restore errors the expectations file's allow rules accepted in the last run that restored.",
+  pg_dr_drill_selftest_ok:
+    '1 if the last --self-test made every check go red on its deliberate fault, 0 if one could not; only pushed by runs with --self-test.',
+  pg_dr_drill_selftest_last_run_timestamp_seconds: 'Unix time the last drill run with --self-test finished.',
 };
 
 export interface DrillMetricsInput {
@@ -48,10 +53,12 @@ export interface DrillMetricsInput {
   finishedAt: Date; // end of the run
   restoreSeconds?: number; // absent if the restore never ran
   restoreErrorsAccepted?: number; // absent if the restore never ran
-  phaseSeconds: Partial<Record<'precheck' | 'drop' | 'restore' | 'verify' | 'total', number>>;
+  phaseSeconds: Partial<Record<'precheck' | 'drop' | 'restore' | 'verify' | 'self-test' | 'total', number>>;
   backup?: { takenAt: Date; sizeBytes: number };
   checksFailed: number;
   rtoBudgetSeconds: number;
+  /** --self-test's outcome; absent when the run had no self-test (the last one's value then stands). */
+  selfTestOk?: boolean;
 }
 
 export class InvalidDrillMetricsInputError extends DrillError {
@@ -135,4 +142,8 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
   }
   gauge(registry, 'pg_dr_drill_checks_failed', checksFailed);
   gauge(registry, 'pg_dr_drill_rto_budget_seconds', rtoBudget);
+  if (input.selfTestOk !== undefined) {
+    gauge(registry, 'pg_dr_drill_selftest_ok', input.selfTestOk ? 1 : 0);
+    gauge(registry, 'pg_dr_drill_selftest_last_run_timestamp_seconds', finished);
+  }
 }

@@ -29,6 +29,8 @@ export function metricsInput(report: DrillReport, rtoBudgetSeconds: number): Dri
   }
   if (report.backup)
     input.backup = { takenAt: new Date(report.backup.takenAt), sizeBytes: report.backup.sizeBytes };
+  // An incomplete self-test (an earlier step failed) says nothing of the checks: the last one's value stands.
+  if (report.selfTest && report.selfTest.verdict !== 'incomplete') input.selfTestOk = report.selfTest.ok;
   return input;
 }
 

@@ -1,6 +1,7 @@
 import type { PgVersion } from '../pg/version.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import type { PushOutcome } from './publish-metrics.ts';
+import { type SelfTestReport, selfTestLines, selfTestOf } from './self-test.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
 
 /** Bumped on any change a consumer of report.json would notice. */
@@ -75,6 +76,8 @@ export interface DrillReport {
   push: PushOutcome | null;
   /** The Kubernetes Event on the drill's Job, when the drill ran in a pod. */
   event: { recorded: boolean; name?: string; error?: string } | null;
+  /** --self-test: each deliberate fault, its check, whether it went red (absent: no self-test ran). */
+  selfTest?: SelfTestReport;
 }
 
 export interface ReportInput {
@@ -147,6 +150,7 @@ export function buildReport(input: ReportInput): DrillReport {
     cleanupFailures: input.cleanupFailures ?? [],
     push: null,
     event: null,
+    ...selfTestOf(input.steps),
   };
 }
 
@@ -194,6 +198,7 @@ export function formatSummary(report: DrillReport): string {
   lines.push(
     `  checks    ${report.counts.passed} passed, ${report.counts.failed} failed, ${report.counts.skipped} skipped`,
   );
+  lines.push(...selfTestLines(report.selfTest));
   for (const step of report.checks.filter((s) => s.status === 'failed')) {
     lines.push(`  FAILED    ${step.name}: ${step.message.split('\n', 1)[0]}`);
   }
