@@ -357,7 +357,7 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
       );
       expect(metrics.stdout).toMatch(
         new RegExp(
-          `^pg_dr_drill_success\\{cluster="${settings.DRILL_METRICS_CLUSTER}",instance="",job="pg_restore_drill",target="${settings.DRILL_METRICS_TARGET}"\\} 1$`,
+          `^pg_dr_drill_success\\{instance="",job="pg_restore_drill",pg_cluster="${settings.DRILL_METRICS_CLUSTER}",target="${settings.DRILL_METRICS_TARGET}"\\} 1$`,
           'm',
         ),
       );

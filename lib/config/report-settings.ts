@@ -53,7 +53,7 @@ export const REPORT_SETTINGS = {
     default: 'default',
     arg: 'NAME',
     parse: text,
-    help: 'the `cluster` grouping label of the pushed metrics (which PostgreSQL cluster the backups belong to)',
+    help: 'the `pg_cluster` grouping label of the pushed metrics (which PostgreSQL cluster the backups belong to; called `cluster` in 0.1.0)',
   },
   'metrics-target': {
     field: 'metricsTarget',

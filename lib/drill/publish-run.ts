@@ -39,7 +39,7 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
       metricsReporter({
         url: config.pushgateway,
         grouping: {
-          cluster: config.metricsCluster,
+          pg_cluster: config.metricsCluster,
           target: config.metricsTarget ?? deps.targetKind ?? config.target,
         },
         rtoBudgetSeconds: config.rtoSeconds,
