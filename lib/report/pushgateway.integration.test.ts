@@ -86,10 +86,13 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
 
     // A push the Pushgateway rejects (samples must not carry timestamps) is what its
     // push_failure_time_seconds records, and what PgRestoreDrillPushFailing alerts on.
-    const rejected = await fetch(`${gateway.url}/metrics/job/pg_restore_drill/pg_cluster/prod/target/sidecar`, {
-      method: 'POST',
-      body: '# TYPE pg_dr_drill_success gauge\npg_dr_drill_success 0 1782877200000\n',
-    });
+    const rejected = await fetch(
+      `${gateway.url}/metrics/job/pg_restore_drill/pg_cluster/prod/target/sidecar`,
+      {
+        method: 'POST',
+        body: '# TYPE pg_dr_drill_success gauge\npg_dr_drill_success 0 1782877200000\n',
+      },
+    );
     await rejected.text();
     expect(rejected.status).toEqual(400);
     const afterRejected = await scrapeGroup(gateway.url, groupLabels);
