@@ -41,7 +41,7 @@ describe('error classes', async () => {
   it('finds the error classes of every layer', () => {
     // A guard on the walk itself: were it to find nothing, the checks below would pass vacuously.
     expect(new Set(classes.map((c) => c.file.split('/')[0]))).toEqual(
-      new Set(['errors.ts', 'dump', 'expect', 'k8s', 'pg', 'report', 'restore', 'verify']),
+      new Set(['errors.ts', 'backups', 'dump', 'expect', 'k8s', 'pg', 'report', 'restore', 'verify']),
     );
   });
 
@@ -72,6 +72,7 @@ describe('error classes', async () => {
     const codes = classes.map((c) => c.cls.code as string).sort();
     expect(codes).toEqual([
       'DRILL_BACKUP',
+      'DRILL_BACKUP_ACCESS_DENIED',
       'DRILL_BACKUP_CORRUPT',
       'DRILL_BACKUP_EMPTY',
       'DRILL_BACKUP_FORMAT',

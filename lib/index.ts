@@ -1,4 +1,5 @@
 /** The public API of pg-restore-drill: the pieces a drill is made of, for use outside the CLI. */
+export { BackupAccessDeniedError, requireReadable } from './backups/access-error.ts';
 export type { BackupCandidate, BackupSource, Discovery } from './backups/backup-source.ts';
 export { directorySource, requireCandidates } from './backups/directory-source.ts';
 export { checkExtensions, extensionProvider } from './backups/extensions-check.ts';
@@ -43,6 +44,7 @@ export type { Logger } from './log.ts';
 export type { Connection } from './pg/connection.ts';
 export { buildReport, type DrillReport, formatSummary } from './report/report.ts';
 export { writeReport } from './report/report-file.ts';
+export { terminationMessage, terminationMessageReporter } from './report/termination-message.ts';
 export { type AllowRule, judgeErrors, validateAllowRules } from './restore/allowed-errors.ts';
 export { restoreArchive } from './restore/archive-restore.ts';
 export { globalsFilter } from './restore/bootstrap-role-filter.ts';

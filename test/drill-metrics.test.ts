@@ -24,7 +24,7 @@ import { readReport, runCli } from './support/run-cli.ts';
 // Under CI=true a missing Pushgateway fails this file (engineSkip throws).
 const available = !engineSkip('the Pushgateway drill tests', pushgatewayMissing());
 
-const GROUP = { job: 'pg_restore_drill', cluster: 'drill-test', target: 'local' };
+const GROUP = { job: 'pg_restore_drill', pg_cluster: 'drill-test', target: 'local' };
 
 function values(samples: Sample[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -62,7 +62,7 @@ describe.skipIf(!available)('metrics pushed by the drill', () => {
     expect(report.push).toMatchObject({
       ok: true,
       attempts: 1,
-      grouping: { cluster: 'drill-test', target: 'local' },
+      grouping: { pg_cluster: 'drill-test', target: 'local' },
     });
     const after = values(await scrapeGroup(gateway.url, GROUP));
     const finished = Date.parse(report.finishedAt) / 1000;
@@ -135,7 +135,7 @@ describe.skipIf(!available)('metrics pushed by the drill', () => {
     const report = await readReport(reports);
     expect(report.verdict).toBe('error');
     const samples = values(
-      await scrapeGroup(gateway.url, { ...GROUP, cluster: 'no-backups', target: 'auto' }),
+      await scrapeGroup(gateway.url, { ...GROUP, pg_cluster: 'no-backups', target: 'auto' }),
     );
     expect(samples.pg_dr_drill_success).toBe(0);
   });

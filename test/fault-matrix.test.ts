@@ -686,10 +686,10 @@ describe('the fault matrix on a live server', () => {
     await finish(c, report?.push?.ok === false && report.push.attempts === 3);
     expect(run.code, run.stdout).toBe(PUSHGATEWAY_DOWN.exitCode);
     expect([report?.verdict, report?.counts.failed]).toEqual(['passed', 0]);
-    const error = `pushing drill metrics to http://127.0.0.1:${closed}/metrics/job/pg_restore_drill/cluster/default/target/url failed after 3 attempts: connect ECONNREFUSED 127.0.0.1:${closed}`;
+    const error = `pushing drill metrics to http://127.0.0.1:${closed}/metrics/job/pg_restore_drill/pg_cluster/default/target/url failed after 3 attempts: connect ECONNREFUSED 127.0.0.1:${closed}`;
     expect(report?.push).toEqual({
       url: `http://127.0.0.1:${closed}`,
-      grouping: { cluster: 'default', target: 'url' },
+      grouping: { pg_cluster: 'default', target: 'url' },
       ok: false,
       attempts: 3,
       error,

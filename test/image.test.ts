@@ -227,7 +227,13 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
 
     /** `podman run` arguments for one container of the pod spec, as the kubelet would run it. */
     function containerArgs(c: k8s.V1Container, env: Record<string, string>): string[] {
-      const sc = c.securityContext ?? {};
+      // The pod's user and group (k8s/components/backup-access) unless the container sets its own.
+      const podSecurity = spec.securityContext;
+      const sc = {
+        runAsUser: podSecurity?.runAsUser,
+        runAsGroup: podSecurity?.runAsGroup,
+        ...c.securityContext,
+      };
       const args = ['--pod', pod, '--name', `${pod}-${c.name}`, '--read-only-tmpfs=false'];
       if (sc.readOnlyRootFilesystem) args.push('--read-only');
       if (sc.runAsUser !== undefined) args.push('--user', `${sc.runAsUser}:${sc.runAsGroup ?? sc.runAsUser}`);
@@ -357,7 +363,7 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
       );
       expect(metrics.stdout).toMatch(
         new RegExp(
-          `^pg_dr_drill_success\\{cluster="${settings.DRILL_METRICS_CLUSTER}",instance="",job="pg_restore_drill",target="${settings.DRILL_METRICS_TARGET}"\\} 1$`,
+          `^pg_dr_drill_success\\{instance="",job="pg_restore_drill",pg_cluster="${settings.DRILL_METRICS_CLUSTER}",target="${settings.DRILL_METRICS_TARGET}"\\} 1$`,
           'm',
         ),
       );

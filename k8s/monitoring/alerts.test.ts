@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAllYaml, loadYaml } from '@kubernetes/client-node';
@@ -8,12 +8,34 @@ import { DRILL_METRIC_NAMES } from '../../lib/report/metrics.ts';
 import { commandMissing, engineSkip } from '../../test/support/engine-skip.ts';
 
 const RULE_FILE = join(import.meta.dirname, 'prometheus-rule.yaml');
-const PROMTOOL_TEST_FILE = join(import.meta.dirname, 'tests', 'alerts.test.yaml');
+const TESTS_DIR = join(import.meta.dirname, 'tests');
+/** Every promtool test file: alerts.test.yaml and those beside it (forecast, selftest, cluster, …). */
+const PROMTOOL_TEST_FILES = readdirSync(TESTS_DIR)
+  .filter((name) => name.endsWith('.test.yaml'))
+  .sort();
 const DASHBOARD_FILE = join(import.meta.dirname, 'grafana-dashboard.yaml');
 const RUNBOOK_FILE = join(import.meta.dirname, '..', '..', 'docs', 'runbooks', 'drill-alerts.md');
 const RUNBOOK_BASE = 'https://github.com/OWNER/pg-restore-drill/blob/main/docs/runbooks/drill-alerts.md';
+/** What the daily check (--check-only, job pg_restore_drill_check) pushes beside the drill's own names. */
+const CHECK_METRIC_NAMES = [
+  'pg_dr_check_success',
+  'pg_dr_check_last_run_timestamp_seconds',
+  'pg_dr_backup_integrity_ok',
+];
+/** The kube-state-metrics series the pg-restore-drill-kubernetes group reads (its defaults export them). */
+const KUBE_STATE_METRICS = [
+  'kube_job_failed',
+  'kube_job_owner',
+  'kube_job_status_start_time',
+  'kube_cronjob_spec_suspend',
+  'kube_cronjob_status_last_schedule_time',
+  'kube_cronjob_created',
+  'kube_cronjob_status_last_successful_time',
+];
 const KNOWN_METRICS = new Set<string>([
   ...DRILL_METRIC_NAMES,
+  ...CHECK_METRIC_NAMES,
+  ...KUBE_STATE_METRICS,
   'push_time_seconds',
   'push_failure_time_seconds',
 ]);
@@ -65,8 +87,15 @@ function alertingRules(): (Rule & { alert: string })[] {
   );
 }
 
-function promtoolTests(): PromtoolTests {
-  return loadYaml<PromtoolTests>(readFileSync(PROMTOOL_TEST_FILE, 'utf8'));
+function promtoolTests(file: string): PromtoolTests {
+  return loadYaml<PromtoolTests>(readFileSync(join(TESTS_DIR, file), 'utf8'));
+}
+
+/** The cases of every test file together. */
+function allPromtoolCases(): NonNullable<PromtoolTests['tests'][number]['alert_rule_test']> {
+  return PROMTOOL_TEST_FILES.flatMap((file) =>
+    promtoolTests(file).tests.flatMap((test) => test.alert_rule_test ?? []),
+  );
 }
 
 function dashboardPanels(): Panel[] {
@@ -141,7 +170,7 @@ function markdownAnchors(markdown: string): string[] {
 }
 
 function runPromtool(args: string[]): { status: number | null; output: string } {
-  const result = spawnSync('promtool', args, { encoding: 'utf8', timeout: 120_000 });
+  const result = spawnSync('promtool', args, { encoding: 'utf8', timeout: 290_000 });
   return { status: result.status, output: `promtool ${args.join(' ')}\n${result.stdout}${result.stderr}` };
 }
 
@@ -165,13 +194,21 @@ describe.skipIf(!hasPromtool)('PrometheusRule checked by promtool', () => {
     expect(result.status, result.output).toEqual(0);
   });
 
-  it('passes the unit tests in tests/alerts.test.yaml (promtool test rules)', () => {
-    const testFile = join(dir, 'alerts.test.yaml');
-    writeFileSync(testFile, JSON.stringify({ ...promtoolTests(), rule_files: [rulesFile] }, null, 2));
+  it('finds the promtool test files', () => {
+    expect(PROMTOOL_TEST_FILES).toEqual(expect.arrayContaining(['alerts.test.yaml', 'cluster.test.yaml']));
+  });
 
-    const result = runPromtool(['test', 'rules', testFile]);
-    expect(result.status, result.output).toEqual(0);
-  }, 120_000);
+  it.each(PROMTOOL_TEST_FILES)(
+    'passes the unit tests in tests/%s (promtool test rules)',
+    (file) => {
+      const testFile = join(dir, file);
+      writeFileSync(testFile, JSON.stringify({ ...promtoolTests(file), rule_files: [rulesFile] }, null, 2));
+
+      const result = runPromtool(['test', 'rules', testFile]);
+      expect(result.status, result.output).toEqual(0);
+    },
+    300_000,
+  );
 
   it('parses every dashboard query as PromQL', () => {
     const rules = dashboardExprs().map(({ expr }, index) => ({
@@ -208,7 +245,7 @@ describe('PrometheusRule metadata, runbook and test coverage', () => {
   });
 
   it('has a firing and a silent promtool case for every alert, and a firing case for every rule', () => {
-    const cases = promtoolTests().tests.flatMap((test) => test.alert_rule_test ?? []);
+    const cases = allPromtoolCases();
     const firing = cases.filter((c) => (c.exp_alerts ?? []).length > 0);
     const silent = new Set(cases.filter((c) => (c.exp_alerts ?? []).length === 0).map((c) => c.alertname));
     const rules = alertingRules();
@@ -230,7 +267,7 @@ describe('PrometheusRule metadata, runbook and test coverage', () => {
     expect(untested.map((rule) => `${rule.alert} ${JSON.stringify(rule.labels)}`)).toEqual([]);
   });
 
-  it('only queries metrics the drill or the Pushgateway export', () => {
+  it('only queries metrics the drill, its daily check, the Pushgateway or kube-state-metrics export', () => {
     const exprs = alertingRules().map((rule) => ({ where: rule.alert, expr: rule.expr }));
     expect(unknownMetrics(exprs)).toEqual([]);
   });

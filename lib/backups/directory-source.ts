@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { NoBackupsError } from '../errors.ts';
+import { requireReadable } from './access-error.ts';
 import type { BackupCandidate, BackupLook, BackupSource, Discovery, PassedOver } from './backup-source.ts';
 import { type BackupNaming, classifyName, describeNaming } from './naming.ts';
 
@@ -42,6 +43,7 @@ async function discoverDirectory(dir: string, naming: BackupNaming): Promise<Dis
       (a.compression === b.compression ? 0 : a.compression === 'gzip' ? -1 : 1) ||
       a.name.localeCompare(b.name),
   );
+  if (candidates[0]) await requireReadable(candidates[0]);
   return { location: dir, candidates, ignored, rejected };
 }
 

@@ -54,6 +54,8 @@ export interface DrillConfig {
   junit: string | undefined;
   pushgateway: string | undefined;
   requirePush: boolean;
+  /** The container's termination message file (Kubernetes' /dev/termination-log), written when it exists. */
+  terminationLog: string | undefined;
   metricsCluster: string;
   metricsTarget: string | undefined;
   progress: 'auto' | ProgressMode;

@@ -16,6 +16,11 @@ function pushgatewayUrl(given: Given): string | undefined {
   return value;
 }
 
+/** A path, or nothing when set empty (`DRILL_TERMINATION_LOG=` turns the termination message off). */
+function pathOrOff(given: Given): string | undefined {
+  return given.value === '' ? undefined : path(given);
+}
+
 /** Where the verdict goes: the report files, the Pushgateway, and the progress on stderr. */
 export const REPORT_SETTINGS = {
   'report-dir': {
@@ -47,13 +52,21 @@ export const REPORT_SETTINGS = {
     parse: flag,
     help: 'fail the run (exit 1) when the metrics push fails; by default a failed push is reported and the verdict stands',
   },
+  'termination-log': {
+    field: 'terminationLog',
+    env: 'DRILL_TERMINATION_LOG',
+    default: '/dev/termination-log',
+    arg: 'FILE',
+    parse: pathOrOff,
+    help: "write the verdict line (and each failed check's) to this file when it exists, as Kubernetes reads a container's termination message; empty: never",
+  },
   'metrics-cluster': {
     field: 'metricsCluster',
     env: 'DRILL_METRICS_CLUSTER',
     default: 'default',
     arg: 'NAME',
     parse: text,
-    help: 'the `cluster` grouping label of the pushed metrics (which PostgreSQL cluster the backups belong to)',
+    help: 'the `pg_cluster` grouping label of the pushed metrics (which PostgreSQL cluster the backups belong to; called `cluster` in 0.1.0)',
   },
   'metrics-target': {
     field: 'metricsTarget',

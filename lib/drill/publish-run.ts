@@ -5,6 +5,7 @@ import { metricsReporter } from '../report/publish-metrics.ts';
 import { type DrillReport, formatSummary } from '../report/report.ts';
 import { reportFileReporter } from '../report/report-file.ts';
 import { publishReport, type Reporter } from '../report/reporter.ts';
+import { terminationMessageReporter } from '../report/termination-message.ts';
 
 export interface PublishDeps {
   env: NodeJS.ProcessEnv;
@@ -33,13 +34,15 @@ export async function publishDrillReport(
 
 /** The reporters this run was asked for (or, in a Job's pod, placed for), before report.json. */
 function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
-  const reporters: Reporter[] = [];
+  const reporters: Reporter[] = config.terminationLog
+    ? [terminationMessageReporter(config.terminationLog)]
+    : [];
   if (config.pushgateway) {
     reporters.push(
       metricsReporter({
         url: config.pushgateway,
         grouping: {
-          cluster: config.metricsCluster,
+          pg_cluster: config.metricsCluster,
           target: config.metricsTarget ?? deps.targetKind ?? config.target,
         },
         rtoBudgetSeconds: config.rtoSeconds,

@@ -13,7 +13,7 @@ import { pushDrillMetrics } from './pushgateway.ts';
 // Under CI=true a missing Pushgateway fails this file (engineSkip throws).
 const has = !engineSkip('the Pushgateway integration tests', pushgatewayMissing());
 
-const grouping = { cluster: 'prod', target: 'sidecar' };
+const grouping = { pg_cluster: 'prod', target: 'sidecar' };
 const groupLabels = { job: 'pg_restore_drill', instance: '', ...grouping };
 
 function registryFor(input: DrillMetricsInput): Registry {
@@ -86,10 +86,13 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
 
     // A push the Pushgateway rejects (samples must not carry timestamps) is what its
     // push_failure_time_seconds records, and what PgRestoreDrillPushFailing alerts on.
-    const rejected = await fetch(`${gateway.url}/metrics/job/pg_restore_drill/cluster/prod/target/sidecar`, {
-      method: 'POST',
-      body: '# TYPE pg_dr_drill_success gauge\npg_dr_drill_success 0 1782877200000\n',
-    });
+    const rejected = await fetch(
+      `${gateway.url}/metrics/job/pg_restore_drill/pg_cluster/prod/target/sidecar`,
+      {
+        method: 'POST',
+        body: '# TYPE pg_dr_drill_success gauge\npg_dr_drill_success 0 1782877200000\n',
+      },
+    );
     await rejected.text();
     expect(rejected.status).toEqual(400);
     const afterRejected = await scrapeGroup(gateway.url, groupLabels);
@@ -140,7 +143,7 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
   it('stores grouping values with "/" and empty values under the intended labels', async () => {
     const result = await pushDrillMetrics({
       url: `${gateway.url}/`,
-      grouping: { cluster: 'eu/west-1', target: '' },
+      grouping: { pg_cluster: 'eu/west-1', target: '' },
       registry: registryFor({
         success: true,
         finishedAt: new Date('2026-10-01T04:00:00Z'),
@@ -151,11 +154,11 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
     });
     expect(result).toEqual({ ok: true, attempts: 1 });
 
-    const samples = await scrapeGroup(gateway.url, { job: 'pg_restore_drill', cluster: 'eu/west-1' });
+    const samples = await scrapeGroup(gateway.url, { job: 'pg_restore_drill', pg_cluster: 'eu/west-1' });
     expect(samples.find((sample) => sample.name === 'pg_dr_drill_success')?.labels).toEqual({
       job: 'pg_restore_drill',
       instance: '',
-      cluster: 'eu/west-1',
+      pg_cluster: 'eu/west-1',
       target: '',
     });
   });
@@ -176,7 +179,7 @@ describe.skipIf(!has)('pushDrillMetrics against a real Pushgateway', () => {
     expect(result.ok ? undefined : [result.attempts, result.error.status, result.error.message]).toEqual([
       1,
       404,
-      `pushing drill metrics to ${gateway.url}/not-a-prefix/metrics/job/pg_restore_drill/cluster/prod/target/sidecar ` +
+      `pushing drill metrics to ${gateway.url}/not-a-prefix/metrics/job/pg_restore_drill/pg_cluster/prod/target/sidecar ` +
         'failed after 1 attempt: HTTP 404 Not Found: 404 page not found (not retried)',
     ]);
   });

@@ -59,7 +59,7 @@ describe('groupingKeyPath', () => {
   it('encodes plain values and uses @base64 for "/", empty and dot values', () => {
     expect(
       groupingKeyPath({
-        cluster: 'prod',
+        pg_cluster: 'prod',
         target: 'side car',
         path: '/var/tmp',
         empty: '',
@@ -67,7 +67,7 @@ describe('groupingKeyPath', () => {
         utf: 'ü',
       }),
     ).toEqual(
-      '/cluster/prod/target/side%20car/path@base64/L3Zhci90bXA=/empty@base64/=/dots@base64/Li4=/utf/%C3%BC',
+      '/pg_cluster/prod/target/side%20car/path@base64/L3Zhci90bXA=/empty@base64/=/dots@base64/Li4=/utf/%C3%BC',
     );
   });
 

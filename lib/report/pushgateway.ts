@@ -71,7 +71,7 @@ export interface PushDrillMetricsOptions {
   registry: Registry;
   /** Base URL of the Pushgateway, may carry basic-auth credentials and a path prefix. */
   url: string;
-  /** Labels that, with job="pg_restore_drill", name this drill's group, e.g. { cluster, target }. */
+  /** Labels that, with job="pg_restore_drill", name this drill's group, e.g. { pg_cluster, target }. */
   grouping?: Readonly<Record<string, string>>;
   timeoutMs?: number;
   /** Waits between attempts; its length + 1 is the number of attempts. */
@@ -115,7 +115,7 @@ function base64Url(value: string): string {
   return encoded === '' ? '=' : encoded;
 }
 
-/** The grouping part of the push path, "/cluster/prod/target/sidecar", validated and encoded. */
+/** The grouping part of the push path, "/pg_cluster/prod/target/sidecar", validated and encoded. */
 export function groupingKeyPath(grouping: Readonly<Record<string, string>>): string {
   let path = '';
   for (const [name, value] of Object.entries(grouping)) {
