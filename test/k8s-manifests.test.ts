@@ -39,10 +39,6 @@ const BASE_ARGS = [
   '--backups',
   '/backups',
 ];
-/** Flags other branches of this round add (H7's --self-test): the lead drops an entry once it is merged. */
-const PENDING_FLAGS = ['--self-test'];
-/** The args as this tree's CLI knows them. */
-const known = (args: string[]) => args.filter((arg) => !PENDING_FLAGS.includes(arg));
 const CANARY_ARGS = [
   '--target',
   'url',
@@ -362,7 +358,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
     expect(drill.envFrom).toEqual([{ configMapRef: { name: 'pg-restore-drill' } }]);
     const env = settings(base.docs);
     expect(Object.keys(env).every((name) => name.startsWith('DRILL_'))).toBe(true);
-    const config = readConfig(known(drill.args ?? []), env, '/app');
+    const config = readConfig(drill.args ?? [], env, '/app');
     expect(config).toMatchObject({
       target: 'url',
       scratch: true,
@@ -618,11 +614,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
       mountPath: '/etc/pg-restore-drill',
       readOnly: true,
     });
-    const config = readConfig(
-      known(container(spec, 'drill').args ?? []),
-      settings(expectations.docs),
-      '/app',
-    );
+    const config = readConfig(container(spec, 'drill').args ?? [], settings(expectations.docs), '/app');
     expect(config.expect).toBe('/etc/pg-restore-drill/expect.yaml');
     expect(Object.keys(generated.data ?? {})).toEqual(['expect.yaml']);
     const file = await loadExpectations(join(ROOT, 'k8s/overlays/expectations/expect.yaml'));
