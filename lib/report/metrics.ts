@@ -24,6 +24,8 @@ export const DRILL_METRIC_NAMES = [
   'pg_dr_drill_checks_failed',
   'pg_dr_drill_rto_budget_seconds',
   'pg_dr_drill_restore_errors_accepted',
+  'pg_dr_drill_restore_throughput_bytes_per_second',
+  'pg_dr_drill_rto_forecast_seconds',
 ] as const;
 export type DrillMetricName = (typeof DRILL_METRIC_NAMES)[number];
 
@@ -41,6 +43,10 @@ const HELP: Record<DrillMetricName, string> = {
   pg_dr_drill_rto_budget_seconds: 'Restore time objective the restore duration is judged against.',
   pg_dr_drill_restore_errors_accepted:
     "Restore errors the expectations file's allow rules accepted in the last run that restored.",
+  pg_dr_drill_restore_throughput_bytes_per_second:
+    'SQL bytes restored per second of restore in the last run that restored.',
+  pg_dr_drill_rto_forecast_seconds:
+    "Restore time forecast 90 days ahead: the newest backup's SQL size grown at its predecessors' rate, at the measured throughput.",
 };
 
 export interface DrillMetricsInput {
@@ -52,6 +58,8 @@ export interface DrillMetricsInput {
   backup?: { takenAt: Date; sizeBytes: number };
   checksFailed: number;
   rtoBudgetSeconds: number;
+  restoreThroughputBytesPerSecond?: number; // absent if the restore never completed
+  rtoForecastSeconds?: number; // absent without a forecast (fewer than 2 backups, no completed restore)
 }
 
 export class InvalidDrillMetricsInputError extends DrillError {
@@ -77,6 +85,10 @@ function amount(field: string, value: number): number {
     throw new InvalidDrillMetricsInputError(field, value, 'a finite number >= 0');
   }
   return value;
+}
+
+function optionalAmount(field: string, value: number | undefined): number | undefined {
+  return value === undefined ? undefined : amount(field, value);
 }
 
 function gauge(registry: Registry, name: DrillMetricName, value: number): void {
@@ -112,6 +124,9 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
           size: amount('backup.sizeBytes', input.backup.sizeBytes),
         };
 
+  const throughput = optionalAmount('restoreThroughputBytesPerSecond', input.restoreThroughputBytesPerSecond);
+  const forecast = optionalAmount('rtoForecastSeconds', input.rtoForecastSeconds);
+
   for (const name of DRILL_METRIC_NAMES) registry.removeSingleMetric(name);
 
   gauge(registry, 'pg_dr_drill_success', input.success ? 1 : 0);
@@ -135,4 +150,7 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
   }
   gauge(registry, 'pg_dr_drill_checks_failed', checksFailed);
   gauge(registry, 'pg_dr_drill_rto_budget_seconds', rtoBudget);
+  if (throughput !== undefined)
+    gauge(registry, 'pg_dr_drill_restore_throughput_bytes_per_second', throughput);
+  if (forecast !== undefined) gauge(registry, 'pg_dr_drill_rto_forecast_seconds', forecast);
 }

@@ -29,6 +29,10 @@ export function metricsInput(report: DrillReport, rtoBudgetSeconds: number): Dri
   }
   if (report.backup)
     input.backup = { takenAt: new Date(report.backup.takenAt), sizeBytes: report.backup.sizeBytes };
+  const throughput = report.forecast?.throughputBytesPerSecond;
+  if (throughput != null) input.restoreThroughputBytesPerSecond = throughput;
+  const forecast = report.forecast?.forecastSeconds;
+  if (forecast != null) input.rtoForecastSeconds = forecast;
   return input;
 }
 

@@ -1,5 +1,6 @@
 import type { PgVersion } from '../pg/version.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
+import { forecastOf, type RtoForecast } from './forecast.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
 
@@ -75,6 +76,8 @@ export interface DrillReport {
   push: PushOutcome | null;
   /** The Kubernetes Event on the drill's Job, when the drill ran in a pod. */
   event: { recorded: boolean; name?: string; error?: string } | null;
+  /** The RTO forecast (lib/report/forecast.ts), when the restore completed. */
+  forecast: RtoForecast | null;
 }
 
 export interface ReportInput {
@@ -147,6 +150,7 @@ export function buildReport(input: ReportInput): DrillReport {
     cleanupFailures: input.cleanupFailures ?? [],
     push: null,
     event: null,
+    forecast: forecastOf(facts),
   };
 }
 
@@ -186,6 +190,7 @@ export function formatSummary(report: DrillReport): string {
       lines.push(`  accepted  line ${a.line ?? '?'}: ${a.sqlstate} ${a.message} (allow rule ${a.rule})`);
     }
   }
+  if (report.forecast) lines.push(`  forecast  ${report.forecast.sentence}`);
   const phaseText = [...PHASES, 'total' as const]
     .filter((p) => report.phases[p] !== undefined)
     .map((p) => `${p} ${report.phases[p]?.toFixed(2)} s`)
