@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckReport } from '../lib/report/check-report.ts';
 import { closedPort } from './support/closed-port.ts';
-import { psql, writeBackup, writeBackupBytes } from './support/cluster.ts';
+import { dumpArchive, psql, writeBackup, writeBackupBytes } from './support/cluster.ts';
 import { drillSetup } from './support/drill-setup.ts';
 import { engineSkip } from './support/engine-skip.ts';
 import {
@@ -157,6 +157,17 @@ describe.skipIf(!available)('--check-only', () => {
       });
     },
   );
+
+  it("proves a custom-format archive with the machine's pg_restore, no server involved", async () => {
+    const dir = await setup.freshDir('archive');
+    await dumpArchive(setup.source.handle, 'ledger', 'custom', join(dir, `postgres-backup-${NEWEST}.dump`));
+    const reports = await setup.freshDir('archive-report');
+    const run = await runCli(['--check-only', '--backups', dir, '--report-dir', reports]);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.stdout).toMatch(
+      /✓ backup: whole +custom archive of ledger: \d+ TOC entries, every block decompresses/,
+    );
+  });
 
   it('fails when no backup is there, and still tells the Pushgateway (success 0, no backup time)', async () => {
     const dir = await setup.freshDir('empty');

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SizePoint } from '../backups/size-series.ts';
 import { forecastRto } from './forecast.ts';
+import { buildReport, formatSummary } from './report.ts';
+import { type StepRecord, stepId } from './steps.ts';
 
 const MB = 1_000_000;
 const DAY = 86_400_000;
@@ -141,5 +143,45 @@ describe('forecastRto', () => {
       { file: 'postgres-backup-1.sql.gz', reason: 'no gzip trailer to read its size from' },
     ]);
     expect(forecast.forecastSeconds).toBeNull();
+  });
+});
+
+/** A passed step record carrying `facts`. */
+function step(name: string, facts: Record<string, unknown>): StepRecord {
+  return { id: stepId(name), name, phase: 'precheck', status: 'passed', durationMs: 1, message: '', facts };
+}
+
+describe('the forecast in a report', () => {
+  it("is read off the steps' facts and said in the summary", () => {
+    const series = daily(3, 100 * MB, 10 * MB);
+    const steps = [
+      step('backup: newest backup found', { backupSeries: series }),
+      step('restore: completed', {
+        restore: { seconds: 50, sqlBytes: 100 * MB, rtoBudgetSeconds: 300, skippedStatements: [] },
+        dump: { kind: 'pg_dumpall', sqlBytes: 100 * MB },
+      }),
+    ];
+    const report = buildReport({
+      runId: 'r',
+      mode: 'backups',
+      startedAt: new Date(NEWEST),
+      finishedAt: new Date(NEWEST + 60_000),
+      target: undefined,
+      steps,
+      errors: [],
+      interrupted: undefined,
+    });
+    expect(report.forecast?.forecastSeconds).toBe(500);
+    expect(formatSummary(report).split('\n')).toContain(
+      "  forecast  at today's growth (+9.5 MiB/day of SQL over 3 backups) the restore exceeds 300 s in about 50 days (500.0 s in 90 days)",
+    );
+  });
+
+  it('is null when the restore did not complete', () => {
+    const steps = [step('backup: newest backup found', { backupSeries: daily(3, MB, 1000) })];
+    const input = { runId: 'r', mode: 'backups' as const, startedAt: new Date(0), finishedAt: new Date(1) };
+    const report = buildReport({ ...input, target: undefined, steps, errors: [], interrupted: undefined });
+    expect(report.forecast).toBeNull();
+    expect(formatSummary(report)).not.toContain('forecast');
   });
 });
