@@ -169,6 +169,14 @@ describe.skipIf(!available)('--check-only', () => {
     );
   });
 
+  it('without --backups is bad usage: exit 2 before anything, naming the setting', async () => {
+    const run = await runCli(['--check-only']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      'pg-restore-drill: --check-only checks a backup directory: set --backups DIR / DRILL_BACKUPS (the mounted backup volume).\n',
+    );
+  });
+
   it('fails when no backup is there, and still tells the Pushgateway (success 0, no backup time)', async () => {
     const dir = await setup.freshDir('empty');
     const reports = await setup.freshDir('empty-report');
