@@ -76,7 +76,8 @@ describe.skipIf(!available)('--check-only', () => {
   afterAll(async () => {
     await gateway?.stop();
   });
-  const group = (cluster: string) => ({ job: 'pg_restore_drill_check', cluster, target: 'local' });
+  /** The check's group as its report names it (the grouping labels the drill's own push uses). */
+  const group = (report: CheckReport) => ({ job: 'pg_restore_drill_check', ...report.push?.grouping });
 
   it('passes on a whole newest backup, with no server to start, and pushes its time, size and integrity', async () => {
     const dir = await setup.freshDir('good');
@@ -93,6 +94,7 @@ describe.skipIf(!available)('--check-only', () => {
       ['push: metrics reachable', true],
     ]);
     expect(run.report.backup?.file).toBe(`postgres-backup-${NEWEST}.sql.gz`);
+    expect(Object.values(run.report.push?.grouping ?? {})).toEqual(['check-good', 'local']);
     expect(run.report.dump).toMatchObject({
       kind: 'pg_dumpall',
       sqlBytes: Buffer.byteLength(setup.goodDump),
@@ -103,7 +105,7 @@ describe.skipIf(!available)('--check-only', () => {
       ),
     );
     const size = run.report.backup?.sizeBytes;
-    expect(values(await scrapeGroup(gateway.url, group('check-good')))).toEqual({
+    expect(values(await scrapeGroup(gateway.url, group(run.report)))).toEqual({
       pg_dr_check_success: 1,
       pg_dr_check_last_run_timestamp_seconds: Date.parse(run.report.finishedAt) / 1000,
       pg_dr_drill_backup_timestamp_seconds: Date.parse('2026-11-24T03:00:00Z') / 1000,
@@ -150,7 +152,7 @@ describe.skipIf(!available)('--check-only', () => {
       expect(run.verdictLine).toBe(
         `pg-restore-drill --check-only: FAILED: backup: whole: ${whole?.summary.split('\n', 1)[0]}`,
       );
-      expect(values(await scrapeGroup(gateway.url, group(name)))).toMatchObject({
+      expect(values(await scrapeGroup(gateway.url, group(run.report)))).toMatchObject({
         pg_dr_check_success: 0,
         pg_dr_backup_integrity_ok: 0,
         pg_dr_drill_backup_timestamp_seconds: Date.parse('2026-11-24T03:00:00Z') / 1000,
@@ -188,7 +190,7 @@ describe.skipIf(!available)('--check-only', () => {
       ok: false,
       code: 'DRILL_NO_BACKUPS',
     });
-    expect(values(await scrapeGroup(gateway.url, group('check-empty')))).toEqual({
+    expect(values(await scrapeGroup(gateway.url, group(run.report)))).toEqual({
       pg_dr_check_success: 0,
       pg_dr_check_last_run_timestamp_seconds: Date.parse(run.report.finishedAt) / 1000,
     });
