@@ -15,6 +15,7 @@ import { checkExtensions } from '../lib/backups/extensions-check.ts';
 import { inspectBackup } from '../lib/backups/inspect.ts';
 import { type BackupInspection, checkRestorable, crossMajor } from '../lib/backups/integrity.ts';
 import { settledNewest } from '../lib/backups/settle.ts';
+import { sizeSeries } from '../lib/backups/size-series.ts';
 import { checkTablespaces } from '../lib/backups/tablespaces-check.ts';
 import { readTargetOffer } from '../lib/backups/target-offer.ts';
 import type { TableDigest } from '../lib/dump/copy-digest.ts';
@@ -195,6 +196,8 @@ async function findNewestBackup(ctx: TestContext): Promise<Verdict> {
         ageSeconds: Math.round(ageSeconds),
       },
       candidates: discovery.candidates.map((c) => c.name),
+      // The newest and its predecessors' sizes: the RTO forecast's growth rate (lib/report/forecast.ts).
+      backupSeries: await sizeSeries(discovery.candidates, chosen),
       ignored: discovery.ignored,
       rejected: discovery.rejected,
       ...(settled.grew ? { stillBeingWritten: { waitedSeconds: settled.waitedMs / 1000 } } : {}),

@@ -53,6 +53,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     now: () => performance.now(),
   });
   try {
+    if (config.checkOnly) {
+      // The daily check (lib/drill/check-only.ts): no server, no vitest; loaded only when asked for.
+      const { runCheckOnly } = await import('./drill/check-only.ts');
+      const deps = { env, log, out: process.stdout, now: () => new Date(), signal: controller.signal };
+      return (await runCheckOnly(config, deps)).exitCode;
+    }
     if (config.cluster) return await runInCluster(config, env, controller.signal, log);
     const report = await runDrill(config, {
       env,

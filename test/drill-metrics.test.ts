@@ -81,11 +81,20 @@ describe.skipIf(!available)('metrics pushed by the drill', () => {
       pg_dr_drill_backup_size_bytes: report.backup?.sizeBytes,
       pg_dr_drill_checks_failed: 0,
       pg_dr_drill_rto_budget_seconds: 300,
+      pg_dr_drill_restore_throughput_bytes_per_second: report.forecast?.throughputBytesPerSecond,
     });
-    // Every metric we export is there: the list the dashboard and alert tests are checked against
-    // (the self-test's come only from runs with --self-test: test/drill-self-test.test.ts).
+    // Every metric we export is there: the list the dashboard and alert tests are checked against. But
+    // the forecast: a self-contained drill has one backup, no growth rate (test/drill-forecast.test.ts);
+    // and the self-test's, only from runs with --self-test (test/drill-self-test.test.ts).
     expect(new Set(Object.keys(after).map((k) => k.replace(/\{.*/, '')))).toEqual(
-      new Set(DRILL_METRIC_NAMES.filter((name) => !name.startsWith('pg_dr_drill_selftest_'))),
+      new Set(
+        DRILL_METRIC_NAMES.filter(
+          (name) => name !== 'pg_dr_drill_rto_forecast_seconds' && !name.startsWith('pg_dr_drill_selftest_'),
+        ),
+      ),
+    );
+    expect(report.forecast?.sentence).toBe(
+      'no forecast: 1 backup(s) of this format in the directory; a growth rate needs 2 or more taken at different times',
     );
     expect(after.pg_dr_drill_restore_duration_seconds).toBeGreaterThan(0);
 

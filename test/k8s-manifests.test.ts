@@ -263,6 +263,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
       'ConfigMap/pg-restore-drill',
       'ConfigMap/pg-restore-drill-dashboard',
       'CronJob/pg-restore-drill',
+      'CronJob/pg-restore-drill-check',
       'NetworkPolicy/pg-restore-drill',
       'PrometheusRule/pg-restore-drill',
       'Role/pg-restore-drill',

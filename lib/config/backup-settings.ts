@@ -1,4 +1,4 @@
-import { path, type SettingTable, seconds, secondsOrZero, text } from './setting.ts';
+import { flag, path, type SettingTable, seconds, secondsOrZero, text } from './setting.ts';
 
 /** Which backup is drilled: where backups are, how they are named, how long a growing one is waited for. */
 export const BACKUP_SETTINGS = {
@@ -40,5 +40,12 @@ export const BACKUP_SETTINGS = {
     arg: 'SECONDS',
     parse: seconds,
     help: "seconds between the looks at the newest backup's size and mtime that tell whether it is still being written (a backup last written longer ago than this is taken at once)",
+  },
+  'check-only': {
+    field: 'checkOnly',
+    env: 'DRILL_CHECK_ONLY',
+    default: false,
+    parse: flag,
+    help: 'the daily check: find the newest backup in --backups, read it whole (gzip, trailer, header), report its age and size and push pg_dr_check_* (job pg_restore_drill_check); no server started, no database touched',
   },
 } as const satisfies SettingTable;

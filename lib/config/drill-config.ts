@@ -41,6 +41,8 @@ export interface DrillConfig {
   waitForNewestSeconds: number;
   /** Between the two looks at the newest backup that tell whether it is still growing. */
   growthCheckIntervalSeconds: number;
+  /** `--check-only`: the daily check of the newest backup (lib/drill/check-only.ts), no restore. */
+  checkOnly: boolean;
   jobs: number;
   verify: (typeof VERIFY_CHOICES)[number];
   sourceTimeZone: string;

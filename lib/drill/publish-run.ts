@@ -32,6 +32,11 @@ export async function publishDrillReport(
   deps.out.write(`\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n`);
 }
 
+/** The grouping labels of every push (the drill's and the daily check's, each under its own job). */
+export function metricsGrouping(config: DrillConfig, targetKind?: string): Record<string, string> {
+  return { pg_cluster: config.metricsCluster, target: config.metricsTarget ?? targetKind ?? config.target };
+}
+
 /** The reporters this run was asked for (or, in a Job's pod, placed for), before report.json. */
 function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
   const reporters: Reporter[] = config.terminationLog
@@ -41,10 +46,7 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
     reporters.push(
       metricsReporter({
         url: config.pushgateway,
-        grouping: {
-          pg_cluster: config.metricsCluster,
-          target: config.metricsTarget ?? deps.targetKind ?? config.target,
-        },
+        grouping: metricsGrouping(config, deps.targetKind),
         rtoBudgetSeconds: config.rtoSeconds,
         requirePush: config.requirePush,
         log: deps.log,

@@ -22,6 +22,8 @@ const success: DrillMetricsInput = {
   backup: { takenAt: new Date('2026-10-01T01:00:00Z'), sizeBytes: 5_368_709_120 },
   checksFailed: 0,
   rtoBudgetSeconds: 3600,
+  restoreThroughputBytesPerSecond: 4_473_924,
+  rtoForecastSeconds: 1875.5,
 };
 
 describe('recordDrillMetrics', () => {
@@ -46,6 +48,8 @@ describe('recordDrillMetrics', () => {
       pg_dr_drill_checks_failed: [{ labels: {}, value: 0 }],
       pg_dr_drill_rto_budget_seconds: [{ labels: {}, value: 3600 }],
       pg_dr_drill_restore_errors_accepted: [{ labels: {}, value: 2 }],
+      pg_dr_drill_restore_throughput_bytes_per_second: [{ labels: {}, value: 4473924 }],
+      pg_dr_drill_rto_forecast_seconds: [{ labels: {}, value: 1875.5 }],
     });
   });
 

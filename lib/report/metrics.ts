@@ -26,6 +26,8 @@ export const DRILL_METRIC_NAMES = [
   'pg_dr_drill_restore_errors_accepted',
   'pg_dr_drill_selftest_ok',
   'pg_dr_drill_selftest_last_run_timestamp_seconds',
+  'pg_dr_drill_restore_throughput_bytes_per_second',
+  'pg_dr_drill_rto_forecast_seconds',
 ] as const;
 export type DrillMetricName = (typeof DRILL_METRIC_NAMES)[number];
 
@@ -46,6 +48,10 @@ const HELP: Record<DrillMetricName, string> = {
   pg_dr_drill_selftest_ok:
     '1 if the last --self-test made every check go red on its deliberate fault, 0 if one could not; only pushed by runs with --self-test.',
   pg_dr_drill_selftest_last_run_timestamp_seconds: 'Unix time the last drill run with --self-test finished.',
+  pg_dr_drill_restore_throughput_bytes_per_second:
+    'SQL bytes restored per second of restore in the last run that restored.',
+  pg_dr_drill_rto_forecast_seconds:
+    "Restore time forecast 90 days ahead: the newest backup's SQL size grown at its predecessors' rate, at the measured throughput.",
 };
 
 export interface DrillMetricsInput {
@@ -59,6 +65,8 @@ export interface DrillMetricsInput {
   rtoBudgetSeconds: number;
   /** --self-test's outcome; absent when the run had no self-test (the last one's value then stands). */
   selfTestOk?: boolean;
+  restoreThroughputBytesPerSecond?: number; // absent if the restore never completed
+  rtoForecastSeconds?: number; // absent without a forecast (fewer than 2 backups, no completed restore)
 }
 
 export class InvalidDrillMetricsInputError extends DrillError {
@@ -84,6 +92,10 @@ function amount(field: string, value: number): number {
     throw new InvalidDrillMetricsInputError(field, value, 'a finite number >= 0');
   }
   return value;
+}
+
+function optionalAmount(field: string, value: number | undefined): number | undefined {
+  return value === undefined ? undefined : amount(field, value);
 }
 
 function gauge(registry: Registry, name: DrillMetricName, value: number): void {
@@ -119,6 +131,9 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
           size: amount('backup.sizeBytes', input.backup.sizeBytes),
         };
 
+  const throughput = optionalAmount('restoreThroughputBytesPerSecond', input.restoreThroughputBytesPerSecond);
+  const forecast = optionalAmount('rtoForecastSeconds', input.rtoForecastSeconds);
+
   for (const name of DRILL_METRIC_NAMES) registry.removeSingleMetric(name);
 
   gauge(registry, 'pg_dr_drill_success', input.success ? 1 : 0);
@@ -146,4 +161,7 @@ export function recordDrillMetrics(registry: Registry, input: DrillMetricsInput)
     gauge(registry, 'pg_dr_drill_selftest_ok', input.selfTestOk ? 1 : 0);
     gauge(registry, 'pg_dr_drill_selftest_last_run_timestamp_seconds', finished);
   }
+  if (throughput !== undefined)
+    gauge(registry, 'pg_dr_drill_restore_throughput_bytes_per_second', throughput);
+  if (forecast !== undefined) gauge(registry, 'pg_dr_drill_rto_forecast_seconds', forecast);
 }

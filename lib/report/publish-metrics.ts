@@ -31,6 +31,10 @@ export function metricsInput(report: DrillReport, rtoBudgetSeconds: number): Dri
     input.backup = { takenAt: new Date(report.backup.takenAt), sizeBytes: report.backup.sizeBytes };
   // An incomplete self-test (an earlier step failed) says nothing of the checks: the last one's value stands.
   if (report.selfTest && report.selfTest.verdict !== 'incomplete') input.selfTestOk = report.selfTest.ok;
+  const throughput = report.forecast?.throughputBytesPerSecond;
+  if (throughput != null) input.restoreThroughputBytesPerSecond = throughput;
+  const forecast = report.forecast?.forecastSeconds;
+  if (forecast != null) input.rtoForecastSeconds = forecast;
   return input;
 }
 

@@ -73,6 +73,8 @@ export interface PushDrillMetricsOptions {
   url: string;
   /** Labels that, with job="pg_restore_drill", name this drill's group, e.g. { pg_cluster, target }. */
   grouping?: Readonly<Record<string, string>>;
+  /** The group's job label; default PUSH_JOB_NAME (the daily check pushes as pg_restore_drill_check). */
+  job?: string;
   timeoutMs?: number;
   /** Waits between attempts; its length + 1 is the number of attempts. */
   retryDelaysMs?: readonly number[];
@@ -141,7 +143,7 @@ interface Target {
   headers: Record<string, string>;
 }
 
-function pushTarget(baseUrl: string, grouping: Readonly<Record<string, string>>): Target {
+function pushTarget(baseUrl: string, grouping: Readonly<Record<string, string>>, job: string): Target {
   const base = parsePushgatewayUrl(baseUrl);
   const headers: Record<string, string> = {};
   if (base.username !== '' || base.password !== '') {
@@ -151,7 +153,7 @@ function pushTarget(baseUrl: string, grouping: Readonly<Record<string, string>>)
     headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
   }
   const prefix = base.pathname.replace(/\/+$/, '');
-  const path = `${prefix}/metrics/job/${PUSH_JOB_NAME}${groupingKeyPath(grouping)}`;
+  const path = `${prefix}/metrics/job/${encodeURIComponent(job)}${groupingKeyPath(grouping)}`;
   const url = `${base.origin}${path}`;
   const shown = headers.authorization === undefined ? url : `${base.protocol}//***@${base.host}${path}`;
   return { url, shown, headers };
@@ -210,7 +212,7 @@ async function attempt(
  * cannot turn a good drill into a failed one; only a misconfiguration (bad URL or label) throws.
  */
 export async function pushDrillMetrics(options: PushDrillMetricsOptions): Promise<PushResult> {
-  const target = pushTarget(options.url, options.grouping ?? {});
+  const target = pushTarget(options.url, options.grouping ?? {}, options.job ?? PUSH_JOB_NAME);
   const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
   const delays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   const doFetch = options.fetch ?? fetch;

@@ -28,12 +28,15 @@ export async function writeReport(reportDir: string, report: DrillReport): Promi
   return path;
 }
 
-/** Replaces `reportDir/latest` with a relative link to `runId` (relative: the directory may move). */
-async function pointLatestAt(reportDir: string, runId: string): Promise<void> {
-  const staged = join(reportDir, `.${LATEST}-${process.pid}-${randomBytes(4).toString('hex')}`);
+/**
+ * Replaces `reportDir/<link>` (default `latest`) with a relative link to `runId` (relative: the directory
+ * may move). The daily check keeps its own link, `latest-check`.
+ */
+export async function pointLatestAt(reportDir: string, runId: string, link = LATEST): Promise<void> {
+  const staged = join(reportDir, `.${link}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await symlink(runId, staged);
   try {
-    await rename(staged, join(reportDir, LATEST));
+    await rename(staged, join(reportDir, link));
   } catch (error) {
     await rm(staged, { force: true });
     throw error;

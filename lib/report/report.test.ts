@@ -107,6 +107,7 @@ describe('buildReport', () => {
       cleanupFailures: [],
       push: null,
       event: null,
+      forecast: null,
     } satisfies DrillReport);
   });
 

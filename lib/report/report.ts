@@ -1,5 +1,6 @@
 import type { PgVersion } from '../pg/version.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
+import { forecastOf, type RtoForecast } from './forecast.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { type SelfTestReport, selfTestLines, selfTestOf } from './self-test.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
@@ -78,6 +79,8 @@ export interface DrillReport {
   event: { recorded: boolean; name?: string; error?: string } | null;
   /** --self-test: each deliberate fault, its check, whether it went red (absent: no self-test ran). */
   selfTest?: SelfTestReport;
+  /** The RTO forecast (lib/report/forecast.ts), when the restore completed. */
+  forecast: RtoForecast | null;
 }
 
 export interface ReportInput {
@@ -151,6 +154,7 @@ export function buildReport(input: ReportInput): DrillReport {
     push: null,
     event: null,
     ...selfTestOf(input.steps),
+    forecast: forecastOf(facts),
   };
 }
 
@@ -190,6 +194,7 @@ export function formatSummary(report: DrillReport): string {
       lines.push(`  accepted  line ${a.line ?? '?'}: ${a.sqlstate} ${a.message} (allow rule ${a.rule})`);
     }
   }
+  if (report.forecast) lines.push(`  forecast  ${report.forecast.sentence}`);
   const phaseText = [...PHASES, 'total' as const]
     .filter((p) => report.phases[p] !== undefined)
     .map((p) => `${p} ${report.phases[p]?.toFixed(2)} s`)
