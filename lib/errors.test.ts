@@ -88,6 +88,8 @@ describe('error classes', async () => {
       'DRILL_ERROR',
       'DRILL_EXPECTATIONS',
       'DRILL_EXTENSION_MISSING',
+      'DRILL_HISTORY',
+      'DRILL_HISTORY_CONFIGMAP',
       'DRILL_INSERT_MALFORMED',
       'DRILL_K8S_API',
       'DRILL_K8S_CONFIG',
