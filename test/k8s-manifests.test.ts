@@ -150,6 +150,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
     expect(base.docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
       'ConfigMap/pg-restore-drill',
       'ConfigMap/pg-restore-drill-dashboard',
+      'ConfigMap/pg-restore-drill-history',
       'CronJob/pg-restore-drill',
       'NetworkPolicy/pg-restore-drill',
       'PrometheusRule/pg-restore-drill',
