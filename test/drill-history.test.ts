@@ -39,6 +39,20 @@ function expectedEntry(report: DrillReport): HistoryEntry {
   return historyEntry(report, 'cluster');
 }
 
+function historyEntryFixture(): HistoryEntry {
+  return {
+    time: '2026-12-01T03:00:00.000Z',
+    runId: 'fixture',
+    backup: 'postgres-backup-2026-12-01-030000.sql.gz',
+    rpoSeconds: 60,
+    rtoSeconds: 1.5,
+    verdict: 'passed',
+    tablesVerified: 3,
+    mode: 'cluster',
+    target: 'url',
+  };
+}
+
 /** A drill in a pod of its Job, as the CronJob runs it: the history goes to the ConfigMap. */
 function podEnv(): NodeJS.ProcessEnv {
   return {
@@ -175,6 +189,16 @@ describe('in the cluster: the ConfigMap pg-restore-drill-history', () => {
     expect(stdout).toContain(
       `\n  history   NOT recorded: The API server did not answer get configmap ${HISTORY_CONFIGMAP} in data within 5 s.\n`,
     );
+  });
+
+  it('a missing ConfigMap the Role may not create: the error says to apply the manifest that ships it', async () => {
+    fake.forbidden = [{ verb: 'create', resource: 'configmaps' }];
+    const { kubeConfig } = loadKubeConfig({ env: {}, kubeconfig: fake.kubeconfigPath, namespace: 'fresh' });
+    const entry = { ...historyEntryFixture(), runId: 'first' };
+    await expect(appendHistoryConfigMap({ kubeConfig, namespace: 'fresh' }, entry)).rejects.toThrow(
+      `configmap ${HISTORY_CONFIGMAP} does not exist in fresh, and the drill's Role may not create it (it needs only get and patch once it exists): apply it with kubectl apply -k k8s/`,
+    );
+    expect(configMaps.served.map((s) => `${s.verb} ${s.status}`)).toEqual(['get 404', 'create 403']);
   });
 
   it('keeps only the newest entries, so the ConfigMap stays far below its 1 MiB', async () => {

@@ -14,7 +14,7 @@ import { hostBinDir, type StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster, writeBackup } from './support/cluster.ts';
 import { type FakeKubeApi, startFakeKubeApi } from './support/fake-kube-api.ts';
 import { type FakePortForward, servePortForward } from './support/fake-kube-portforward.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const POD = 'data/postgres-postgresql-0';
 
@@ -69,28 +69,31 @@ afterAll(async () => {
 beforeEach(() => {
   forward.forwards.length = 0;
   forward.cutWhen = undefined;
+  forward.holdWhen = undefined;
+  forward.silent = false;
   fake.forbidden = [];
 });
 
 /** The drill as an operator runs it from a laptop: no --database-url, no PGHOST, the password in PGPASSWORD. */
+function forwardArgs(reports: string): string[] {
+  return [
+    '--target',
+    'pod',
+    '--pod',
+    POD,
+    '--mode',
+    'canary-copy',
+    '--backups',
+    backups,
+    '--kubeconfig',
+    fake.kubeconfigPath,
+    '--report-dir',
+    reports,
+  ];
+}
+
 async function drillThroughForward(reports: string) {
-  return runCli(
-    [
-      '--target',
-      'pod',
-      '--pod',
-      POD,
-      '--mode',
-      'canary-copy',
-      '--backups',
-      backups,
-      '--kubeconfig',
-      fake.kubeconfigPath,
-      '--report-dir',
-      reports,
-    ],
-    { PGPASSWORD: live.handle.connection.password },
-  );
+  return runCli(forwardArgs(reports), { PGPASSWORD: live.handle.connection.password });
 }
 
 describe('--target pod without --database-url', () => {
@@ -151,6 +154,31 @@ describe('--target pod without --database-url', () => {
         /^could not stop the target: 1 break\(s\) of the port-forward during the drill: the port-forward to pod data\/postgres-postgresql-0 port 5432 broke/,
       ),
     ]);
+  });
+
+  it('SIGTERM while a check waits on the forward: the drill closes the forward on its way out and exits 143', async () => {
+    const reports = join(scratch, 'sigterm');
+    forward.holdWhen = (bytes) => bytes.includes('pg_sequences');
+    const drill = startCli(forwardArgs(reports), { PGPASSWORD: live.handle.connection.password });
+    await forward.held;
+    drill.child.kill('SIGTERM');
+    const { code, stderr } = await drill.done;
+    expect(code, stderr).toBe(143);
+    expect(stderr).toMatch(
+      /closed the port-forward to pod data\/postgres-postgresql-0 port 5432 \(\d+ connection\(s\) carried\)/,
+    );
+    const report = await readReport(reports);
+    expect(report.verdict).toBe('interrupted');
+    expect(forward.forwards.every((f) => f.endedBy !== undefined)).toBe(true);
+  });
+
+  it('an API server that never opens the forward: exit 2 after 5 s, naming the pod and port', async () => {
+    forward.silent = true;
+    const { code, stderr } = await drillThroughForward(join(scratch, 'silent'));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /Cannot reach the server of pod data\/postgres-postgresql-0 port 5432: the port-forward to pod data\/postgres-postgresql-0 port 5432 broke: .*the API server did not open the stream within 5 s/,
+    );
   });
 
   it('without pods/portforward on the operator identity: exit 2 naming the rule, before anything is restored', async () => {

@@ -9,6 +9,7 @@ import {
 import { DrillError } from '../errors.ts';
 import type { HistoryEntry } from '../report/history.ts';
 import { httpStatusOf, kubeError } from './api-errors.ts';
+import { KubeForbiddenError } from './errors.ts';
 
 /** The ConfigMap the cluster's drills keep their history in (k8s/base/history-configmap.yaml ships it empty). */
 export const HISTORY_CONFIGMAP = 'pg-restore-drill-history';
@@ -73,7 +74,8 @@ export async function appendHistoryConfigMap(
         metadata: { name: HISTORY_CONFIGMAP, labels: LABELS },
         data: { [HISTORY_KEY]: `${line}\n` },
       };
-      if (await call('create', (o) => api.createNamespacedConfigMap({ namespace, body }, o), [409]))
+      const create = (o: ConfigurationOptions) => api.createNamespacedConfigMap({ namespace, body }, o);
+      if (await call('create', create, [409]).catch((error: unknown) => absent(error, namespace)))
         return { entries: 1, calls };
       continue;
     }
@@ -106,6 +108,15 @@ export async function readHistoryConfigMap(options: HistoryConfigMapOptions): Pr
     [404],
   );
   return found ? (found.data?.[HISTORY_KEY] ?? '') : undefined;
+}
+
+/** A create the Role may not make: the ConfigMap is missing, and the manifest that ships it says how. */
+function absent(error: unknown, namespace: string): never {
+  if (!(error instanceof KubeForbiddenError)) throw error;
+  throw new HistoryConfigMapError(
+    `configmap ${HISTORY_CONFIGMAP} does not exist in ${namespace}, and the drill's Role may not create it (it needs only get and patch once it exists): apply it with kubectl apply -k k8s/ (k8s/base/history-configmap.yaml). ${error.message}`,
+    { cause: error },
+  );
 }
 
 const LABELS = { 'app.kubernetes.io/name': 'pg-restore-drill', 'app.kubernetes.io/component': 'history' };

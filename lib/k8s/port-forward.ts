@@ -26,6 +26,8 @@ export interface PortForwardOptions {
   /** The port in the pod (PostgreSQL's, 5432). */
   port: number;
   log?: Logger;
+  /** How long the API server may take to open each stream; default OPEN_TIMEOUT_MS. */
+  openTimeoutMs?: number;
 }
 
 /** A listener on 127.0.0.1 whose every connection is carried to the pod's port through the API. */
@@ -59,6 +61,8 @@ interface ForwardSocket {
 
 const WS_OPEN = 1;
 const NORMAL_CLOSURE = 1000;
+/** Each stream's WebSocket must open within this (a silent API server must not hold a check). */
+export const OPEN_TIMEOUT_MS = 5000;
 /** SQLSTATE connection_failure: what the drill's pg client is told when the forward under it breaks. */
 const CONNECTION_FAILURE = '08006';
 
@@ -153,15 +157,17 @@ async function carry(state: ForwardState, socket: Socket): Promise<void> {
     },
   });
   const { kubeConfig, namespace, pod, port } = state.options;
+  // Without a retry count client-node hands back the WebSocket itself.
+  const opening = new PortForward(kubeConfig).portForward(
+    namespace,
+    pod,
+    [port],
+    output,
+    errors,
+    socket,
+  ) as Promise<unknown> as Promise<ForwardSocket>;
   try {
-    const ws = (await new PortForward(kubeConfig).portForward(
-      namespace,
-      pod,
-      [port],
-      output,
-      errors,
-      socket,
-    )) as unknown as ForwardSocket;
+    const ws = await withinOpenTimeout(opening, state.options);
     carried.ws = ws;
     ws.on('close', (code) => {
       // 1000: the pod's end closed the connection (the server ended the session): passed on as such.
@@ -176,6 +182,32 @@ async function carry(state: ForwardState, socket: Socket): Promise<void> {
     if (socket.destroyed) ws.close();
   } catch (error) {
     broke(state, carried, openFailure(state.options, error));
+  }
+}
+
+/**
+ * The forward's WebSocket, or a rejection once OPEN_TIMEOUT_MS have passed without the API server
+ * opening it (client-node's connect has no deadline of its own); one that opens later is closed.
+ */
+async function withinOpenTimeout<T extends { close(): void }>(
+  opening: Promise<T>,
+  options: PortForwardOptions,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void opening.then((ws) => ws.close()).catch(() => {});
+      reject(
+        new Error(
+          `the API server did not open the stream within ${(options.openTimeoutMs ?? OPEN_TIMEOUT_MS) / 1000} s`,
+        ),
+      );
+    }, options.openTimeoutMs ?? OPEN_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([opening, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

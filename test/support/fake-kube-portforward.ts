@@ -66,6 +66,14 @@ export interface FakePortForward {
    * without a close frame, its TCP connection destroyed), as a dying API server or node would.
    */
   cutWhen: ((bytesToPod: Buffer, record: ForwardRecord) => boolean) | undefined;
+  /**
+   * A fault: the first stream whose drill-side bytes make this true is held there: those bytes and all
+   * after them are never delivered, so what the drill is waiting for never comes. `held` resolves then.
+   */
+  holdWhen: ((bytesToPod: Buffer) => boolean) | undefined;
+  held: Promise<ForwardRecord>;
+  /** A fault: upgrade requests are taken and never answered, as by an API server that hangs. */
+  silent: boolean;
 }
 
 /**
@@ -74,9 +82,20 @@ export interface FakePortForward {
  * refused as the API server refuses them (403, 404), before the upgrade.
  */
 export function servePortForward(fake: FakeKubeApi, localPort: number): FakePortForward {
-  const served: FakePortForward = { forwards: [], cutWhen: undefined };
+  let gotHeld: (record: ForwardRecord) => void = () => {};
+  const served: FakePortForward = {
+    forwards: [],
+    cutWhen: undefined,
+    holdWhen: undefined,
+    silent: false,
+    held: new Promise((resolve) => {
+      gotHeld = resolve;
+    }),
+  };
+  const onHold = (record: ForwardRecord) => gotHeld(record);
   const sockets = new Set<WsSocket>();
   const tcps = new Set<Socket>();
+  const hung = new Set<Duplex>();
   const wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (offered) => PORTFORWARD_PROTOCOLS.find((p) => offered.has(p)) ?? false,
@@ -87,6 +106,10 @@ export function servePortForward(fake: FakeKubeApi, localPort: number): FakePort
       if (!match) return false;
       const [, namespace = '', pod = ''] = match;
       const port = Number(url.searchParams.get('ports'));
+      if (served.silent) {
+        hung.add(socket);
+        return true;
+      }
       const refusal = refusalFor(fake, namespace, pod, port);
       if (refusal) {
         rejectUpgrade(socket, ...refusal);
@@ -110,7 +133,7 @@ export function servePortForward(fake: FakeKubeApi, localPort: number): FakePort
         const tcp = connect(localPort, '127.0.0.1');
         tcps.add(tcp);
         tcp.on('close', () => tcps.delete(tcp));
-        carry(served, ws, tcp, record);
+        carry(served, ws, tcp, record, onHold);
       });
       return true;
     },
@@ -119,6 +142,7 @@ export function servePortForward(fake: FakeKubeApi, localPort: number): FakePort
   fake.close = async () => {
     for (const ws of sockets) ws.terminate();
     for (const tcp of tcps) tcp.destroy();
+    for (const socket of hung) socket.destroy();
     wss.close();
     await close();
   };
@@ -147,7 +171,14 @@ function refusalFor(
 }
 
 /** Carries one stream: the port prefixes first, then bytes both ways until either end closes. */
-function carry(served: FakePortForward, ws: WsSocket, tcp: Socket, record: ForwardRecord): void {
+function carry(
+  served: FakePortForward,
+  ws: WsSocket,
+  tcp: Socket,
+  record: ForwardRecord,
+  onHold: (record: ForwardRecord) => void,
+): void {
+  let holding = false;
   const prefix = Buffer.alloc(2);
   prefix.writeUInt16LE(record.port);
   ws.send(Buffer.concat([Buffer.of(DATA), prefix]));
@@ -160,6 +191,14 @@ function carry(served: FakePortForward, ws: WsSocket, tcp: Socket, record: Forwa
     const bytes = data.subarray(1);
     record.bytesToPod += bytes.length;
     record.startup ??= startupParameters(bytes);
+    if (holding || served.holdWhen?.(bytes)) {
+      if (!holding) {
+        holding = true;
+        served.holdWhen = undefined;
+        onHold(record);
+      }
+      return;
+    }
     if (served.cutWhen?.(bytes, record)) {
       served.cutWhen = undefined;
       record.endedBy = 'cut';
