@@ -9,6 +9,7 @@ import { stopOnSignals } from './drill/stop-signals.ts';
 import { DrillError } from './errors.ts';
 import { runRecord } from './expect/record-cli.ts';
 import { type Logger, logFormatFor, streamLogger } from './log.ts';
+import { runHistory } from './report/history-cli.ts';
 import { checkOutputPaths } from './report/output-paths.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,6 +30,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       return reportStartError(error);
     }
   }
+  if (argv[0] === 'history') return historyCommand(argv.slice(1), env);
   let config: ReturnType<typeof readConfig>;
   try {
     config = readConfig(argv, env, process.cwd());
@@ -106,6 +108,15 @@ async function runInCluster(
   });
   process.stdout.write(`\npg-restore-drill (cluster): ${result.verdict.toUpperCase()}: ${result.message}\n`);
   return result.exitCode;
+}
+
+/** `history`: the drills' history, newest first, with the RTO trend (lib/report/history-cli.ts); read-only. */
+async function historyCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  try {
+    return await runHistory(args, env, { out: process.stdout, log: streamLogger(process.stderr) });
+  } catch (error) {
+    return reportStartError(error);
+  }
 }
 
 /** One clear message per failure that stopped the drill before it could report, and its exit code. */

@@ -262,6 +262,7 @@ describe.skipIf(!hasKubectl)('k8s/ rendered with kubectl kustomize', () => {
     expect(base.docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
       'ConfigMap/pg-restore-drill',
       'ConfigMap/pg-restore-drill-dashboard',
+      'ConfigMap/pg-restore-drill-history',
       'CronJob/pg-restore-drill',
       'CronJob/pg-restore-drill-check',
       'NetworkPolicy/pg-restore-drill',

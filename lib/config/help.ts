@@ -18,6 +18,7 @@ export function helpText(): string {
   const lines = [
     'Usage: npm run drill -- [options]',
     '       npm run drill -- record [--all] [--database-url URL | --backups DIR] --out FILE   (see record --help)',
+    '       npm run drill -- history [--json] [--limit N] [--report-dir DIR | --kube]             (see history --help)',
     '',
     'Restores the newest backup into a throwaway PostgreSQL with psql, verifies the canary database',
     'and reports. Exit 0: every check passed; 1: a check failed; 2: bad usage or configuration;',

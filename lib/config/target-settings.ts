@@ -35,7 +35,7 @@ export const TARGET_SETTINGS = {
     env: 'DRILL_POD',
     arg: 'NS/POD',
     parse: text,
-    help: 'for --target pod: the database pod whose psql/pg_restore run the restore through the exec API (e.g. data/postgres-postgresql-0); the checks connect with --database-url',
+    help: "for --target pod: the database pod whose psql/pg_restore run the restore through the exec API (e.g. data/postgres-postgresql-0); the checks connect with --database-url, else through the drill's own port-forward to the pod's port 5432",
   },
   'pod-container': {
     field: 'podContainer',

@@ -1,6 +1,8 @@
+import { ownPod } from '../config/kube-settings.ts';
 import type { DrillConfig } from '../config.ts';
 import { eventReporter, inDrillJobPod } from '../k8s/event-reporter.ts';
 import type { Logger } from '../log.ts';
+import { historyReporter } from '../report/history-reporter.ts';
 import { metricsReporter } from '../report/publish-metrics.ts';
 import { type DrillReport, formatSummary } from '../report/report.ts';
 import { reportFileReporter } from '../report/report-file.ts';
@@ -27,9 +29,13 @@ export async function publishDrillReport(
   deps: PublishDeps,
 ): Promise<void> {
   const file = reportFileReporter(config.reportDir);
-  await publishReport([...reportersFor(config, deps), file], report, deps.log);
+  // After report.json: the history says what the report says, and its failure is never the verdict.
+  const history = historyReporter(historyPlace(config, deps.env), config.mode, deps.log);
+  await publishReport([...reportersFor(config, deps), file, history], report, deps.log);
   const junit = config.junit ? `\n  junit     ${config.junit}` : '';
-  deps.out.write(`\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n`);
+  deps.out.write(
+    `\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n  history   ${history.outcome}\n`,
+  );
 }
 
 /** The grouping labels of every push (the drill's and the daily check's, each under its own job). */
@@ -60,4 +66,17 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
     );
   }
   return reporters;
+}
+
+/** In a pod of the drill's Job the history is the cluster's ConfigMap; elsewhere the report directory's file. */
+function historyPlace(config: DrillConfig, env: NodeJS.ProcessEnv): Parameters<typeof historyReporter>[0] {
+  if (!inDrillJobPod(env)) return { kind: 'file', reportDir: config.reportDir };
+  const { kubeconfig, context } = config;
+  return {
+    kind: 'configmap',
+    env,
+    kubeconfig,
+    context,
+    namespace: config.namespace ?? ownPod(env).podNamespace,
+  };
 }

@@ -34,7 +34,12 @@ export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessE
       });
       // Inside the pod the tools reach the server on its own loopback, at the port it serves.
       const pod = { namespace: tools.namespace, name: tools.name, container: tools.container };
-      return podExecutor({ kubeConfig, pod, user: handle.connection.user, port: handle.connection.port });
+      return podExecutor({
+        kubeConfig,
+        pod,
+        user: handle.connection.user,
+        port: tools.port ?? handle.connection.port,
+      });
     }
     default:
       return unreachable(tools);

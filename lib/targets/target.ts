@@ -22,6 +22,8 @@ export type TargetTools =
       namespace: string;
       name: string;
       container: string;
+      /** The server's port inside the pod (default: the connection's). */
+      port?: number;
       kubeconfig?: string;
       context?: string;
     };
