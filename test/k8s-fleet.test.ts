@@ -21,7 +21,7 @@ const FLEET = 'k8s/examples/fleet';
 
 interface BackupSet {
   name: string;
-  values: { pvc: string; canary: string; rto: string; cluster: string; schedule: string };
+  values: { pvc: string; canary: string; rto: string; cluster: string; history: string; schedule: string };
 }
 
 /** The sets as the example lists them: read from its files, so the test follows what an operator edits. */
@@ -84,6 +84,15 @@ describe.skipIf(!hasKubectl)('k8s/examples/fleet rendered with kubectl kustomize
         rto: settings.DRILL_RTO,
         cluster: settings.DRILL_METRICS_CLUSTER,
       }).toEqual({ canary: set.values.canary, rto: set.values.rto, cluster: set.values.cluster });
+      // Its history ConfigMap is its own, and the drill is told its name; its Role may patch only that one.
+      const history = `pg-restore-drill-history-${set.name}`;
+      expect(set.values.history).toBe(history);
+      expect(find<k8s.V1ConfigMap>(fleet.docs, 'ConfigMap', history).metadata?.name).toBe(history);
+      expect(settings.DRILL_HISTORY_CONFIGMAP).toBe(history);
+      const rules = find<k8s.V1Role>(fleet.docs, 'Role', name).rules ?? [];
+      expect(rules.filter((r) => r.resources?.includes('configmaps')).map((r) => r.resourceNames)).toEqual([
+        [history],
+      ]);
       const binding = find<k8s.V1RoleBinding>(fleet.docs, 'RoleBinding', name);
       expect([binding.roleRef.name, binding.subjects?.map((s) => s.name)]).toEqual([name, [name]]);
     },

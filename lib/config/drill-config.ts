@@ -59,6 +59,8 @@ export interface DrillConfig {
   /** The container's termination message file (Kubernetes' /dev/termination-log), written when it exists. */
   terminationLog: string | undefined;
   metricsCluster: string;
+  /** The cluster's history ConfigMap (--history-configmap). */
+  historyConfigMap: string;
   metricsTarget: string | undefined;
   progress: 'auto' | ProgressMode;
   progressIntervalSeconds: number;

@@ -60,6 +60,14 @@ export const REPORT_SETTINGS = {
     parse: pathOrOff,
     help: "write the verdict line (and each failed check's) to this file when it exists, as Kubernetes reads a container's termination message; empty: never",
   },
+  'history-configmap': {
+    field: 'historyConfigMap',
+    env: 'DRILL_HISTORY_CONFIGMAP',
+    default: 'pg-restore-drill-history',
+    arg: 'NAME',
+    parse: text,
+    help: "in the drill's Job: the ConfigMap each run appends its one-line summary to (k8s/base/history-configmap.yaml; each set of a fleet has its own)",
+  },
   'metrics-cluster': {
     field: 'metricsCluster',
     env: 'DRILL_METRICS_CLUSTER',

@@ -74,6 +74,7 @@ function historyPlace(config: DrillConfig, env: NodeJS.ProcessEnv): Parameters<t
   const { kubeconfig, context } = config;
   return {
     kind: 'configmap',
+    name: config.historyConfigMap,
     env,
     kubeconfig,
     context,

@@ -34,6 +34,8 @@ export class HistoryConfigMapError extends DrillError {
 export interface HistoryConfigMapOptions {
   kubeConfig: KubeConfig;
   namespace: string;
+  /** Default HISTORY_CONFIGMAP (--history-configmap: a fleet's sets each have their own). */
+  name?: string;
   /** Default HISTORY_API_TIMEOUT_MS. */
   timeoutMs?: number;
   /** Default HISTORY_MAX_ENTRIES. */
@@ -65,17 +67,21 @@ export async function appendHistoryConfigMap(
     calls.push('get');
     const current = await call(
       'get',
-      (o) => api.readNamespacedConfigMap({ name: HISTORY_CONFIGMAP, namespace }, o),
+      (o) => api.readNamespacedConfigMap({ name: options.name ?? HISTORY_CONFIGMAP, namespace }, o),
       [404],
     );
     if (!current) {
       calls.push('create');
       const body: V1ConfigMap = {
-        metadata: { name: HISTORY_CONFIGMAP, labels: LABELS },
+        metadata: { name: options.name ?? HISTORY_CONFIGMAP, labels: LABELS },
         data: { [HISTORY_KEY]: `${line}\n` },
       };
       const create = (o: ConfigurationOptions) => api.createNamespacedConfigMap({ namespace, body }, o);
-      if (await call('create', create, [409]).catch((error: unknown) => absent(error, namespace)))
+      if (
+        await call('create', create, [409]).catch((error: unknown) =>
+          absent(error, namespace, options.name ?? HISTORY_CONFIGMAP),
+        )
+      )
         return { entries: 1, calls };
       continue;
     }
@@ -90,11 +96,11 @@ export async function appendHistoryConfigMap(
     };
     calls.push('patch');
     const patch = (o: ConfigurationOptions) =>
-      api.patchNamespacedConfigMap({ name: HISTORY_CONFIGMAP, namespace, body }, o);
+      api.patchNamespacedConfigMap({ name: options.name ?? HISTORY_CONFIGMAP, namespace, body }, o);
     if (await call('patch', patch, [409], PatchStrategy.MergePatch)) return { entries: lines.length, calls };
   }
   throw new HistoryConfigMapError(
-    `Could not add to configmap ${HISTORY_CONFIGMAP} in ${namespace}: other writers changed it ${MAX_ATTEMPTS} times in a row.`,
+    `Could not add to configmap ${options.name ?? HISTORY_CONFIGMAP} in ${namespace}: other writers changed it ${MAX_ATTEMPTS} times in a row.`,
   );
 }
 
@@ -104,17 +110,21 @@ export async function readHistoryConfigMap(options: HistoryConfigMapOptions): Pr
   const call = deadlineCalls(options);
   const found = await call(
     'get',
-    (o) => api.readNamespacedConfigMap({ name: HISTORY_CONFIGMAP, namespace: options.namespace }, o),
+    (o) =>
+      api.readNamespacedConfigMap(
+        { name: options.name ?? HISTORY_CONFIGMAP, namespace: options.namespace },
+        o,
+      ),
     [404],
   );
   return found ? (found.data?.[HISTORY_KEY] ?? '') : undefined;
 }
 
 /** A create the Role may not make: the ConfigMap is missing, and the manifest that ships it says how. */
-function absent(error: unknown, namespace: string): never {
+function absent(error: unknown, namespace: string, name: string): never {
   if (!(error instanceof KubeForbiddenError)) throw error;
   throw new HistoryConfigMapError(
-    `configmap ${HISTORY_CONFIGMAP} does not exist in ${namespace}, and the drill's Role may not create it (it needs only get and patch once it exists): apply it with kubectl apply -k k8s/ (k8s/base/history-configmap.yaml). ${error.message}`,
+    `configmap ${name} does not exist in ${namespace}, and the drill's Role may not create it (it needs only get and patch once it exists): apply it with kubectl apply -k k8s/ (k8s/base/history-configmap.yaml). ${error.message}`,
     { cause: error },
   );
 }
@@ -148,11 +158,11 @@ function deadlineCalls(options: HistoryConfigMapOptions) {
       resource: 'configmaps',
       group: '',
       namespace: options.namespace,
-      name: HISTORY_CONFIGMAP,
+      name: options.name ?? HISTORY_CONFIGMAP,
     };
     if (timedOut)
       throw new HistoryConfigMapError(
-        `Skipped: ${verb} configmap ${HISTORY_CONFIGMAP} after an earlier call got no answer.`,
+        `Skipped: ${verb} configmap ${options.name ?? HISTORY_CONFIGMAP} after an earlier call got no answer.`,
       );
     const signal = AbortSignal.timeout(timeoutMs);
     try {
@@ -162,7 +172,7 @@ function deadlineCalls(options: HistoryConfigMapOptions) {
       if (signal.aborted) {
         timedOut = true;
         throw new HistoryConfigMapError(
-          `The API server did not answer ${verb} configmap ${HISTORY_CONFIGMAP} in ${options.namespace} within ${timeoutMs / 1000} s.`,
+          `The API server did not answer ${verb} configmap ${options.name ?? HISTORY_CONFIGMAP} in ${options.namespace} within ${timeoutMs / 1000} s.`,
           { cause: error },
         );
       }

@@ -102,7 +102,7 @@ async function load(
   env: NodeJS.ProcessEnv,
 ): Promise<{ source: string; history: ReadHistory }> {
   if (values.kube || (env.KUBERNETES_SERVICE_HOST && values['report-dir'] === undefined)) {
-    const [{ loadKubeConfig }, { readHistoryConfigMap, HISTORY_CONFIGMAP }] = await Promise.all([
+    const [{ loadKubeConfig }, { readHistoryConfigMap }] = await Promise.all([
       import('../k8s/kube-config.ts'),
       import('../k8s/history-configmap.ts'),
     ]);
@@ -112,8 +112,9 @@ async function load(
       context: values.context as string | undefined,
       namespace: values.namespace as string | undefined,
     });
-    const source = `configmap ${namespace}/${HISTORY_CONFIGMAP}`;
-    const text = await readHistoryConfigMap({ kubeConfig, namespace });
+    const name = env.DRILL_HISTORY_CONFIGMAP || SETTINGS['history-configmap'].default;
+    const source = `configmap ${namespace}/${name}`;
+    const text = await readHistoryConfigMap({ kubeConfig, namespace, name });
     if (text === undefined) {
       throw new HistoryError(
         `No drill history in the cluster: ${source} does not exist (kubectl apply -k k8s/ creates it; the CronJob's drills fill it).`,

@@ -14,6 +14,8 @@ export type HistoryPlace =
   | { kind: 'file'; reportDir: string }
   | {
       kind: 'configmap';
+      /** The ConfigMap's name (--history-configmap). */
+      name: string;
       env: NodeJS.ProcessEnv;
       kubeconfig: string | undefined;
       context: string | undefined;
@@ -44,11 +46,11 @@ export function historyReporter(place: HistoryPlace, restoreMode: string, log: L
 async function record(place: HistoryPlace, entry: ReturnType<typeof historyEntry>): Promise<string> {
   if (place.kind === 'file') return appendHistoryFile(place.reportDir, entry);
   // Loaded only in the cluster: the Kubernetes client costs a drill elsewhere 0.7 s and 70 MB.
-  const [{ loadKubeConfig }, { appendHistoryConfigMap, HISTORY_CONFIGMAP }] = await Promise.all([
+  const [{ loadKubeConfig }, { appendHistoryConfigMap }] = await Promise.all([
     import('../k8s/kube-config.ts'),
     import('../k8s/history-configmap.ts'),
   ]);
   const { kubeConfig, namespace } = loadKubeConfig(place);
-  const written = await appendHistoryConfigMap({ kubeConfig, namespace }, entry);
-  return `configmap ${namespace}/${HISTORY_CONFIGMAP} (${written.entries} entries; ${written.calls.join(', ')})`;
+  const written = await appendHistoryConfigMap({ kubeConfig, namespace, name: place.name }, entry);
+  return `configmap ${namespace}/${place.name} (${written.entries} entries; ${written.calls.join(', ')})`;
 }
