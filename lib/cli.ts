@@ -16,20 +16,18 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** After the work is done, a handle left open must not keep a CronJob pod alive. */
 const EXIT_GRACE_MS = 5000;
 
-async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  if (argv[0] === 'record') {
-    const log = streamLogger(process.stderr);
-    // `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill.
-    try {
-      return await runRecord(argv.slice(1), env, process.cwd(), {
-        out: process.stdout,
-        log,
-        now: () => new Date(),
-      });
-    } catch (error) {
-      return reportStartError(error);
-    }
+/** `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill. */
+async function recordCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  try {
+    const deps = { out: process.stdout, log: streamLogger(process.stderr), now: () => new Date() };
+    return await runRecord(args, env, process.cwd(), deps);
+  } catch (error) {
+    return reportStartError(error);
   }
+}
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv[0] === 'record') return recordCommand(argv.slice(1), env);
   if (argv[0] === 'history') return historyCommand(argv.slice(1), env);
   let config: ReturnType<typeof readConfig>;
   try {
