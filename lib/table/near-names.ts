@@ -1,0 +1,35 @@
+import { showTableName, type TableName } from './table-name.ts';
+
+/** Edit distance (Levenshtein), for the few hundred names of a dump. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + cost);
+    }
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/**
+ * The names of the backup nearest the one asked for, at most `limit`: the same table in another schema
+ * or database, the same name in another case, a typo away. Ranked by edit distance over the whole
+ * name, with a bonus for the same table name.
+ */
+export function nearNames(wanted: TableName, tables: readonly TableName[], limit = 5): string[] {
+  const want = showTableName(wanted).toLowerCase();
+  const scored = tables.map((t) => {
+    const shown = showTableName(t);
+    const sameTable = t.table.toLowerCase() === wanted.table.toLowerCase() ? -3 : 0;
+    return { shown, score: distance(want, shown.toLowerCase()) + sameTable };
+  });
+  const cutoff = Math.max(3, Math.floor(want.length / 3));
+  return [...new Map(scored.map((s) => [s.shown, s])).values()]
+    .filter((s) => s.score <= cutoff)
+    .sort((a, b) => a.score - b.score || a.shown.localeCompare(b.shown))
+    .slice(0, limit)
+    .map((s) => s.shown);
+}
