@@ -40,13 +40,19 @@ function checkTogether(config: DrillConfig): DrillConfig {
       `Expected --rto-ceiling / DRILL_RTO_CEILING (${rtoCeilingSeconds} s) to be at least the RTO budget --rto (${rtoSeconds} s): the ceiling is where a restore over budget is finally stopped.`,
     );
   }
+  if (config.table && mode !== 'cluster') {
+    throw new ConfigError(
+      'table',
+      `--table is a drill of its own (one table into a scratch database, on any server) and takes no --mode ${mode}: drop --mode, or drop --table for the canary drill.`,
+    );
+  }
   if (canary === 'none' && mode !== 'cluster') {
     throw new ConfigError(
       'canary',
       `--mode ${mode} restores the canary's section of a pg_dumpall, and --canary none names no canary. Name the canary database with --canary DB, or use --mode ${MODE_CHOICES[0]} with --verify deep.`,
     );
   }
-  if (canary === 'none' && verify === 'canary') {
+  if (canary === 'none' && verify === 'canary' && !config.table) {
     throw new ConfigError(
       'verify',
       '--canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.',

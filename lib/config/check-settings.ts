@@ -1,3 +1,4 @@
+import { parseTableName, TABLE_NAME_RULES } from '../table/table-name.ts';
 import { MODE_CHOICES, VERIFY_CHOICES } from './drill-config.ts';
 import {
   flag,
@@ -91,6 +92,14 @@ export const CHECK_SETTINGS = {
     arg: 'FILE',
     parse: path,
     help: 'expectations file (YAML, written by `pg-restore-drill record`; docs/expectations.md): the tables, counts and digests the backup must hold, the canary contract, your own SQL assertions; read and checked before any work',
+  },
+  table: {
+    field: 'table',
+    env: 'DRILL_TABLE',
+    arg: 'DB.SCHEMA.TABLE',
+    parse: (given) =>
+      given.value === undefined ? undefined : parseTableName(String(given.value), given.label),
+    help: `the table-level recovery drill ("someone ran DELETE without WHERE"), a mode of its own: only this table (its definition, its rows, the types, domains, functions and sequences it uses) out of the newest pg_dumpall into a scratch database pg_restore_drill_table_<run id>, verified against the dump's digest, timed as phase "table", dropped at the end; never the original. ${TABLE_NAME_RULES}`,
   },
   'assertion-timeout': {
     field: 'assertionTimeoutSeconds',

@@ -27,7 +27,7 @@ export function parseTocHeader(line: string): TocHeader | undefined {
 /** A qualified name read from SQL text, unquoted: `["sales", "orders"]`, `["sales", "orders", "id"]`. */
 export type QualifiedName = string[];
 
-const IDENT = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+const IDENT = '(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)';
 const QUALIFIED = new RegExp(`(?<![A-Za-z0-9_$."])${IDENT}(?:\\.${IDENT})+`, 'g');
 
 function unquote(ident: string): string {
@@ -88,3 +88,32 @@ export function objectName(header: TocHeader): string {
   const paren = header.name.indexOf('(');
   return paren > 0 ? header.name.slice(0, paren) : header.name;
 }
+
+/** Session settings as pg_dump writes them; the tablespace always the scratch database's own. */
+export function readSetting(text: string): { name: string; text: string } | undefined {
+  if (/^(SET|RESET) SESSION AUTHORIZATION/.test(text)) return { name: '', text: '' };
+  const set = /^SET (\w+) = /.exec(text);
+  if (set?.[1])
+    return { name: set[1], text: set[1] === 'default_tablespace' ? "SET default_tablespace = '';" : text };
+  const config = /^SELECT pg_catalog\.set_config\('(\w+)'/.exec(text);
+  return config?.[1] ? { name: config[1], text } : undefined;
+}
+
+/** An entry as the report lists it: `TYPE sales.order_state`, `SCHEMA sales`. */
+export function showEntry(header: TocHeader): string {
+  return `${header.type} ${header.schema === '-' ? '' : `${header.schema}.`}${header.name}`;
+}
+
+/** Ownership and privileges are left out: they name roles, which are cluster-wide. */
+export const DROPPED = /^(ALTER [A-Z ]+ .* OWNER TO .*;$|GRANT |REVOKE |SECURITY LABEL )/;
+export const CLUSTER_TRAILER = '-- PostgreSQL database cluster dump complete';
+/** Entries never restored (other tables' rows are skipped, never buffered). */
+export const SKIPPED_TYPES = new Set([
+  'TABLE DATA',
+  'BLOB',
+  'BLOBS',
+  'BLOB DATA',
+  'LARGE OBJECT',
+  'ACL',
+  'DATABASE PROPERTIES',
+]);
