@@ -182,8 +182,17 @@ describe('--table on a throwaway server', () => {
     expect(missing.code).toBe(1);
     const failed = step(missing.report, 'table: shop.sales.order restored');
     expect([failed.status, failed.code]).toEqual(['failed', 'DRILL_TABLE_NOT_IN_DUMP']);
-    expect(failed.message).toContain(
-      'the backup holds no table shop.sales.order. Nearest names in the backup: shop.sales.orders, shop.public.orders, warehouse.sales.orders.',
+    expect(failed.message).toBe(
+      `${join(missing.dir, 'postgres-backup-2026-11-30-030000.sql.gz')} holds no table shop.sales.order. Nearest names in the backup: shop.sales.orders. Names are case-sensitive, as the catalog spells them (see --help for quoting).`,
+    );
+    const noDatabase = await drill('no-database', setup.goodDump, [
+      '--target',
+      'local',
+      '--table',
+      'shopp.sales.orders',
+    ]);
+    expect(step(noDatabase.report, 'table: shopp.sales.orders restored').message).toContain(
+      'holds no database "shopp", so no table shopp.sales.orders. Nearest names in the backup: shop.sales.orders, shop.public.orders, warehouse.sales.orders.',
     );
   });
 

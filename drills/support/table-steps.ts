@@ -123,6 +123,7 @@ async function restore(ctx: TableDrillContext, scratch: string, test: TestContex
   try {
     return await restoreTable({
       table: ctx.table,
+      file: backup.path,
       source: ctx.source.open(backup),
       compression: backup.compression,
       executor: ctx.executor,

@@ -34,6 +34,7 @@ export class Selection {
   settle!: { resolve(s: TableSelection): void; reject(e: Error): void };
   readonly lexer;
   readonly #want: TableName;
+  readonly #file: string;
   readonly #closure: TableClosure;
   readonly #tables: TableName[] = [];
   #databaseFound = false;
@@ -47,7 +48,8 @@ export class Selection {
   #pending: TocEntry[] = [];
   #boundary = false;
 
-  constructor(wanted: TableName) {
+  constructor(wanted: TableName, file: string) {
+    this.#file = file;
     // The dump's bytes are read as latin1 (byte for byte); the wanted names are compared so too.
     const latin1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
     this.#want = {
@@ -76,7 +78,7 @@ export class Selection {
     });
     const wanted = back(this.#want);
     return new TableNotInDumpError(
-      'the backup',
+      this.#file,
       wanted,
       nearNames(wanted, this.#tables.map(back)),
       this.#databaseFound,

@@ -15,6 +15,8 @@ import { splitQualified } from './toc-entry.ts';
 
 export interface TableRestoreRequest {
   table: TableName;
+  /** The backup's name, for the messages. */
+  file: string;
   /** The backup's bytes as stored, and how they are compressed. */
   source: Readable;
   compression: Compression;
@@ -66,7 +68,7 @@ function digestOf(digests: TableDigest[], table: TableName): TableDigest | undef
  */
 export async function restoreTable(request: TableRestoreRequest): Promise<RestoredTable> {
   const { table, connection, scratch } = request;
-  const select = tableSelect(table);
+  const select = tableSelect(table, request.file);
   const digests = copyDigest({ database: table.database });
   let createDatabase = '';
   const started = request.clock();

@@ -30,8 +30,8 @@ export interface TableSelectStream extends Transform {
  * indexes and self-referencing foreign keys. Nothing else of the section, no `\connect`, no database-,
  * role- or ownership statement. The input is read to its end; the output ends with the section.
  */
-export function tableSelect(wanted: TableName): TableSelectStream {
-  const select = new Selection(wanted);
+export function tableSelect(wanted: TableName, file: string): TableSelectStream {
+  const select = new Selection(wanted, file);
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
       try {
