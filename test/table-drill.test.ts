@@ -196,6 +196,28 @@ describe('--table on a throwaway server', () => {
     );
   });
 
+  it.each([['--inserts'], ['--column-inserts', '--rows-per-insert=7']])(
+    'restores and verifies the table from a pg_dumpall %s (the INSERT path of the digest)',
+    async (...options) => {
+      const dump = await toolOutput(setup.source.handle, 'pg_dumpall', ['-w', ...options]);
+      expect(dump).toMatch(/^INSERT INTO sales\.orders /m);
+      const { code, stdout, report } = await drill('inserts', dump, [
+        '--target',
+        'local',
+        '--table',
+        'shop.sales.orders',
+      ]);
+      expect(code, stdout).toBe(0);
+      const check = report.table?.check;
+      expect([check?.data, check?.dumpRows, check?.restoredRows, check?.digestMatch]).toEqual([
+        'insert',
+        2000,
+        2000,
+        true,
+      ]);
+    },
+  );
+
   it('fails a backup whose row the server cannot give back as the dump wrote it', async () => {
     // 1.5 in a numeric(12,2) column reads back as 1.50: the restored table is not the dump's.
     const dump = tampered(setup.goodDump, 1, (line) => line.replace('\t1.50\t', '\t1.5\t'));
