@@ -18,6 +18,9 @@ export { SETTINGS };
 
 /** The command line, by setting name; an unknown flag or a positional argument is a ConfigError. */
 function readFlags(argv: readonly string[]): Flags {
+  // A flag given twice keeps its last value: for --table that would drill one table of two, silently.
+  if (argv.filter((a) => a === '--table' || a.startsWith('--table=')).length > 1)
+    throw new ConfigError('table', '--table takes one table per run; run the drill once for each table.');
   const options = Object.fromEntries(
     Object.entries(SETTINGS)
       .filter(([, s]) => !('flag' in s && s.flag === false))

@@ -272,6 +272,17 @@ describe('--table on a throwaway server', () => {
     expect(stderr).toContain(
       'got `shop.orders`: 2 part(s), expected 3 (database, schema, table); name the database first',
     );
+    const twice = await runCli([
+      '--table',
+      'shop.sales.orders',
+      '--table=warehouse.sales.orders',
+      '--target',
+      'local',
+    ]);
+    expect([twice.code, twice.stderr]).toEqual([
+      2,
+      'pg-restore-drill: --table takes one table per run; run the drill once for each table.\n',
+    ]);
   });
 });
 
