@@ -218,6 +218,25 @@ describe('--table on a throwaway server', () => {
     },
   );
 
+  it("fails a row the table cannot take, naming the backup's line and the SQLSTATE", async () => {
+    const dump = tampered(setup.goodDump, 7, (line) => line.replace('\tpaid\t', '\tlost\t'));
+    const { code, report } = await drill('bad-row', dump, [
+      '--target',
+      'local',
+      '--table',
+      'shop.sales.orders',
+    ]);
+    expect(code).toBe(1);
+    const failed = step(report, 'table: shop.sales.orders restored');
+    // psql reports a COPY's error at the line it stands on: the block's `\.`.
+    const end =
+      dump.split('\n').indexOf('\\.', dump.slice(0, dump.indexOf('COPY sales.orders (')).split('\n').length) +
+      1;
+    expect(failed.message).toContain(
+      `was rolled back: line ${end}: ERROR 22P02: invalid input value for enum sales.order_state: "lost"`,
+    );
+  });
+
   it('fails a backup whose row the server cannot give back as the dump wrote it', async () => {
     // 1.5 in a numeric(12,2) column reads back as 1.50: the restored table is not the dump's.
     const dump = tampered(setup.goodDump, 1, (line) => line.replace('\t1.50\t', '\t1.5\t'));
