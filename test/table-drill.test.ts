@@ -51,6 +51,9 @@ INSERT INTO sales.orders (customer_id, state, amount, note, placed_at)
          timestamptz '2026-01-01 00:00:00+00' + g * interval '1 hour'
     FROM generate_series(1, 2000) g;
 UPDATE sales.orders SET parent_id = id - 1 WHERE id % 5 = 0;
+CREATE TABLE sales.events (at date NOT NULL, v int) PARTITION BY RANGE (at);
+CREATE TABLE sales.events_2026 PARTITION OF sales.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO sales.events SELECT date '2026-01-01' + g % 300, g FROM generate_series(1, 100) g;
 CREATE TABLE public.orders (id int PRIMARY KEY, what text);
 INSERT INTO public.orders SELECT g, 'public order ' || g FROM generate_series(1, 30) g;`;
 
@@ -217,6 +220,38 @@ describe('--table on a throwaway server', () => {
       ]);
     },
   );
+
+  it('refuses a partitioned table before the server is touched, and restores one of its partitions as a table', async () => {
+    const parent = await drill('partitioned', setup.goodDump, [
+      '--target',
+      'local',
+      '--table',
+      'shop.sales.events',
+    ]);
+    expect(parent.code).toBe(1);
+    const refused = step(parent.report, 'table: shop.sales.events restored');
+    expect([refused.code, refused.message]).toEqual([
+      'DRILL_TABLE_UNSUPPORTED',
+      'sales.events is a partitioned table: its rows are in its partitions. Drill a partition with --table (each is a table of its own).',
+    ]);
+    const partition = await drill('partition', setup.goodDump, [
+      '--target',
+      'local',
+      '--table',
+      'shop.sales.events_2026',
+    ]);
+    expect(partition.code, partition.stdout).toBe(0);
+    expect([partition.report.table?.check?.restoredRows, partition.report.table?.restore?.leftOut]).toEqual([
+      100,
+      [
+        {
+          type: 'TABLE ATTACH',
+          name: 'events_2026',
+          why: 'the partitioned table it belongs to is not restored: the partition is restored as a table of its own',
+        },
+      ],
+    ]);
+  });
 
   it("fails a row the table cannot take, naming the backup's line and the SQLSTATE", async () => {
     const dump = tampered(setup.goodDump, 7, (line) => line.replace('\tpaid\t', '\tlost\t'));

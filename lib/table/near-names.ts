@@ -15,20 +15,21 @@ function distance(a: string, b: string): number {
 }
 
 /**
- * The names of the backup nearest the one asked for, at most `limit`: the same table in another schema
- * or database, the same name in another case, a typo away. Ranked by edit distance over the whole
- * name, with a bonus for the same table name.
+ * The names of the backup nearest the one asked for, at most `limit`: first the same table (in any
+ * case) in another schema or database, then names a typo away (an edit distance of at most a quarter
+ * of the name), each group nearest first.
  */
 export function nearNames(wanted: TableName, tables: readonly TableName[], limit = 5): string[] {
   const want = showTableName(wanted).toLowerCase();
+  const cutoff = Math.max(2, Math.floor(want.length / 4));
   const scored = tables.map((t) => {
     const shown = showTableName(t);
-    const sameTable = t.table.toLowerCase() === wanted.table.toLowerCase() ? -3 : 0;
-    return { shown, score: distance(want, shown.toLowerCase()) + sameTable };
+    const sameTable = t.table.toLowerCase() === wanted.table.toLowerCase();
+    const d = distance(want, shown.toLowerCase());
+    return { shown, near: sameTable || d <= cutoff, score: (sameTable ? 0 : 1000) + d };
   });
-  const cutoff = Math.max(3, Math.floor(want.length / 3));
   return [...new Map(scored.map((s) => [s.shown, s])).values()]
-    .filter((s) => s.score <= cutoff)
+    .filter((s) => s.near)
     .sort((a, b) => a.score - b.score || a.shown.localeCompare(b.shown))
     .slice(0, limit)
     .map((s) => s.shown);

@@ -97,6 +97,11 @@ export class TableClosure {
     const { type, schema, name } = entry.header;
     const { schema: s, table: t } = this.#table;
     if (type === 'TABLE') return schema === s && name === t;
+    // A partition's attachment names its parent first: it is ours by the header.
+    if (type === 'TABLE ATTACH' && schema === s && name === t) {
+      this.leftOut.push({ type, name, why: LEFT_OUT[type] as string });
+      return false;
+    }
     if (type === 'COMMENT') return schema === s && (name === `TABLE ${t}` || name.startsWith(`COLUMN ${t}.`));
     const first = entry.lines[0]?.text ?? '';
     const target = statementTarget(first);
