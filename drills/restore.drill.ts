@@ -32,6 +32,7 @@ import { canaryFault } from '../lib/selftest/canary-fault.ts';
 import { faultVerdict } from '../lib/selftest/outcome.ts';
 import { precheckFault, precheckFaultsInapplicable } from '../lib/selftest/precheck-faults.ts';
 import { rowFault } from '../lib/selftest/row-fault.ts';
+import { showTableName } from '../lib/table/table-name.ts';
 import { executorFor } from '../lib/targets/attach.ts';
 import {
   type CanaryCondition,
@@ -54,6 +55,7 @@ import { checkConstraintsEverywhere } from '../lib/verify/constraints-everywhere
 import { verifyDeep } from '../lib/verify/deep.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
 import { progressWriter, STEP_TIMEOUT_MS, type StepDeclaration, stepHarness } from './support/steps.ts';
+import { tableSteps } from './support/table-steps.ts';
 
 const plan = inject('drillPlan');
 if (!plan)
@@ -71,7 +73,7 @@ const swapping = restoreMode === 'canary';
  * a plain backup's head, and its integrity checks run on the restore's own stream. On a live server
  * (the canary modes) the whole file is proven before anything is written.
  */
-const onePass = restoreMode === 'cluster' && target.scratch;
+const onePass = restoreMode === 'cluster' && target.scratch && plan.table === undefined;
 /** The drill's mark on the scratch database, so a later run can prove a leftover of this one its own. */
 const scratchMark = drillMark(
   plan.runId,
@@ -247,7 +249,8 @@ async function readBackup(): Promise<Verdict> {
 /** The refusals before anything is written: a live server never gets a whole cluster, and the like. */
 function refuseUnsafe(inspection: BackupInspection): void {
   const name = found.backup?.name;
-  if (inspection.kind === 'pg_dumpall' && !target.scratch && restoreMode === 'cluster') {
+  // The table drill writes only its own scratch database, on any server.
+  if (inspection.kind === 'pg_dumpall' && !target.scratch && restoreMode === 'cluster' && !plan.table) {
     throw new UnsafeTargetError(
       `Refusing to replay a whole pg_dumpall into ${target.description}: it is not a scratch server, and a whole cluster restore would rewrite its roles and other databases. Use --mode canary (or canary-copy) to restore only the canary.`,
     );
@@ -278,7 +281,10 @@ async function checkNeeds(file: string, inspection: BackupInspection, notes: str
   const offer = await withClient(target.connection, target.connection.database, readTargetOffer);
   const extensions = checkExtensions(
     file,
-    requirements.extensions.filter((e) => section === undefined || e.database === section),
+    requirements.extensions.filter((e) => {
+      const only = plan.table?.database ?? section;
+      return only === undefined || e.database === only;
+    }),
     offer.extensions,
     { description: target.description, major: target.serverVersion.major },
   );
@@ -829,6 +835,36 @@ const STEPS: Step[] = [
   },
 ];
 
+/** `--table`: the prechecks, then the one table into its scratch database (drills/support/table-steps.ts). */
+const TABLE_STEPS: Step[] = plan.table
+  ? [
+      ...STEPS.filter((step) => step.phase === 'precheck' && !step.needsCanary),
+      ...tableSteps<Needed>(
+        {
+          table: plan.table,
+          runId: plan.runId,
+          target,
+          executor,
+          source,
+          backup: () => found.backup,
+          mark: drillMark(
+            plan.runId,
+            'scratch',
+            canary,
+            `table drill of ${showTableName(plan.table)}; dropped at the end of the run`,
+          ),
+          rtoSeconds: plan.rtoSeconds,
+          rtoCeilingSeconds: plan.rtoCeilingSeconds,
+          restoreTimeoutMs,
+          sourceTimeZone: plan.sourceTimeZone,
+          ...(expectations ? { expectations } : {}),
+          meta: (ctx) => harness.meta(ctx),
+        },
+        ['restorable'],
+      ),
+    ]
+  : [];
+
 describe(canary === 'none' ? 'restore drill (no canary)' : `restore drill of ${canary}`, () =>
-  harness.declare(STEPS),
+  harness.declare(plan.table ? TABLE_STEPS : STEPS),
 );

@@ -17,9 +17,28 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Stages that reach the server only through exec/ and pg/, never through a target's own code. */
-const STAGES_WITHOUT_TARGETS = ['backups', 'dump', 'restore', 'verify', 'report', 'expect', 'selftest'];
+const STAGES_WITHOUT_TARGETS = [
+  'backups',
+  'dump',
+  'restore',
+  'verify',
+  'report',
+  'expect',
+  'selftest',
+  'table',
+];
 /** What exec/ and pg/ must not import: every layer above them. */
-const ABOVE_EXEC_AND_PG = ['backups', 'dump', 'restore', 'verify', 'report', 'expect', 'targets', 'drill'];
+const ABOVE_EXEC_AND_PG = [
+  'backups',
+  'dump',
+  'restore',
+  'verify',
+  'report',
+  'expect',
+  'table',
+  'targets',
+  'drill',
+];
 const ABOVE_EXEC_AND_PG_FILES = ['lib/cli.ts', 'lib/config.ts', 'lib/index.ts'];
 
 /** The two stream state machines, kept as one function each: splitting them hides the states. */

@@ -18,6 +18,9 @@ export { SETTINGS };
 
 /** The command line, by setting name; an unknown flag or a positional argument is a ConfigError. */
 function readFlags(argv: readonly string[]): Flags {
+  // A flag given twice keeps its last value: for --table that would drill one table of two, silently.
+  if (argv.filter((a) => a === '--table' || a.startsWith('--table=')).length > 1)
+    throw new ConfigError('table', '--table takes one table per run; run the drill once for each table.');
   const options = Object.fromEntries(
     Object.entries(SETTINGS)
       .filter(([, s]) => !('flag' in s && s.flag === false))
@@ -40,13 +43,19 @@ function checkTogether(config: DrillConfig): DrillConfig {
       `Expected --rto-ceiling / DRILL_RTO_CEILING (${rtoCeilingSeconds} s) to be at least the RTO budget --rto (${rtoSeconds} s): the ceiling is where a restore over budget is finally stopped.`,
     );
   }
+  if (config.table && mode !== 'cluster') {
+    throw new ConfigError(
+      'table',
+      `--table is a drill of its own (one table into a scratch database, on any server) and takes no --mode ${mode}: drop --mode, or drop --table for the canary drill.`,
+    );
+  }
   if (canary === 'none' && mode !== 'cluster') {
     throw new ConfigError(
       'canary',
       `--mode ${mode} restores the canary's section of a pg_dumpall, and --canary none names no canary. Name the canary database with --canary DB, or use --mode ${MODE_CHOICES[0]} with --verify deep.`,
     );
   }
-  if (canary === 'none' && verify === 'canary') {
+  if (canary === 'none' && verify === 'canary' && !config.table) {
     throw new ConfigError(
       'verify',
       '--canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.',

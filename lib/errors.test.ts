@@ -41,7 +41,18 @@ describe('error classes', async () => {
   it('finds the error classes of every layer', () => {
     // A guard on the walk itself: were it to find nothing, the checks below would pass vacuously.
     expect(new Set(classes.map((c) => c.file.split('/')[0]))).toEqual(
-      new Set(['errors.ts', 'backups', 'dump', 'expect', 'k8s', 'pg', 'report', 'restore', 'verify']),
+      new Set([
+        'errors.ts',
+        'backups',
+        'dump',
+        'expect',
+        'k8s',
+        'pg',
+        'report',
+        'restore',
+        'table',
+        'verify',
+      ]),
     );
   });
 
@@ -110,6 +121,8 @@ describe('error classes', async () => {
       'DRILL_RESTORE_TIMEOUT',
       'DRILL_TABLESPACE_MISSING',
       'DRILL_TABLESPACE_NOT_REMAPPABLE',
+      'DRILL_TABLE_NOT_IN_DUMP',
+      'DRILL_TABLE_UNSUPPORTED',
       'DRILL_TARGET',
       'DRILL_TOOLS_NOT_FOUND',
       'DRILL_UNSAFE_TARGET',

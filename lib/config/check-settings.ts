@@ -1,3 +1,4 @@
+import { parseTableName, TABLE_NAME_RULES } from '../table/table-name.ts';
 import { MODE_CHOICES, VERIFY_CHOICES } from './drill-config.ts';
 import {
   flag,
@@ -98,6 +99,14 @@ export const CHECK_SETTINGS = {
     default: false,
     parse: flag,
     help: "prove the checks can go red before trusting a green run (needs --verify deep): a truncated and a bit-flipped copy of the backup must fail the precheck, one row changed must fail deep verification, a canary missing a user must fail its check; each fault made in a stream of the file or in a transaction of the check's own session, rolled back: the backup and the restored data stay as they are",
+  },
+  table: {
+    field: 'table',
+    env: 'DRILL_TABLE',
+    arg: 'DB.SCHEMA.TABLE',
+    parse: (given) =>
+      given.value === undefined ? undefined : parseTableName(String(given.value), given.label),
+    help: `the table-level recovery drill ("someone ran DELETE without WHERE"), a mode of its own: only this table (its definition, its rows, the types, domains, functions and sequences it uses) out of the newest pg_dumpall into a scratch database pg_restore_drill_table_<run id>, verified against the dump's digest, timed as phase "table", dropped at the end; never the original. ${TABLE_NAME_RULES}`,
   },
   'assertion-timeout': {
     field: 'assertionTimeoutSeconds',

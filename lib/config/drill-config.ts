@@ -1,6 +1,7 @@
 import type { LogFormat } from '../log.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { AllowRule } from '../restore/allowed-errors.ts';
+import type { TableName } from '../table/table-name.ts';
 
 export const MODE_CHOICES = ['cluster', 'canary', 'canary-copy'] as const;
 export type RestoreMode = (typeof MODE_CHOICES)[number];
@@ -52,6 +53,8 @@ export interface DrillConfig {
   /** The expectations file (`--expect`), loaded and validated by the drill before any work. */
   expect: string | undefined;
   assertionTimeoutSeconds: number;
+  /** `--table DB.SCHEMA.TABLE`: the table-level recovery drill of that one table (a mode of its own). */
+  table: TableName | undefined;
   reportDir: string;
   junit: string | undefined;
   pushgateway: string | undefined;

@@ -3,6 +3,7 @@ import type { RestoreMode } from '../config.ts';
 import type { Expectations } from '../expect/expectations.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { AllowRule } from '../restore/allowed-errors.ts';
+import type { TableName } from '../table/table-name.ts';
 import type { TargetHandle } from '../targets/target.ts';
 
 /** What the CLI hands the drill specs (through vitest's provide/inject): plain data only. */
@@ -50,6 +51,8 @@ export interface DrillPlan {
    * default []: then the first error stops and fails the restore. Each accepted one is reported.
    */
   allowedErrors: AllowRule[];
+  /** `--table`: the table-level recovery drill of this one table instead of the full restore. */
+  table?: TableName;
   /**
    * The environment the CLI was given (its `deps.env`), for the executor the specs build: the tools see
    * what the CLI saw, not the vitest worker's own process.env. Handed to the worker in memory, never

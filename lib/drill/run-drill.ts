@@ -16,6 +16,7 @@ import {
 } from '../pg/databases.ts';
 import { buildReport, type DrillReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
+import { tableScratchDatabase } from '../table/table-name.ts';
 import { executorFor } from '../targets/attach.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
@@ -157,6 +158,15 @@ function pushDatabaseCleanups(run: Run, target: StartedTarget): void {
       }),
     );
   }
+  if (config.table) {
+    // The table drill's scratch database goes on every path (its restore, a failure, a signal).
+    const scratch = tableScratchDatabase(runId);
+    cleanups.push(`drop ${scratch}`, () =>
+      withClient(connection, connection.database, (client) =>
+        dropDatabase(client, scratch, { canary: config.canary, createdThisRun: [scratch] }),
+      ),
+    );
+  }
   cleanups.push('end the restore sessions', async () => {
     const ended = await endToolSessions(connection);
     if (ended > 0)
@@ -203,6 +213,7 @@ function drillPlan(run: Run, inputs: Inputs, target: StartedTarget, backupDir: s
     // The expectations file's `allow:` rules; empty: the first error fails the restore.
     allowedErrors: inputs.allowedErrors,
     assertionTimeoutSeconds: config.assertionTimeoutSeconds,
+    ...(config.table ? { table: config.table } : {}),
     // The environment the CLI was given: the spec builds its executor from it, not from its own.
     env: { ...deps.env },
   };

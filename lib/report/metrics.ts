@@ -5,7 +5,7 @@ import { DrillError } from '../errors.ts';
 // Prometheus' batch-job guidance: export timestamps (not ages) and durations as gauges, and make
 // "last success" the key metric so a stopped or failing job is visible from its age alone.
 
-export const DRILL_PHASES = ['precheck', 'drop', 'restore', 'verify', 'self-test', 'total'] as const;
+export const DRILL_PHASES = ['precheck', 'drop', 'restore', 'table', 'verify', 'self-test', 'total'] as const;
 export type DrillPhase = (typeof DRILL_PHASES)[number];
 
 export const PHASE_LABEL_NAMES = ['phase'] as const;
@@ -59,7 +59,7 @@ export interface DrillMetricsInput {
   finishedAt: Date; // end of the run
   restoreSeconds?: number; // absent if the restore never ran
   restoreErrorsAccepted?: number; // absent if the restore never ran
-  phaseSeconds: Partial<Record<'precheck' | 'drop' | 'restore' | 'verify' | 'self-test' | 'total', number>>;
+  phaseSeconds: Partial<Record<DrillPhase, number>>;
   backup?: { takenAt: Date; sizeBytes: number };
   checksFailed: number;
   rtoBudgetSeconds: number;

@@ -41,6 +41,20 @@ export interface RestoreFacts {
   acceptedErrors?: { line: number | undefined; sqlstate: string; message: string; rule: number }[];
 }
 
+/** The table drill's two records: what was restored (and left out), and the comparison with the dump. */
+export interface TableDrillFacts {
+  restore: {
+    table: string;
+    scratch: string;
+    seconds: number;
+    rtoBudgetSeconds: number;
+    sqlBytes: number;
+    restored: string[];
+    leftOut: { type: string; name: string; why: string }[];
+  } | null;
+  check: (TableCheck & { scratch: string; recordFile: string | null }) | null;
+}
+
 /** What the report says of the server the drill restored into (lib/report knows no targets). */
 export interface TargetSummary {
   kind: string;
@@ -65,6 +79,8 @@ export interface DrillReport {
   restore: RestoreFacts | null;
   /** --verify deep: every table of the backup, count and digest, dump against restored server. */
   deep: { tables: TableCheck[]; sessions?: DatabaseSession[] } | null;
+  /** `--table`: the table-level recovery drill, its restore (phase "table") and its check. */
+  table?: TableDrillFacts | null;
   /** Seconds per phase (only phases that ran) and the whole run. */
   phases: Partial<Record<Phase, number>> & { total: number };
   counts: { passed: number; failed: number; skipped: number };
@@ -126,6 +142,7 @@ export function buildReport(input: ReportInput): DrillReport {
       : counts.failed > 0
         ? 'failed'
         : 'passed';
+  const table = tableFacts(facts('tableRestore'), facts('tableCheck'));
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     runId: input.runId,
@@ -146,6 +163,7 @@ export function buildReport(input: ReportInput): DrillReport {
     dump: facts('dump') as DumpFacts | null,
     restore: facts('restore') as RestoreFacts | null,
     deep: facts('deep') as DrillReport['deep'],
+    ...(table ? { table } : {}),
     phases,
     counts,
     checks: input.steps,
@@ -195,6 +213,7 @@ export function formatSummary(report: DrillReport): string {
     }
   }
   if (report.forecast) lines.push(`  forecast  ${report.forecast.sentence}`);
+  lines.push(...tableLines(report));
   const phaseText = [...PHASES, 'total' as const]
     .filter((p) => report.phases[p] !== undefined)
     .map((p) => `${p} ${report.phases[p]?.toFixed(2)} s`)
@@ -239,4 +258,29 @@ export function formatDuration(seconds: number): string {
   if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
   if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
   return `${(seconds / 86400).toFixed(1)} d`;
+}
+
+function tableFacts(restore: unknown, check: unknown): TableDrillFacts | null {
+  if (restore === null && check === null) return null;
+  return { restore: restore as TableDrillFacts['restore'], check: check as TableDrillFacts['check'] };
+}
+
+/** The table drill's lines: "table shop.public.orders: restored 1 234 567 rows in 4.2 s, digest matches the dump". */
+function tableLines(report: DrillReport): string[] {
+  const { table } = report;
+  if (!table?.restore) return [];
+  const { restore, check } = table;
+  const rows = check?.restoredRows ?? null;
+  const count = rows === null ? '' : ` ${String(rows).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')} rows`;
+  const verdict = !check
+    ? 'not compared with the dump'
+    : check.digestMatch && check.dumpRows > 0
+      ? 'digest matches the dump'
+      : `differs from the dump (dump ${check.dumpRows} rows digest ${check.dumpDigest}, restored ${check.restoredRows ?? '?'} rows digest ${check.restoredDigest ?? '?'})`;
+  const lines = [
+    `  table     ${restore.table}: restored${count} in ${restore.seconds.toFixed(1)} s, ${verdict}`,
+  ];
+  lines.push(`  scratch   ${restore.scratch} (dropped at the end); RTO budget ${restore.rtoBudgetSeconds} s`);
+  for (const l of restore.leftOut) lines.push(`  left out  ${l.type} ${l.name}: ${l.why}`);
+  return lines;
 }

@@ -1,7 +1,7 @@
 import type { Reporter, TestCase, TestModule, TestRunEndReason } from 'vitest/node';
 
 /** The drill's phases, as the report and the metrics time them (`self-test`: --self-test's faults). */
-export const PHASES = ['precheck', 'drop', 'restore', 'verify', 'self-test'] as const;
+export const PHASES = ['precheck', 'drop', 'restore', 'table', 'verify', 'self-test'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** What a drill step leaves on its vitest task for the reporter: its phase, a summary and facts. */

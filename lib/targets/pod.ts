@@ -25,7 +25,7 @@ export const podTarget: Target = {
         'pod',
         '--target pod needs --pod NAMESPACE/POD (e.g. data/postgres-postgresql-0).',
       );
-    if (options.mode === 'cluster') {
+    if (options.mode === 'cluster' && !options.table) {
       throw new UnsafeTargetError(
         `Refusing --mode cluster on --target pod: ${options.pod} is a live server, and a whole pg_dumpall would rewrite its roles and every database. Use --mode canary or --mode canary-copy.`,
       );

@@ -4,6 +4,7 @@ import { TargetError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Connection } from '../pg/connection.ts';
 import type { PgVersion } from '../pg/version.ts';
+import type { TableName } from '../table/table-name.ts';
 import type { TargetChoice, TargetKind } from './registry.ts';
 
 /**
@@ -60,6 +61,8 @@ export interface TargetOptions {
   target: TargetChoice;
   /** cluster mode writes a whole pg_dumpall: only into a scratch server. */
   mode: RestoreMode;
+  /** `--table`: the table drill writes only a scratch database of its own, on any server. */
+  table?: TableName | undefined;
   canary: string;
   /** The backups directory, if given: mounted into a container when the newest is a directory archive. */
   backups: string | undefined;

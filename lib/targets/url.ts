@@ -28,7 +28,7 @@ export const urlTarget: Target = {
     const release = await takeDrillLock(connection, deps.runId);
     try {
       // Only a whole-cluster restore needs an empty scratch server; canary modes write one database.
-      if (options.mode === 'cluster') await assertScratch(target.handle, options.canary);
+      if (options.mode === 'cluster' && !options.table) await assertScratch(target.handle, options.canary);
     } catch (error) {
       await release();
       throw error;
