@@ -251,7 +251,7 @@ describe('CI gate: a Job from the CronJob, followed to its verdict', () => {
     expect(fake.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
   });
 
-  it('on Ctrl-C stops following and says how to look at the Job', async () => {
+  it('on Ctrl-C stops following, deletes the Job it created (propagationPolicy Background) and says so', async () => {
     fake.scenario = { outcome: 'pending' };
     const controller = new AbortController();
     const { run, log } = gate({ nameSuffix: 'intr1', signal: controller.signal });
@@ -259,10 +259,22 @@ describe('CI gate: a Job from the CronJob, followed to its verdict', () => {
     await vi.waitFor(() => expect(log.lines.some((l) => l.includes('Unschedulable'))).toBe(true), {
       timeout: 10_000,
     });
+    const pod = fake.list('pods', 'data').find((p) => p.metadata?.labels?.['job-name'] === job);
+    expect(pod?.metadata?.name).toMatch(new RegExp(`^${job}-[0-9a-f]{5}$`));
     controller.abort('SIGINT');
-    const message = `Interrupted: stopped following Job data/${job}, which keeps running. Look at it with: ${inspect(job)}`;
+    const message = `Interrupted: stopped following Job data/${job}; deleted Job data/${job} (propagationPolicy Background: its pod is deleted with it). Its log so far: ${inspect(job)}`;
     expect(await run).toEqual({ verdict: 'interrupted', exitCode: 130, namespace: 'data', job, message });
     expect(log.lines.at(-1)).toBe(`warning: ${message}`);
+    expect(fake.requests.filter((r) => r.method === 'DELETE')).toEqual([
+      {
+        method: 'DELETE',
+        path: `/apis/batch/v1/namespaces/data/jobs/${job}?propagationPolicy=Background`,
+        body: { propagationPolicy: 'Background' },
+      },
+    ]);
+    expect(fake.get('jobs', 'data', job)).toBeUndefined();
+    // Background: the garbage collector then deletes the pod too.
+    await vi.waitFor(() => expect(fake.get('pods', 'data', pod?.metadata?.name ?? '')).toBeUndefined());
   });
 
   it('without pods/log it still gives the verdict, and says why there is no log', async () => {

@@ -21,10 +21,9 @@ export const KUBE_SETTINGS = {
   'cluster-timeout': {
     field: 'clusterTimeoutSeconds',
     env: 'DRILL_CLUSTER_TIMEOUT',
-    default: 1800,
     arg: 'SECONDS',
     parse: seconds,
-    help: "how long --cluster waits for the Job to finish (the CronJob's activeDeadlineSeconds)",
+    help: "how long --cluster waits for the Job to finish (default: the CronJob's activeDeadlineSeconds + the pod's terminationGracePeriodSeconds + 60 s)",
   },
   kubeconfig: {
     field: 'kubeconfig',

@@ -13,12 +13,15 @@ export interface PublishDeps {
   now: () => Date;
   /** The kind of target the run restored into, when it got one: the metrics' `target` label. */
   targetKind: string | undefined;
+  /** The run's stop: the Kubernetes Event is skipped once it has aborted. */
+  signal?: AbortSignal;
 }
 
 /**
- * Publishes a finished run's report: the metrics push and the Kubernetes Event when asked for (their
- * outcomes go on the report), report.json last, then the summary on stdout. No reporter's failure is
- * the drill's: each is logged, and the next one still runs.
+ * Publishes a finished run's report: the metrics push when asked for (its outcome goes on the report),
+ * report.json, then in a Job's pod the Kubernetes Event (bounded; report.json written again with its
+ * outcome), then the summary on stdout. No reporter's failure is the drill's: each is logged, and the
+ * next one still runs.
  */
 export async function publishDrillReport(
   report: DrillReport,
@@ -26,7 +29,9 @@ export async function publishDrillReport(
   deps: PublishDeps,
 ): Promise<void> {
   const file = reportFileReporter(config.reportDir);
-  await publishReport([...reportersFor(config, deps), file], report, deps.log);
+  const event = eventFor(config, deps);
+  const afterFile = event ? [event, file] : [];
+  await publishReport([...reportersFor(config, deps), file, ...afterFile], report, deps.log);
   const junit = config.junit ? `\n  junit     ${config.junit}` : '';
   deps.out.write(`\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n`);
 }
@@ -48,11 +53,13 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
       }),
     );
   }
-  if (inDrillJobPod(deps.env)) {
-    const { kubeconfig, context, namespace } = config;
-    reporters.push(
-      eventReporter({ env: deps.env, kubeconfig, context, namespace, now: deps.now, log: deps.log }),
-    );
-  }
   return reporters;
+}
+
+/** In a Job's pod, the Event on the Job; sent after report.json so the API server cannot cost it. */
+function eventFor(config: DrillConfig, deps: PublishDeps): Reporter | undefined {
+  if (!inDrillJobPod(deps.env)) return undefined;
+  const { kubeconfig, context, namespace } = config;
+  const { env, now, log, signal } = deps;
+  return eventReporter({ env, kubeconfig, context, namespace, now, log, signal });
 }
