@@ -10,20 +10,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { seedCanary } from '../lib/drill/seed.ts';
 import { podExecutor } from '../lib/exec/pod.ts';
 import { collector } from '../lib/exec/tool-output.ts';
-import { runClusterDrill } from '../lib/k8s/ci-gate.ts';
-import { type Clock, systemClock } from '../lib/k8s/clock.ts';
+import type { Clock } from '../lib/k8s/clock.ts';
 import { recordDrillEvent } from '../lib/k8s/events.ts';
 import { loadKubeConfig } from '../lib/k8s/kube-config.ts';
-import type { Logger } from '../lib/log.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { bootstrapRoleFilter } from '../lib/restore/bootstrap-role-filter.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster } from './support/cluster.ts';
+import {
+  GATE_NOW as NOW,
+  GATE_STAMP as STAMP,
+  startGate,
+  testClock,
+} from './support/fake-kube/gate-harness.ts';
 import { type FakeKubeApi, startFakeKubeApi, UNSCHEDULABLE_MESSAGE } from './support/fake-kube-api.ts';
 
-const NOW = new Date('2026-11-24T03:10:00.000Z');
-const STAMP = '20261124031000';
 /** The gate's timeout in these tests: the test clock holds it until the test lets it pass. */
 const TIMEOUT_MS = 600_000;
 
@@ -81,45 +83,8 @@ function kubeConfig() {
   return loadKubeConfig({ env: { KUBECONFIG: fake.kubeconfigPath } });
 }
 
-/** A logger that keeps its lines. */
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
-}
-
-/** Fixed now; real short sleeps; the gate's timeout passes only when the test calls `expire()`. */
-function testClock(): Clock & { expire(): void } {
-  let expire: () => void = () => {};
-  const expired = new Promise<void>((resolve) => {
-    expire = resolve;
-  });
-  return {
-    now: () => NOW,
-    sleep: (ms, signal) => {
-      if (ms !== TIMEOUT_MS) return systemClock.sleep(ms, signal);
-      return new Promise<void>((resolve, reject) => {
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-        void expired.then(resolve);
-      });
-    },
-    expire: () => expire(),
-  };
-}
-
 function gate(extra: { nameSuffix: string; clock?: Clock; signal?: AbortSignal; cronJob?: string }) {
-  const log = recordingLogger();
-  const out = collector();
-  const { kubeConfig: kc, namespace } = kubeConfig();
-  const run = runClusterDrill({
-    kubeConfig: kc,
-    namespace,
-    timeoutMs: TIMEOUT_MS,
-    log,
-    out: out.sink,
-    clock: extra.clock ?? testClock(),
-    ...extra,
-  });
-  return { run, log, out };
+  return startGate(fake, { timeoutMs: TIMEOUT_MS, ...extra, clock: extra.clock ?? testClock(TIMEOUT_MS) });
 }
 
 const inspect = (job: string) => `kubectl -n data logs job/${job}   ·   kubectl -n data describe job/${job}`;
@@ -229,7 +194,7 @@ describe('CI gate: a Job from the CronJob, followed to its verdict', () => {
 
   it('times out on a pod that never starts, naming its phase, the Unschedulable condition and the event', async () => {
     fake.scenario = { outcome: 'pending' };
-    const clock = testClock();
+    const clock = testClock(TIMEOUT_MS);
     const { run, log } = gate({ nameSuffix: 'pend1', clock });
     const job = `pg-restore-drill-ci-${STAMP}-pend1`;
     const pending = `Pending: PodScheduled=False Unschedulable: ${UNSCHEDULABLE_MESSAGE}`;

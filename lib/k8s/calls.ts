@@ -156,6 +156,11 @@ export async function retriedCall<T>(
   }
 }
 
+/** `<the error>; asking again in 2 s.`: a retry, for the log. */
+export function retryNote(error: Error, pauseMs: number): string {
+  return `${error.message.replace(/\.$/, '')}; asking again in ${pauseMs / 1000} s.`;
+}
+
 /** Whether a status may be retried for a read. */
 export function isTransient(status: number | undefined): boolean {
   return status !== undefined && TRANSIENT.has(status);

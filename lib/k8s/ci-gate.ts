@@ -1,7 +1,7 @@
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1CronJob, type V1Job } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { httpStatusOf, kubeError } from './api-errors.ts';
-import { retriedCall } from './calls.ts';
+import { retriedCall, retryNote } from './calls.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { CronJobNotFoundError } from './errors.ts';
 import { deleteGateJob } from './gate-cancel.ts';
@@ -72,8 +72,7 @@ async function readCronJob(
 ): Promise<V1CronJob> {
   const { namespace, clock, log } = options;
   const get = action('get', 'cronjobs', 'batch', name);
-  const onRetry = (error: Error, pause: number) =>
-    log.warn(`${error.message} Asking again in ${pause / 1000} s.`);
+  const onRetry = (error: Error, pause: number) => log.warn(retryNote(error, pause));
   return retriedCall(get, (call) => batch.readNamespacedCronJob({ name, namespace }, call), {
     clock,
     onRetry,
@@ -209,7 +208,7 @@ async function createJob(
     {
       clock: options.clock ?? systemClock,
       retryOn: (status) => status === 429,
-      onRetry: (error, pause) => log.warn(`${error.message} Asking again in ${pause / 1000} s.`),
+      onRetry: (error, pause) => log.warn(retryNote(error, pause)),
     },
   );
   log.info(`created Job ${namespace}/${name} from CronJob ${namespace}/${cronJobName}`);

@@ -97,63 +97,102 @@ export async function followPodLogs(
   out: NodeJS.WritableStream,
   options: FollowOptions,
 ): Promise<LogFollow> {
-  const base = { follow: 'true', timestamps: 'true' };
-  let stopped = false;
-  let current: IncomingMessage | undefined = await openLog(kubeConfig, pod, base);
-  // The newest timestamp written, and how many lines carried it: a resumed stream repeats that second.
-  let last = '';
-  let atLast = 0;
-  let skip = 0;
-  const write = (line: string): string | undefined => {
-    const [stamp, text] = splitTimestamp(line);
-    if (!stamp) return `${text}\n`;
-    const at = sortable(stamp);
-    if (last && at < last) return undefined;
-    if (at === last && skip > 0) {
-      skip--;
-      return undefined;
-    }
-    if (at === last) atLast++;
-    else [last, atLast, skip] = [at, 1, 0];
-    return `${text}\n`;
-  };
-  const done = (async () => {
-    while (current && !stopped) {
-      await drain(current, out, write);
-      if (stopped || !options.stillRunning()) break;
-      await options.clock.sleep(LOG_RESUME_PAUSE_MS).catch(() => {});
-      if (stopped || !options.stillRunning()) break;
-      options.warn(
-        `the log stream of ${pod.namespace}/${pod.name} (container ${pod.container}) ended while it runs: resuming from ${last || 'the start'}`,
-      );
-      // The lines at `last` are sent again (sinceTime is inclusive, and read to the second): skip those seen.
-      skip = atLast;
-      const since: Record<string, string> = last ? { sinceTime: toSecond(last) } : {};
-      current = await openLog(kubeConfig, pod, { ...base, ...since }).catch((error: Error) => {
-        options.warn(`could not resume the log of ${pod.namespace}/${pod.name}: ${error.message}`);
-        return undefined;
-      });
-    }
-  })();
+  const first = await openLog(kubeConfig, pod, FOLLOW);
+  const follow = { stopped: false, current: first as IncomingMessage | undefined };
+  const done = resumeLoop(kubeConfig, pod, out, options, follow);
   return {
     done,
     stop: () => {
-      stopped = true;
-      current?.destroy();
+      follow.stopped = true;
+      follow.current?.destroy();
     },
   };
 }
 
-/** Writes a response's lines through `line` into `out` (waiting on its drain) until the response ends. */
+const FOLLOW = { follow: 'true', timestamps: 'true' };
+/** Resumes in a row that bring no new line before the follow gives up (the stream keeps breaking). */
+export const MAX_IDLE_RESUMES = 5;
+
+/** The lines already written, by timestamp: a resumed stream repeats the second it starts in. */
+function lineFilter() {
+  let last = '';
+  let atLast = 0;
+  let skip = 0;
+  return {
+    last: () => last,
+    /** Before a resume: the lines at `last` seen so far come again. */
+    resuming: () => {
+      skip = atLast;
+    },
+    /** The line to write (without its timestamp), or undefined for one already written. */
+    line: (line: string): string | undefined => {
+      const [stamp, text] = splitTimestamp(line);
+      if (!stamp) return `${text}\n`;
+      const at = sortable(stamp);
+      if (last && at < last) return undefined;
+      if (at === last && skip > 0) {
+        skip--;
+        return undefined;
+      }
+      if (at === last) atLast++;
+      else [last, atLast, skip] = [at, 1, 0];
+      return `${text}\n`;
+    },
+  };
+}
+
+/**
+ * Drains the stream; when it breaks (the response incomplete), or ends while the container still runs,
+ * asks again with sinceTime. A container that has exited still serves its log: a broken stream is
+ * resumed whatever the container's state, up to MAX_IDLE_RESUMES in a row without a new line.
+ */
+async function resumeLoop(
+  kubeConfig: KubeConfig,
+  pod: { namespace: string; name: string; container: string },
+  out: NodeJS.WritableStream,
+  options: FollowOptions,
+  follow: { stopped: boolean; current: IncomingMessage | undefined },
+): Promise<void> {
+  const seen = lineFilter();
+  const where = `${pod.namespace}/${pod.name} (container ${pod.container})`;
+  let idle = 0;
+  while (follow.current && !follow.stopped) {
+    const before = seen.last();
+    const complete = await drain(follow.current, out, seen.line);
+    idle = seen.last() === before ? idle + 1 : 0;
+    if (follow.stopped || (complete && !options.stillRunning())) return;
+    if (idle > MAX_IDLE_RESUMES) {
+      options.warn(
+        `the log stream of ${where} keeps breaking: stopped following it (kubectl logs shows the rest)`,
+      );
+      return;
+    }
+    await options.clock.sleep(LOG_RESUME_PAUSE_MS).catch(() => {});
+    if (follow.stopped || (complete && !options.stillRunning())) return;
+    const why = complete ? 'ended while the container runs' : 'broke';
+    options.warn(`the log stream of ${where} ${why}: resuming from ${seen.last() || 'the start'}`);
+    seen.resuming();
+    const since: Record<string, string> = seen.last() ? { sinceTime: toSecond(seen.last()) } : {};
+    follow.current = await openLog(kubeConfig, pod, { ...FOLLOW, ...since }).catch((error: Error) => {
+      options.warn(`could not resume the log of ${where}: ${error.message}`);
+      return undefined;
+    });
+  }
+}
+
+/**
+ * Writes a response's lines through `line` into `out` (waiting on its drain) until the response ends;
+ * resolves whether it ended whole (false: the connection broke).
+ */
 function drain(
   response: IncomingMessage,
   out: NodeJS.WritableStream,
   line: (text: string) => string | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const decoder = new StringDecoder('utf8');
   let partial = '';
   return new Promise((resolve) => {
-    const finish = () => resolve();
+    const finish = () => resolve(response.complete);
     response.on('data', (chunk: Buffer) => {
       const lines = (partial + decoder.write(chunk)).split('\n');
       partial = lines.pop() ?? '';

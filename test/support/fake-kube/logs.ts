@@ -3,8 +3,8 @@
  * required when the pod has several, init and sidecar containers included), `follow=true` streams until
  * the container ends, `timestamps=true` prefixes each line with its RFC 3339 time (nanoseconds),
  * `sinceTime` / `sinceSeconds` keep only the lines at or after that time. A fault can cut followed
- * streams after a number of lines, the connection closed mid-stream as a restarted API server or a
- * proxy does.
+ * streams after a number of lines (replayed ones count), the connection closed mid-stream as a
+ * restarted API server or a proxy does.
  */
 import type { ServerResponse } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -28,8 +28,10 @@ interface ContainerLog {
 }
 
 export interface LogFaults {
-  /** Each followed stream is cut after sending this many lines (undefined: never). */
+  /** A followed stream is cut after sending this many lines (undefined: never)… */
   cutFollowsAfterLines: number | undefined;
+  /** …this many times (each cut counts one). */
+  cuts: number;
 }
 
 export interface PodLogs {
@@ -50,7 +52,7 @@ function nano(at: Date): string {
 
 export function createPodLogs(): PodLogs {
   const logs = new Map<string, ContainerLog>();
-  const faults: LogFaults = { cutFollowsAfterLines: undefined };
+  const faults: LogFaults = { cutFollowsAfterLines: undefined, cuts: 0 };
   const logKey = (namespace: string, pod: string, container: string) => `${namespace}/${pod}/${container}`;
   const format = (line: Line, timestamps: boolean) =>
     `${timestamps ? `${nano(line.at)} ` : ''}${line.text}\n`;
@@ -58,8 +60,14 @@ export function createPodLogs(): PodLogs {
     if (follower.response.destroyed) return;
     follower.response.write(format(line, follower.timestamps));
     follower.sent++;
-    if (faults.cutFollowsAfterLines !== undefined && follower.sent >= faults.cutFollowsAfterLines)
+    if (
+      faults.cutFollowsAfterLines !== undefined &&
+      faults.cuts > 0 &&
+      follower.sent >= faults.cutFollowsAfterLines
+    ) {
+      faults.cuts--;
       follower.response.socket?.destroy();
+    }
   };
 
   return {

@@ -89,6 +89,8 @@ export interface FakeKubeApi {
   compact(): void;
   /** Cuts every open watch, as a load balancer's idle timeout does. */
   cutWatches(): void;
+  /** Deletes a Job as someone else would (kubectl delete, a history limit), with that propagationPolicy. */
+  deleteJob(namespace: string, name: string, policy: PropagationPolicy): void;
   /** Forgets every recorded request and exec (between tests), and clears the faults. */
   reset(): void;
   close(): Promise<void>;
@@ -209,6 +211,9 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     list: store.list,
     compact: store.compact,
     cutWatches: store.cutWatches,
+    deleteJob: (namespace, name, policy) => {
+      jobs.remove(namespace, name, policy);
+    },
     reset: () => {
       fake.requests.length = 0;
       fake.execs.length = 0;
@@ -218,6 +223,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       store.settings.watchTimeoutMs = undefined;
       store.settings.bookmarkIntervalMs = undefined;
       logs.faults.cutFollowsAfterLines = undefined;
+      logs.faults.cuts = 0;
       execFaults.dropAfterStdinBytes = undefined;
       execFaults.dropBeforeStatus = false;
     },
