@@ -77,6 +77,8 @@ afterAll(async () => {
 afterEach(() => {
   fake.forbidden = [];
   fake.execProtocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+  fake.execFaults.dropAfterStdinBytes = undefined;
+  fake.execFaults.dropBeforeStatus = false;
 });
 
 function kubeConfig() {
@@ -627,6 +629,91 @@ describe('pod executor: the tools run inside the pod through the exec API', () =
       stderr: '',
     });
     expect(fake.execs.at(-1)?.protocol).toBe('v4.channel.k8s.io');
+  });
+
+  it('an exec connection dropped mid-restore is a clear error naming the pod, never a pass', async () => {
+    fake.execFaults.dropAfterStdinBytes = 2000;
+    const execsBefore = fake.execs.length;
+    const error = await restorePlainDump({
+      executor: executor(),
+      source: Readable.from([gzipSync(dump)]),
+      compression: 'gzip',
+      kind: 'pg_dumpall',
+      database: 'postgres',
+      bootstrapRole: 'postgres',
+      timeoutMs: 60_000,
+      clock: () => performance.now(),
+    }).catch((e: unknown) => e);
+    expect(fake.execs.slice(execsBefore).map((e) => e.dropped)).toEqual(['stdin']);
+    expect(error).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      exitCode: 2,
+      message:
+        'The exec connection to pod data/postgres-postgresql-0 (container postgresql) closed before psql reported its exit status.',
+    });
+  });
+
+  it('a tool that ran to its end but whose status frame never came is an error, not exit 0', async () => {
+    fake.execFaults.dropBeforeStatus = true;
+    const out = collector();
+    const error = await executor()
+      .run('psql', ['-X', '-At', '-c', 'SELECT 42'], { stdout: out.sink })
+      .catch((e: unknown) => e);
+    const record = fake.execs.at(-1);
+    expect([record?.exit, record?.dropped]).toEqual([{ code: 0, signal: null }, 'status']);
+    expect(out.text()).toBe('42\n');
+    expect(error).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      message:
+        'The exec connection to pod data/postgres-postgresql-0 (container postgresql) closed before psql reported its exit status.',
+    });
+  });
+
+  it('exec into a pod that is not Running names its phase (no node yet: 400; container not running: 500)', async () => {
+    const place = (name: string) =>
+      podExecutor({ kubeConfig: kubeConfig().kubeConfig, pod: { ...pod, name } }).run('psql', ['--version']);
+    fake.add('pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'postgres-postgresql-1', namespace: 'data' },
+      spec: { containers: [{ name: 'postgresql', image: 'docker.io/bitnami/postgresql:15.18.0' }] },
+      status: {
+        phase: 'Pending',
+        conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: 'no nodes' }],
+      },
+    } as V1Pod);
+    fake.add('pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'postgres-postgresql-2', namespace: 'data' },
+      spec: {
+        nodeName: 'node-1',
+        containers: [{ name: 'postgresql', image: 'docker.io/bitnami/postgresql:15.18.0' }],
+      },
+      status: {
+        phase: 'Failed',
+        containerStatuses: [
+          {
+            name: 'postgresql',
+            image: 'docker.io/bitnami/postgresql:15.18.0',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 137, reason: 'OOMKilled' } },
+          },
+        ],
+      },
+    } as V1Pod);
+    expect(await place('postgres-postgresql-1').catch((e: unknown) => e)).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      message:
+        'The API server refused to exec in pod data/postgres-postgresql-1 (container postgresql) (HTTP 400): the pod is Pending: PodScheduled=False Unschedulable: no nodes: its container postgresql must be running (kubectl -n data get pod postgres-postgresql-1).',
+    });
+    expect(await place('postgres-postgresql-2').catch((e: unknown) => e)).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      message:
+        'The API server refused to exec in pod data/postgres-postgresql-2 (container postgresql) (HTTP 500): the pod is Failed; container postgresql exited with code 137: its container postgresql must be running (kubectl -n data get pod postgres-postgresql-2).',
+    });
   });
 
   it('a pod that does not exist is named', async () => {

@@ -22,7 +22,8 @@ export const KUBE_SETTINGS = {
     field: 'clusterTimeoutSeconds',
     env: 'DRILL_CLUSTER_TIMEOUT',
     arg: 'SECONDS',
-    parse: seconds,
+    // Unset: derived from the CronJob's template (lib/k8s/gate-timeout.ts).
+    parse: (given) => (given.value === undefined ? undefined : seconds(given)),
     help: "how long --cluster waits for the Job to finish (default: the CronJob's activeDeadlineSeconds + the pod's terminationGracePeriodSeconds + 60 s)",
   },
   kubeconfig: {

@@ -255,29 +255,20 @@ export async function runClusterDrill(options: ClusterDrillOptions): Promise<Clu
   log.info(`waiting up to ${timeout.why}`);
   const stop = new AbortController();
   const run: GateRun = {
-    namespace,
-    job: name,
-    container,
-    selector,
-    timeoutMs: timeout.ms,
-    core,
-    batch,
-    clock,
-    log,
-    stop: stop.signal,
+    ...{ namespace, job: name, container, selector, timeoutMs: timeout.ms },
+    ...{ core, batch, clock, log, stop: stop.signal },
   };
-  const state = watchJob({
-    kubeConfig,
-    batch,
-    core,
-    namespace,
-    created,
-    selector,
-    timeoutMs: timeout.ms,
-    clock,
-    action,
-    stop: stop.signal,
-  });
+  const state = watchJob({ ...run, kubeConfig, created, action });
+  return followToVerdict(run, options, state, stop);
+}
+
+/** Waits for the verdict; our signal marks the state interrupted; the watches end with us. */
+async function followToVerdict(
+  run: GateRun,
+  options: ClusterDrillOptions,
+  state: JobWatchState,
+  stop: AbortController,
+): Promise<ClusterDrillResult> {
   const onAbort = () => {
     state.interrupted = true;
     state.changed();
