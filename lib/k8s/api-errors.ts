@@ -74,7 +74,7 @@ export function kubeError(error: unknown, action: KubeAction): KubeApiError {
     return new KubeApiError(
       action,
       status,
-      `The API server answered HTTP ${status} when trying to ${what}${detail ? `: ${detail}` : ''}.`,
+      `The API server answered HTTP ${status} when trying to ${what}${detail ? `: ${detail.replace(/\.$/, '')}` : ''}.`,
       { cause: error },
     );
   }

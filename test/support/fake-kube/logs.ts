@@ -19,6 +19,7 @@ interface Follower {
   response: ServerResponse;
   timestamps: boolean;
   sent: number;
+  cut?: boolean;
 }
 
 interface ContainerLog {
@@ -57,17 +58,18 @@ export function createPodLogs(): PodLogs {
   const format = (line: Line, timestamps: boolean) =>
     `${timestamps ? `${nano(line.at)} ` : ''}${line.text}\n`;
   const deliver = (follower: Follower, line: Line) => {
-    if (follower.response.destroyed) return;
-    follower.response.write(format(line, follower.timestamps));
+    if (follower.response.destroyed || follower.cut) return;
     follower.sent++;
-    if (
-      faults.cutFollowsAfterLines !== undefined &&
-      faults.cuts > 0 &&
-      follower.sent >= faults.cutFollowsAfterLines
-    ) {
+    const limit = faults.cutFollowsAfterLines;
+    const cut = limit !== undefined && faults.cuts > 0 && follower.sent >= limit;
+    if (cut) {
       faults.cuts--;
-      follower.response.socket?.destroy();
+      follower.cut = true;
     }
+    // A cut comes once the lines before it have left: the client has them, then the connection drops.
+    follower.response.write(format(line, follower.timestamps), () => {
+      if (cut) follower.response.socket?.destroy();
+    });
   };
 
   return {
@@ -132,7 +134,7 @@ export function createPodLogs(): PodLogs {
       };
       startStream(response, 'text/plain');
       for (const line of log.lines) if (!since || line.at >= since) deliver(follower, line);
-      if (response.destroyed) return;
+      if (follower.cut) return;
       if (url.searchParams.get('follow') === 'true' && !log.done) {
         log.followers.push(follower);
         response.on('close', () => {
