@@ -99,7 +99,7 @@ async function runInCluster(
     kubeConfig,
     namespace,
     cronJob: config.cronjob,
-    timeoutMs: config.clusterTimeoutSeconds * 1000,
+    ...(config.clusterTimeoutSeconds === undefined ? {} : { timeoutMs: config.clusterTimeoutSeconds * 1000 }),
     log,
     out: process.stdout,
     signal,

@@ -21,7 +21,7 @@ describe('readConfig', () => {
       podContainer: 'postgresql',
       cluster: false,
       cronjob: 'pg-restore-drill',
-      clusterTimeoutSeconds: 1800,
+      clusterTimeoutSeconds: undefined,
       kubeconfig: undefined,
       context: undefined,
       namespace: undefined,

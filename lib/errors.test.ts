@@ -110,6 +110,7 @@ describe('error classes', async () => {
       'DRILL_K8S_EXEC_STDIN',
       'DRILL_K8S_FORBIDDEN',
       'DRILL_K8S_PORT_FORWARD',
+      'DRILL_K8S_TIMEOUT',
       'DRILL_LOCKED',
       'DRILL_METRICS_INPUT_INVALID',
       'DRILL_NO_BACKUPS',

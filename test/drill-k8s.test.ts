@@ -3,15 +3,17 @@
  * `--target pod --mode canary` (psql inside the database pod, the backup streamed in through the exec
  * API, the checks over the network), and the Event a drill records on its own Job.
  */
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import { hostBinDir, type StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster, writeBackup } from './support/cluster.ts';
+import { neverAnswer } from './support/fake-kube/routes.ts';
 import { type FakeKubeApi, startFakeKubeApi } from './support/fake-kube-api.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { latestReportFile, readReport, runCli, startCli } from './support/run-cli.ts';
 
 const TEMPLATE = {
   metadata: { labels: { 'app.kubernetes.io/name': 'pg-restore-drill' } },
@@ -64,6 +66,40 @@ describe('--cluster (CI gate)', () => {
     expect(stdout).toMatch(/^pg-restore-drill \(cluster\): PASSED: /m);
     const created = fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/jobs'));
     expect(created.length).toBe(1);
+  });
+
+  it('SIGTERM (a cancelled pipeline) deletes the Job it created, says so and exits 143', async () => {
+    fake.scenario = { outcome: 'pending' };
+    const before = fake.requests.length;
+    const cli = startCli(['--cluster', '--kubeconfig', fake.kubeconfigPath]);
+    const created = () =>
+      fake.requests.slice(before).find((r) => r.method === 'POST' && r.path.endsWith('/jobs'));
+    // The Job exists and its pods are being watched: the gate is following it.
+    await vi.waitFor(
+      () => expect(fake.requests.slice(before).some((r) => /\/pods\?.*watch=true/.test(r.path))).toBe(true),
+      { timeout: 20_000 },
+    );
+    const job = (created()?.body as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '';
+    expect(job).toMatch(/^pg-restore-drill-ci-\d{14}-[a-z0-9]{5}$/);
+    expect(fake.get('jobs', 'data', job)).toBeDefined();
+    cli.child.kill('SIGTERM');
+    const { code, stdout } = await cli.done;
+    expect(code, stdout).toBe(143);
+    expect(stdout).toContain(
+      `pg-restore-drill (cluster): INTERRUPTED: Interrupted: stopped following Job data/${job}; deleted Job data/${job} (propagationPolicy Background: its pod is deleted with it).`,
+    );
+    expect(
+      fake.requests
+        .slice(before)
+        .filter((r) => r.method === 'DELETE')
+        .map((r) => [r.path, r.body]),
+    ).toEqual([
+      [
+        `/apis/batch/v1/namespaces/data/jobs/${job}?propagationPolicy=Background`,
+        { propagationPolicy: 'Background' },
+      ],
+    ]);
+    expect(fake.get('jobs', 'data', job)).toBeUndefined();
   });
 
   it('exits 1 when the Job fails', async () => {
@@ -163,5 +199,44 @@ describe('Events', () => {
       regarding?: { name?: string };
     };
     expect([event.reason, event.regarding?.name]).toEqual(['DrillSucceeded', 'pg-restore-drill-29000000']);
+  });
+});
+
+describe('Events: the API server can never cost the report', () => {
+  it('an Events endpoint that never answers: the report is written first, the drill exits 0 all the same', {
+    timeout: 60_000,
+  }, async () => {
+    const silent = await startFakeKubeApi();
+    const reports = join(scratch, 'silent-event-report');
+    // The moment the Event is asked for, report.json must already be on disk.
+    const route = neverAnswer(silent, 'POST', /^\/apis\/events\.k8s\.io\/v1\/namespaces\/data\/events$/, () =>
+      existsSync(latestReportFile(reports)),
+    );
+    try {
+      const { code, stdout, stderr } = await runCli(['--report-dir', reports], {
+        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBECONFIG: silent.kubeconfigPath,
+        DRILL_JOB_NAME: 'pg-restore-drill-29000001',
+        DRILL_JOB_UID: '0a6f2f8e-0000-4000-8000-0000000000ab',
+        POD_NAMESPACE: 'data',
+        POD_NAME: 'pg-restore-drill-29000001-abcde',
+      });
+      expect(code, `${stdout}\n${stderr}`).toBe(0);
+      expect(route.taken).toEqual([
+        { method: 'POST', path: '/apis/events.k8s.io/v1/namespaces/data/events', note: true },
+      ]);
+      const report = await readReport(reports);
+      expect(report.verdict).toBe('passed');
+      expect(report.event).toEqual({
+        recorded: false,
+        error:
+          "The API server did not answer within 5 s when trying to create events.events.k8s.io in namespace data: is it reachable from here (a NetworkPolicy's egress to the API server)?",
+      });
+      expect(stderr).toContain(
+        'could not record the Kubernetes Event: The API server did not answer within 5 s',
+      );
+    } finally {
+      await silent.close();
+    }
   });
 });

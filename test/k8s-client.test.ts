@@ -10,20 +10,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { seedCanary } from '../lib/drill/seed.ts';
 import { podExecutor } from '../lib/exec/pod.ts';
 import { collector } from '../lib/exec/tool-output.ts';
-import { runClusterDrill } from '../lib/k8s/ci-gate.ts';
-import { type Clock, systemClock } from '../lib/k8s/clock.ts';
+import type { Clock } from '../lib/k8s/clock.ts';
 import { recordDrillEvent } from '../lib/k8s/events.ts';
 import { loadKubeConfig } from '../lib/k8s/kube-config.ts';
-import type { Logger } from '../lib/log.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { bootstrapRoleFilter } from '../lib/restore/bootstrap-role-filter.ts';
 import { restorePlainDump } from '../lib/restore/psql-restore.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, psql, startTestCluster } from './support/cluster.ts';
+import {
+  GATE_NOW as NOW,
+  GATE_STAMP as STAMP,
+  startGate,
+  testClock,
+} from './support/fake-kube/gate-harness.ts';
 import { type FakeKubeApi, startFakeKubeApi, UNSCHEDULABLE_MESSAGE } from './support/fake-kube-api.ts';
 
-const NOW = new Date('2026-11-24T03:10:00.000Z');
-const STAMP = '20261124031000';
 /** The gate's timeout in these tests: the test clock holds it until the test lets it pass. */
 const TIMEOUT_MS = 600_000;
 
@@ -75,51 +77,16 @@ afterAll(async () => {
 afterEach(() => {
   fake.forbidden = [];
   fake.execProtocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+  fake.execFaults.dropAfterStdinBytes = undefined;
+  fake.execFaults.dropBeforeStatus = false;
 });
 
 function kubeConfig() {
   return loadKubeConfig({ env: { KUBECONFIG: fake.kubeconfigPath } });
 }
 
-/** A logger that keeps its lines. */
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
-}
-
-/** Fixed now; real short sleeps; the gate's timeout passes only when the test calls `expire()`. */
-function testClock(): Clock & { expire(): void } {
-  let expire: () => void = () => {};
-  const expired = new Promise<void>((resolve) => {
-    expire = resolve;
-  });
-  return {
-    now: () => NOW,
-    sleep: (ms, signal) => {
-      if (ms !== TIMEOUT_MS) return systemClock.sleep(ms, signal);
-      return new Promise<void>((resolve, reject) => {
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-        void expired.then(resolve);
-      });
-    },
-    expire: () => expire(),
-  };
-}
-
 function gate(extra: { nameSuffix: string; clock?: Clock; signal?: AbortSignal; cronJob?: string }) {
-  const log = recordingLogger();
-  const out = collector();
-  const { kubeConfig: kc, namespace } = kubeConfig();
-  const run = runClusterDrill({
-    kubeConfig: kc,
-    namespace,
-    timeoutMs: TIMEOUT_MS,
-    log,
-    out: out.sink,
-    clock: extra.clock ?? testClock(),
-    ...extra,
-  });
-  return { run, log, out };
+  return startGate(fake, { timeoutMs: TIMEOUT_MS, ...extra, clock: extra.clock ?? testClock(TIMEOUT_MS) });
 }
 
 const inspect = (job: string) => `kubectl -n data logs job/${job}   ·   kubectl -n data describe job/${job}`;
@@ -229,7 +196,7 @@ describe('CI gate: a Job from the CronJob, followed to its verdict', () => {
 
   it('times out on a pod that never starts, naming its phase, the Unschedulable condition and the event', async () => {
     fake.scenario = { outcome: 'pending' };
-    const clock = testClock();
+    const clock = testClock(TIMEOUT_MS);
     const { run, log } = gate({ nameSuffix: 'pend1', clock });
     const job = `pg-restore-drill-ci-${STAMP}-pend1`;
     const pending = `Pending: PodScheduled=False Unschedulable: ${UNSCHEDULABLE_MESSAGE}`;
@@ -251,7 +218,7 @@ describe('CI gate: a Job from the CronJob, followed to its verdict', () => {
     expect(fake.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
   });
 
-  it('on Ctrl-C stops following and says how to look at the Job', async () => {
+  it('on Ctrl-C stops following, deletes the Job it created (propagationPolicy Background) and says so', async () => {
     fake.scenario = { outcome: 'pending' };
     const controller = new AbortController();
     const { run, log } = gate({ nameSuffix: 'intr1', signal: controller.signal });
@@ -259,10 +226,22 @@ describe('CI gate: a Job from the CronJob, followed to its verdict', () => {
     await vi.waitFor(() => expect(log.lines.some((l) => l.includes('Unschedulable'))).toBe(true), {
       timeout: 10_000,
     });
+    const pod = fake.list('pods', 'data').find((p) => p.metadata?.labels?.['job-name'] === job);
+    expect(pod?.metadata?.name).toMatch(new RegExp(`^${job}-[0-9a-f]{5}$`));
     controller.abort('SIGINT');
-    const message = `Interrupted: stopped following Job data/${job}, which keeps running. Look at it with: ${inspect(job)}`;
+    const message = `Interrupted: stopped following Job data/${job}; deleted Job data/${job} (propagationPolicy Background: its pod is deleted with it). Its log so far: ${inspect(job)}`;
     expect(await run).toEqual({ verdict: 'interrupted', exitCode: 130, namespace: 'data', job, message });
     expect(log.lines.at(-1)).toBe(`warning: ${message}`);
+    expect(fake.requests.filter((r) => r.method === 'DELETE')).toEqual([
+      {
+        method: 'DELETE',
+        path: `/apis/batch/v1/namespaces/data/jobs/${job}?propagationPolicy=Background`,
+        body: { propagationPolicy: 'Background' },
+      },
+    ]);
+    expect(fake.get('jobs', 'data', job)).toBeUndefined();
+    // Background: the garbage collector then deletes the pod too.
+    await vi.waitFor(() => expect(fake.get('pods', 'data', pod?.metadata?.name ?? '')).toBeUndefined());
   });
 
   it('without pods/log it still gives the verdict, and says why there is no log', async () => {
@@ -650,6 +629,91 @@ describe('pod executor: the tools run inside the pod through the exec API', () =
       stderr: '',
     });
     expect(fake.execs.at(-1)?.protocol).toBe('v4.channel.k8s.io');
+  });
+
+  it('an exec connection dropped mid-restore is a clear error naming the pod, never a pass', async () => {
+    fake.execFaults.dropAfterStdinBytes = 2000;
+    const execsBefore = fake.execs.length;
+    const error = await restorePlainDump({
+      executor: executor(),
+      source: Readable.from([gzipSync(dump)]),
+      compression: 'gzip',
+      kind: 'pg_dumpall',
+      database: 'postgres',
+      bootstrapRole: 'postgres',
+      timeoutMs: 60_000,
+      clock: () => performance.now(),
+    }).catch((e: unknown) => e);
+    expect(fake.execs.slice(execsBefore).map((e) => e.dropped)).toEqual(['stdin']);
+    expect(error).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      exitCode: 2,
+      message:
+        'The exec connection to pod data/postgres-postgresql-0 (container postgresql) closed before psql reported its exit status.',
+    });
+  });
+
+  it('a tool that ran to its end but whose status frame never came is an error, not exit 0', async () => {
+    fake.execFaults.dropBeforeStatus = true;
+    const out = collector();
+    const error = await executor()
+      .run('psql', ['-X', '-At', '-c', 'SELECT 42'], { stdout: out.sink })
+      .catch((e: unknown) => e);
+    const record = fake.execs.at(-1);
+    expect([record?.exit, record?.dropped]).toEqual([{ code: 0, signal: null }, 'status']);
+    expect(out.text()).toBe('42\n');
+    expect(error).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      message:
+        'The exec connection to pod data/postgres-postgresql-0 (container postgresql) closed before psql reported its exit status.',
+    });
+  });
+
+  it('exec into a pod that is not Running names its phase (no node yet: 400; container not running: 500)', async () => {
+    const place = (name: string) =>
+      podExecutor({ kubeConfig: kubeConfig().kubeConfig, pod: { ...pod, name } }).run('psql', ['--version']);
+    fake.add('pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'postgres-postgresql-1', namespace: 'data' },
+      spec: { containers: [{ name: 'postgresql', image: 'docker.io/bitnami/postgresql:15.18.0' }] },
+      status: {
+        phase: 'Pending',
+        conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: 'no nodes' }],
+      },
+    } as V1Pod);
+    fake.add('pods', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'postgres-postgresql-2', namespace: 'data' },
+      spec: {
+        nodeName: 'node-1',
+        containers: [{ name: 'postgresql', image: 'docker.io/bitnami/postgresql:15.18.0' }],
+      },
+      status: {
+        phase: 'Failed',
+        containerStatuses: [
+          {
+            name: 'postgresql',
+            image: 'docker.io/bitnami/postgresql:15.18.0',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 137, reason: 'OOMKilled' } },
+          },
+        ],
+      },
+    } as V1Pod);
+    expect(await place('postgres-postgresql-1').catch((e: unknown) => e)).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      message:
+        'The API server refused to exec in pod data/postgres-postgresql-1 (container postgresql) (HTTP 400): the pod is Pending: PodScheduled=False Unschedulable: no nodes: its container postgresql must be running (kubectl -n data get pod postgres-postgresql-1).',
+    });
+    expect(await place('postgres-postgresql-2').catch((e: unknown) => e)).toMatchObject({
+      code: 'DRILL_K8S_EXEC',
+      message:
+        'The API server refused to exec in pod data/postgres-postgresql-2 (container postgresql) (HTTP 500): the pod is Failed; container postgresql exited with code 137: its container postgresql must be running (kubectl -n data get pod postgres-postgresql-2).',
+    });
   });
 
   it('a pod that does not exist is named', async () => {

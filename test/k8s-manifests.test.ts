@@ -188,7 +188,7 @@ const API_CALLS: ApiCall[] = [
   },
 ];
 /** Calls of API_CALLS that other branches of this round add: the lead empties this at merge. */
-const PENDING = ['deleteNamespacedJob'];
+const PENDING: string[] = [];
 
 /** The API calls in lib/'s source (tests excluded), found the way API_CALLS names them. */
 function apiCallsInLib(): string[] {

@@ -24,7 +24,7 @@ export interface DrillConfig {
   podContainer: string;
   cluster: boolean;
   cronjob: string;
-  clusterTimeoutSeconds: number;
+  clusterTimeoutSeconds: number | undefined;
   kubeconfig: string | undefined;
   context: string | undefined;
   namespace: string | undefined;

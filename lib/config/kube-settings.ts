@@ -21,10 +21,10 @@ export const KUBE_SETTINGS = {
   'cluster-timeout': {
     field: 'clusterTimeoutSeconds',
     env: 'DRILL_CLUSTER_TIMEOUT',
-    default: 1800,
     arg: 'SECONDS',
-    parse: seconds,
-    help: "how long --cluster waits for the Job to finish (the CronJob's activeDeadlineSeconds)",
+    // Unset: derived from the CronJob's template (lib/k8s/gate-timeout.ts).
+    parse: (given) => (given.value === undefined ? undefined : seconds(given)),
+    help: "how long --cluster waits for the Job to finish (default: the CronJob's activeDeadlineSeconds + the pod's terminationGracePeriodSeconds + 60 s)",
   },
   kubeconfig: {
     field: 'kubeconfig',

@@ -16,12 +16,15 @@ export interface PublishDeps {
   now: () => Date;
   /** The kind of target the run restored into, when it got one: the metrics' `target` label. */
   targetKind: string | undefined;
+  /** The run's stop: the Kubernetes Event is skipped once it has aborted. */
+  signal?: AbortSignal;
 }
 
 /**
- * Publishes a finished run's report: the metrics push and the Kubernetes Event when asked for (their
- * outcomes go on the report), report.json last, then the summary on stdout. No reporter's failure is
- * the drill's: each is logged, and the next one still runs.
+ * Publishes a finished run's report: the metrics push when asked for (its outcome goes on the report),
+ * report.json, then in a Job's pod the Kubernetes Event (bounded; report.json written again with its
+ * outcome), then the summary on stdout. No reporter's failure is the drill's: each is logged, and the
+ * next one still runs.
  */
 export async function publishDrillReport(
   report: DrillReport,
@@ -29,9 +32,12 @@ export async function publishDrillReport(
   deps: PublishDeps,
 ): Promise<void> {
   const file = reportFileReporter(config.reportDir);
-  // After report.json: the history says what the report says, and its failure is never the verdict.
+  // After report.json, so the API server cannot cost it: the Event (then report.json again, with its
+  // outcome); and the history, which says what the report says (its failure is never the verdict).
+  const event = eventFor(config, deps);
+  const afterFile = event ? [event, file] : [];
   const history = historyReporter(historyPlace(config, deps.env), config.mode, deps.log);
-  await publishReport([...reportersFor(config, deps), file, history], report, deps.log);
+  await publishReport([...reportersFor(config, deps), file, ...afterFile, history], report, deps.log);
   const junit = config.junit ? `\n  junit     ${config.junit}` : '';
   deps.out.write(
     `\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n  history   ${history.outcome}\n`,
@@ -59,12 +65,6 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
       }),
     );
   }
-  if (inDrillJobPod(deps.env)) {
-    const { kubeconfig, context, namespace } = config;
-    reporters.push(
-      eventReporter({ env: deps.env, kubeconfig, context, namespace, now: deps.now, log: deps.log }),
-    );
-  }
   return reporters;
 }
 
@@ -80,4 +80,12 @@ function historyPlace(config: DrillConfig, env: NodeJS.ProcessEnv): Parameters<t
     context,
     namespace: config.namespace ?? ownPod(env).podNamespace,
   };
+}
+
+/** In a Job's pod, the Event on the Job; sent after report.json so the API server cannot cost it. */
+function eventFor(config: DrillConfig, deps: PublishDeps): Reporter | undefined {
+  if (!inDrillJobPod(deps.env)) return undefined;
+  const { kubeconfig, context, namespace } = config;
+  const { env, now, log, signal } = deps;
+  return eventReporter({ env, kubeconfig, context, namespace, now, log, signal });
 }

@@ -1,8 +1,10 @@
 import { type PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { CoreV1Api, Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { kubeError } from '../k8s/api-errors.ts';
+import { boundedCall } from '../k8s/calls.ts';
 import { ExecStdinUnsupportedError, PodExecError } from '../k8s/errors.ts';
+import { describePodState } from '../k8s/job-status.ts';
 import type { ToolRun } from './executor.ts';
 import type { PodRef } from './pod.ts';
 
@@ -65,14 +67,19 @@ export async function openExec(
       (s) => gotStatus(s),
     );
   } catch (error) {
-    throw connectError(place, error);
+    throw await connectError(place, error);
   }
   const closed = new Promise<undefined>((resolve) => socket.once('close', () => resolve(undefined)));
   return { socket, ended: Promise.race([status, closed]), isOpen: () => socket.readyState === WS_OPEN };
 }
 
-/** Why an exec could not start, in the operator's words: no such pod, no such container, RBAC. */
-function connectError({ pod, where }: ExecPlace, error: unknown): Error {
+/**
+ * Why an exec could not start, in the operator's words: no such pod, a pod that is not running (the API
+ * server's 400 for a pod with no node yet, the kubelet's 500 "container not found" for one whose
+ * container is not running: its phase and state are read and named), RBAC.
+ */
+async function connectError(place: ExecPlace, error: unknown): Promise<Error> {
+  const { pod, where } = place;
   const text = (error as { message?: unknown } | null)?.message;
   const message = typeof text === 'string' ? text : String(error);
   const status = Number(/Unexpected server response: (\d+)/.exec(message)?.[1]);
@@ -83,10 +90,14 @@ function connectError({ pod, where }: ExecPlace, error: unknown): Error {
       { cause: error },
     );
   }
-  if (status === 400) {
+  if (status === 400 || status === 500) {
+    const state = await podState(place);
+    const why = state
+      ? `the pod is ${state}: its container ${pod.container} must be running`
+      : `is the container named ${pod.container}, and is it running?`;
     return new PodExecError(
       where,
-      `The API server refused to exec in ${where} (HTTP 400): is the container named ${pod.container}, and is it running?`,
+      `The API server refused to exec in ${where} (HTTP ${status}): ${why} (kubectl -n ${pod.namespace} get pod ${pod.name}).`,
       { cause: error },
     );
   }
@@ -94,6 +105,24 @@ function connectError({ pod, where }: ExecPlace, error: unknown): Error {
     Number.isInteger(status) ? Object.assign(new Error(message), { statusCode: status }) : error,
     { verb: 'create', resource: 'pods/exec', group: '', namespace: pod.namespace, name: pod.name },
   );
+}
+
+/** The pod's phase and what holds its container, when the pod can be read (`get pods`); else undefined. */
+async function podState({ kubeConfig, pod }: ExecPlace): Promise<string | undefined> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const { namespace, name } = pod;
+  const read = await boundedCall({ verb: 'get', resource: 'pods', group: '', namespace, name }, (call) =>
+    core.readNamespacedPod({ namespace, name }, call),
+  ).catch(() => undefined);
+  if (!read) return undefined;
+  const statuses = [...(read.status?.containerStatuses ?? []), ...(read.status?.initContainerStatuses ?? [])];
+  const container = statuses.find((s) => s.name === pod.container)?.state;
+  const held = container?.waiting
+    ? `; container ${pod.container} waiting: ${container.waiting.reason ?? 'unknown'}`
+    : container?.terminated
+      ? `; container ${pod.container} exited with code ${container.terminated.exitCode}`
+      : '';
+  return `${describePodState(read, undefined)}${held}`;
 }
 
 /** Runs a short command (kill) and waits for it to end; failures are ignored. */

@@ -18,8 +18,9 @@ export function missingRule(action: KubeAction): string {
   return `apiGroups: ["${action.group}"], resources: ["${action.resource}"], verbs: ["${action.verb}"]`;
 }
 
-/** HTTP status of a failed client-node call: typed APIs throw ApiException, Watch an Error with statusCode. */
+/** HTTP status of a failed call: ours carry it, typed APIs throw ApiException, Watch an Error with statusCode. */
 export function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof KubeApiError) return error.status;
   if (error instanceof ApiException) return error.code;
   if (typeof error === 'object' && error !== null) {
     const status = (error as { statusCode?: unknown }).statusCode;
@@ -73,7 +74,7 @@ export function kubeError(error: unknown, action: KubeAction): KubeApiError {
     return new KubeApiError(
       action,
       status,
-      `The API server answered HTTP ${status} when trying to ${what}${detail ? `: ${detail}` : ''}.`,
+      `The API server answered HTTP ${status} when trying to ${what}${detail ? `: ${detail.replace(/\.$/, '')}` : ''}.`,
       { cause: error },
     );
   }

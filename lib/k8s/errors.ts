@@ -41,6 +41,11 @@ export class KubeForbiddenError extends KubeApiError {
   static override readonly code = 'DRILL_K8S_FORBIDDEN';
 }
 
+/** The API server did not answer a request within its timeout (KUBE_CALL_TIMEOUT_MS): unreachable, or an egress policy drops it. */
+export class KubeTimeoutError extends KubeApiError {
+  static override readonly code = 'DRILL_K8S_TIMEOUT';
+}
+
 /** The CronJob the CI gate starts from is not there. */
 export class CronJobNotFoundError extends KubeApiError {
   static override readonly code = 'DRILL_K8S_CRONJOB_NOT_FOUND';

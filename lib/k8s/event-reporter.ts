@@ -11,6 +11,8 @@ export interface EventReporterOptions {
   namespace: string | undefined;
   now: () => Date;
   log: Logger;
+  /** The run's stop: once it has aborted (SIGTERM near the deadline) the Event is skipped. */
+  signal?: AbortSignal;
 }
 
 /** Whether this process runs in a pod of the drill's Job (where an Event has a Job to be about). */
@@ -19,11 +21,21 @@ export function inDrillJobPod(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.KUBERNETES_SERVICE_HOST && (pod.jobName || pod.podName));
 }
 
-/** The DrillSucceeded / DrillFailed Event on the drill's Job as a reporter; its outcome goes on the report. */
+/**
+ * The DrillSucceeded / DrillFailed Event on the drill's Job as a reporter; its outcome goes on the report.
+ * Placed after report.json (publish-run.ts): each API call is bounded by KUBE_CALL_TIMEOUT_MS, and a run
+ * that was stopped skips it, so the API server can never cost the report.
+ */
 export function eventReporter(options: EventReporterOptions): Reporter {
   return {
     name: 'the Kubernetes Event',
     async publish(report: DrillReport) {
+      if (options.signal?.aborted) {
+        const error = `skipped: the run was stopped (${String(options.signal.reason)})`;
+        options.log.warn(`Kubernetes Event ${error}`);
+        report.event = { recorded: false, error };
+        return;
+      }
       report.event = await recordEvent(report, options);
     },
   };
@@ -51,6 +63,7 @@ async function recordEvent(
       env: options.env,
       namespace,
       now: options.now,
+      signal: options.signal,
     });
     if (outcome.recorded) return { recorded: true, name: outcome.name };
     options.log.warn(`could not record the Kubernetes Event: ${outcome.error}`);

@@ -8,7 +8,7 @@ import {
 } from '@kubernetes/client-node';
 import { ownPod } from '../config/kube-settings.ts';
 import { type DrillReport, formatDuration } from '../report/report.ts';
-import { kubeError } from './api-errors.ts';
+import { boundedCall, type CallOptions } from './calls.ts';
 
 /**
  * A Kubernetes Event on the drill's Job, so `kubectl describe job/…` and event exporters show the verdict.
@@ -54,16 +54,25 @@ export interface RecordEventOptions {
   now: () => Date;
   /** The Job, when the caller already knows it. */
   job?: JobRef;
+  /** The run's stop (SIGTERM near the deadline): no call is started once it has aborted. */
+  signal?: AbortSignal;
+  /** Each API call's limit; default KUBE_CALL_TIMEOUT_MS. */
+  timeoutMs?: number;
 }
 
 /**
  * Records DrillSucceeded (Normal) or DrillFailed (Warning) on the drill's Job. Never throws: a failure
- * to find the Job or to write the event is returned, for the caller to report beside the verdict.
+ * to find the Job or to write the event is returned, for the caller to report beside the verdict. Each
+ * API call is bounded (KUBE_CALL_TIMEOUT_MS), and none starts once `signal` has aborted.
  */
 export async function recordDrillEvent(options: RecordEventOptions): Promise<EventOutcome> {
   let job = options.job;
+  const bounds: CallOptions = { signal: options.signal, timeoutMs: options.timeoutMs };
+  if (options.signal?.aborted) {
+    return { recorded: false, error: `Skipped: the run was stopped (${String(options.signal.reason)}).` };
+  }
   try {
-    job ??= await findOwnJob(options.kubeConfig, options.env, options.namespace);
+    job ??= await findOwnJob(options.kubeConfig, options.env, options.namespace, bounds);
   } catch (error) {
     return { recorded: false, error: (error as Error).message };
   }
@@ -80,19 +89,17 @@ export async function recordDrillEvent(options: RecordEventOptions): Promise<Eve
     options.now(),
     ownPod(options.env).podName || options.env.HOSTNAME,
   );
+  const events = options.kubeConfig.makeApiClient(EventsV1Api);
+  const namespace = job.namespace;
   try {
-    await options.kubeConfig
-      .makeApiClient(EventsV1Api)
-      .createNamespacedEvent({ namespace: job.namespace, body });
+    await boundedCall(
+      { verb: 'create', resource: 'events', group: 'events.k8s.io', namespace },
+      (call) => events.createNamespacedEvent({ namespace, body }, call),
+      bounds,
+    );
     return { recorded: true, name: body.metadata?.name ?? '', job };
   } catch (error) {
-    const failed = kubeError(error, {
-      verb: 'create',
-      resource: 'events',
-      group: 'events.k8s.io',
-      namespace: job.namespace,
-    });
-    return { recorded: false, error: failed.message, job };
+    return { recorded: false, error: (error as Error).message, job };
   }
 }
 
@@ -101,25 +108,28 @@ export async function findOwnJob(
   kubeConfig: KubeConfig,
   env: NodeJS.ProcessEnv,
   fallbackNamespace: string,
+  bounds: CallOptions = {},
 ): Promise<JobRef | undefined> {
   const { jobName: name, jobUid, podName, podNamespace } = ownPod(env);
   const namespace = podNamespace || fallbackNamespace;
   if (name) {
     if (jobUid) return { namespace, name, uid: jobUid };
-    const job = await kubeConfig
-      .makeApiClient(BatchV1Api)
-      .readNamespacedJob({ name, namespace })
-      .catch(() => undefined);
+    const batch = kubeConfig.makeApiClient(BatchV1Api);
+    const job = await boundedCall(
+      { verb: 'get', resource: 'jobs', group: 'batch', namespace, name },
+      (call) => batch.readNamespacedJob({ name, namespace }, call),
+      bounds,
+    ).catch(() => undefined);
     // Without the uid the event is still written (kubectl get events shows it), just not by describe.
     return job?.metadata?.uid ? { namespace, name, uid: job.metadata.uid } : { namespace, name };
   }
   if (!podName) return undefined;
-  const pod = await kubeConfig
-    .makeApiClient(CoreV1Api)
-    .readNamespacedPod({ name: podName, namespace })
-    .catch((error: unknown) => {
-      throw kubeError(error, { verb: 'get', resource: 'pods', group: '', namespace, name: podName });
-    });
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const pod = await boundedCall(
+    { verb: 'get', resource: 'pods', group: '', namespace, name: podName },
+    (call) => core.readNamespacedPod({ name: podName, namespace }, call),
+    bounds,
+  );
   const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'Job' && o.controller);
   return owner ? { namespace, name: owner.name, uid: owner.uid } : undefined;
 }

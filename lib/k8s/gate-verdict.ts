@@ -1,5 +1,6 @@
-import type { CoreV1Api } from '@kubernetes/client-node';
+import type { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { boundedCall } from './calls.ts';
 import type { ClusterDrillResult } from './ci-gate.ts';
 import type { Clock } from './clock.ts';
 import { containerExit, describePodState, formatExit, type JobEnd } from './job-status.ts';
@@ -28,6 +29,7 @@ export interface GateRun {
   selector: string;
   timeoutMs: number;
   core: CoreV1Api;
+  batch: BatchV1Api;
   clock: Clock;
   log: Logger;
   stop: AbortSignal;
@@ -54,9 +56,10 @@ async function settlePods(
     Promise.all(streams.map((f) => f.done)),
     run.clock.sleep(LOG_DRAIN_MS, run.stop).catch(() => {}),
   ]);
-  const fresh = await run.core
-    .listNamespacedPod({ namespace: run.namespace, labelSelector: run.selector })
-    .catch(() => undefined);
+  const { namespace, selector } = run;
+  const fresh = await boundedCall({ verb: 'list', resource: 'pods', group: '', namespace }, (call) =>
+    run.core.listNamespacedPod({ namespace, labelSelector: selector }, call),
+  ).catch(() => undefined);
   for (const item of fresh?.items ?? []) state.pods.set(item.metadata?.name ?? '', item);
 }
 
@@ -127,10 +130,10 @@ async function lastEvent(
   name: string,
 ): Promise<string | undefined> {
   try {
-    const list = await core.listNamespacedEvent({
-      namespace,
-      fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}`,
-    });
+    const fieldSelector = `involvedObject.kind=${kind},involvedObject.name=${name}`;
+    const list = await boundedCall({ verb: 'list', resource: 'events', group: '', namespace }, (call) =>
+      core.listNamespacedEvent({ namespace, fieldSelector }, call),
+    );
     const time = (e: (typeof list.items)[number]) =>
       new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
     const last = [...list.items].sort((a, b) => time(a) - time(b)).at(-1);

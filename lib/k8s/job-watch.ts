@@ -1,5 +1,6 @@
 import type { BatchV1Api, CoreV1Api, KubeConfig, V1Job, V1Pod } from '@kubernetes/client-node';
 import { kubeError } from './api-errors.ts';
+import { retriedCall } from './calls.ts';
 import type { Clock } from './clock.ts';
 import { type KubeAction, KubeApiError } from './errors.ts';
 import { listAndWatch } from './list-watch.ts';
@@ -13,6 +14,8 @@ export interface JobWatchState {
   jobDeleted: boolean;
   /** By name; a deleted pod keeps its last state (the verdict may be read from it). */
   pods: Map<string, V1Pod>;
+  /** Names of the pods that were deleted. */
+  podsGone: Set<string>;
   failure: unknown;
   timedOut: boolean;
   interrupted: boolean;
@@ -44,6 +47,7 @@ function watchState(created: V1Job): JobWatchState {
     job: created,
     jobDeleted: false,
     pods: new Map(),
+    podsGone: new Set(),
     failure: undefined,
     timedOut: false,
     interrupted: false,
@@ -73,9 +77,11 @@ export function watchJob(options: JobWatchOptions): JobWatchState {
     path: `/apis/batch/v1/namespaces/${namespace}/jobs`,
     fieldSelector: jobFields,
     list: () =>
-      batch.listNamespacedJob({ namespace, fieldSelector: jobFields }).catch((error) => {
-        throw kubeError(error, action('list', 'jobs', 'batch'));
-      }),
+      retriedCall(
+        action('list', 'jobs', 'batch'),
+        (call) => batch.listNamespacedJob({ namespace, fieldSelector: jobFields }, call),
+        { clock, signal: stop },
+      ),
     onEvent: (type, object) => {
       // A deleted Job's last state still carries its conditions (a ttlSecondsAfterFinished of 0).
       state.job = object;
@@ -90,12 +96,15 @@ export function watchJob(options: JobWatchOptions): JobWatchState {
     path: `/api/v1/namespaces/${namespace}/pods`,
     labelSelector: options.selector,
     list: () =>
-      core.listNamespacedPod({ namespace, labelSelector: options.selector }).catch((error) => {
-        throw kubeError(error, action('list', 'pods', ''));
-      }),
+      retriedCall(
+        action('list', 'pods', ''),
+        (call) => core.listNamespacedPod({ namespace, labelSelector: options.selector }, call),
+        { clock, signal: stop },
+      ),
     onEvent: (type, pod) => {
       const podName = pod.metadata?.name ?? '';
       if (type !== 'DELETED' || !state.pods.has(podName)) state.pods.set(podName, pod);
+      if (type === 'DELETED') state.podsGone.add(podName);
       state.changed();
     },
     signal: stop,

@@ -5,7 +5,7 @@ import type { Clock } from './clock.ts';
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 interface Versioned {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; name?: string; namespace?: string };
 }
 
 export interface ListWatchOptions<T> {
@@ -27,9 +27,11 @@ const MAX_BACKOFF_MS = 10_000;
 
 /**
  * Lists a collection, then watches it from the list's resourceVersion until `signal` aborts, as an
- * informer does: a watch the server ends (they all do, after minutes) is resumed from the last version
- * seen, a 410 Gone (that version expired) or a broken connection starts over with a fresh list.
- * Rejects with the list's error, or with a watch's when the server refuses it (4xx: forbidden, not found).
+ * informer does: a watch the server ends (they all do, after minutes) or a connection that breaks (a
+ * load balancer's idle cut) is resumed from the last version seen, BOOKMARKs included; a 410 Gone (that
+ * version expired) or an error status (429, 5xx) starts over with a fresh list (itself asked again on
+ * 429 / 5xx by the caller's `list`). Rejects with the list's error, or with a watch's when the server
+ * refuses it (4xx: forbidden, not found).
  *
  * Watched objects arrive as plain JSON, listed ones as client-node models: callers read fields both share.
  */
@@ -37,30 +39,35 @@ export async function listAndWatch<T extends Versioned>(options: ListWatchOption
   const { signal } = options;
   let resourceVersion: string | undefined;
   let failures = 0;
+  // The last state of every object seen, so a relist can tell what was deleted while we were not watching.
+  const known = new Map<string, T>();
+  const onEvent = (type: WatchEventType, object: T) => {
+    if (type === 'DELETED') known.delete(keyOf(object));
+    else known.set(keyOf(object), object);
+    options.onEvent(type, object);
+  };
   while (!signal.aborted) {
     if (resourceVersion === undefined) {
       const list = await options.list();
       if (signal.aborted) return;
       resourceVersion = list.metadata?.resourceVersion ?? '';
-      for (const item of list.items) options.onEvent('ADDED', item);
+      relisted(list.items, known, onEvent);
     }
-    const ended = await watchOnce(options, resourceVersion);
+    const ended = await watchOnce({ ...options, onEvent }, resourceVersion);
     if (signal.aborted) return;
     resourceVersion = ended.resourceVersion;
     if (ended.gone) {
       resourceVersion = undefined;
       continue;
     }
-    if (ended.error !== undefined) {
-      const status = httpStatusOf(ended.error);
-      if (status !== undefined && status >= 400 && status < 500 && status !== 410 && status !== 429) {
-        throw ended.error;
-      }
+    const status = ended.error === undefined ? undefined : httpStatusOf(ended.error);
+    if (status !== undefined) {
+      if (status >= 400 && status < 500 && status !== 410 && status !== 429) throw ended.error;
       resourceVersion = undefined;
     }
-    // A watch that brought nothing before it ended (or failed) is retried after a growing pause, so a
-    // server that closes at once is not hammered; one that worked is resumed at once.
-    if (ended.error !== undefined || ended.events === 0) {
+    // A watch that brought nothing (not even a bookmark) before it ended or failed is retried after a
+    // growing pause, so a server that closes at once is not hammered; one that worked is resumed at once.
+    if (status !== undefined || ended.events === 0) {
       failures++;
       await options.clock
         .sleep(Math.min(250 * 2 ** (failures - 1), MAX_BACKOFF_MS), signal)
@@ -71,10 +78,30 @@ export async function listAndWatch<T extends Versioned>(options: ListWatchOption
   }
 }
 
+function keyOf(object: Versioned): string {
+  return `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
+}
+
+/**
+ * A (re)list's items as ADDED; an object seen before and missing from it was deleted while we were
+ * not watching (its DELETED event fell in a gap, e.g. the one a 410 Gone stands for): it is reported
+ * DELETED with the last state seen, as an informer does.
+ */
+function relisted<T extends Versioned>(
+  items: T[],
+  known: Map<string, T>,
+  onEvent: (type: WatchEventType, object: T) => void,
+): void {
+  const listed = new Set(items.map(keyOf));
+  for (const [key, object] of [...known]) if (!listed.has(key)) onEvent('DELETED', object);
+  for (const item of items) onEvent('ADDED', item);
+}
+
 interface WatchEnd {
   resourceVersion: string;
   gone: boolean;
   error: unknown;
+  /** Events and bookmarks received: the watch was alive. */
   events: number;
 }
 
@@ -112,6 +139,7 @@ function watchOnce<T extends Versioned>(options: ListWatchOptions<T>, from: stri
           }
           const version = (object as Versioned | null)?.metadata?.resourceVersion;
           if (version) end.resourceVersion = version;
+          if (type === 'BOOKMARK') end.events++;
           if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') {
             end.events++;
             options.onEvent(type, object as T);

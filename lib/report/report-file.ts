@@ -22,10 +22,18 @@ export async function writeReport(reportDir: string, report: DrillReport): Promi
   const own = runReportDir(reportDir, report.runId);
   await mkdir(own, { recursive: true });
   const path = join(own, 'report.json');
-  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(join(own, 'summary.txt'), `${formatSummary(report)}\n`);
+  // By rename: the report is written again after the Kubernetes Event, and a kill then leaves the first.
+  await replaceFile(path, `${JSON.stringify(report, null, 2)}\n`);
+  await replaceFile(join(own, 'summary.txt'), `${formatSummary(report)}\n`);
   await pointLatestAt(reportDir, report.runId);
   return path;
+}
+
+/** Writes `path` whole or not at all: a reader (or a kill) never sees half a file. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  const staged = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(staged, text);
+  await rename(staged, path);
 }
 
 /**

@@ -2,7 +2,7 @@ import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import type { Compression } from '../backups/naming.ts';
-import { RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
+import { DrillError, RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
 import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
@@ -142,6 +142,12 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   try {
     result = await options.executor.run('psql', plan.args, { stdin, signal });
   } catch (error) {
+    // The executor's own channel failed (an exec connection dropped: exit 2): not the backup's fault.
+    if (error instanceof DrillError && error.exitCode === 2) {
+      stdin.destroy();
+      await feeding;
+      throw error;
+    }
     throw await readFailure(error as Error);
   }
   const durationMs = options.clock() - started;
