@@ -16,6 +16,14 @@ import { DUMP_KINDS, type DumpKind, detectKind, endsWithTrailer, readVersions } 
 const HEAD_LIMIT_BYTES = 8 * 1024 * 1024;
 const TAIL_BYTES = 4096;
 
+/**
+ * gunzip's output chunks. zlib's default (16 KiB) makes 64 000 chunks of a 1 GB dump, each handed
+ * through every stage and written to psql's pipe on its own: measured on a 337 MB backup, the feed's
+ * CPU (the drill's process, zlib's thread included) falls from about 5 s to about 2.5 s with 256 KiB,
+ * below the 5.3 s of a `gunzip -c` process. A few chunks of this size are all the stages hold.
+ */
+export const GUNZIP_CHUNK_BYTES = 256 * 1024;
+
 /** What the head of a plain dump says: its kind, the versions that made it, `\restrict`. */
 export interface DumpHeader {
   kind: DumpKind;

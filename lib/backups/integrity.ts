@@ -8,7 +8,7 @@ import type { PgVersion } from '../pg/version.ts';
 import type { ArchiveToc } from './archive-integrity.ts';
 import type { BackupCandidate } from './backup-source.ts';
 import { type DumpKind, psqlKnowsRestrict } from './dump-header.ts';
-import { type IntegrityWatch, integrityWatch, streamError } from './integrity-watch.ts';
+import { GUNZIP_CHUNK_BYTES, type IntegrityWatch, integrityWatch, streamError } from './integrity-watch.ts';
 
 /** What reading a backup established. */
 export interface BackupInspection {
@@ -51,7 +51,8 @@ async function watchStream(
   watch: IntegrityWatch,
   enough: () => boolean,
 ): Promise<unknown> {
-  const gunzip = candidate.compression === 'gzip' ? createGunzip() : undefined;
+  const gunzip =
+    candidate.compression === 'gzip' ? createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }) : undefined;
   watch.gunzip(gunzip);
   const scan = async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) {

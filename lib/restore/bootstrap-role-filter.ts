@@ -1,5 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { createDumpLexer, type LineKind } from '../dump/dump-lexer.ts';
+import type { Transform } from 'node:stream';
 import { IDENT_PATTERN, unquoteIdent } from '../dump/sql-ident.ts';
 import { inPlaceStatement, parseCreateTablespace, type TablespaceRemap } from '../dump/tablespace-remap.ts';
 import { DrillError } from '../errors.ts';
@@ -10,6 +9,7 @@ import {
   parseDrop,
   type ServerObjects,
 } from './clean-statements.ts';
+import { type LineRewriter, lineFilter, type SeenLine } from './line-filter.ts';
 
 /** A statement the filter turned into a comment, with the dump line it stood on. */
 export interface SkippedStatement {
@@ -38,7 +38,8 @@ export interface GlobalsFilterOptions {
    * A database the drill holds a session in during the restore (its lock on a `--target url --scratch`
    * server): a `--clean` dump's `DROP DATABASE` of it would fail (55006, in use), so its DROP and CREATE
    * are commented out and listed, and its objects restore into it as they do from a dump without
-   * --clean. This reads the whole dump through the lexer (not only the globals part).
+   * --clean. The lexer then reads the whole dump (it must know where COPY data is), chunk by chunk;
+   * bytes are copied only around a rewritten line (see line-filter.ts).
    */
   keepDatabase?: string;
 }
@@ -82,33 +83,16 @@ export function bootstrapRoleFilter(role: string, skipped: SkippedStatement[]): 
  * Lines are replaced, never removed, so psql's line numbers still point into the backup file. Each
  * globals line goes through the dump lexer, so a line inside a multi-line string (a role's COMMENT)
  * is never taken for a statement. The globals part ends at the first `\connect`, before any COPY data,
- * and from there bytes pass through untouched.
+ * and from there bytes pass through untouched (with `keepDatabase`, as they came, see line-filter.ts).
  */
 export function globalsFilter(options: GlobalsFilterOptions, changes: GlobalsChanges): Transform {
   const seen: SeenLine = { kind: 'sql', startsStatement: false, openAfter: false };
-  const lexer = createDumpLexer({
-    line(l) {
-      seen.kind = l.kind;
-      seen.startsStatement = l.startsStatement;
-      seen.openAfter = l.openAfter;
-    },
-  });
-  return lineFilter(lexer, seen, {
+  return lineFilter(seen, {
     globals: globalsRewriter(options, changes, seen),
     sections:
       options.keepDatabase === undefined ? undefined : keptDatabaseRewriter(options.keepDatabase, changes),
   });
 }
-
-/** What the dump lexer said of the line just written to it. */
-interface SeenLine {
-  kind: LineKind;
-  startsStatement: boolean;
-  openAfter: boolean;
-}
-
-/** The replacement for a line, or undefined to keep it. */
-type LineRewriter = (current: string, line: number) => string | undefined;
 
 /** The globals part's rewrites: the bootstrap role's CREATE and ALTER, expected DROPs, tablespaces. */
 function globalsRewriter(
@@ -172,101 +156,4 @@ function keptDatabaseRewriter(keep: string, changes: GlobalsChanges): LineRewrit
     });
     return `-- pg-restore-drill: ${drop ? 'DROP' : 'CREATE'} DATABASE of the drill's own session database commented out`;
   };
-}
-
-/** Where the filter is in the dump, and the number of the line it is at. */
-interface FilterState {
-  phase: 'globals' | 'sections' | 'through';
-  line: number;
-}
-
-/** The rewrites the filter applies: always the globals', and the kept database's in the sections. */
-interface Rewriters {
-  globals: LineRewriter;
-  sections: LineRewriter | undefined;
-}
-
-/**
- * The replacement for the line at data[start, end), or undefined to keep it. The first `\connect`
- * moves the phase on: to the sections when a database is kept, else through.
- */
-function replacementOf(
-  state: FilterState,
-  seen: SeenLine,
-  rewriters: Rewriters,
-  data: Buffer,
-  start: number,
-  end: number,
-): string | undefined {
-  if (state.phase === 'globals') {
-    const current = data.toString('utf8', start, end);
-    if (seen.kind === 'meta' && current.startsWith('\\connect ')) {
-      state.phase = rewriters.sections === undefined ? 'through' : 'sections';
-      return undefined;
-    }
-    return rewriters.globals(current, state.line);
-  }
-  if (
-    rewriters.sections &&
-    seen.kind === 'sql' &&
-    seen.startsStatement &&
-    !seen.openAfter &&
-    (data[start] === 68 || data[start] === 67) // D(ROP), C(REATE)
-  ) {
-    return rewriters.sections(data.toString('utf8', start, end), state.line);
-  }
-  return undefined;
-}
-
-/**
- * The stream: each line goes through the lexer and, in the globals part, through `globals`; from the
- * first `\connect` on, through `sections` when a database is kept, else bytes pass through untouched.
- */
-function lineFilter(
-  lexer: ReturnType<typeof createDumpLexer>,
-  seen: SeenLine,
-  rewriters: Rewriters,
-): Transform {
-  const state: FilterState = { phase: 'globals', line: 0 };
-  let partial: Buffer = Buffer.alloc(0);
-  // Split on the newline byte: it never occurs inside a multi-byte UTF-8 character, so a line's bytes
-  // are handed on exactly as read.
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done: TransformCallback) {
-      if (state.phase === 'through') {
-        done(null, chunk);
-        return;
-      }
-      const data = partial.length ? Buffer.concat([partial, chunk]) : chunk;
-      const out: Buffer[] = [];
-      let start = 0;
-      try {
-        for (let end = data.indexOf(10, start); end >= 0; end = data.indexOf(10, start)) {
-          state.line++;
-          lexer.write(data.subarray(start, end + 1));
-          const replacement = replacementOf(state, seen, rewriters, data, start, end);
-          // replacementOf moves the phase on at the first `\connect` (the cast undoes the narrowing above).
-          if ((state.phase as FilterState['phase']) === 'through') {
-            // Globals end here; the rest passes through untouched.
-            out.push(data.subarray(start));
-            partial = Buffer.alloc(0);
-            done(null, Buffer.concat(out));
-            return;
-          }
-          out.push(
-            replacement === undefined ? data.subarray(start, end + 1) : Buffer.from(`${replacement}\n`),
-          );
-          start = end + 1;
-        }
-      } catch (error) {
-        done(error as Error);
-        return;
-      }
-      partial = Buffer.from(data.subarray(start));
-      done(null, Buffer.concat(out));
-    },
-    flush(done: TransformCallback) {
-      done(null, partial);
-    },
-  });
 }

@@ -188,3 +188,38 @@ describe('globalsFilter keeping the drill’s own session database', () => {
     expect(output.split('\n').filter((l) => l === 'DROP DATABASE postgres;')).toHaveLength(1);
   });
 });
+
+describe('globalsFilter keeping a database, whatever the chunks', () => {
+  const base = pgDumpallText({ notes: ['DROP DATABASE postgres;', 'CREATE DATABASE postgres x;'] });
+  const create =
+    "CREATE DATABASE postgres WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE_PROVIDER = libc LOCALE = 'C';";
+  const dump = base.replace(
+    '\\connect postgres\n',
+    `DROP DATABASE postgres;\n${create}\n\n\\connect postgres\n`,
+  );
+  // 1: every byte its own chunk; 97 and 4096: rewritten lines cut at odd places; the whole dump at once.
+  it.each([1, 3, 97, 4096, dump.length])('rewrites the same lines at chunks of %i bytes', async (size) => {
+    const { output, changes } = await run(dump, { existing: EMPTY, keepDatabase: 'postgres' }, size);
+    const before = dump.split('\n');
+    const after = output.split('\n');
+    expect(after).toHaveLength(before.length);
+    // The globals' bootstrap role lines aside, only the kept database's own DROP and CREATE change;
+    // the COPY rows that read the same stay.
+    const changed = after.flatMap((l, i) =>
+      l === before[i] || before[i]?.includes(' ROLE postgres') ? [] : [[i + 1, before[i], l]],
+    );
+    expect(changed).toEqual([
+      [
+        before.lastIndexOf('DROP DATABASE postgres;') + 1,
+        'DROP DATABASE postgres;',
+        "-- pg-restore-drill: DROP DATABASE of the drill's own session database commented out",
+      ],
+      [
+        before.indexOf(create) + 1,
+        create,
+        "-- pg-restore-drill: CREATE DATABASE of the drill's own session database commented out",
+      ],
+    ]);
+    expect(changes.drops.map((d) => d.line)).toEqual([changed[0]?.[0], changed[1]?.[0]]);
+  });
+});

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
+import { GUNZIP_CHUNK_BYTES } from '../backups/integrity-watch.ts';
 import type { Compression } from '../backups/naming.ts';
 import { DrillError, RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
 import type { Executor } from '../exec/executor.ts';
@@ -58,15 +59,18 @@ export interface StreamWatch {
   settled?(error: unknown): void;
 }
 
-/** A pass-through stage handing each chunk to the watch, and its end. */
-function watchStage(watch: StreamWatch): Transform {
+/**
+ * One pass-through stage for everything that only looks at the SQL, in order (the integrity watch, the
+ * SQL byte count): a stage less for each chunk to pass.
+ */
+function lookStage(looks: ((chunk: Buffer) => void)[], end: (() => void) | undefined): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      watch.sql(chunk);
+      for (const look of looks) look(chunk);
       done(null, chunk);
     },
     flush(done) {
-      watch.end();
+      end?.();
       done();
     },
   });
@@ -165,14 +169,23 @@ function feedStages(
 ): NodeJS.ReadWriteStream[] {
   const stages: NodeJS.ReadWriteStream[] = [];
   if (options.onSourceBytes) stages.push(countingStream(options.onSourceBytes));
-  const gunzip = options.compression === 'gzip' ? createGunzip() : undefined;
+  const gunzip = options.compression === 'gzip' ? createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }) : undefined;
   if (gunzip) stages.push(gunzip);
-  if (options.watch) {
-    options.watch.gunzip(gunzip);
-    stages.push(watchStage(options.watch));
+  options.watch?.gunzip(gunzip);
+  let sqlBytes = 0;
+  const count = (chunk: Buffer) => {
+    sqlBytes += chunk.length;
+    onSqlBytes(sqlBytes);
+  };
+  const watched = options.watch ? [options.watch.sql] : [];
+  const select = plan.select ?? [];
+  // The watch sees the SQL before any stage selects from it; with nothing selecting, it and the count
+  // look at the same bytes, in one stage.
+  if (select.length === 0) stages.push(lookStage([...watched, count], options.watch?.end));
+  else {
+    if (options.watch) stages.push(lookStage(watched, options.watch.end));
+    stages.push(...select, lookStage([count], undefined));
   }
-  stages.push(...(plan.select ?? []));
-  stages.push(countingStream(onSqlBytes));
   if (options.tap) stages.push(options.tap);
   stages.push(...(plan.rewrite ?? []));
   return stages;
