@@ -3,7 +3,9 @@
  * steps before it, whether it needs the canary) and the harness turns each into one vitest `it`, so a
  * failing drill names the step that failed and a skipped one says why, in the operator's words.
  */
-import { assert, it, type TestContext } from 'vitest';
+import { assert, inject, it, type TestContext } from 'vitest';
+import type { DrillPlan } from '../../lib/drill/plan.ts';
+import { receivePlan } from '../../lib/drill/plan-channel.ts';
 import type { Phase, StepMeta } from '../../lib/report/steps.ts';
 import type { Verdict } from '../../lib/verify/verdict.ts';
 
@@ -104,6 +106,20 @@ export function stepHarness<K extends string>(options: HarnessOptions<K>): StepH
     meta,
     outcomes,
   };
+}
+
+/**
+ * The run's plan, once the CLI has its target up: vitest loads the spec while the target starts, and the
+ * spec waits here (lib/drill/plan-channel.ts). A run that ended before its target was ready has none.
+ */
+export async function drillPlan(): Promise<DrillPlan> {
+  const plan = await receivePlan(inject('drillPlanChannel'));
+  if (!plan) {
+    throw new Error(
+      'No plan: the drills run through `npm run drill`, which starts the target and hands the plan over; this run ended before its target was ready.',
+    );
+  }
+  return plan;
 }
 
 /** Where the drill's progress and notices go: the worker's stderr, which vitest hands on to the CLI's. */

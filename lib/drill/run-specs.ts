@@ -1,20 +1,7 @@
+import type { Reporter, Vitest } from 'vitest/node';
 import type { StepRecorder } from '../report/steps.ts';
 import type { DrillPlan } from './plan.ts';
-
-export interface SpecRun {
-  /**
-   * The directory that holds drills/: dist/ when the CLI runs as shipped (compiled JavaScript), the
-   * project root when a test runs the TypeScript source.
-   */
-  root: string;
-  plan: DrillPlan;
-  recorder: StepRecorder;
-  junit: string | undefined;
-  /** Aborting cancels the run: the running step's `ctx.signal` fires and stops psql. */
-  signal: AbortSignal;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
+import { type PlanSender, planChannelName, planSender } from './plan-channel.ts';
 
 const VITEST_SIGNALS = ['SIGINT', 'SIGTERM', 'exit'] as const;
 
@@ -50,20 +37,66 @@ export const DRILL_PROJECT = {
   server: { deps: { external: SPEC_EXTENSION === 'js' ? [/\/dist\/lib\//] : [] } },
 } as const;
 
-/** Runs the drill spec in this process's vitest with the plan provided to the specs. */
-let vitestNode: Promise<typeof import('vitest/node')> | undefined;
-
-/**
- * Starts loading vitest's node API (about 0.4 s of module loading) without waiting for it: the drill
- * calls this first, so the loading overlaps the throwaway server's initdb and start.
- */
-export function preloadVitest(): Promise<typeof import('vitest/node')> {
-  vitestNode ??= import('vitest/node');
-  return vitestNode;
+export interface SpecSession {
+  /**
+   * Hands the plan to the spec (waiting for it since the session started) and runs the checks to their
+   * end. False when nothing ran: the drill was interrupted before the plan was ready.
+   */
+  run(plan: DrillPlan): Promise<boolean>;
+  /** Ends the session: a spec still waiting is told there is no plan (it declares no checks); vitest closes. */
+  close(): Promise<void>;
 }
 
-export async function runDrillSpecs(run: SpecRun): Promise<void> {
-  const { createVitest } = await preloadVitest();
+export interface SpecSessionOptions {
+  /**
+   * The directory that holds drills/: dist/ when the CLI runs as shipped (compiled JavaScript), the
+   * project root when a test runs the TypeScript source.
+   */
+  root: string;
+  /** Names the channel the plan goes over. */
+  runId: string;
+  recorder: StepRecorder;
+  junit: string | undefined;
+  /** Aborting cancels the run: the running step's `ctx.signal` fires and stops psql. */
+  signal: AbortSignal;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/**
+ * Starts vitest on the drill spec at once, before the target is up: loading vitest, its worker thread
+ * and the spec's modules (about a second of a self-contained drill's start) overlaps the throwaway
+ * server's initdb and start. The spec waits for the plan at its top (lib/drill/plan-channel.ts).
+ */
+export function startSpecSession(options: SpecSessionOptions): SpecSession {
+  const channel = planSender(planChannelName(options.runId));
+  const vitest = createDrillVitest(options, channel);
+  const ran = vitest.then((v) => runUnlessAborted(v, options.signal));
+  // A failure to start surfaces where it is awaited (run, close); never as an unhandled rejection.
+  ran.catch(() => {});
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      channel.deliver(undefined);
+      await ran.catch(() => {});
+      await vitest.then((v) => v.close()).catch(() => {});
+      channel.close();
+    })();
+    return closed;
+  };
+  return {
+    async run(plan) {
+      if (options.signal.aborted) return false;
+      channel.deliver(plan);
+      await ran;
+      return true;
+    },
+    close,
+  };
+}
+
+async function createDrillVitest(options: SpecSessionOptions, channel: PlanSender): Promise<Vitest> {
+  const { createVitest, JUnitReporter } = await import('vitest/node');
   const listeners = (event: (typeof VITEST_SIGNALS)[number]) => process.listeners(event as NodeJS.Signals);
   const before = new Map(VITEST_SIGNALS.map((event) => [event, new Set(listeners(event))]));
   const vitest = await createVitest(
@@ -72,15 +105,17 @@ export async function runDrillSpecs(run: SpecRun): Promise<void> {
       ...DRILL_PROJECT,
       include: [...DRILL_PROJECT.include],
       exclude: [...DRILL_PROJECT.exclude],
-      root: run.root,
+      root: options.root,
       config: false,
       watch: false,
-      reporters: run.junit ? [run.recorder, 'junit'] : [run.recorder],
-      outputFile: run.junit ? { junit: run.junit } : undefined,
-      provide: { drillPlan: run.plan },
+      reporters: options.junit
+        ? [options.recorder, junitOnceRun(new JUnitReporter({}), channel)]
+        : [options.recorder],
+      outputFile: options.junit ? { junit: options.junit } : undefined,
+      provide: { drillPlanChannel: planChannelName(options.runId) },
     },
     {},
-    { stdout: run.stdout as NodeJS.WriteStream, stderr: run.stderr as NodeJS.WriteStream },
+    { stdout: options.stdout as NodeJS.WriteStream, stderr: options.stderr as NodeJS.WriteStream },
   );
   // vitest's logger exits the process 1 ms after SIGINT/SIGTERM. The drill must still stop psql, stop
   // the target, and write its report, so the CLI keeps those signals and cancels the run instead.
@@ -89,12 +124,30 @@ export async function runDrillSpecs(run: SpecRun): Promise<void> {
       if (!before.get(event)?.has(listener)) process.off(event, listener);
     }
   }
+  return vitest;
+}
+
+/**
+ * vitest's JUnit reporter, writing its file only for a run that got its plan: a drill that ended before
+ * its target was ready ran no check, and writes no JUnit (its report says why).
+ */
+function junitOnceRun(junit: Reporter, channel: PlanSender): Reporter {
+  return new Proxy(junit, {
+    get(target, property) {
+      if (property === 'onTestRunEnd' && !channel.delivered) return async () => {};
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** Runs the spec file once, cancelled when the drill is asked to stop. */
+async function runUnlessAborted(vitest: Vitest, signal: AbortSignal): Promise<void> {
   const cancel = () => void vitest.cancelCurrentRun('keyboard-input');
-  run.signal.addEventListener('abort', cancel, { once: true });
+  signal.addEventListener('abort', cancel, { once: true });
   try {
-    if (!run.signal.aborted) await vitest.start();
+    if (!signal.aborted) await vitest.start();
   } finally {
-    run.signal.removeEventListener('abort', cancel);
-    await vitest.close();
+    signal.removeEventListener('abort', cancel);
   }
 }
