@@ -7,7 +7,6 @@ import { type DrillConfig, helpText, readConfig } from './config.ts';
 import { runDrill } from './drill/run-drill.ts';
 import { stopOnSignals } from './drill/stop-signals.ts';
 import { DrillError } from './errors.ts';
-import { runRecord } from './expect/record-cli.ts';
 import { type Logger, logFormatFor, streamLogger } from './log.ts';
 import { checkOutputPaths } from './report/output-paths.ts';
 
@@ -18,8 +17,10 @@ const EXIT_GRACE_MS = 5000;
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv[0] === 'record') {
     const log = streamLogger(process.stderr);
-    // `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill.
+    // `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill. Loaded only here:
+    // a drill does not pay for its modules (and YAML's) at start-up.
     try {
+      const { runRecord } = await import('./expect/record-cli.ts');
       return await runRecord(argv.slice(1), env, process.cwd(), {
         out: process.stdout,
         log,

@@ -71,14 +71,19 @@ export interface SpecSessionOptions {
 export function startSpecSession(options: SpecSessionOptions): SpecSession {
   const channel = planSender(planChannelName(options.runId));
   const vitest = createDrillVitest(options, channel);
-  const ran = vitest.then((v) => runUnlessAborted(v, options.signal));
+  let closing = false;
+  // Not started at all when the session closes first (the target did not start).
+  const ran = vitest.then((v) => (closing ? undefined : runUnlessAborted(v, options.signal)));
   // A failure to start surfaces where it is awaited (run, close); never as an unhandled rejection.
   ran.catch(() => {});
   let closed: Promise<void> | undefined;
   const close = () => {
+    closing = true;
     closed ??= (async () => {
       channel.deliver(undefined);
-      await ran.catch(() => {});
+      // A run that got its plan has ended (run awaited it); one that did not is not waited for: vitest
+      // closes under the spec that waits, or that has just been told there is no plan.
+      if (channel.delivered) await ran.catch(() => {});
       await vitest.then((v) => v.close()).catch(() => {});
       channel.close();
     })();
