@@ -8,6 +8,7 @@ import type { PgVersion } from '../pg/version.ts';
 import { serverVersion } from './server-version.ts';
 
 const START_TIMEOUT_MS = 30_000;
+const READY_POLL_MS = 20;
 
 /**
  * Settings for a cluster that exists for minutes and is thrown away: durability buys nothing here, and
@@ -111,7 +112,9 @@ export async function waitReady(connection: Connection, logFile: string): Promis
         portTaken: /could not bind|Address already in use/.test(serverLog),
       };
     }
-    await sleep(100);
+    // The server takes some tens of milliseconds to accept connections: looked at often, it is used as
+    // soon as it does (a failed attempt, before the socket exists, costs well under a millisecond).
+    await sleep(READY_POLL_MS);
   }
   return {
     ok: false,
