@@ -102,34 +102,52 @@ export function startSpecSession(options: SpecSessionOptions): SpecSession {
 
 async function createDrillVitest(options: SpecSessionOptions, channel: PlanSender): Promise<Vitest> {
   const { createVitest, JUnitReporter } = await import('vitest/node');
-  const listeners = (event: (typeof VITEST_SIGNALS)[number]) => process.listeners(event as NodeJS.Signals);
-  const before = new Map(VITEST_SIGNALS.map((event) => [event, new Set(listeners(event))]));
-  const vitest = await createVitest(
-    'test',
-    {
-      ...DRILL_PROJECT,
-      include: [...DRILL_PROJECT.include],
-      exclude: [...DRILL_PROJECT.exclude],
-      root: options.root,
-      config: false,
-      watch: false,
-      reporters: options.junit
-        ? [options.recorder, junitOnceRun(new JUnitReporter({}), channel)]
-        : [options.recorder],
-      outputFile: options.junit ? { junit: options.junit } : undefined,
-      provide: { drillPlanChannel: planChannelName(options.runId) },
-    },
-    {},
-    { stdout: options.stdout as NodeJS.WriteStream, stderr: options.stderr as NodeJS.WriteStream },
-  );
   // vitest's logger exits the process 1 ms after SIGINT/SIGTERM. The drill must still stop psql, stop
   // the target, and write its report, so the CLI keeps those signals and cancels the run instead.
-  for (const event of VITEST_SIGNALS) {
-    for (const listener of listeners(event)) {
-      if (!before.get(event)?.has(listener)) process.off(event, listener);
-    }
+  const release = withoutVitestSignalHandlers();
+  try {
+    return await createVitest(
+      'test',
+      {
+        ...DRILL_PROJECT,
+        include: [...DRILL_PROJECT.include],
+        exclude: [...DRILL_PROJECT.exclude],
+        root: options.root,
+        config: false,
+        watch: false,
+        reporters: options.junit
+          ? [options.recorder, junitOnceRun(new JUnitReporter({}), channel)]
+          : [options.recorder],
+        outputFile: options.junit ? { junit: options.junit } : undefined,
+        provide: { drillPlanChannel: planChannelName(options.runId) },
+      },
+      {},
+      { stdout: options.stdout as NodeJS.WriteStream, stderr: options.stderr as NodeJS.WriteStream },
+    );
+  } finally {
+    release();
   }
-  return vitest;
+}
+
+/**
+ * While vitest is created (it now is while the target starts, for up to a second), each SIGINT, SIGTERM
+ * or exit listener vitest adds is taken off again before the event loop runs on, so a signal in that
+ * window reaches the CLI's handler only. vitest's are told apart by where they are added from (its own
+ * modules): the target, starting meanwhile, may add listeners of its own. Returns the undo.
+ */
+function withoutVitestSignalHandlers(): () => void {
+  const watched = new Set<string | symbol>(VITEST_SIGNALS);
+  const onNewListener = (event: string | symbol, listener: (...args: unknown[]) => void) => {
+    if (!watched.has(event)) return;
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 30;
+    const stack = new Error().stack ?? '';
+    Error.stackTraceLimit = limit;
+    if (!/[\\/]node_modules[\\/]vitest[\\/]/.test(stack)) return;
+    queueMicrotask(() => process.off(event as NodeJS.Signals, listener));
+  };
+  process.on('newListener', onNewListener);
+  return () => process.off('newListener', onNewListener);
 }
 
 /**
