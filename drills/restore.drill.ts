@@ -8,7 +8,7 @@
 // A signal to the process group is the CLI's to act on: the worker must not die of it mid-step.
 import '../lib/drill/worker-signals.ts';
 import { basename } from 'node:path';
-import { describe, inject, type TestContext } from 'vitest';
+import { describe, type TestContext } from 'vitest';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';
 import { directorySource } from '../lib/backups/directory-source.ts';
 import { checkExtensions } from '../lib/backups/extensions-check.ts';
@@ -54,12 +54,17 @@ import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
 import { checkConstraintsEverywhere } from '../lib/verify/constraints-everywhere.ts';
 import { verifyDeep } from '../lib/verify/deep.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
-import { progressWriter, STEP_TIMEOUT_MS, type StepDeclaration, stepHarness } from './support/steps.ts';
+import {
+  drillPlan,
+  progressWriter,
+  STEP_TIMEOUT_MS,
+  type StepDeclaration,
+  stepHarness,
+} from './support/steps.ts';
 import { tableSteps } from './support/table-steps.ts';
 
-const plan = inject('drillPlan');
-if (!plan)
-  throw new Error('The drills run through `npm run drill`, which starts the target and provides the plan.');
+// vitest loads this file while the CLI starts the target; the plan comes once the target is up.
+const plan = await drillPlan();
 const { target, canary, restoreMode, restoreInto } = plan;
 /**
  * Where the restored canary is verified: the canary itself (cluster), or drill_<run id> beside it

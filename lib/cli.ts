@@ -7,7 +7,6 @@ import { type DrillConfig, helpText, readConfig } from './config.ts';
 import { runDrill } from './drill/run-drill.ts';
 import { stopOnSignals } from './drill/stop-signals.ts';
 import { DrillError } from './errors.ts';
-import { runRecord } from './expect/record-cli.ts';
 import { type Logger, logFormatFor, streamLogger } from './log.ts';
 import { runHistory } from './report/history-cli.ts';
 import { checkOutputPaths } from './report/output-paths.ts';
@@ -16,9 +15,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** After the work is done, a handle left open must not keep a CronJob pod alive. */
 const EXIT_GRACE_MS = 5000;
 
-/** `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill. */
+/**
+ * `record`: writes an expectations file (lib/expect/record.ts); read-only, no drill. Loaded only here: a
+ * drill does not pay for its modules (and YAML's) at start-up.
+ */
 async function recordCommand(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   try {
+    const { runRecord } = await import('./expect/record-cli.ts');
     const deps = { out: process.stdout, log: streamLogger(process.stderr), now: () => new Date() };
     return await runRecord(args, env, process.cwd(), deps);
   } catch (error) {

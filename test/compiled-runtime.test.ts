@@ -112,9 +112,14 @@ describe('the drill at run time', () => {
     expect((await readReport(reports)).verdict).toBe('passed');
 
     const node = await realpath(process.execPath);
-    const cli = run.seen.filter(
-      (p) => p.argv[1] !== undefined && p.cwd && resolve(p.cwd, p.argv[1]) === join(ROOT, 'dist/lib/cli.js'),
-    );
+    // node's own options (V8 flags of the drill script) come before the script.
+    const script = (p: Seen) => p.argv.slice(1).find((arg) => !arg.startsWith('-'));
+    const cli = run.seen.filter((p) => {
+      const file = script(p);
+      return (
+        file !== undefined && p.cwd !== undefined && resolve(p.cwd, file) === join(ROOT, 'dist/lib/cli.js')
+      );
+    });
     expect(cli.map(describeProcess), all).toHaveLength(1);
     expect(basename(cli[0]?.exe ?? ''), all).toBe(basename(node));
     // The watch reached below the CLI: the throwaway server, a grandchild through its guardian shell.

@@ -3,11 +3,32 @@
  * steps before it, whether it needs the canary) and the harness turns each into one vitest `it`, so a
  * failing drill names the step that failed and a skipped one says why, in the operator's words.
  */
-import { assert, it, type TestContext } from 'vitest';
+import { assert, inject, it, recordArtifact, type TestArtifactBase, type TestContext } from 'vitest';
+import type { DrillPlan } from '../../lib/drill/plan.ts';
+import { receivePlan } from '../../lib/drill/plan-channel.ts';
 import type { Phase, StepMeta } from '../../lib/report/steps.ts';
 import type { Verdict } from '../../lib/verify/verdict.ts';
 
 const STEP_TIMEOUT_MS = 60_000;
+
+/** Recorded as each step starts (see `showEarlierSteps`). */
+const STEP_STARTED = 'pg-restore-drill:step-started';
+
+declare module 'vitest' {
+  interface TestArtifactRegistry {
+    'pg-restore-drill:step-started': TestArtifactBase & { type: typeof STEP_STARTED };
+  }
+}
+
+/**
+ * vitest sends the worker's task updates (a finished step's result) to the CLI at most every 100 ms, so
+ * a step's line could wait for a later step (vitest-dev/vitest#8108). Recording an artifact sends the
+ * updates held back first, at once: one at the start of each step puts the lines of the steps before it
+ * on the operator's screen as the step starts, not up to 100 ms later and in bursts.
+ */
+async function showEarlierSteps(ctx: TestContext): Promise<void> {
+  await recordArtifact(ctx.task, { type: STEP_STARTED }).catch(() => {});
+}
 
 /** One check of the drill, declared. `K` names what steps establish for the steps after them. */
 export interface StepDeclaration<K extends string> {
@@ -67,6 +88,7 @@ export function stepHarness<K extends string>(options: HarnessOptions<K>): StepH
     for (const key of step.provides ?? []) if (!providers.has(key)) providers.set(key, step.name);
     const body = async (ctx: TestContext) => {
       outcomes.set(step.name, 'not run');
+      await showEarlierSteps(ctx);
       if (ctx.signal.aborted) ctx.skip('not run: the drill was interrupted');
       if (!options.withCanary && step.needsCanary) {
         options.onNoCanary?.();
@@ -104,6 +126,20 @@ export function stepHarness<K extends string>(options: HarnessOptions<K>): StepH
     meta,
     outcomes,
   };
+}
+
+/**
+ * The run's plan, once the CLI has its target up: vitest loads the spec while the target starts, and the
+ * spec waits here (lib/drill/plan-channel.ts). A run that ended before its target was ready has none.
+ */
+export async function drillPlan(): Promise<DrillPlan> {
+  const plan = await receivePlan(inject('drillPlanChannel'));
+  if (!plan) {
+    throw new Error(
+      'No plan: the drills run through `npm run drill`, which starts the target and hands the plan over; this run ended before its target was ready.',
+    );
+  }
+  return plan;
 }
 
 /** Where the drill's progress and notices go: the worker's stderr, which vitest hands on to the CLI's. */

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.ts';
-import { parsePushgatewayUrl } from '../report/pushgateway.ts';
+import { parsePushgatewayUrl } from '../report/pushgateway-url.ts';
 import { LOG_FORMAT_CHOICES, PROGRESS_CHOICES } from './drill-config.ts';
 import { flag, type Given, oneOf, path, type SettingTable, seconds, text } from './setting.ts';
 

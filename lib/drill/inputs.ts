@@ -3,7 +3,7 @@ import { directorySource, requireCandidates } from '../backups/directory-source.
 import type { BackupNaming } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { ExpectationsError } from '../expect/errors.ts';
-import { type Expectations, loadExpectations } from '../expect/expectations.ts';
+import type { Expectations } from '../expect/expectations.ts';
 import { type AllowRule, validateAllowRules } from '../restore/allowed-errors.ts';
 
 /** The operator's inputs, validated before anything is started. */
@@ -15,7 +15,10 @@ export interface Inputs {
 
 /** Bad inputs are bad configuration: a bad expectations file or allow rule is found before any server starts. */
 export async function readInputs(config: DrillConfig, naming: BackupNaming): Promise<Inputs> {
-  const expectations = config.expect ? await loadExpectations(config.expect) : undefined;
+  // The expectations file (and its YAML parser) only when there is one: not on every drill's start-up.
+  const expectations = config.expect
+    ? await (await import('../expect/expectations.ts')).loadExpectations(config.expect)
+    : undefined;
   const recordedCanary = expectations?.canary?.database;
   if (expectations && recordedCanary && config.canary !== 'none' && recordedCanary !== config.canary) {
     throw new ExpectationsError(

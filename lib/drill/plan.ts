@@ -6,7 +6,10 @@ import type { AllowRule } from '../restore/allowed-errors.ts';
 import type { TableName } from '../table/table-name.ts';
 import type { TargetHandle } from '../targets/target.ts';
 
-/** What the CLI hands the drill specs (through vitest's provide/inject): plain data only. */
+/**
+ * What the CLI hands the drill specs (over the run's plan channel, lib/drill/plan-channel.ts, whose name
+ * vitest's provide/inject carries): plain data only.
+ */
 export interface DrillPlan {
   runId: string;
   /** self-contained: the drill seeded the canary and took the backup itself. */
@@ -63,6 +66,7 @@ export interface DrillPlan {
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    drillPlan: DrillPlan;
+    /** The run's plan channel: the spec waits on it for the plan (lib/drill/plan-channel.ts). */
+    drillPlanChannel: string;
   }
 }

@@ -24,7 +24,7 @@ import { CleanupStack } from './cleanups.ts';
 import { type Inputs, readInputs } from './inputs.ts';
 import type { DrillPlan } from './plan.ts';
 import { publishDrillReport } from './publish-run.ts';
-import { preloadVitest, runDrillSpecs } from './run-specs.ts';
+import { type SpecSession, startSpecSession } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
 
 /** How long a cancelled step may take to stop before the target is stopped under it. */
@@ -75,17 +75,20 @@ interface Run {
  */
 export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<DrillReport> {
   const run = newRun(config, deps);
-  // Loaded while the inputs are read and the server starts; a failure to load surfaces where it is used.
-  preloadVitest().catch(() => {});
+  let specs: SpecSession | undefined;
   try {
     const inputs = await readInputs(config, run.naming);
+    // vitest, its worker and the spec load while the target starts; the spec waits for the plan.
+    specs = startSpecs(run);
     const target = await startDrillTarget(run, inputs.newestBackup);
     pushDatabaseCleanups(run, target);
     const backupDir = await backupsToDrill(run, target);
-    await runSpecs(run, drillPlan(run, inputs, target, backupDir));
+    await runSpecs(run, specs, drillPlan(run, inputs, target, backupDir));
   } catch (error) {
     failedBeforeSpecs(run, error);
   } finally {
+    // Before the target goes: no worker is left waiting for a plan or running a step.
+    await specs?.close();
     run.cleanupFailures.push(...(await run.cleanups.runAll(deps.log)));
   }
   return publish(run);
@@ -219,27 +222,35 @@ function drillPlan(run: Run, inputs: Inputs, target: StartedTarget, backupDir: s
   };
 }
 
-/** Runs the drill specs, one vitest test per check; their records are the run's steps. */
-async function runSpecs(run: Run, plan: DrillPlan): Promise<void> {
+/** Starts vitest on the drill specs, ahead of the plan (lib/drill/run-specs.ts). */
+function startSpecs(run: Run): SpecSession {
+  const { config, deps } = run;
+  return startSpecSession({
+    root: deps.root,
+    runId: run.runId,
+    recorder: run.recorder,
+    junit: config.junit,
+    signal: deps.signal,
+    stdout: deps.out,
+    stderr: deps.err,
+  });
+}
+
+/** Runs the drill specs on the plan, one vitest test per check; their records are the run's steps. */
+async function runSpecs(run: Run, specs: SpecSession, plan: DrillPlan): Promise<void> {
   const { config, deps } = run;
   deps.out.write(
     `pg-restore-drill ${run.runId}: ${run.mode} drill ${config.canary === 'none' ? 'without a canary' : `of ${config.canary}`} on ${plan.target.description}\n`,
   );
   run.specsRunning = true;
+  let ran = false;
   try {
-    await runDrillSpecs({
-      root: deps.root,
-      plan,
-      recorder: run.recorder,
-      junit: config.junit,
-      signal: deps.signal,
-      stdout: deps.out,
-      stderr: deps.err,
-    });
+    ran = await specs.run(plan);
   } finally {
     run.specsRunning = false;
   }
-  run.errors.push(...run.recorder.runErrors);
+  // Interrupted before the plan was handed over: no check ran, and the spec's "no plan" is no error of the run.
+  if (ran) run.errors.push(...run.recorder.runErrors);
 }
 
 /**

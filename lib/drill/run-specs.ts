@@ -1,20 +1,7 @@
+import type { Reporter, Vitest } from 'vitest/node';
 import type { StepRecorder } from '../report/steps.ts';
 import type { DrillPlan } from './plan.ts';
-
-export interface SpecRun {
-  /**
-   * The directory that holds drills/: dist/ when the CLI runs as shipped (compiled JavaScript), the
-   * project root when a test runs the TypeScript source.
-   */
-  root: string;
-  plan: DrillPlan;
-  recorder: StepRecorder;
-  junit: string | undefined;
-  /** Aborting cancels the run: the running step's `ctx.signal` fires and stops psql. */
-  signal: AbortSignal;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
+import { type PlanSender, planChannelName, planSender } from './plan-channel.ts';
 
 const VITEST_SIGNALS = ['SIGINT', 'SIGTERM', 'exit'] as const;
 
@@ -50,51 +37,140 @@ export const DRILL_PROJECT = {
   server: { deps: { external: SPEC_EXTENSION === 'js' ? [/\/dist\/lib\//] : [] } },
 } as const;
 
-/** Runs the drill spec in this process's vitest with the plan provided to the specs. */
-let vitestNode: Promise<typeof import('vitest/node')> | undefined;
-
-/**
- * Starts loading vitest's node API (about 0.4 s of module loading) without waiting for it: the drill
- * calls this first, so the loading overlaps the throwaway server's initdb and start.
- */
-export function preloadVitest(): Promise<typeof import('vitest/node')> {
-  vitestNode ??= import('vitest/node');
-  return vitestNode;
+export interface SpecSession {
+  /**
+   * Hands the plan to the spec (waiting for it since the session started) and runs the checks to their
+   * end. False when nothing ran: the drill was interrupted before the plan was ready.
+   */
+  run(plan: DrillPlan): Promise<boolean>;
+  /** Ends the session: a spec still waiting is told there is no plan (it declares no checks); vitest closes. */
+  close(): Promise<void>;
 }
 
-export async function runDrillSpecs(run: SpecRun): Promise<void> {
-  const { createVitest } = await preloadVitest();
-  const listeners = (event: (typeof VITEST_SIGNALS)[number]) => process.listeners(event as NodeJS.Signals);
-  const before = new Map(VITEST_SIGNALS.map((event) => [event, new Set(listeners(event))]));
-  const vitest = await createVitest(
-    'test',
-    {
-      ...DRILL_PROJECT,
-      include: [...DRILL_PROJECT.include],
-      exclude: [...DRILL_PROJECT.exclude],
-      root: run.root,
-      config: false,
-      watch: false,
-      reporters: run.junit ? [run.recorder, 'junit'] : [run.recorder],
-      outputFile: run.junit ? { junit: run.junit } : undefined,
-      provide: { drillPlan: run.plan },
+export interface SpecSessionOptions {
+  /**
+   * The directory that holds drills/: dist/ when the CLI runs as shipped (compiled JavaScript), the
+   * project root when a test runs the TypeScript source.
+   */
+  root: string;
+  /** Names the channel the plan goes over. */
+  runId: string;
+  recorder: StepRecorder;
+  junit: string | undefined;
+  /** Aborting cancels the run: the running step's `ctx.signal` fires and stops psql. */
+  signal: AbortSignal;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/**
+ * Starts vitest on the drill spec at once, before the target is up: loading vitest, its worker thread
+ * and the spec's modules (about a second of a self-contained drill's start) overlaps the throwaway
+ * server's initdb and start. The spec waits for the plan at its top (lib/drill/plan-channel.ts).
+ */
+export function startSpecSession(options: SpecSessionOptions): SpecSession {
+  const channel = planSender(planChannelName(options.runId));
+  const vitest = createDrillVitest(options, channel);
+  let closing = false;
+  // Not started at all when the session closes first (the target did not start).
+  const ran = vitest.then((v) => (closing ? undefined : runUnlessAborted(v, options.signal)));
+  // A failure to start surfaces where it is awaited (run, close); never as an unhandled rejection.
+  ran.catch(() => {});
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closing = true;
+    closed ??= (async () => {
+      channel.deliver(undefined);
+      // A run that got its plan has ended (run awaited it); one that did not is not waited for: vitest
+      // closes under the spec that waits, or that has just been told there is no plan.
+      if (channel.delivered) await ran.catch(() => {});
+      await vitest.then((v) => v.close()).catch(() => {});
+      channel.close();
+    })();
+    return closed;
+  };
+  return {
+    async run(plan) {
+      if (options.signal.aborted) return false;
+      channel.deliver(plan);
+      await ran;
+      return true;
     },
-    {},
-    { stdout: run.stdout as NodeJS.WriteStream, stderr: run.stderr as NodeJS.WriteStream },
-  );
+    close,
+  };
+}
+
+async function createDrillVitest(options: SpecSessionOptions, channel: PlanSender): Promise<Vitest> {
+  const { createVitest, JUnitReporter } = await import('vitest/node');
   // vitest's logger exits the process 1 ms after SIGINT/SIGTERM. The drill must still stop psql, stop
   // the target, and write its report, so the CLI keeps those signals and cancels the run instead.
-  for (const event of VITEST_SIGNALS) {
-    for (const listener of listeners(event)) {
-      if (!before.get(event)?.has(listener)) process.off(event, listener);
-    }
-  }
-  const cancel = () => void vitest.cancelCurrentRun('keyboard-input');
-  run.signal.addEventListener('abort', cancel, { once: true });
+  const release = withoutVitestSignalHandlers();
   try {
-    if (!run.signal.aborted) await vitest.start();
+    return await createVitest(
+      'test',
+      {
+        ...DRILL_PROJECT,
+        include: [...DRILL_PROJECT.include],
+        exclude: [...DRILL_PROJECT.exclude],
+        root: options.root,
+        config: false,
+        watch: false,
+        reporters: options.junit
+          ? [options.recorder, junitOnceRun(new JUnitReporter({}), channel)]
+          : [options.recorder],
+        outputFile: options.junit ? { junit: options.junit } : undefined,
+        provide: { drillPlanChannel: planChannelName(options.runId) },
+      },
+      {},
+      { stdout: options.stdout as NodeJS.WriteStream, stderr: options.stderr as NodeJS.WriteStream },
+    );
   } finally {
-    run.signal.removeEventListener('abort', cancel);
-    await vitest.close();
+    release();
+  }
+}
+
+/**
+ * While vitest is created (it now is while the target starts, for up to a second), each SIGINT, SIGTERM
+ * or exit listener vitest adds is taken off again before the event loop runs on, so a signal in that
+ * window reaches the CLI's handler only. vitest's are told apart by where they are added from (its own
+ * modules): the target, starting meanwhile, may add listeners of its own. Returns the undo.
+ */
+function withoutVitestSignalHandlers(): () => void {
+  const watched = new Set<string | symbol>(VITEST_SIGNALS);
+  const onNewListener = (event: string | symbol, listener: (...args: unknown[]) => void) => {
+    if (!watched.has(event)) return;
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 30;
+    const stack = new Error().stack ?? '';
+    Error.stackTraceLimit = limit;
+    if (!/[\\/]node_modules[\\/]vitest[\\/]/.test(stack)) return;
+    queueMicrotask(() => process.off(event as NodeJS.Signals, listener));
+  };
+  process.on('newListener', onNewListener);
+  return () => process.off('newListener', onNewListener);
+}
+
+/**
+ * vitest's JUnit reporter, writing its file only for a run that got its plan: a drill that ended before
+ * its target was ready ran no check, and writes no JUnit (its report says why).
+ */
+function junitOnceRun(junit: Reporter, channel: PlanSender): Reporter {
+  return new Proxy(junit, {
+    get(target, property) {
+      if (property === 'onTestRunEnd' && !channel.delivered) return async () => {};
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** Runs the spec file once, cancelled when the drill is asked to stop. */
+async function runUnlessAborted(vitest: Vitest, signal: AbortSignal): Promise<void> {
+  const cancel = () => void vitest.cancelCurrentRun('keyboard-input');
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    if (!signal.aborted) await vitest.start();
+  } finally {
+    signal.removeEventListener('abort', cancel);
   }
 }

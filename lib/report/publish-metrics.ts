@@ -1,7 +1,7 @@
-import { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
-import { type DrillMetricsInput, recordDrillMetrics } from './metrics.ts';
-import { type PushResult, pushDrillMetrics, redactUrl } from './pushgateway.ts';
+import type { DrillMetricsInput } from './metrics.ts';
+import type { PushResult, pushDrillMetrics } from './pushgateway.ts';
+import { redactUrl } from './pushgateway-url.ts';
 import type { DrillReport } from './report.ts';
 import type { Reporter } from './reporter.ts';
 
@@ -52,6 +52,12 @@ export interface PublishOptions {
  * returned, never thrown: whether it fails the run is the caller's decision (`--require-push`).
  */
 export async function publishMetrics(report: DrillReport, options: PublishOptions): Promise<PushOutcome> {
+  // prom-client and the push are loaded by a run that pushes, not by every drill at start-up.
+  const [{ Registry }, { recordDrillMetrics }, { pushDrillMetrics }] = await Promise.all([
+    import('prom-client'),
+    import('./metrics.ts'),
+    import('./pushgateway.ts'),
+  ]);
   const registry = new Registry();
   recordDrillMetrics(registry, metricsInput(report, options.rtoBudgetSeconds));
   const result: PushResult = await (options.push ?? pushDrillMetrics)({

@@ -2,6 +2,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { DrillError } from '../errors.ts';
 import { DRILL_METRIC_LABEL_NAMES } from './metrics.ts';
+import { parsePushgatewayUrl } from './pushgateway-url.ts';
+
+export {
+  InvalidPushgatewayUrlError,
+  PUSHGATEWAY_URL_SETTING,
+  parsePushgatewayUrl,
+  redactUrl,
+} from './pushgateway-url.ts';
 
 // Plain fetch instead of prom-client's Pushgateway class: that class has no total per-attempt
 // timeout (only a socket idle timeout), no retries, cannot take an injected fetch, and encodes
@@ -9,7 +17,6 @@ import { DRILL_METRIC_LABEL_NAMES } from './metrics.ts';
 // (which need the Pushgateway's @base64 form) would produce a wrong grouping key.
 
 export const PUSH_JOB_NAME = 'pg_restore_drill';
-export const PUSHGATEWAY_URL_SETTING = '--pushgateway / DRILL_PUSHGATEWAY_URL';
 
 // 3 attempts, 0.5 s then 1 s apart, 5 s each: at most 3 × 5 s + 1.5 s = 16.5 s spent reporting.
 export const DEFAULT_PUSH_TIMEOUT_MS = 5000;
@@ -30,22 +37,6 @@ export class PushFailedError extends DrillError {
     this.url = url;
     this.attempts = attempts;
     this.status = status;
-  }
-}
-
-export class InvalidPushgatewayUrlError extends DrillError {
-  static override readonly code = 'DRILL_PUSHGATEWAY_URL_INVALID';
-  readonly setting = PUSHGATEWAY_URL_SETTING;
-  readonly value: string;
-
-  constructor(value: string, problem: string, cause?: unknown) {
-    const shown = redactUrl(value);
-    super(
-      `${PUSHGATEWAY_URL_SETTING}: "${shown}" ${problem}; expected an http:// or https:// URL of the ` +
-        'Pushgateway without query or fragment, e.g. http://pushgateway.monitoring:9091',
-      { cause },
-    );
-    this.value = shown;
   }
 }
 
@@ -81,34 +72,6 @@ export interface PushDrillMetricsOptions {
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   logger?: PushLogger;
-}
-
-/** Replaces any userinfo with *** so URLs can go into messages and logs; the rest stays as typed. */
-export function redactUrl(url: string | URL): string {
-  return String(url).replace(/^([^:/?#]+:\/\/)[^/?#]*@/, '$1***@');
-}
-
-/** Checks the configured Pushgateway URL; call it at startup so a typo fails before the drill runs. */
-export function parsePushgatewayUrl(value: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch (error) {
-    throw new InvalidPushgatewayUrlError(value, 'is not a valid URL', error);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidPushgatewayUrlError(value, `has scheme "${url.protocol.slice(0, -1)}"`);
-  }
-  if (url.search !== '' || url.hash !== '') {
-    throw new InvalidPushgatewayUrlError(value, 'has a query or fragment');
-  }
-  try {
-    decodeURIComponent(url.username);
-    decodeURIComponent(url.password);
-  } catch (error) {
-    throw new InvalidPushgatewayUrlError(value, 'has badly percent-encoded credentials', error);
-  }
-  return url;
 }
 
 function base64Url(value: string): string {
