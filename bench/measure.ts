@@ -99,13 +99,13 @@ export type DrillEntry = 'bin' | 'npm';
 
 /** The command line of each entry, as a person would type it (the drill's flags follow). */
 export const ENTRY_COMMAND: Record<DrillEntry, string> = {
-  bin: 'node bin/pg-restore-drill.mjs',
+  bin: 'node --max-semi-space-size=1 bin/pg-restore-drill.mjs',
   npm: 'npm run drill --',
 };
 
 function entryArgv(entry: DrillEntry, args: string[]): [string, string[]] {
   return entry === 'bin'
-    ? [process.execPath, ['bin/pg-restore-drill.mjs', ...args]]
+    ? [process.execPath, ['--max-semi-space-size=1', 'bin/pg-restore-drill.mjs', ...args]]
     : ['npm', ['run', 'drill', '--', ...args]];
 }
 

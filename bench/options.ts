@@ -30,7 +30,7 @@ export const USAGE = `Usage: npm run bench -- [options]
 
 Generates pg_dumpall backups (pg_dumpall | gzip) of the canary alone (a few KB) and of about 10 MB,
 100 MB and 1 GB of SQL and a pg_dump -Fc archive, then restores each into a fresh throwaway cluster: raw
-gunzip | psql / pg_restore against the drill as its users run it (node bin/pg-restore-drill.mjs
+gunzip | psql / pg_restore against the drill as its users run it (node --max-semi-space-size=1 bin/pg-restore-drill.mjs
 --target local, timed from spawn to exit), alternating; then the self-contained drill (node
 bin/pg-restore-drill.mjs and npm run drill, --target local). Prints the medians and each target.
 

@@ -279,7 +279,7 @@ export function targetLines(results: Results): string[] {
 
 /** The memory request and limit the measured peak supports, for the CronJob's drill container. */
 export function recommendation(results: Results, current: string): string[] {
-  // The container runs `node bin/pg-restore-drill.mjs` and its tools; no npm there, so no npm runs.
+  // The container runs `node --max-semi-space-size=1 bin/pg-restore-drill.mjs` and its tools; no npm there, so no npm runs.
   const runs = [...results.plain.flatMap(allRuns), ...results.selfContained.bin];
   if (runs.length === 0) return [];
   const peak = peakOf(runs, 'containerMb');

@@ -91,7 +91,7 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
       workingDir: config.WorkingDir,
     }).toEqual({
       user: '10001:10001',
-      entrypoint: ['node', 'bin/pg-restore-drill.mjs'],
+      entrypoint: ['node', '--max-semi-space-size=1', 'bin/pg-restore-drill.mjs'],
       stopSignal: 'SIGTERM',
       workingDir: '/app',
     });
@@ -165,7 +165,7 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
     }
     const all = [...seen].join('\n');
     expect(
-      [...seen].filter((line) => line.startsWith('node bin/pg-restore-drill.mjs')),
+      [...seen].filter((line) => line.startsWith('node --max-semi-space-size=1 bin/pg-restore-drill.mjs')),
       all,
     ).not.toEqual([]);
     expect(
