@@ -112,8 +112,11 @@ describe.skipIf(!available)('--check-only', () => {
       pg_dr_drill_backup_size_bytes: size,
       pg_dr_backup_integrity_ok: 1,
     });
-    // Its own group: nothing under the quarterly drill's job.
-    expect(await scrapeGroup(gateway.url, { job: 'pg_restore_drill', cluster: 'check-good' })).toEqual([]);
+    // Its own group, with the drill's labels: nothing under the quarterly drill's job.
+    expect(run.report.push?.grouping).toEqual({ pg_cluster: 'check-good', target: 'local' });
+    expect(await scrapeGroup(gateway.url, { ...run.report.push?.grouping, job: 'pg_restore_drill' })).toEqual(
+      [],
+    );
   });
 
   const damaged: [string, (gz: Buffer) => Buffer, string][] = [

@@ -130,7 +130,9 @@ describe('pg_dump archives', () => {
     expect(precheck?.message).toMatch(new RegExp(`^${file.replaceAll('.', '\\.')} is corrupt: `));
     expect(report.restore).toBeNull();
     expect(
-      report.checks.filter((c) => ['drop-canary-dropped-and-gone', 'restore-completed'].includes(c.id)).map((c) => c.status),
+      report.checks
+        .filter((c) => ['drop-canary-dropped-and-gone', 'restore-completed'].includes(c.id))
+        .map((c) => c.status),
     ).toEqual(['skipped', 'skipped']);
   });
 

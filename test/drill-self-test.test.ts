@@ -52,9 +52,13 @@ afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-/** The self-test's two metrics in the Pushgateway group of `cluster`. */
+/** The self-test's two metrics in the Pushgateway group of `pg_cluster`. */
 async function selfTestMetrics(cluster: string): Promise<Record<string, number>> {
-  const samples = await scrapeGroup(gateway.url, { job: 'pg_restore_drill', cluster, target: 'local' });
+  const samples = await scrapeGroup(gateway.url, {
+    job: 'pg_restore_drill',
+    pg_cluster: cluster,
+    target: 'local',
+  });
   return Object.fromEntries(
     samples.filter((s) => s.name.startsWith('pg_dr_drill_selftest_')).map((s) => [s.name, s.value]),
   );

@@ -165,7 +165,7 @@ const API_CALLS: ApiCall[] = [
     rule: { group: '', resource: 'pods', verb: 'watch' },
   },
   {
-    call: 'new Log',
+    call: 'GET /api/v1/namespaces/{namespace}/pods/{name}/log',
     where: 'lib/k8s/pod-logs.ts',
     role: 'pg-restore-drill-ci-gate',
     rule: { group: '', resource: 'pods/log', verb: 'get' },
@@ -202,6 +202,10 @@ function apiCallsInLib(): string[] {
     for (const m of text.matchAll(/new (Log|Exec|Attach|PortForward|Cp)\(/g)) found.add(`new ${m[1]}`);
     for (const m of text.matchAll(/path: `(\/api[^`]*)`/g)) {
       found.add(`watch ${(m[1] ?? '').replace(/\$\{(\w+)\}/g, '{$1}')}`);
+    }
+    // A request of our own (the followed log, with timestamps and sinceTime): its URL names the path.
+    for (const m of text.matchAll(/new URL\(`[^`]*?(\/api\/[^`]*)`/g)) {
+      found.add(`GET ${(m[1] ?? '').replace(/\$\{[^}]*?(\w+)\}/g, '{$1}')}`);
     }
   }
   return [...found].sort();
