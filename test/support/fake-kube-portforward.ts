@@ -8,34 +8,12 @@
  * (127.0.0.1:`localPort`), so what goes through it is what the drill sent. Every forward is recorded,
  * with the startup parameters (user, database, application_name) of the PostgreSQL session it carried.
  */
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
-import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
+import { rejectUpgrade } from './fake-kube/exec.ts';
+import { WebSocketServer, type WsSocket } from './fake-kube/ws.ts';
 import type { FakeKubeApi } from './fake-kube-api.ts';
-
-// `ws` (a dependency of @kubernetes/client-node) ships no types; we describe the little we use.
-interface WsSocket {
-  readonly protocol: string;
-  readonly readyState: number;
-  send(data: Buffer): void;
-  close(code?: number): void;
-  terminate(): void;
-  on(event: 'message', listener: (data: Buffer) => void): void;
-  on(event: 'close', listener: () => void): void;
-}
-interface WsServer {
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, done: (ws: WsSocket) => void): void;
-  close(): void;
-}
-interface WsModule {
-  WebSocketServer: new (options: {
-    noServer: true;
-    handleProtocols: (protocols: Set<string>) => string | false;
-  }) => WsServer;
-}
-const { WebSocketServer } = createRequire(import.meta.url)('ws') as WsModule;
 
 /** The port-forward subprotocols the kubelet speaks over WebSocket (no v5: it has no close frame here). */
 const PORTFORWARD_PROTOCOLS = ['v4.channel.k8s.io', 'channel.k8s.io'];
@@ -238,19 +216,4 @@ function startupParameters(bytes: Buffer): Record<string, string> | undefined {
   for (let i = 0; i + 1 < words.length && words[i] !== ''; i += 2)
     parameters[words[i] ?? ''] = words[i + 1] ?? '';
   return parameters;
-}
-
-function rejectUpgrade(socket: Duplex, code: number, reason: string, message: string): void {
-  const body = JSON.stringify({
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    code,
-  });
-  socket.end(
-    `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
 }

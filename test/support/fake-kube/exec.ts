@@ -9,35 +9,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { V1Pod, V1Status } from '@kubernetes/client-node';
 import { FAKE_USER, json, statusBody } from './wire.ts';
-
-// `ws` (a dependency of @kubernetes/client-node) ships no types; we describe the little we use.
-interface WsSocket {
-  readonly protocol: string;
-  readonly readyState: number;
-  send(data: Buffer): void;
-  close(code?: number): void;
-  terminate(): void;
-  pause(): void;
-  resume(): void;
-  on(event: 'message', listener: (data: Buffer) => void): void;
-  on(event: 'close', listener: () => void): void;
-}
-interface WsServer {
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, done: (ws: WsSocket) => void): void;
-  close(): void;
-}
-interface WsModule {
-  WebSocketServer: new (options: {
-    noServer: true;
-    handleProtocols: (protocols: Set<string>) => string | false;
-  }) => WsServer;
-}
-const { WebSocketServer } = createRequire(import.meta.url)('ws') as WsModule;
+import { WebSocketServer, type WsSocket } from './ws.ts';
 
 const STDIN_HEAD_BYTES = 4096;
 
