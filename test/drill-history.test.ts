@@ -187,7 +187,7 @@ describe('in the cluster: the ConfigMap pg-restore-drill-history', () => {
     const { code, stdout } = await runCli(['--report-dir', join(scratch, 'pod-hang')], podEnv());
     expect(code, stdout).toBe(0);
     expect(stdout).toContain(
-      `\n  history   NOT recorded: The API server did not answer get configmap ${HISTORY_CONFIGMAP} in data within 5 s.\n`,
+      `\n  history   NOT recorded: The API server did not answer within 5 s when trying to get configmaps "${HISTORY_CONFIGMAP}" in namespace data: is it reachable from here (a NetworkPolicy's egress to the API server)?\n`,
     );
   });
 

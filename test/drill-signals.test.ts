@@ -70,9 +70,12 @@ describe('a group SIGTERM to npm run drill', () => {
       tempLeft: [],
     };
     expect(outcomes).toEqual(Array.from({ length: TRIES }, () => expected));
-    // Ten runs, one report directory: ten reports of their own, and `latest` beside them.
+    // Ten runs, one report directory: ten reports of their own, `latest` beside them, and the history
+    // with one line a run, each saying it was interrupted.
     const entries = await readdir(reports);
-    expect(entries.filter((name) => name !== 'latest')).toHaveLength(TRIES);
+    expect(entries.filter((name) => !['latest', 'history.jsonl'].includes(name))).toHaveLength(TRIES);
     expect(entries).toContain('latest');
+    const history = (await readFile(join(reports, 'history.jsonl'), 'utf8')).trim().split('\n');
+    expect(history.map((line) => JSON.parse(line).verdict)).toEqual(Array(TRIES).fill('interrupted'));
   }, 900_000);
 });

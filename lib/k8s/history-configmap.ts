@@ -8,8 +8,9 @@ import {
 } from '@kubernetes/client-node';
 import { DrillError } from '../errors.ts';
 import type { HistoryEntry } from '../report/history.ts';
-import { httpStatusOf, kubeError } from './api-errors.ts';
-import { KubeForbiddenError } from './errors.ts';
+import { httpStatusOf } from './api-errors.ts';
+import { boundedCall } from './calls.ts';
+import { KubeForbiddenError, KubeTimeoutError } from './errors.ts';
 
 /** The ConfigMap the cluster's drills keep their history in (k8s/base/history-configmap.yaml ships it empty). */
 export const HISTORY_CONFIGMAP = 'pg-restore-drill-history';
@@ -20,8 +21,6 @@ export const HISTORY_KEY = 'history.jsonl';
  * ConfigMap may hold, and years of quarterly (or months of daily) drills.
  */
 export const HISTORY_MAX_ENTRIES = 500;
-/** Each API call's own deadline; once one has run out the calls after it are skipped. */
-export const HISTORY_API_TIMEOUT_MS = 5000;
 /** Writers racing on the ConfigMap: a 409 (its resourceVersion moved on) re-reads and tries again. */
 const MAX_ATTEMPTS = 5;
 
@@ -36,7 +35,7 @@ export interface HistoryConfigMapOptions {
   namespace: string;
   /** Default HISTORY_CONFIGMAP (--history-configmap: a fleet's sets each have their own). */
   name?: string;
-  /** Default HISTORY_API_TIMEOUT_MS. */
+  /** Each call's deadline (default KUBE_CALL_TIMEOUT_MS); once one has run out the calls after it are skipped. */
   timeoutMs?: number;
   /** Default HISTORY_MAX_ENTRIES. */
   maxEntries?: number;
@@ -140,12 +139,12 @@ function keepNewest(text: string, line: string, max: number): string[] {
 type Verb = 'get' | 'create' | 'patch';
 
 /**
- * Runs API calls each under its own timeout. A call answered with a status in `expected` resolves to
- * undefined (404 absent, 409 raced); any other error is the operator's error naming the verb. After a
- * call has timed out, later calls are skipped: the API is not answering.
+ * Runs API calls each bounded (boundedCall: KUBE_CALL_TIMEOUT_MS unless told). A call answered with a
+ * status in `expected` resolves to undefined (404 absent, 409 raced); any other error is the operator's
+ * error naming the verb. After a call has timed out, later calls are skipped: the API is not answering.
  */
 function deadlineCalls(options: HistoryConfigMapOptions) {
-  const timeoutMs = options.timeoutMs ?? HISTORY_API_TIMEOUT_MS;
+  const name = options.name ?? HISTORY_CONFIGMAP;
   let timedOut = false;
   return async <T>(
     verb: Verb,
@@ -153,50 +152,30 @@ function deadlineCalls(options: HistoryConfigMapOptions) {
     expected: number[],
     contentType?: string,
   ): Promise<T | undefined> => {
-    const action = {
-      verb,
-      resource: 'configmaps',
-      group: '',
-      namespace: options.namespace,
-      name: options.name ?? HISTORY_CONFIGMAP,
-    };
+    const action = { verb, resource: 'configmaps', group: '', namespace: options.namespace, name };
     if (timedOut)
       throw new HistoryConfigMapError(
-        `Skipped: ${verb} configmap ${options.name ?? HISTORY_CONFIGMAP} after an earlier call got no answer.`,
+        `Skipped: ${verb} configmap ${name} after an earlier call got no answer.`,
       );
-    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      return await run(withSignal(signal, contentType));
+      return await boundedCall(action, (o) => run(withContentType(o, contentType)), {
+        timeoutMs: options.timeoutMs,
+      });
     } catch (error) {
       if (expected.includes(httpStatusOf(error) ?? 0)) return undefined;
-      if (signal.aborted) {
+      if (error instanceof KubeTimeoutError) {
         timedOut = true;
-        throw new HistoryConfigMapError(
-          `The API server did not answer ${verb} configmap ${options.name ?? HISTORY_CONFIGMAP} in ${options.namespace} within ${timeoutMs / 1000} s.`,
-          { cause: error },
-        );
+        throw new HistoryConfigMapError(error.message, { cause: error });
       }
-      throw kubeError(error, action);
+      throw error;
     }
   };
 }
 
-/** Call options that abort the request with `signal` (and set its Content-Type, for a patch). */
-function withSignal(signal: AbortSignal, contentType?: string): ConfigurationOptions {
-  const header = setHeaderMiddleware(
-    contentType ? 'Content-Type' : 'Accept',
-    contentType ?? 'application/json',
-  );
-  return {
-    middleware: [
-      {
-        pre: (context) => {
-          context.setSignal(signal);
-          return header.pre(context);
-        },
-        post: (context) => header.post(context),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+/** boundedCall's options with the request's header: a patch's Content-Type, else Accept JSON. */
+function withContentType(options: ConfigurationOptions, contentType?: string): ConfigurationOptions {
+  const header = contentType
+    ? setHeaderMiddleware('Content-Type', contentType)
+    : setHeaderMiddleware('Accept', 'application/json');
+  return { ...options, middleware: [...(options.middleware ?? []), header] };
 }
