@@ -33,6 +33,7 @@ import { faultVerdict } from '../lib/selftest/outcome.ts';
 import { precheckFault, precheckFaultsInapplicable } from '../lib/selftest/precheck-faults.ts';
 import { rowFault } from '../lib/selftest/row-fault.ts';
 import { showTableName } from '../lib/table/table-name.ts';
+import type { RestoredTable } from '../lib/table/table-restore.ts';
 import { executorFor } from '../lib/targets/attach.ts';
 import {
   type CanaryCondition,
@@ -120,6 +121,8 @@ const found: {
   current?: CanarySnapshot;
   /** What each table of the backup holds (count and digest), for --verify deep. */
   digests?: TableDigest[];
+  /** --table: the one table, restored into its scratch database. */
+  tableRestored?: RestoredTable;
 } = {};
 
 type Needed = keyof typeof found;
@@ -136,6 +139,7 @@ const WORDS: Record<Needed, string> = {
   stoppedAtCeiling: 'the restore stopped at its ceiling',
   restore: 'a completed restore',
   restoreSeconds: "the restore's duration",
+  tableRestored: 'the restored table',
   canaryBack: 'the restored canary',
   current: "the restored canary's rows",
   digests: "the backup's table digests",
@@ -866,6 +870,13 @@ const TABLE_STEPS: Step[] = plan.table
           meta: (ctx) => harness.meta(ctx),
         },
         ['restorable'],
+        {
+          key: 'tableRestored',
+          set: (restored) => {
+            found.tableRestored = restored;
+          },
+          get: () => found.tableRestored,
+        },
       ),
     ]
   : [];

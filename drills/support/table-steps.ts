@@ -37,52 +37,62 @@ export interface TableDrillContext {
   meta(test: TestContext): StepMeta;
 }
 
-/** The steps, needing `needs` (the precheck's "dump fits the target") before the restore. */
+/** Where the drill keeps the restored table: `key` is what the restore step provides to the others. */
+export interface RestoredSlot<K extends string> {
+  key: K;
+  set(restored: RestoredTable): void;
+  get(): RestoredTable | undefined;
+}
+
+/**
+ * The steps, needing `needs` (the precheck's "dump fits the target") before the restore; the two after it
+ * need `slot.key` too, so the harness skips them, naming the restore, when it did not pass.
+ */
 export function tableSteps<K extends string>(
   ctx: TableDrillContext,
   needs: readonly K[],
+  slot: RestoredSlot<K>,
 ): StepDeclaration<K>[] {
   const state: TableState = { name: showTableName(ctx.table), scratch: tableScratchDatabase(ctx.runId) };
-  const needRestore = (test: TestContext) => {
-    if (!state.restored)
-      test.skip(
-        `not run: \`table: ${state.name} restored\` did not pass, and this check needs the restored table`,
-      );
-    return state.restored as RestoredTable;
-  };
+  const restored = () => slot.get() as RestoredTable;
   return [
     {
       name: `table: ${state.name} restored`,
       phase: 'table',
       needs,
+      provides: [slot.key],
       timeoutMs: ctx.restoreTimeoutMs,
-      run: (test) => restoreStep(ctx, state, test),
+      run: (test) => restoreStep(ctx, state, slot, test),
     },
     {
       name: 'table: within the RTO budget',
       phase: 'table',
-      needs,
-      run: async (test) => withinBudget(needRestore(test).seconds, ctx.rtoSeconds),
+      needs: [...needs, slot.key],
+      run: async () => withinBudget(restored().seconds, ctx.rtoSeconds),
     },
     {
       name: `table: ${state.name} matches the backup`,
       phase: 'verify',
-      needs,
-      run: (test) => check(ctx, state.scratch, needRestore(test), test),
+      needs: [...needs, slot.key],
+      run: (test) => check(ctx, state.scratch, restored(), test),
     },
   ];
 }
 
-/** What the steps share: the table's name as shown, its scratch database, its restore once done. */
+/** What the steps share: the table's name as shown, its scratch database. */
 interface TableState {
   name: string;
   scratch: string;
-  restored?: RestoredTable;
 }
 
-async function restoreStep(ctx: TableDrillContext, state: TableState, test: TestContext): Promise<Verdict> {
+async function restoreStep<K extends string>(
+  ctx: TableDrillContext,
+  state: TableState,
+  slot: RestoredSlot<K>,
+  test: TestContext,
+): Promise<Verdict> {
   const restored = await restore(ctx, state.scratch, test);
-  state.restored = restored;
+  slot.set(restored);
   const { leftOut } = restored;
   return {
     ok: true,

@@ -4,6 +4,7 @@ import { type KubeConfig, PortForward } from '@kubernetes/client-node';
 import { DrillError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { kubeError } from './api-errors.ts';
+import { KUBE_CALL_TIMEOUT_MS } from './calls.ts';
 
 /** A port-forward that could not open, or broke while the drill's checks were using it. */
 export class PortForwardError extends DrillError {
@@ -61,8 +62,8 @@ interface ForwardSocket {
 
 const WS_OPEN = 1;
 const NORMAL_CLOSURE = 1000;
-/** Each stream's WebSocket must open within this (a silent API server must not hold a check). */
-export const OPEN_TIMEOUT_MS = 5000;
+/** Each stream's WebSocket must open within this (a silent API server must not hold a check): the bound of every API call. */
+export const OPEN_TIMEOUT_MS = KUBE_CALL_TIMEOUT_MS;
 /** SQLSTATE connection_failure: what the drill's pg client is told when the forward under it breaks. */
 const CONNECTION_FAILURE = '08006';
 
