@@ -270,6 +270,13 @@ describe('--table on a throwaway server', () => {
     expect(failed.message).toContain(
       `was rolled back: line ${end}: ERROR 22P02: invalid input value for enum sales.order_state: "lost"`,
     );
+    // What needs the restored table is not run, and says why.
+    const why =
+      'not run: `table: shop.sales.orders restored` did not pass, and this check needs the restored table';
+    const after = ['table: within the RTO budget', 'table: shop.sales.orders matches the backup'];
+    expect(after.map((name) => [step(report, name).status, step(report, name).message])).toEqual(
+      after.map(() => ['skipped', why]),
+    );
   });
 
   it('fails a backup whose row the server cannot give back as the dump wrote it', async () => {
