@@ -138,7 +138,11 @@ async function startOnce(
   };
 }
 
-/** Starts the Pushgateway, retrying on a fresh port if another process took the chosen one. */
+/**
+ * Starts the Pushgateway, retrying on a fresh port if another process took the chosen one: it then
+ * exits (address already in use), or, where the taker listens on the same address first and never
+ * answers HTTP (a black-hole peer of another test), it is never seen ready.
+ */
 export async function startPushgateway(
   options: { bin?: string; readyTimeoutMs?: number; user?: PushgatewayUser } = {},
 ): Promise<RunningPushgateway> {
@@ -149,7 +153,8 @@ export async function startPushgateway(
       return await startOnce(bin, options.readyTimeoutMs ?? 10_000, options.user);
     } catch (error) {
       lastError = error;
-      if (!(error instanceof Error && error.message.includes('address already in use'))) break;
+      const taken = ['address already in use', 'was not ready within'];
+      if (!(error instanceof Error && taken.some((text) => error.message.includes(text)))) break;
     }
   }
   throw lastError;
