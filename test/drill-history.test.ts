@@ -195,7 +195,9 @@ describe('in the cluster: the ConfigMap pg-restore-drill-history', () => {
     fake.forbidden = [{ verb: 'create', resource: 'configmaps' }];
     const { kubeConfig } = loadKubeConfig({ env: {}, kubeconfig: fake.kubeconfigPath, namespace: 'fresh' });
     const entry = { ...historyEntryFixture(), runId: 'first' };
-    await expect(appendHistoryConfigMap({ kubeConfig, namespace: 'fresh' }, entry)).rejects.toThrow(
+    await expect(
+      appendHistoryConfigMap({ kubeConfig, namespace: 'fresh', name: HISTORY_CONFIGMAP }, entry),
+    ).rejects.toThrow(
       `configmap ${HISTORY_CONFIGMAP} does not exist in fresh, and the drill's Role may not create it (it needs only get and patch once it exists): apply it with kubectl apply -k k8s/`,
     );
     expect(configMaps.served.map((s) => `${s.verb} ${s.status}`)).toEqual(['get 404', 'create 403']);
@@ -215,7 +217,10 @@ describe('in the cluster: the ConfigMap pg-restore-drill-history', () => {
       target: 'container',
     });
     for (let i = 0; i < 5; i++) {
-      await appendHistoryConfigMap({ kubeConfig, namespace: 'bounded', maxEntries: 3 }, entry(i));
+      await appendHistoryConfigMap(
+        { kubeConfig, namespace: 'bounded', name: HISTORY_CONFIGMAP, maxEntries: 3 },
+        entry(i),
+      );
     }
     const stored = configMaps.get('bounded', HISTORY_CONFIGMAP)?.data?.[HISTORY_KEY] ?? '';
     expect(parseHistory(stored).entries.map((e) => e.runId)).toEqual(['run-2', 'run-3', 'run-4']);

@@ -33,8 +33,8 @@ export class HistoryConfigMapError extends DrillError {
 export interface HistoryConfigMapOptions {
   kubeConfig: KubeConfig;
   namespace: string;
-  /** Default HISTORY_CONFIGMAP (--history-configmap: a fleet's sets each have their own). */
-  name?: string;
+  /** The ConfigMap (--history-configmap, default HISTORY_CONFIGMAP: a fleet's sets each have their own). */
+  name: string;
   /** Each call's deadline (default KUBE_CALL_TIMEOUT_MS); once one has run out the calls after it are skipped. */
   timeoutMs?: number;
   /** Default HISTORY_MAX_ENTRIES. */
@@ -66,20 +66,18 @@ export async function appendHistoryConfigMap(
     calls.push('get');
     const current = await call(
       'get',
-      (o) => api.readNamespacedConfigMap({ name: options.name ?? HISTORY_CONFIGMAP, namespace }, o),
+      (o) => api.readNamespacedConfigMap({ name: options.name, namespace }, o),
       [404],
     );
     if (!current) {
       calls.push('create');
       const body: V1ConfigMap = {
-        metadata: { name: options.name ?? HISTORY_CONFIGMAP, labels: LABELS },
+        metadata: { name: options.name, labels: LABELS },
         data: { [HISTORY_KEY]: `${line}\n` },
       };
       const create = (o: ConfigurationOptions) => api.createNamespacedConfigMap({ namespace, body }, o);
       if (
-        await call('create', create, [409]).catch((error: unknown) =>
-          absent(error, namespace, options.name ?? HISTORY_CONFIGMAP),
-        )
+        await call('create', create, [409]).catch((error: unknown) => absent(error, namespace, options.name))
       )
         return { entries: 1, calls };
       continue;
@@ -95,11 +93,11 @@ export async function appendHistoryConfigMap(
     };
     calls.push('patch');
     const patch = (o: ConfigurationOptions) =>
-      api.patchNamespacedConfigMap({ name: options.name ?? HISTORY_CONFIGMAP, namespace, body }, o);
+      api.patchNamespacedConfigMap({ name: options.name, namespace, body }, o);
     if (await call('patch', patch, [409], PatchStrategy.MergePatch)) return { entries: lines.length, calls };
   }
   throw new HistoryConfigMapError(
-    `Could not add to configmap ${options.name ?? HISTORY_CONFIGMAP} in ${namespace}: other writers changed it ${MAX_ATTEMPTS} times in a row.`,
+    `Could not add to configmap ${options.name} in ${namespace}: other writers changed it ${MAX_ATTEMPTS} times in a row.`,
   );
 }
 
@@ -109,11 +107,7 @@ export async function readHistoryConfigMap(options: HistoryConfigMapOptions): Pr
   const call = deadlineCalls(options);
   const found = await call(
     'get',
-    (o) =>
-      api.readNamespacedConfigMap(
-        { name: options.name ?? HISTORY_CONFIGMAP, namespace: options.namespace },
-        o,
-      ),
+    (o) => api.readNamespacedConfigMap({ name: options.name, namespace: options.namespace }, o),
     [404],
   );
   return found ? (found.data?.[HISTORY_KEY] ?? '') : undefined;
@@ -144,7 +138,7 @@ type Verb = 'get' | 'create' | 'patch';
  * error naming the verb. After a call has timed out, later calls are skipped: the API is not answering.
  */
 function deadlineCalls(options: HistoryConfigMapOptions) {
-  const name = options.name ?? HISTORY_CONFIGMAP;
+  const { name } = options;
   let timedOut = false;
   return async <T>(
     verb: Verb,
