@@ -11,10 +11,16 @@ const GUARDIAN_MARK = 'pg-restore-drill-guardian';
 /** One figure: the highest sum, over the polls, of the VmHWM of a set of processes alive at that poll. */
 export interface PeakRss {
   /**
-   * The drill's own processes: every `node` of its tree (the CLI, a vitest worker, npm when run through
-   * `npm run drill`). Not the PostgreSQL tools: their memory is the same under the raw restore.
+   * The drill's own processes: every `node` of its tree that runs the drill (the CLI with its vitest
+   * worker, any other). Not npm under `npm run drill` (that is `launcherMb`), nor the PostgreSQL tools:
+   * their memory is the same under the raw restore.
    */
   ownMb: number;
+  /**
+   * npm's own node process under `npm run drill`: the user's launcher, which waits for the drill and
+   * runs none of it (0 for `node bin/pg-restore-drill.mjs`). Counted in the container figure.
+   */
+  launcherMb: number;
   /** The highest VmHWM of any one of those, and which it was. */
   largestMb: number;
   largest: string;
@@ -41,17 +47,30 @@ interface Proc {
  * are a little high, since the high-water marks of several processes need not coincide.
  */
 export function watchPeakRss(rootPid: number, intervalMs = 100): { stop(): PeakRss } {
-  const peak: PeakRss = { ownMb: 0, largestMb: 0, largest: '', containerMb: 0, counted: [], tools: [] };
+  const peak: PeakRss = {
+    ownMb: 0,
+    launcherMb: 0,
+    largestMb: 0,
+    largest: '',
+    containerMb: 0,
+    counted: [],
+    tools: [],
+  };
   const seen = new Set<number>();
   const poll = () => {
     let ownKb = 0;
+    let launcherKb = 0;
     let containerKb = 0;
     for (const proc of drillProcesses(rootPid)) {
       const hwmKb = vmHwmKb(proc.pid);
       if (hwmKb === undefined) continue;
-      const own = isNode(proc.pid);
+      const node = isNode(proc.pid);
+      // npm names its process after the command it runs (`npm run drill …`).
+      const launcher = node && proc.comm.startsWith('npm');
+      const own = node && !launcher;
       containerKb += hwmKb;
       if (own) ownKb += hwmKb;
+      if (launcher) launcherKb += hwmKb;
       if (!seen.has(proc.pid)) {
         seen.add(proc.pid);
         (own ? peak.counted : peak.tools).push(`${proc.comm} (${proc.pid})`);
@@ -62,6 +81,7 @@ export function watchPeakRss(rootPid: number, intervalMs = 100): { stop(): PeakR
       }
     }
     peak.ownMb = Math.max(peak.ownMb, ownKb / 1024);
+    peak.launcherMb = Math.max(peak.launcherMb, launcherKb / 1024);
     peak.containerMb = Math.max(peak.containerMb, containerKb / 1024);
   };
   poll();

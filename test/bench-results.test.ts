@@ -9,8 +9,23 @@ import type { PeakRss } from '../bench/peak-rss.ts';
 import { type PlainResult, type Results, recommendation, targetLines } from '../bench/results.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 
-function run(restore: number, wall: number, ownMb: number, verify = 0.1, containerMb = ownMb + 10): DrillRun {
-  const peak: PeakRss = { ownMb, largestMb: ownMb, largest: 'node (1)', containerMb, counted: [], tools: [] };
+function run(
+  restore: number,
+  wall: number,
+  ownMb: number,
+  verify = 0.1,
+  containerMb = ownMb + 10,
+  launcherMb = 0,
+): DrillRun {
+  const peak: PeakRss = {
+    ownMb,
+    launcherMb,
+    largestMb: ownMb,
+    largest: 'node (1)',
+    containerMb,
+    counted: [],
+    tools: [],
+  };
   const report = { mode: 'backups', deep: null, phases: { restore, verify, total: wall - 0.5 } };
   return {
     entry: 'bin',
@@ -64,6 +79,16 @@ describe('bench targets', () => {
       'NOT met  1 GB',
       'met      self-contained (node --max-semi-space-size=1 bin/pg-restore-drill.mjs)',
       'NOT met  self-contained (npm run drill --)',
+    ]);
+  });
+
+  it("judges `npm run drill` on the drill's processes and names npm's own beside them", () => {
+    const npm = targetLines({
+      ...results,
+      selfContained: { bin: [], npm: [run(0.2, 1.4, 130, 0.1, 200, 60), run(0.2, 1.4, 128, 0.1, 200, 58)] },
+    });
+    expect(line(npm, 'self-contained (npm run drill --): peak RSS')).toEqual([
+      "met      self-contained (npm run drill --): peak RSS of the drill's own processes ≤ 150 MiB (130 MiB; largest node (1) 130 MiB; npm's own process beside it, not the drill's: 60 MiB)",
     ]);
   });
 
