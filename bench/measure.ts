@@ -18,6 +18,11 @@ export interface MeasureContext {
   /** Scratch space for reports and logs, removed at the end. */
   work: string;
   signal: AbortSignal;
+  /**
+   * The bench's own initdb template cache (`--initdb-cache`), when the drill has one: never the user's
+   * ~/.cache, so a run starts from a state the bench knows. Undefined: the drill has no such setting.
+   */
+  initdbCache?: string;
 }
 
 /** Runs `fn` against a cluster made for it alone (same settings as the drill's), stopped afterwards. */
@@ -133,6 +138,7 @@ export async function drillRun(
   backup: BenchBackup | undefined,
   extra: string[] = [],
   entry: DrillEntry = 'bin',
+  initdbCache = ctx.initdbCache,
 ): Promise<DrillRun> {
   const n = ++drillRuns;
   const reportDir = join(ctx.work, `drill-report-${n}`);
@@ -147,6 +153,7 @@ export async function drillRun(
     reportDir,
     '--progress',
     'off',
+    ...(initdbCache ? ['--initdb-cache', initdbCache] : []),
     ...extra,
   ];
   const [command, argv] = entryArgv(entry, args);
@@ -175,8 +182,8 @@ export async function drillRun(
   return { entry, report, restoreSeconds: report.restore.seconds, peak, wallSeconds: result.seconds };
 }
 
-/** Whether the drill's --help offers `--verify` (deep verification). */
-export async function drillOffersVerify(ctx: MeasureContext): Promise<boolean> {
+/** The drill's --help, to learn which settings the measured tree has (`--verify`, `--initdb-cache`). */
+export async function drillHelp(ctx: MeasureContext): Promise<string> {
   const logFile = join(ctx.work, 'drill-help.txt');
   const [command, argv] = entryArgv('bin', ['--help']);
   const result = await runChild(command, argv, {
@@ -188,8 +195,11 @@ export async function drillOffersVerify(ctx: MeasureContext): Promise<boolean> {
   });
   const help = await readFile(logFile, 'utf8');
   if (result.exitCode !== 0) throw new Error(`${ENTRY_COMMAND.bin} --help failed:\n${tailLines(help)}`);
-  return /^\s*--verify\b/m.test(help);
+  return help;
 }
+
+/** Whether a --help text offers a flag. */
+export const offers = (help: string, flag: string) => new RegExp(`^\\s*${flag}\\b`, 'm').test(help);
 
 /**
  * The caller's environment as a user's shell would have it: without DRILL_*, PG*, DATABASE_URL (the

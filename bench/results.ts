@@ -1,4 +1,4 @@
-import { type DrillRun, ENTRY_COMMAND } from './measure.ts';
+import { type DrillEntry, type DrillRun, ENTRY_COMMAND } from './measure.ts';
 import { CANARY_SIZE, sizeLabel } from './options.ts';
 
 /** Issue #12's targets, checked by the bench (never by tests: timing on a shared machine is noise). */
@@ -40,9 +40,15 @@ export interface PlainResult {
 
 /** The self-contained drill (no --backups), per entry. */
 export interface SelfContainedResult {
+  /** Runs with the initdb template cache warm (or every run, when the drill has no cache). */
   bin: DrillRun[];
   npm: DrillRun[];
+  /** Each command's first run with an empty initdb cache: a machine's first drill. */
+  cold: Partial<Record<DrillEntry, DrillRun>>;
 }
+
+const ENTRIES = ['bin', 'npm'] as const;
+const FIRST_RUN = 'first run, empty initdb cache';
 
 export interface ArchiveResult {
   sizeMb: number;
@@ -135,20 +141,25 @@ function plainTable(plain: PlainResult[]): string[] {
 }
 
 function selfContainedTable(sc: SelfContainedResult): string[] {
-  const rows = (['bin', 'npm'] as const)
-    .filter((entry) => sc[entry].length > 0)
-    .map((entry) => {
-      const runs = sc[entry];
-      return [
-        `${ENTRY_COMMAND[entry]} --target local`,
-        String(runs.length),
-        s(wallOf(runs)),
-        s(restoreOf(runs)),
-        s(overheadOf(runs)),
-        `${mib(peakOf(runs, 'ownMb'))} (${mib(peakOf(runs, 'containerMb'))})`,
-        entry === 'npm' ? mib(peakOf(runs, 'launcherMb')) : '-',
-      ];
-    });
+  const row = (label: string, entry: DrillEntry, runs: DrillRun[]) => [
+    label,
+    String(runs.length),
+    s(wallOf(runs)),
+    s(restoreOf(runs)),
+    s(overheadOf(runs)),
+    `${mib(peakOf(runs, 'ownMb'))} (${mib(peakOf(runs, 'containerMb'))})`,
+    entry === 'npm' ? mib(peakOf(runs, 'launcherMb')) : '-',
+  ];
+  const rows: string[][] = [];
+  for (const entry of ENTRIES) {
+    const cold = sc.cold[entry];
+    if (cold) rows.push(row(`${ENTRY_COMMAND[entry]} --target local (${FIRST_RUN})`, entry, [cold]));
+  }
+  for (const entry of ENTRIES) {
+    const warm = Object.keys(sc.cold).length > 0 ? ' (initdb cache warm)' : '';
+    if (sc[entry].length > 0)
+      rows.push(row(`${ENTRY_COMMAND[entry]} --target local${warm}`, entry, sc[entry]));
+  }
   return table(
     ['command', 'runs', 'wall s', 'restore s', 'overhead s', 'peak RSS MiB own (container)', 'npm MiB'],
     rows,
@@ -187,7 +198,9 @@ function everyRun(results: Results): string[] {
     for (const d of r.drill) out.push(`  ${''.padEnd(7)}   drill: ${phases(d)}`);
     if (r.deep) out.push(`  ${''.padEnd(7)}   --verify deep: ${phases(r.deep)}`);
   }
-  for (const entry of ['bin', 'npm'] as const) {
+  for (const entry of ENTRIES) {
+    const cold = results.selfContained.cold[entry];
+    if (cold) out.push(`  self-contained (${ENTRY_COMMAND[entry]}, ${FIRST_RUN}): ${phases(cold)}`);
     for (const d of results.selfContained[entry])
       out.push(`  self-contained (${ENTRY_COMMAND[entry]}): ${phases(d)}`);
   }
@@ -230,22 +243,25 @@ export function targetLines(results: Results): string[] {
       `${met(value <= TARGETS.restoreRatio)}  -j${r.jobs}: drill restore ≤ ${TARGETS.restoreRatio} × raw pg_restore -j${r.jobs} (${ratio(value)})`,
     );
   }
-  for (const entry of ['bin', 'npm'] as const) {
-    const runs = selfContained[entry];
-    if (runs.length === 0) continue;
+  const overheadRows: [string, DrillRun[]][] = [];
+  for (const entry of ENTRIES) {
+    const cold = selfContained.cold[entry];
+    if (cold) overheadRows.push([`${ENTRY_COMMAND[entry]} --target local, ${FIRST_RUN}`, [cold]]);
+    if (selfContained[entry].length > 0)
+      overheadRows.push([`${ENTRY_COMMAND[entry]} --target local`, selfContained[entry]]);
+  }
+  for (const [label, runs] of overheadRows) {
     const value = overheadOf(runs);
     out.push(
-      `${met(value <= TARGETS.overheadSeconds)}  self-contained drill (${ENTRY_COMMAND[entry]} --target local): fixed overhead ≤ ${TARGETS.overheadSeconds} s (${s(value)} s: wall ${s(wallOf(runs))} s, restore ${s(restoreOf(runs))} s)`,
+      `${met(value <= TARGETS.overheadSeconds)}  self-contained drill (${label}): fixed overhead ≤ ${TARGETS.overheadSeconds} s (${s(value)} s: wall ${s(wallOf(runs))} s, restore ${s(restoreOf(runs))} s)`,
     );
   }
   const rssRows: [string, DrillRun[]][] = [
     ...plain.map((r): [string, DrillRun[]] => [sizeLabel(r.sizeMb), allRuns(r)]),
-    ...(['bin', 'npm'] as const)
-      .filter((entry) => selfContained[entry].length > 0)
-      .map((entry): [string, DrillRun[]] => [
-        `self-contained (${ENTRY_COMMAND[entry]})`,
-        selfContained[entry],
-      ]),
+    ...ENTRIES.filter((entry) => selfContained[entry].length > 0).map((entry): [string, DrillRun[]] => [
+      `self-contained (${ENTRY_COMMAND[entry]})`,
+      [...selfContained[entry], ...(selfContained.cold[entry] ? [selfContained.cold[entry]] : [])],
+    ]),
   ];
   for (const [label, runs] of rssRows) {
     const own = peakOf(runs, 'ownMb');
@@ -283,7 +299,12 @@ export function targetLines(results: Results): string[] {
 /** The memory request and limit the measured peak supports, for the CronJob's drill container. */
 export function recommendation(results: Results, current: string): string[] {
   // The container runs `node --max-semi-space-size=1 bin/pg-restore-drill.mjs` and its tools; no npm there, so no npm runs.
-  const runs = [...results.plain.flatMap(allRuns), ...results.selfContained.bin];
+  const coldBin = results.selfContained.cold.bin;
+  const runs = [
+    ...results.plain.flatMap(allRuns),
+    ...results.selfContained.bin,
+    ...(coldBin ? [coldBin] : []),
+  ];
   if (runs.length === 0) return [];
   const peak = peakOf(runs, 'containerMb');
   const worst = runs.reduce((a, b) => (b.peak.containerMb > a.peak.containerMb ? b : a));

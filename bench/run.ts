@@ -12,10 +12,13 @@ import { parse } from 'yaml';
 import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/pg/binaries.ts';
 import { type BenchBackup, prepareBackups } from './generate.ts';
 import {
-  drillOffersVerify,
+  type DrillEntry,
+  type DrillRun,
+  drillHelp,
   drillRun,
   ENTRY_COMMAND,
   type MeasureContext,
+  offers,
   rawPgRestoreSeconds,
   rawPsqlSeconds,
 } from './measure.ts';
@@ -71,12 +74,17 @@ async function main(argv: string[]): Promise<number> {
     const head = header(binDir, argv, options.gzipLevel);
     process.stdout.write(`${head}\n\n`);
 
-    const deep = await drillOffersVerify(ctx);
+    const help = await drillHelp(ctx);
+    const deep = offers(help, '--verify');
     log(
       deep
         ? 'the drill offers --verify: deep verification is measured'
         : 'the drill has no --verify: deep-verify is n/a',
     );
+    if (offers(help, '--initdb-cache')) {
+      ctx.initdbCache = join(work, 'initdb-cache');
+      log(`the drill keeps an initdb template cache: the bench's own, ${ctx.initdbCache}, empty at first`);
+    }
     const backups = await prepareBackups({
       root: backupsRoot,
       sizesMb: options.sizesMb,
@@ -155,16 +163,30 @@ async function measurePlain(
   return result;
 }
 
-/** The self-contained drill, `node bin/…` and `npm run drill` alternating. */
+/**
+ * The self-contained drill, `node bin/…` and `npm run drill` alternating. With an initdb template
+ * cache, each command first runs once with an empty cache (a machine's first drill: initdb runs, and
+ * the `node bin/…` run fills the cache the later runs use), then `runs` times with it warm.
+ */
 async function measureSelfContained(ctx: MeasureContext, runs: number): Promise<SelfContainedResult> {
-  const result: SelfContainedResult = { bin: [], npm: [] };
+  const result: SelfContainedResult = { bin: [], npm: [], cold: {} };
+  const say = (entry: DrillEntry, what: string, drill: DrillRun) =>
+    log(
+      `self-contained (${ENTRY_COMMAND[entry]}) ${what}: wall ${drill.wallSeconds.toFixed(2)} s, restore ${drill.restoreSeconds.toFixed(2)} s, RSS ${drill.peak.ownMb.toFixed(0)} MiB`,
+    );
+  if (ctx.initdbCache) {
+    for (const entry of ['bin', 'npm'] as const) {
+      const empty = entry === 'bin' ? ctx.initdbCache : join(ctx.work, 'initdb-cache-first-npm');
+      const drill = await drillRun(ctx, undefined, [], entry, empty);
+      result.cold[entry] = drill;
+      say(entry, 'first run, empty initdb cache', drill);
+    }
+  }
   for (let run = 1; run <= runs; run++) {
     for (const entry of ['bin', 'npm'] as const) {
       const drill = await drillRun(ctx, undefined, [], entry);
       result[entry].push(drill);
-      log(
-        `self-contained (${ENTRY_COMMAND[entry]}) run ${run}/${runs}: wall ${drill.wallSeconds.toFixed(2)} s, restore ${drill.restoreSeconds.toFixed(2)} s, RSS ${drill.peak.ownMb.toFixed(0)} MiB`,
-      );
+      say(entry, `run ${run}/${runs}`, drill);
     }
   }
   return result;
