@@ -689,6 +689,7 @@ describe('the fault matrix on a live server', () => {
     const error = `pushing drill metrics to http://127.0.0.1:${closed}/metrics/job/pg_restore_drill/pg_cluster/default/target/url failed after 3 attempts: connect ECONNREFUSED 127.0.0.1:${closed}`;
     expect(report?.push).toEqual({
       url: `http://127.0.0.1:${closed}`,
+      job: 'pg_restore_drill',
       grouping: { pg_cluster: 'default', target: 'url' },
       ok: false,
       attempts: 3,

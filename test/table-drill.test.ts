@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import { recordDrillMetrics } from '../lib/report/metrics.ts';
 import { metricsInput } from '../lib/report/publish-metrics.ts';
@@ -16,7 +16,14 @@ import type { TargetHandle } from '../lib/targets/target.ts';
 import { BYSTANDER, createBystander, fingerprint, snapshotBystander } from './support/bystander.ts';
 import { psql, toolOutput, writeBackup } from './support/cluster.ts';
 import { drillSetup } from './support/drill-setup.ts';
+import { engineSkip } from './support/engine-skip.ts';
 import { startLiveServer } from './support/live-server.ts';
+import {
+  pushgatewayMissing,
+  type RunningPushgateway,
+  scrapeGroup,
+  startPushgateway,
+} from './support/pushgateway.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
 const SHOP = `
@@ -344,6 +351,51 @@ describe('--table on a throwaway server', () => {
       2,
       'pg-restore-drill: --table takes one table per run; run the drill once for each table.\n',
     ]);
+  });
+});
+
+const gatewayAvailable = !engineSkip('the --table metrics test', pushgatewayMissing());
+
+describe.skipIf(!gatewayAvailable)('--table metrics', () => {
+  let gateway: RunningPushgateway;
+  beforeAll(async () => {
+    gateway = await startPushgateway();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it("pushes under a job of its own, so one table restored never replaces the full drill's last success", async () => {
+    const labels = { pg_cluster: 'table-push', target: 'local' };
+    const full = await drill('push-full', setup.goodDump, [
+      '--target',
+      'local',
+      '--pushgateway',
+      gateway.url,
+      '--metrics-cluster',
+      'table-push',
+    ]);
+    expect(full.code, full.stdout).toBe(0);
+    const fullSuccess = Date.parse(full.report.finishedAt) / 1000;
+    const table = await drill('push-table', setup.goodDump, [
+      '--target',
+      'local',
+      '--table',
+      'shop.sales.orders',
+      '--pushgateway',
+      gateway.url,
+      '--metrics-cluster',
+      'table-push',
+    ]);
+    expect(table.code, table.stdout).toBe(0);
+    expect(table.report.push).toMatchObject({ ok: true, job: 'pg_restore_drill_table', grouping: labels });
+    const lastSuccess = async (job: string) =>
+      (await scrapeGroup(gateway.url, { job, ...labels })).find(
+        (sample) => sample.name === 'pg_dr_drill_last_success_timestamp_seconds',
+      )?.value;
+    expect(await lastSuccess('pg_restore_drill_table')).toBe(Date.parse(table.report.finishedAt) / 1000);
+    // The full drill's group still holds its own run, not the table drill's.
+    expect(await lastSuccess('pg_restore_drill')).toBe(fullSuccess);
   });
 });
 

@@ -278,10 +278,17 @@ async function pushCheck(
         .map(([k, v]) => `${k}=${v}`)
         .join(', ')})`,
     });
-    return { url, grouping, ok: true, attempts: result.attempts };
+    return { url, job: CHECK_JOB_NAME, grouping, ok: true, attempts: result.attempts };
   }
   report.checks.push({ name, ok: false, summary: result.error.message, code: result.error.code });
-  return { url, grouping, ok: false, attempts: result.attempts, error: result.error.message };
+  return {
+    url,
+    job: CHECK_JOB_NAME,
+    grouping,
+    ok: false,
+    attempts: result.attempts,
+    error: result.error.message,
+  };
 }
 
 /** The verdict once the push is known: a failed push fails the check; a signal interrupts it. */

@@ -4,6 +4,7 @@ import { eventReporter, inDrillJobPod } from '../k8s/event-reporter.ts';
 import type { Logger } from '../log.ts';
 import { historyReporter } from '../report/history-reporter.ts';
 import { metricsReporter } from '../report/publish-metrics.ts';
+import { PUSH_JOB_NAME, TABLE_PUSH_JOB_NAME } from '../report/push-jobs.ts';
 import { type DrillReport, formatSummary } from '../report/report.ts';
 import { reportFileReporter } from '../report/report-file.ts';
 import { publishReport, type Reporter } from '../report/reporter.ts';
@@ -58,6 +59,8 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
     reporters.push(
       metricsReporter({
         url: config.pushgateway,
+        // A table drill proves one table: under the full drill's job it would pass for the whole backup.
+        job: config.table ? TABLE_PUSH_JOB_NAME : PUSH_JOB_NAME,
         grouping: metricsGrouping(config, deps.targetKind),
         rtoBudgetSeconds: config.rtoSeconds,
         requirePush: config.requirePush,

@@ -8,6 +8,8 @@ import type { Reporter } from './reporter.ts';
 /** What report.json says of the push. */
 export interface PushOutcome {
   url: string;
+  /** The group's job label: pg_restore_drill, or pg_restore_drill_table for a `--table` drill. */
+  job: string;
   grouping: Record<string, string>;
   ok: boolean;
   attempts: number;
@@ -40,6 +42,8 @@ export function metricsInput(report: DrillReport, rtoBudgetSeconds: number): Dri
 
 export interface PublishOptions {
   url: string;
+  /** The group's job label (pushgateway.ts PUSH_JOB_NAME or TABLE_PUSH_JOB_NAME). */
+  job: string;
   grouping: Record<string, string>;
   rtoBudgetSeconds: number;
   log: Logger;
@@ -63,18 +67,20 @@ export async function publishMetrics(report: DrillReport, options: PublishOption
   const result: PushResult = await (options.push ?? pushDrillMetrics)({
     registry,
     url: options.url,
+    job: options.job,
     grouping: options.grouping,
     logger: options.log,
   });
   const outcome: PushOutcome = {
     url: redactUrl(options.url),
+    job: options.job,
     grouping: options.grouping,
     ok: result.ok,
     attempts: result.attempts,
   };
   if (result.ok) {
     options.log.info(
-      `metrics pushed to ${outcome.url} (${Object.entries(options.grouping)
+      `metrics pushed to ${outcome.url} (job ${options.job}, ${Object.entries(options.grouping)
         .map(([k, v]) => `${k}=${v}`)
         .join(', ')})`,
     );

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { DrillError } from '../errors.ts';
 import { DRILL_METRIC_LABEL_NAMES } from './metrics.ts';
+import { PUSH_JOB_NAME } from './push-jobs.ts';
 import { parsePushgatewayUrl } from './pushgateway-url.ts';
 
 export {
@@ -16,7 +17,7 @@ export {
 // grouping values with encodeURIComponent only, so a value containing "/" or an empty value
 // (which need the Pushgateway's @base64 form) would produce a wrong grouping key.
 
-export const PUSH_JOB_NAME = 'pg_restore_drill';
+export { PUSH_JOB_NAME, TABLE_PUSH_JOB_NAME } from './push-jobs.ts';
 
 // 3 attempts, 0.5 s then 1 s apart, 5 s each: at most 3 × 5 s + 1.5 s = 16.5 s spent reporting.
 export const DEFAULT_PUSH_TIMEOUT_MS = 5000;
