@@ -270,6 +270,7 @@ async function pushCheck(
     logger: deps.log,
   });
   const url = redactUrl(config.pushgateway);
+  const outcome = { url, job: CHECK_JOB_NAME, grouping, attempts: result.attempts };
   if (result.ok) {
     report.checks.push({
       name,
@@ -278,17 +279,10 @@ async function pushCheck(
         .map(([k, v]) => `${k}=${v}`)
         .join(', ')})`,
     });
-    return { url, job: CHECK_JOB_NAME, grouping, ok: true, attempts: result.attempts };
+    return { ...outcome, ok: true };
   }
   report.checks.push({ name, ok: false, summary: result.error.message, code: result.error.code });
-  return {
-    url,
-    job: CHECK_JOB_NAME,
-    grouping,
-    ok: false,
-    attempts: result.attempts,
-    error: result.error.message,
-  };
+  return { ...outcome, ok: false, error: result.error.message };
 }
 
 /** The verdict once the push is known: a failed push fails the check; a signal interrupts it. */
