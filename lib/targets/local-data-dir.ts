@@ -1,0 +1,105 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { TargetError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { copyTemplate, fillTemplate, templateKey } from './initdb-cache.ts';
+import type { ServerLaunch } from './local-guardian.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** The throwaway cluster's superuser, as in the operator's cluster. */
+export const LOCAL_SUPERUSER = 'postgres';
+
+/** The initdb template cache's directory, or why it is not used (said once in the log). */
+export type InitdbCacheChoice = string | { off: string };
+
+/**
+ * initdb's options but -D. Trust on the socket only: it lives in the run's 0700 directory, which only
+ * the server's user and root reach (the people who can read the data files anyway); TCP demands the
+ * password, which every run sets afresh (setPassword). So a cached template holds no password at all.
+ */
+export const INITDB_OPTIONS = [
+  '-U',
+  LOCAL_SUPERUSER,
+  '--auth-local=trust',
+  '--auth-host=scram-sha-256',
+  '-E',
+  'UTF8',
+  '--no-locale',
+  '--no-sync',
+] as const;
+
+/**
+ * Makes `dir/data`, never started yet: a copy of the cache's template for these binaries, else initdb
+ * (whose result then becomes the template). Says in one log line which, and returns it for the target's
+ * description. A cache that cannot be used or written never fails the start: initdb runs as before.
+ */
+export async function prepareDataDir(
+  launch: ServerLaunch,
+  cache: InitdbCacheChoice | undefined,
+  log: Logger,
+): Promise<string> {
+  if (typeof cache !== 'string') {
+    const took = await initCluster(launch);
+    if (cache) log.info(`initdb cache not used (${cache.off}): initdb took ${took} s`);
+    return 'data from initdb';
+  }
+  const data = join(launch.dir, 'data');
+  const owner = {
+    uid: launch.spawnAs.uid ?? process.getuid?.() ?? 0,
+    gid: launch.spawnAs.gid ?? process.getgid?.() ?? 0,
+  };
+  const key = await templateKey(launch.binDir, INITDB_OPTIONS, owner).catch((error: Error) => error);
+  if (key instanceof Error) {
+    const took = await initCluster(launch);
+    log.info(`initdb cache not used (the binaries' key: ${key.message}): initdb took ${took} s`);
+    return 'data from initdb';
+  }
+  const copyStarted = performance.now();
+  const lookup = await copyTemplate(cache, key, data).catch((error: Error) => ({
+    kind: 'unusable' as const,
+    template: join(cache, key.name),
+    reason: error.message,
+  }));
+  if (lookup.kind === 'copied') {
+    log.info(`initdb cache: data directory copied from ${lookup.template} in ${since(copyStarted)} s`);
+    return `data copied from the initdb cache ${lookup.template}`;
+  }
+  const took = await initCluster(launch);
+  const fillStarted = performance.now();
+  const fill = await fillTemplate(cache, key, data, lookup.kind === 'unusable').catch(
+    (error: Error) => error,
+  );
+  const why =
+    lookup.kind === 'absent'
+      ? 'no template yet for these binaries'
+      : `${lookup.template} not used: ${lookup.reason}`;
+  const filled =
+    fill instanceof Error
+      ? `the cache ${cache} cannot be written (${fill.message}): running without it; --initdb-cache DIR|off`
+      : fill.filled
+        ? `kept as the template ${fill.template} for the next runs (${since(fillStarted)} s)`
+        : `${fill.template}: ${fill.reason}`;
+  log.info(`initdb cache: ${why}; initdb took ${took} s; ${filled}`);
+  return 'data from initdb';
+}
+
+function since(started: number): string {
+  return ((performance.now() - started) / 1000).toFixed(2);
+}
+
+/** initdb into `dir/data` (no password: each run sets its own after the start); returns its seconds. */
+async function initCluster(launch: ServerLaunch): Promise<string> {
+  const { dir, spawnAs } = launch;
+  const started = performance.now();
+  const args = ['-D', join(dir, 'data'), ...INITDB_OPTIONS];
+  await execFileAsync(join(launch.binDir, 'initdb'), args, { env: launch.env, ...spawnAs }).catch(
+    (error: Error & { stderr?: string }) => {
+      throw new TargetError(`initdb failed in ${dir}: ${error.stderr?.trim() || error.message}`, {
+        cause: error,
+      });
+    },
+  );
+  return since(started);
+}
