@@ -125,7 +125,9 @@ export async function copyTemplate(
   try {
     manifest = JSON.parse(await readFile(join(template, MANIFEST), 'utf8'));
   } catch (error) {
+    // Nothing at all there (no cache yet, or a path that cannot hold one): absent, not unusable.
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') return { kind: 'absent', template };
     const there =
       code === 'ENOENT'
         ? await stat(template).then(
