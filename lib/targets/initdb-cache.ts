@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { lstatSync, readdirSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -177,7 +177,7 @@ export async function fillTemplate(
   replace: boolean,
 ): Promise<FillResult> {
   const template = join(cacheDir, key.name);
-  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  await makeDirs(cacheDir);
   await removeStale(cacheDir, key.name);
   const tmp = join(cacheDir, `${key.name}.tmp-${randomBytes(6).toString('hex')}`);
   try {
@@ -197,6 +197,25 @@ export async function fillTemplate(
     }
     throw error;
   }
+}
+
+/**
+ * `mkdir -p`, mode 0700, one level at a time: node's recursive mkdir says ENOENT where a level cannot
+ * be made (a read-only file system, EROFS), and the log line must say the real reason.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  const parent = dirname(dir);
+  if (
+    parent !== dir &&
+    !(await stat(parent).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    await makeDirs(parent);
+  await mkdir(dir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
 }
 
 /** Renames an unusable template aside, then removes it: never half-removed under its own name. */
