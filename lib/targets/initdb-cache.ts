@@ -108,7 +108,9 @@ export type TemplateLookup =
   /** No template of this key yet. */
   | { kind: 'absent'; template: string }
   /** A template that is there but must not be used (half-written, another format, unreadable). */
-  | { kind: 'unusable'; template: string; reason: string };
+  | { kind: 'unusable'; template: string; reason: string }
+  /** A whole template whose copy failed here (a signal, a full disk): left as it is, not replaced. */
+  | { kind: 'copy-failed'; template: string; reason: string };
 
 /**
  * Copies the template of `key` to `dataDir` (which must not exist), modes and ownership preserved
@@ -145,7 +147,7 @@ export async function copyTemplate(
     await run('cp', ['-a', '--', join(template, 'data'), dataDir]);
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
-    return { kind: 'unusable', template, reason: `cp -a failed (${errorText(error)})` };
+    return { kind: 'copy-failed', template, reason: `cp -a failed (${errorText(error)})` };
   }
   const copied = census(dataDir);
   const expected = manifest.census;

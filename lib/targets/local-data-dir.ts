@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TargetError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { copyTemplate, fillTemplate, templateKey } from './initdb-cache.ts';
+import {
+  copyTemplate,
+  fillTemplate,
+  type TemplateKey,
+  type TemplateLookup,
+  templateKey,
+} from './initdb-cache.ts';
 import type { ServerLaunch } from './local-guardian.ts';
 
 const execFileAsync = promisify(execFile);
@@ -45,7 +51,6 @@ export async function prepareDataDir(
     if (cache) log.info(`initdb cache not used (${cache.off}): initdb took ${took} s`);
     return 'data from initdb';
   }
-  const data = join(launch.dir, 'data');
   const owner = {
     uid: launch.spawnAs.uid ?? process.getuid?.() ?? 0,
     gid: launch.spawnAs.gid ?? process.getgid?.() ?? 0,
@@ -56,19 +61,36 @@ export async function prepareDataDir(
     log.info(`initdb cache not used (the binaries' key: ${key.message}): initdb took ${took} s`);
     return 'data from initdb';
   }
+  return fromCache(launch, cache, key, log);
+}
+
+/** The template's copy when a whole one is there; else initdb, kept as the template when it may be. */
+async function fromCache(
+  launch: ServerLaunch,
+  cache: string,
+  key: TemplateKey,
+  log: Logger,
+): Promise<string> {
   const copyStarted = performance.now();
-  const lookup = await copyTemplate(cache, key, data).catch((error: Error) => ({
-    kind: 'unusable' as const,
-    template: join(cache, key.name),
-    reason: error.message,
-  }));
+  const lookup = await copyTemplate(cache, key, join(launch.dir, 'data')).catch(
+    (error: Error): TemplateLookup => ({
+      kind: 'copy-failed',
+      template: join(cache, key.name),
+      reason: error.message,
+    }),
+  );
   if (lookup.kind === 'copied') {
     log.info(`initdb cache: data directory copied from ${lookup.template} in ${since(copyStarted)} s`);
     return `data copied from the initdb cache ${lookup.template}`;
   }
   const took = await initCluster(launch);
+  if (lookup.kind === 'copy-failed') {
+    // A whole template that could not be copied here is left as it is for the next run.
+    log.info(`initdb cache: copying ${lookup.template} failed (${lookup.reason}); initdb took ${took} s`);
+    return 'data from initdb';
+  }
   const fillStarted = performance.now();
-  const fill = await fillTemplate(cache, key, data, lookup.kind === 'unusable').catch(
+  const fill = await fillTemplate(cache, key, join(launch.dir, 'data'), lookup.kind === 'unusable').catch(
     (error: Error) => error,
   );
   const why =
