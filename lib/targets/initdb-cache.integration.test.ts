@@ -131,6 +131,23 @@ describe('the initdb template cache of the local target', () => {
     });
     await second.target.stop();
     expect(await treeChecksum(template)).toBe(before);
+
+    // The second run left a spare copy of the template: the third takes it by a rename, checked as a copy is.
+    const spares = (await readdir(cache)).filter((e) => e.startsWith(`${key.name}.spare-`));
+    expect(spares).toHaveLength(1);
+    const third = await start(cache);
+    expect(third.log.lines.filter((l) => l.startsWith('initdb cache'))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^initdb cache: data directory taken from a spare copy of ${template} in [\\d.]+ s$`),
+      ),
+    ]);
+    const thirdVerifier = await verifier(third.target);
+    expect([firstVerifier, secondVerifier]).not.toContain(thirdVerifier);
+    await third.target.stop();
+    const after = (await readdir(cache)).filter((e) => e.startsWith(`${key.name}.spare-`));
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual(spares);
+    expect(await treeChecksum(template)).toBe(before);
     // Neither run's verifier is in the template: it was copied before any start, and holds no password.
     const catalog = await readFile(join(template, 'data', 'global', '1260'));
     for (const v of [firstVerifier, secondVerifier])
@@ -180,7 +197,11 @@ describe('the initdb template cache of the local target', () => {
       /^initdb cache: data directory copied from/,
     );
     await again.target.stop();
-    expect(await readdir(cache)).toEqual([key.name]);
+    // The template and the next run's spare; no temporary copy.
+    expect((await readdir(cache)).map((e) => e.replace(/\.spare-[0-9a-f]{12}$/, '.spare'))).toEqual([
+      key.name,
+      `${key.name}.spare`,
+    ]);
   });
 
   it("never uses the template of another bin directory, another version's or another format's", async () => {
@@ -237,7 +258,7 @@ describe('the initdb template cache of the local target', () => {
       await s.target.stop();
     }
     const key = await templateKey(binDir, INITDB_OPTIONS, owner);
-    expect(await readdir(cache)).toEqual([key.name]);
+    expect((await readdir(cache)).filter((e) => !e.includes('.spare-'))).toEqual([key.name]);
     const manifest = JSON.parse(await readFile(join(cache, key.name, 'template.json'), 'utf8'));
     expect(manifest.census).toEqual(census(join(cache, key.name, 'data')));
   });

@@ -112,16 +112,16 @@ export type TemplateLookup =
   /** A whole template whose copy failed here (a signal, a full disk): left as it is, not replaced. */
   | { kind: 'copy-failed'; template: string; reason: string };
 
+/** A whole template of `key`: its path and the census its manifest holds; else why there is none. */
+export type TemplateFound =
+  | { kind: 'found'; template: string; census: Census }
+  | Extract<TemplateLookup, { kind: 'absent' | 'unusable' }>;
+
 /**
- * Copies the template of `key` to `dataDir` (which must not exist), modes and ownership preserved
- * (`cp -a`). Only a template published by a complete fill is used: its manifest must name this key, and
- * the copy must hold exactly the files the manifest counted. A copy that does not is removed again.
+ * Reads the template's manifest: only a template published by a complete fill, naming this key, is
+ * found. Its files are compared with the census when they are copied (copyTemplate, takeSpare).
  */
-export async function copyTemplate(
-  cacheDir: string,
-  key: TemplateKey,
-  dataDir: string,
-): Promise<TemplateLookup> {
+export async function readTemplate(cacheDir: string, key: TemplateKey): Promise<TemplateFound> {
   const template = join(cacheDir, key.name);
   let manifest: { facts?: unknown; census?: Census };
   try {
@@ -140,24 +140,38 @@ export async function copyTemplate(
     if (!there) return { kind: 'absent', template };
     return { kind: 'unusable', template, reason: `its ${MANIFEST} cannot be read (${errorText(error)})` };
   }
-  if (JSON.stringify(manifest.facts) !== JSON.stringify(key.facts)) {
+  if (JSON.stringify(manifest.facts) !== JSON.stringify(key.facts) || !manifest.census) {
     return { kind: 'unusable', template, reason: `its ${MANIFEST} names other binaries or another format` };
   }
+  return { kind: 'found', template, census: manifest.census };
+}
+
+/** Whether the data directory holds exactly what the manifest counted; else why not. */
+export function censusMismatch(dataDir: string, expected: Census): string | undefined {
+  const copied = census(dataDir);
+  if (copied.digest === expected.digest) return undefined;
+  return `it holds ${copied.files} entries of ${copied.bytes} bytes where its ${MANIFEST} counted ${expected.files} of ${expected.bytes} (half-written or changed)`;
+}
+
+/**
+ * Copies a found template to `dataDir` (which must not exist), modes and ownership preserved (`cp -a`);
+ * the copy must hold exactly the files the manifest counted. A copy that does not is removed again.
+ */
+export async function copyTemplate(
+  found: Extract<TemplateFound, { kind: 'found' }>,
+  dataDir: string,
+): Promise<TemplateLookup> {
+  const { template } = found;
   try {
     await run('cp', ['-a', '--', join(template, 'data'), dataDir]);
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
     return { kind: 'copy-failed', template, reason: `cp -a failed (${errorText(error)})` };
   }
-  const copied = census(dataDir);
-  const expected = manifest.census;
-  if (copied.digest !== expected?.digest) {
+  const mismatch = censusMismatch(dataDir, found.census);
+  if (mismatch) {
     await rm(dataDir, { recursive: true, force: true });
-    return {
-      kind: 'unusable',
-      template,
-      reason: `it holds ${copied.files} entries of ${copied.bytes} bytes where its ${MANIFEST} counted ${expected?.files} of ${expected?.bytes} (half-written or changed)`,
-    };
+    return { kind: 'unusable', template, reason: mismatch };
   }
   return { kind: 'copied', template };
 }
@@ -241,7 +255,7 @@ async function removeStale(cacheDir: string, name: string): Promise<void> {
   }
 }
 
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   const err = error as NodeJS.ErrnoException & { stderr?: string };
   return (err.stderr?.trim() || err.message).split('\n')[0] ?? String(error);
 }

@@ -6,10 +6,12 @@ import type { Logger } from '../log.ts';
 import {
   copyTemplate,
   fillTemplate,
+  readTemplate,
   type TemplateKey,
   type TemplateLookup,
   templateKey,
 } from './initdb-cache.ts';
+import { makeSpare, takeSpare } from './initdb-spare.ts';
 import type { ServerLaunch } from './local-guardian.ts';
 
 const execFileAsync = promisify(execFile);
@@ -45,11 +47,11 @@ export async function prepareDataDir(
   launch: ServerLaunch,
   cache: InitdbCacheChoice | undefined,
   log: Logger,
-): Promise<string> {
+): Promise<PreparedDataDir> {
   if (typeof cache !== 'string') {
     const took = await initCluster(launch);
     if (cache) log.info(`initdb cache not used (${cache.off}): initdb took ${took} s`);
-    return 'data from initdb';
+    return { origin: 'data from initdb' };
   }
   const owner = {
     uid: launch.spawnAs.uid ?? process.getuid?.() ?? 0,
@@ -59,44 +61,73 @@ export async function prepareDataDir(
   if (key instanceof Error) {
     const took = await initCluster(launch);
     log.info(`initdb cache not used (the binaries' key: ${key.message}): initdb took ${took} s`);
-    return 'data from initdb';
+    return { origin: 'data from initdb' };
   }
   return fromCache(launch, cache, key, log);
 }
 
-/** The template's copy when a whole one is there; else initdb, kept as the template when it may be. */
+/** The data directory made, and how (for the description); `spare`: the next run's spare being made. */
+export interface PreparedDataDir {
+  origin: string;
+  spare?: Promise<void>;
+}
+
+/**
+ * A spare of the template (made by an earlier run), else a copy of it, when a whole one is there; else
+ * initdb, kept as the template when it may be. Then a spare is made for the next run, beside this one.
+ */
 async function fromCache(
   launch: ServerLaunch,
   cache: string,
   key: TemplateKey,
   log: Logger,
-): Promise<string> {
-  const copyStarted = performance.now();
-  const lookup = await copyTemplate(cache, key, join(launch.dir, 'data')).catch(
-    (error: Error): TemplateLookup => ({
-      kind: 'copy-failed',
-      template: join(cache, key.name),
-      reason: error.message,
-    }),
-  );
-  if (lookup.kind === 'copied') {
-    log.info(`initdb cache: data directory copied from ${lookup.template} in ${since(copyStarted)} s`);
-    return `data copied from the initdb cache ${lookup.template}`;
+): Promise<PreparedDataDir> {
+  const started = performance.now();
+  const data = join(launch.dir, 'data');
+  const found = await readTemplate(cache, key);
+  let lookup: TemplateLookup = found.kind === 'found' ? { kind: 'copied', template: found.template } : found;
+  if (found.kind === 'found') {
+    const spared = await takeSpare(cache, key, data, found.census).catch(() => false);
+    if (!spared) lookup = await copyTemplate(found, data).catch(copyFailed(found.template));
+    if (lookup.kind === 'copied') {
+      const how = spared ? 'taken from a spare copy of' : 'copied from';
+      log.info(`initdb cache: data directory ${how} ${found.template} in ${since(started)} s`);
+      const spare = makeSpare(cache, key, found, launch.dir);
+      return { origin: `data copied from the initdb cache ${found.template}`, spare };
+    }
   }
-  const took = await initCluster(launch);
   if (lookup.kind === 'copy-failed') {
     // A whole template that could not be copied here is left as it is for the next run.
+    const took = await initCluster(launch);
     log.info(`initdb cache: copying ${lookup.template} failed (${lookup.reason}); initdb took ${took} s`);
-    return 'data from initdb';
+    return { origin: 'data from initdb' };
   }
+  // Absent, or unusable: its manifest, or the copy of its files (removed again).
+  const why =
+    lookup.kind === 'unusable'
+      ? `${lookup.template} not used: ${lookup.reason}`
+      : 'no template yet for these binaries';
+  return initdbAndFill(launch, cache, key, why, lookup.kind === 'unusable', log);
+}
+
+function copyFailed(template: string): (error: Error) => TemplateLookup {
+  return (error) => ({ kind: 'copy-failed', template, reason: error.message });
+}
+
+/** initdb, then its result published as the template (replacing an unusable one), said in one line. */
+async function initdbAndFill(
+  launch: ServerLaunch,
+  cache: string,
+  key: TemplateKey,
+  why: string,
+  replace: boolean,
+  log: Logger,
+): Promise<PreparedDataDir> {
+  const took = await initCluster(launch);
   const fillStarted = performance.now();
-  const fill = await fillTemplate(cache, key, join(launch.dir, 'data'), lookup.kind === 'unusable').catch(
+  const fill = await fillTemplate(cache, key, join(launch.dir, 'data'), replace).catch(
     (error: Error) => error,
   );
-  const why =
-    lookup.kind === 'absent'
-      ? 'no template yet for these binaries'
-      : `${lookup.template} not used: ${lookup.reason}`;
   const filled =
     fill instanceof Error
       ? `the cache ${cache} cannot be written (${fill.message}): running without it; --initdb-cache DIR|off`
@@ -104,7 +135,7 @@ async function fromCache(
         ? `kept as the template ${fill.template} for the next runs (${since(fillStarted)} s)`
         : `${fill.template}: ${fill.reason}`;
   log.info(`initdb cache: ${why}; initdb took ${took} s; ${filled}`);
-  return 'data from initdb';
+  return { origin: 'data from initdb' };
 }
 
 function since(started: number): string {

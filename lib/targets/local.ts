@@ -83,6 +83,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
   const dir = await mkdtemp(join(options.tempRoot, 'pg-restore-drill-'));
   const removeDir = () => rm(dir, { recursive: true, force: true });
   const env = { PATH: options.baseEnv.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
+  let spare: Promise<void> | undefined;
   try {
     const password = randomBytes(18).toString('base64url');
     const verifier = scramVerifier(password);
@@ -95,10 +96,19 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
       env,
       spawnAs: runAs ? { uid: runAs.uid, gid: runAs.gid } : {},
     };
-    const origin = await prepareDataDir(launch, options.initdbCache, options.log);
+    const prepared = await prepareDataDir(launch, options.initdbCache, options.log);
+    // The next run's spare is made while this one drills; whoever stops the server waits for it.
+    spare = prepared.spare;
     const secret = { password, verifier: await verifier };
-    return await launchServer(launch, secret, origin, options.log, removeDir);
+    const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir);
+    const spareMade = spare ?? Promise.resolve();
+    return {
+      ...started,
+      stop: () => Promise.all([started.stop(), spareMade]).then(() => {}),
+      keep: async () => (await Promise.all([started.keep(), spareMade]))[0],
+    };
   } catch (error) {
+    await spare;
     await removeDir();
     throw error;
   }
