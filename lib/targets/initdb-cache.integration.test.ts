@@ -32,6 +32,16 @@ async function treeChecksum(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Waits (up to a minute) until a run's spare of `name` is in the cache: it is made at the lowest priority. */
+async function spareMade(cache: string, name: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if ((await readdir(cache)).some((e) => e.startsWith(`${name}.spare-`))) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no spare of ${name} in ${cache} within a minute`);
+}
+
 describe('the initdb template cache of the local target', () => {
   let binDir = '';
   let root = '';
@@ -129,6 +139,7 @@ describe('the initdb template cache of the local target', () => {
       await c.query('CREATE DATABASE scribble');
       await c.query('CHECKPOINT');
     });
+    await spareMade(cache, key.name);
     await second.target.stop();
     expect(await treeChecksum(template)).toBe(before);
 
@@ -143,6 +154,12 @@ describe('the initdb template cache of the local target', () => {
     ]);
     const thirdVerifier = await verifier(third.target);
     expect([firstVerifier, secondVerifier]).not.toContain(thirdVerifier);
+    // …and makes the next one (waited for here: a stop abandons a spare not yet made).
+    for (;;) {
+      const now = (await readdir(cache)).filter((e) => e.startsWith(`${key.name}.spare-`));
+      if (now.length === 1 && now[0] !== spares[0]) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await third.target.stop();
     const after = (await readdir(cache)).filter((e) => e.startsWith(`${key.name}.spare-`));
     expect(after).toHaveLength(1);
@@ -196,6 +213,7 @@ describe('the initdb template cache of the local target', () => {
     expect(again.log.lines.find((l) => l.startsWith('initdb cache'))).toMatch(
       /^initdb cache: data directory copied from/,
     );
+    await spareMade(cache, key.name);
     await again.target.stop();
     // The template and the next run's spare; no temporary copy.
     expect((await readdir(cache)).map((e) => e.replace(/\.spare-[0-9a-f]{12}$/, '.spare'))).toEqual([

@@ -66,10 +66,13 @@ export async function prepareDataDir(
   return fromCache(launch, cache, key, log);
 }
 
-/** The data directory made, and how (for the description); `spare`: the next run's spare being made. */
+/**
+ * The data directory made, and how (for the description); `spare`: the next run's spare, being made
+ * beside this run; `settle` abandons it if it is not done yet, and resolves once it is made or gone.
+ */
 export interface PreparedDataDir {
   origin: string;
-  spare?: Promise<void>;
+  spare?: { settle(): Promise<void> };
 }
 
 /**
@@ -92,7 +95,14 @@ async function fromCache(
     if (lookup.kind === 'copied') {
       const how = spared ? 'taken from a spare copy of' : 'copied from';
       log.info(`initdb cache: data directory ${how} ${found.template} in ${since(started)} s`);
-      const spare = makeSpare(cache, key, found, launch.dir);
+      const abandon = new AbortController();
+      const made = makeSpare(cache, key, found, launch.dir, abandon.signal);
+      const spare = {
+        settle: () => {
+          abandon.abort();
+          return made;
+        },
+      };
       return { origin: `data copied from the initdb cache ${found.template}`, spare };
     }
   }

@@ -11,7 +11,12 @@ import type { Connection } from '../pg/connection.ts';
 import type { PgVersion } from '../pg/version.ts';
 import { newestDumpVersion } from './dump-version.ts';
 import { defaultInitdbCacheDir } from './initdb-cache.ts';
-import { type InitdbCacheChoice, LOCAL_SUPERUSER, prepareDataDir } from './local-data-dir.ts';
+import {
+  type InitdbCacheChoice,
+  LOCAL_SUPERUSER,
+  type PreparedDataDir,
+  prepareDataDir,
+} from './local-data-dir.ts';
 import { type ServerLaunch, spawnGuardian, stopGuardian, waitReady } from './local-guardian.ts';
 import { scramVerifier } from './scram-verifier.ts';
 import type { StartedTarget, Target } from './target.ts';
@@ -83,7 +88,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
   const dir = await mkdtemp(join(options.tempRoot, 'pg-restore-drill-'));
   const removeDir = () => rm(dir, { recursive: true, force: true });
   const env = { PATH: options.baseEnv.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
-  let spare: Promise<void> | undefined;
+  let spare: PreparedDataDir['spare'];
   try {
     const password = randomBytes(18).toString('base64url');
     const verifier = scramVerifier(password);
@@ -101,14 +106,14 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
     spare = prepared.spare;
     const secret = { password, verifier: await verifier };
     const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir);
-    const spareMade = spare ?? Promise.resolve();
+    const settle = async () => spare?.settle();
     return {
       ...started,
-      stop: () => Promise.all([started.stop(), spareMade]).then(() => {}),
-      keep: async () => (await Promise.all([started.keep(), spareMade]))[0],
+      stop: () => Promise.all([started.stop(), settle()]).then(() => {}),
+      keep: async () => (await Promise.all([started.keep(), settle()]))[0],
     };
   } catch (error) {
-    await spare;
+    await spare?.settle();
     await removeDir();
     throw error;
   }
