@@ -4,6 +4,7 @@
  * report): the report written, exit 143, the server and its directory gone.
  */
 import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { descendantsOf } from './support/drill-processes.ts';
 import { drillSetup } from './support/drill-setup.ts';
@@ -18,10 +19,10 @@ const TRIES = 6;
  */
 const STAGGER_MS = 150;
 
-/** Waits until initdb runs under the drill, as /proc shows it. */
+/** Waits until initdb (or the initdb cache's cp) runs under the drill, as /proc shows it. */
 async function initdbUnder(root: number, exited: () => boolean): Promise<void> {
   for (;;) {
-    if ((await descendantsOf(root)).some((p) => /(^|\/)initdb$/.test(p.argv[0] ?? ''))) return;
+    if ((await descendantsOf(root)).some((p) => /(^|\/)(initdb|cp)$/.test(p.argv[0] ?? ''))) return;
     if (exited()) throw new Error(`the drill (pid ${root}) exited before its initdb ran`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -33,7 +34,20 @@ describe('a SIGTERM while the throwaway server is made', () => {
     for (let n = 0; n < TRIES; n++) {
       const temp = await setup.freshDir(`temp-${n}`);
       const reports = await setup.freshDir(`reports-${n}`);
-      const args = ['--target', 'local', '--progress', 'off', '--report-dir', reports, '--temp-dir', temp];
+      // Every other try copies the initdb cache's template (cp) instead of running initdb.
+      const cache = n % 2 ? join(setup.scratch, 'initdb-cache') : 'off';
+      const args = [
+        '--target',
+        'local',
+        '--progress',
+        'off',
+        '--report-dir',
+        reports,
+        '--temp-dir',
+        temp,
+        '--initdb-cache',
+        cache,
+      ];
       const run = startCli(args);
       let exited = false;
       void run.done.then(() => {

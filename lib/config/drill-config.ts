@@ -70,6 +70,8 @@ export interface DrillConfig {
   /** What stderr carries: JSON lines in a pod or when asked, human lines elsewhere. */
   logFormat: LogFormat;
   keep: boolean;
+  /** `--initdb-cache`: a directory, `off`, or undefined for the default (lib/targets/initdb-cache.ts). */
+  initdbCache: string | undefined;
   tempDir: string;
   help: boolean;
   /** The drill's own Job, when it runs in one (DRILL_JOB_NAME, from the downward API). */

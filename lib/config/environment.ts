@@ -17,6 +17,10 @@ export const ENVIRONMENT: readonly { vars: readonly string[]; help: string }[] =
     vars: ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT'],
     help: "the in-cluster API server, reached with the pod's service account; in a pod of a Job the drill also records a Kubernetes Event on the Job",
   },
+  {
+    vars: ['XDG_CACHE_HOME'],
+    help: "the initdb cache's default directory for --target local: $XDG_CACHE_HOME/pg-restore-drill/initdb, else ~/.cache/pg-restore-drill/initdb (HOME)",
+  },
   { vars: ['HOSTNAME'], help: "the Event's reporting instance when POD_NAME is not set" },
   {
     vars: ['PATH'],

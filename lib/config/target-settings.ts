@@ -89,6 +89,13 @@ export const TARGET_SETTINGS = {
     parse: flag,
     help: 'leave the throwaway server running afterwards and print how to connect',
   },
+  'initdb-cache': {
+    field: 'initdbCache',
+    env: 'DRILL_INITDB_CACHE',
+    arg: 'DIR|off',
+    parse: (given) => (text(given) === 'off' ? 'off' : path(given)),
+    help: 'for --target local: initdb once per set of PostgreSQL binaries and keep the result here, copied for every later run (default: $XDG_CACHE_HOME/pg-restore-drill/initdb, else ~/.cache/pg-restore-drill/initdb); off: initdb every run',
+  },
   'temp-dir': {
     field: 'tempDir',
     env: 'DRILL_TEMP_DIR',

@@ -85,33 +85,37 @@ export async function stopGuardian(
 
 export type Readiness = { ok: true; version: PgVersion } | { ok: false; reason: string; portTaken: boolean };
 
-/** Waits until the server answers, or its log says it will not (a FATAL, a port already taken). */
-export async function waitReady(connection: Connection, logFile: string): Promise<Readiness> {
+/**
+ * Waits until the server answers, or its log says it will not (a FATAL, a port already taken). `first`
+ * runs on the first session before it is ended (the local target sets the run's password there).
+ */
+export async function waitReady(
+  connection: Connection,
+  logFile: string,
+  first?: (client: pg.Client) => Promise<void>,
+): Promise<Readiness> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   let lastError = '';
   while (Date.now() < deadline) {
     const client = new pg.Client({ ...connection, connectionTimeoutMillis: 2000 });
-    try {
-      await client.connect();
-      return { ok: true, version: await serverVersion(client) };
-    } catch (error) {
-      lastError = (error as Error).message;
-    } finally {
-      await client.end().catch(() => {});
+    const connected = await client.connect().then(
+      () => true,
+      (error: Error) => {
+        lastError = error.message;
+        return false;
+      },
+    );
+    if (connected) {
+      try {
+        await first?.(client);
+        return { ok: true, version: await serverVersion(client) };
+      } finally {
+        await client.end().catch(() => {});
+      }
     }
-    // Our own early connection attempts make the server log `FATAL: the database system is starting
-    // up`: that one is not a failed start.
-    const serverLog = (await readFile(logFile, 'utf8').catch(() => ''))
-      .split('\n')
-      .filter((line) => !line.includes('the database system is starting up'))
-      .join('\n');
-    if (/\b(FATAL|PANIC):/.test(serverLog)) {
-      return {
-        ok: false,
-        reason: tail(serverLog),
-        portTaken: /could not bind|Address already in use/.test(serverLog),
-      };
-    }
+    await client.end().catch(() => {});
+    const failed = await startFailed(logFile);
+    if (failed) return failed;
     // The server takes some tens of milliseconds to accept connections: looked at often, it is used as
     // soon as it does (a failed attempt, before the socket exists, costs well under a millisecond).
     await sleep(READY_POLL_MS);
@@ -120,6 +124,22 @@ export async function waitReady(connection: Connection, logFile: string): Promis
     ok: false,
     reason: `no connection within ${START_TIMEOUT_MS / 1000} s (last error: ${lastError})`,
     portTaken: false,
+  };
+}
+
+/** The server's log says it will not start: a FATAL or PANIC (a port already taken among them). */
+async function startFailed(logFile: string): Promise<Readiness | undefined> {
+  // Our own early connection attempts make the server log `FATAL: the database system is starting
+  // up`: that one is not a failed start.
+  const serverLog = (await readFile(logFile, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((line) => !line.includes('the database system is starting up'))
+    .join('\n');
+  if (!/\b(FATAL|PANIC):/.test(serverLog)) return undefined;
+  return {
+    ok: false,
+    reason: tail(serverLog),
+    portTaken: /could not bind|Address already in use/.test(serverLog),
   };
 }
 

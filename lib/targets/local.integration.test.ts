@@ -31,7 +31,7 @@ describe('local throwaway cluster', () => {
     for (const target of started) await target.stop();
   });
 
-  it('starts with password auth on a socket in its temp dir and removes the dir on stop', async () => {
+  it('starts with a socket in its temp dir, TCP behind its password, and removes the dir on stop', async () => {
     const target = await startTestCluster();
     started.push(target);
     const { connection } = target.handle;
@@ -43,7 +43,12 @@ describe('local throwaway cluster', () => {
       async (c) => (await c.query('SELECT current_user AS u')).rows[0]?.u,
     );
     expect(user).toBe('postgres');
-    await expect(withClient({ ...connection, password: 'wrong' }, 'postgres', async () => 1)).rejects.toThrow(
+    // The socket is trusted (only the run's 0700 directory reaches it); TCP demands the run's password.
+    const tcp = { ...connection, host: '127.0.0.1' };
+    expect(
+      await withClient(tcp, 'postgres', async (c) => (await c.query('SELECT 1 AS one')).rows[0]?.one),
+    ).toBe(1);
+    await expect(withClient({ ...tcp, password: 'wrong' }, 'postgres', async () => 1)).rejects.toThrow(
       /password authentication failed/,
     );
     await target.stop();

@@ -1,22 +1,27 @@
-import { type ChildProcess, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import type pg from 'pg';
 import { TargetError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { findPgBinDir } from '../pg/binaries.ts';
 import type { Connection } from '../pg/connection.ts';
 import type { PgVersion } from '../pg/version.ts';
 import { newestDumpVersion } from './dump-version.ts';
+import { defaultInitdbCacheDir } from './initdb-cache.ts';
+import {
+  type InitdbCacheChoice,
+  LOCAL_SUPERUSER,
+  type PreparedDataDir,
+  prepareDataDir,
+} from './local-data-dir.ts';
 import { type ServerLaunch, spawnGuardian, stopGuardian, waitReady } from './local-guardian.ts';
+import { scramVerifier } from './scram-verifier.ts';
 import type { StartedTarget, Target } from './target.ts';
 
-const execFileAsync = promisify(execFile);
-
-/** The throwaway cluster's superuser, as in the operator's cluster. */
-export const LOCAL_SUPERUSER = 'postgres';
+export { LOCAL_SUPERUSER };
 
 /** `--target local`: a throwaway cluster from the PostgreSQL binaries on this machine. */
 export const localTarget: Target = {
@@ -34,9 +39,27 @@ export const localTarget: Target = {
     });
     if (fits) deps.log.info(choice);
     else deps.log.warn(choice);
-    return startLocalTarget({ binDir, tempRoot: options.tempDir, baseEnv: deps.env, log: deps.log });
+    return startLocalTarget({
+      binDir,
+      tempRoot: options.tempDir,
+      baseEnv: deps.env,
+      log: deps.log,
+      initdbCache: initdbCacheOf(options.initdbCache, deps.env),
+    });
   },
 };
+
+/** `--initdb-cache`: its directory, the default one, or why there is none (said once in the log). */
+function initdbCacheOf(
+  setting: string | undefined,
+  env: NodeJS.ProcessEnv,
+): LocalTargetOptions['initdbCache'] {
+  if (setting === 'off') return { off: '--initdb-cache off' };
+  const dir = setting ?? defaultInitdbCacheDir(env);
+  return (
+    dir ?? { off: 'no cache directory: neither XDG_CACHE_HOME nor HOME is set; --initdb-cache DIR gives one' }
+  );
+}
 
 export interface LocalTargetOptions {
   binDir: string;
@@ -44,6 +67,11 @@ export interface LocalTargetOptions {
   tempRoot: string;
   baseEnv: NodeJS.ProcessEnv;
   log: Logger;
+  /**
+   * The initdb template cache (lib/targets/initdb-cache.ts): its directory, or why it is not used (said
+   * in the log). Absent: initdb every time, silently (library callers, tests of other things).
+   */
+  initdbCache?: InitdbCacheChoice;
 }
 
 interface RunAs {
@@ -52,12 +80,19 @@ interface RunAs {
   gid: number;
 }
 
-/** Starts a throwaway cluster: initdb into a temp dir, a free loopback port, a socket in the temp dir. */
+/**
+ * Starts a throwaway cluster: a data directory (a copy of the initdb cache's template, else initdb) in a
+ * temp dir, a free loopback port, a socket in the temp dir, a fresh random superuser password.
+ */
 export async function startLocalTarget(options: LocalTargetOptions): Promise<StartedTarget> {
   const dir = await mkdtemp(join(options.tempRoot, 'pg-restore-drill-'));
   const removeDir = () => rm(dir, { recursive: true, force: true });
   const env = { PATH: options.baseEnv.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
+  let spare: PreparedDataDir['spare'];
   try {
+    const password = randomBytes(18).toString('base64url');
+    const verifier = scramVerifier(password);
+    verifier.catch(() => {});
     const runAs = await serverUser();
     if (runAs) await handOver(dir, options, runAs);
     const launch = {
@@ -66,9 +101,19 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
       env,
       spawnAs: runAs ? { uid: runAs.uid, gid: runAs.gid } : {},
     };
-    const password = await initCluster(launch);
-    return await launchServer(launch, password, options.log, removeDir);
+    const prepared = await prepareDataDir(launch, options.initdbCache, options.log);
+    // The next run's spare is made while this one drills; whoever stops the server waits for it.
+    spare = prepared.spare;
+    const secret = { password, verifier: await verifier };
+    const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir);
+    const settle = async () => spare?.settle();
+    return {
+      ...started,
+      stop: () => Promise.all([started.stop(), settle()]).then(() => {}),
+      keep: async () => (await Promise.all([started.keep(), settle()]))[0],
+    };
   } catch (error) {
+    await spare?.settle();
     await removeDir();
     throw error;
   }
@@ -86,45 +131,38 @@ async function handOver(dir: string, options: LocalTargetOptions, runAs: RunAs):
   options.log.info(`running as root: the throwaway server runs as user ${runAs.name}`);
 }
 
-/** initdb with a fresh random superuser password (through a file, never argv); returns the password. */
-async function initCluster(launch: ServerLaunch): Promise<string> {
-  const { dir, spawnAs } = launch;
-  const password = randomBytes(18).toString('base64url');
-  const pwfile = join(dir, 'initdb.pw');
-  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-  if (spawnAs.uid !== undefined && spawnAs.gid !== undefined) await chown(pwfile, spawnAs.uid, spawnAs.gid);
-  const args = ['-D', join(dir, 'data'), '-U', LOCAL_SUPERUSER, `--pwfile=${pwfile}`, '-A', 'scram-sha-256'];
-  args.push('-E', 'UTF8', '--no-locale', '--no-sync');
-  await execFileAsync(join(launch.binDir, 'initdb'), args, { env: launch.env, ...spawnAs }).catch(
-    (error: Error & { stderr?: string }) => {
-      throw new TargetError(`initdb failed in ${dir}: ${error.stderr?.trim() || error.message}`, {
-        cause: error,
-      });
-    },
-  );
-  await rm(pwfile);
-  return password;
+/** The run's own superuser password, and the SCRAM verifier the server is given instead of it. */
+interface RunSecret {
+  password: string;
+  verifier: string;
 }
 
-/** Starts the server on a free port (another, up to three times, if that one was taken meanwhile). */
+/**
+ * Starts the server on a free port (another, up to three times, if that one was taken meanwhile), and on
+ * its first session (the socket, trust) gives the superuser this run's password as a SCRAM verifier.
+ */
 async function launchServer(
   launch: ServerLaunch,
-  password: string,
+  secret: RunSecret,
+  origin: string,
   log: Logger,
   removeDir: () => Promise<void>,
 ): Promise<StartedTarget> {
   const { dir } = launch;
+  const { password } = secret;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const guardian = spawnGuardian(launch, port);
     const connection: Connection = { host: dir, port, user: LOCAL_SUPERUSER, password, database: 'postgres' };
-    const ready = await waitReady(connection, join(dir, 'server.log')).catch(async (error: unknown) => {
+    const ready = await waitReady(connection, join(dir, 'server.log'), (client) =>
+      setPassword(client, secret.verifier),
+    ).catch(async (error: unknown) => {
       await stopGuardian(guardian, removeDir);
       throw error;
     });
     if (ready.ok) {
       log.info(`throwaway PostgreSQL ${ready.version.text} started on 127.0.0.1:${port} (data in ${dir})`);
-      return startedLocal(launch, connection, ready.version, guardian, removeDir);
+      return startedLocal(launch, connection, ready.version, origin, guardian, removeDir);
     }
     await stopGuardian(guardian, async () => {});
     if (!(ready.portTaken && attempt < 3)) {
@@ -133,11 +171,19 @@ async function launchServer(
   }
 }
 
+/** The verifier, never the password: no server log or catalog can hold the password itself. */
+async function setPassword(client: pg.Client, verifier: string): Promise<void> {
+  await client.query(
+    `ALTER ROLE ${client.escapeIdentifier(LOCAL_SUPERUSER)} PASSWORD ${client.escapeLiteral(verifier)}`,
+  );
+}
+
 /** The handle of a running throwaway server, and how to stop or keep it. */
 function startedLocal(
   launch: ServerLaunch,
   connection: Connection,
   version: PgVersion,
+  origin: string,
   guardian: ChildProcess,
   removeDir: () => Promise<void>,
 ): StartedTarget {
@@ -146,7 +192,7 @@ function startedLocal(
   return {
     handle: {
       kind: 'local',
-      description: `throwaway cluster from ${binDir} on 127.0.0.1:${port}`,
+      description: `throwaway cluster from ${binDir} on 127.0.0.1:${port} (${origin})`,
       connection,
       serverVersion: version,
       scratch: true,

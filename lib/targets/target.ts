@@ -73,6 +73,8 @@ export interface TargetOptions {
   pgSearchRoots: string[];
   /** local: parent of the throwaway cluster's directory. */
   tempDir: string;
+  /** local: the initdb template cache's directory, `off`, or undefined for the default. */
+  initdbCache: string | undefined;
   /** url, pod: the server the checks connect to. Never logged. */
   databaseUrl: string | undefined;
   /** url: declared disposable. */

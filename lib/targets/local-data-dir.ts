@@ -1,0 +1,168 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { TargetError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import {
+  copyTemplate,
+  fillTemplate,
+  readTemplate,
+  type TemplateKey,
+  type TemplateLookup,
+  templateKey,
+} from './initdb-cache.ts';
+import { makeSpare, takeSpare } from './initdb-spare.ts';
+import type { ServerLaunch } from './local-guardian.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** The throwaway cluster's superuser, as in the operator's cluster. */
+export const LOCAL_SUPERUSER = 'postgres';
+
+/** The initdb template cache's directory, or why it is not used (said once in the log). */
+export type InitdbCacheChoice = string | { off: string };
+
+/**
+ * initdb's options but -D. Trust on the socket only: it lives in the run's 0700 directory, which only
+ * the server's user and root reach (the people who can read the data files anyway); TCP demands the
+ * password, which every run sets afresh (setPassword). So a cached template holds no password at all.
+ */
+export const INITDB_OPTIONS = [
+  '-U',
+  LOCAL_SUPERUSER,
+  '--auth-local=trust',
+  '--auth-host=scram-sha-256',
+  '-E',
+  'UTF8',
+  '--no-locale',
+  '--no-sync',
+] as const;
+
+/**
+ * Makes `dir/data`, never started yet: a copy of the cache's template for these binaries, else initdb
+ * (whose result then becomes the template). Says in one log line which, and returns it for the target's
+ * description. A cache that cannot be used or written never fails the start: initdb runs as before.
+ */
+export async function prepareDataDir(
+  launch: ServerLaunch,
+  cache: InitdbCacheChoice | undefined,
+  log: Logger,
+): Promise<PreparedDataDir> {
+  if (typeof cache !== 'string') {
+    const took = await initCluster(launch);
+    if (cache) log.info(`initdb cache not used (${cache.off}): initdb took ${took} s`);
+    return { origin: 'data from initdb' };
+  }
+  const owner = {
+    uid: launch.spawnAs.uid ?? process.getuid?.() ?? 0,
+    gid: launch.spawnAs.gid ?? process.getgid?.() ?? 0,
+  };
+  const key = await templateKey(launch.binDir, INITDB_OPTIONS, owner).catch((error: Error) => error);
+  if (key instanceof Error) {
+    const took = await initCluster(launch);
+    log.info(`initdb cache not used (the binaries' key: ${key.message}): initdb took ${took} s`);
+    return { origin: 'data from initdb' };
+  }
+  return fromCache(launch, cache, key, log);
+}
+
+/**
+ * The data directory made, and how (for the description); `spare`: the next run's spare, being made
+ * beside this run; `settle` abandons it if it is not done yet, and resolves once it is made or gone.
+ */
+export interface PreparedDataDir {
+  origin: string;
+  spare?: { settle(): Promise<void> };
+}
+
+/**
+ * A spare of the template (made by an earlier run), else a copy of it, when a whole one is there; else
+ * initdb, kept as the template when it may be. Then a spare is made for the next run, beside this one.
+ */
+async function fromCache(
+  launch: ServerLaunch,
+  cache: string,
+  key: TemplateKey,
+  log: Logger,
+): Promise<PreparedDataDir> {
+  const started = performance.now();
+  const data = join(launch.dir, 'data');
+  const found = await readTemplate(cache, key);
+  let lookup: TemplateLookup = found.kind === 'found' ? { kind: 'copied', template: found.template } : found;
+  if (found.kind === 'found') {
+    const spared = await takeSpare(cache, key, data, found.census).catch(() => false);
+    if (!spared) lookup = await copyTemplate(found, data).catch(copyFailed(found.template));
+    if (lookup.kind === 'copied') {
+      const how = spared ? 'taken from a spare copy of' : 'copied from';
+      log.info(`initdb cache: data directory ${how} ${found.template} in ${since(started)} s`);
+      const abandon = new AbortController();
+      const made = makeSpare(cache, key, found, launch.dir, abandon.signal);
+      const spare = {
+        settle: () => {
+          abandon.abort();
+          return made;
+        },
+      };
+      return { origin: `data copied from the initdb cache ${found.template}`, spare };
+    }
+  }
+  if (lookup.kind === 'copy-failed') {
+    // A whole template that could not be copied here is left as it is for the next run.
+    const took = await initCluster(launch);
+    log.info(`initdb cache: copying ${lookup.template} failed (${lookup.reason}); initdb took ${took} s`);
+    return { origin: 'data from initdb' };
+  }
+  // Absent, or unusable: its manifest, or the copy of its files (removed again).
+  const why =
+    lookup.kind === 'unusable'
+      ? `${lookup.template} not used: ${lookup.reason}`
+      : 'no template yet for these binaries';
+  return initdbAndFill(launch, cache, key, why, lookup.kind === 'unusable', log);
+}
+
+function copyFailed(template: string): (error: Error) => TemplateLookup {
+  return (error) => ({ kind: 'copy-failed', template, reason: error.message });
+}
+
+/** initdb, then its result published as the template (replacing an unusable one), said in one line. */
+async function initdbAndFill(
+  launch: ServerLaunch,
+  cache: string,
+  key: TemplateKey,
+  why: string,
+  replace: boolean,
+  log: Logger,
+): Promise<PreparedDataDir> {
+  const took = await initCluster(launch);
+  const fillStarted = performance.now();
+  const fill = await fillTemplate(cache, key, join(launch.dir, 'data'), replace).catch(
+    (error: Error) => error,
+  );
+  const filled =
+    fill instanceof Error
+      ? `the cache ${cache} cannot be written (${fill.message}): running without it; --initdb-cache DIR|off`
+      : fill.filled
+        ? `kept as the template ${fill.template} for the next runs (${since(fillStarted)} s)`
+        : `${fill.template}: ${fill.reason}`;
+  log.info(`initdb cache: ${why}; initdb took ${took} s; ${filled}`);
+  return { origin: 'data from initdb' };
+}
+
+function since(started: number): string {
+  return ((performance.now() - started) / 1000).toFixed(2);
+}
+
+/** initdb into `dir/data` (no password: each run sets its own after the start); returns its seconds. */
+async function initCluster(launch: ServerLaunch): Promise<string> {
+  const { dir, spawnAs } = launch;
+  const started = performance.now();
+  const args = ['-D', join(dir, 'data'), ...INITDB_OPTIONS];
+  await execFileAsync(join(launch.binDir, 'initdb'), args, { env: launch.env, ...spawnAs }).catch(
+    (error: Error & { stderr?: string }) => {
+      throw new TargetError(`initdb failed in ${dir}: ${error.stderr?.trim() || error.message}`, {
+        cause: error,
+      });
+    },
+  );
+  return since(started);
+}

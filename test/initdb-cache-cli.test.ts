@@ -1,0 +1,134 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readReport, runCli } from './support/run-cli.ts';
+
+const run = promisify(execFile);
+
+/** The one line the local target says about the initdb cache. */
+const cacheLine = (stderr: string) => stderr.split('\n').filter((l) => /^initdb cache/.test(l));
+
+describe('the self-contained drill with the initdb cache', () => {
+  let scratch = '';
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'drill-initdb-cli-'));
+    await chmod(scratch, 0o755);
+  });
+  afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+  const drill = async (name: string, args: string[], env: NodeJS.ProcessEnv) => {
+    const reports = join(scratch, `${name}-report`);
+    const result = await runCli(
+      ['--target', 'local', '--temp-dir', scratch, '--report-dir', reports, '--progress', 'off', ...args],
+      env,
+    );
+    return { ...result, report: await readReport(reports) };
+  };
+
+  it('two drills filling an empty cache at once both pass; the next copies the template; --keep still connects over TCP', async () => {
+    const xdg = join(scratch, 'xdg');
+    const env = { XDG_CACHE_HOME: xdg };
+    const [a, b] = await Promise.all([drill('a', [], env), drill('b', [], env)]);
+    for (const r of [a, b]) {
+      expect({ code: r.code, verdict: r.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+      expect(cacheLine(r.stderr)).toHaveLength(1);
+    }
+    const [template] = await readdir(join(xdg, 'pg-restore-drill', 'initdb'));
+    expect(template).toMatch(/^\d+\.\d+-[0-9a-f]{24}$/);
+    const path = join(xdg, 'pg-restore-drill', 'initdb', template as string);
+
+    const c = await drill('c', ['--keep'], env);
+    expect({ code: c.code, verdict: c.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+    expect(cacheLine(c.stderr)).toEqual([
+      expect.stringMatching(new RegExp(`^initdb cache: data directory copied from ${path} in [\\d.]+ s$`)),
+    ]);
+    expect(c.report.target?.description).toMatch(
+      new RegExp(`\\(data copied from the initdb cache ${path}\\)$`),
+    );
+    expect(c.stdout).toContain(`(data copied from the initdb cache ${path}), PostgreSQL`);
+    // The kept server: its printed TCP command works with its pgpass, and it is removed as printed.
+    const connect = /connect: PGPASSFILE=(\S+) (\S+) -h 127\.0\.0\.1 -p (\d+) -U postgres -d postgres/.exec(
+      c.stderr,
+    );
+    const remove = /remove: {2}(.*)$/m.exec(c.stderr);
+    expect(connect).not.toBeNull();
+    const [, pgpass, psql, port] = connect as RegExpExecArray;
+    const { stdout } = await run(
+      psql as string,
+      [
+        '-X',
+        '-w',
+        '-At',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        port as string,
+        '-U',
+        'postgres',
+        '-d',
+        'backup_test',
+        '-c',
+        'SELECT count(*) FROM users',
+      ],
+      {
+        env: { PATH: process.env.PATH, PGPASSFILE: pgpass },
+      },
+    );
+    expect(stdout.trim()).toBe('3');
+    await expect(
+      run(
+        psql as string,
+        ['-X', '-w', '-h', '127.0.0.1', '-p', port as string, '-U', 'postgres', '-c', 'SELECT 1'],
+        {
+          env: { PATH: process.env.PATH, PGPASSWORD: 'wrong' },
+        },
+      ),
+    ).rejects.toThrow(/password authentication failed for user "postgres"/);
+    await run('sh', ['-c', (remove as RegExpExecArray)[1] as string]);
+  });
+
+  it('--initdb-cache off runs initdb and leaves the cache alone', async () => {
+    const xdg = join(scratch, 'xdg-off');
+    await mkdir(xdg);
+    const r = await drill('off', ['--initdb-cache', 'off'], { XDG_CACHE_HOME: xdg });
+    expect({ code: r.code, verdict: r.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+    expect(cacheLine(r.stderr)).toEqual([
+      expect.stringMatching(/^initdb cache not used \(--initdb-cache off\): initdb took [\d.]+ s$/),
+    ]);
+    expect(r.report.target?.description).toMatch(/\(data from initdb\)$/);
+    expect(await readdir(xdg)).toEqual([]);
+  });
+
+  it('an unwritable cache directory, or none at all, falls back to initdb with one log line, and the drill passes', async () => {
+    // A read-only file system where the cache would be, as a pod's read-only root is (EROFS even for root).
+    const locked = join(scratch, 'read-only');
+    await mkdir(locked);
+    await run('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m,mode=0755', 'tmpfs', locked]);
+    let r: Awaited<ReturnType<typeof drill>>;
+    try {
+      r = await drill('locked', [], { HOME: locked, XDG_CACHE_HOME: '' });
+    } finally {
+      await run('umount', [locked]);
+    }
+    const cache = join(locked, '.cache', 'pg-restore-drill', 'initdb');
+    expect({ code: r.code, verdict: r.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+    expect(cacheLine(r.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^initdb cache: no template yet for these binaries; initdb took [\\d.]+ s; the cache ${cache} cannot be written \\(EROFS: read-only file system.*\\): running without it; --initdb-cache DIR\\|off$`,
+        ),
+      ),
+    ]);
+
+    const homeless = await drill('homeless', [], { HOME: '', XDG_CACHE_HOME: '' });
+    expect({ code: homeless.code, verdict: homeless.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+    expect(cacheLine(homeless.stderr)).toEqual([
+      expect.stringMatching(
+        /^initdb cache not used \(no cache directory: neither XDG_CACHE_HOME nor HOME is set; --initdb-cache DIR gives one\): initdb took [\d.]+ s$/,
+      ),
+    ]);
+  });
+});
