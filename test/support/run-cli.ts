@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -36,6 +37,8 @@ export interface CliOptions {
   prefix?: string[];
 }
 
+const TEST_CACHE_HOME = join(tmpdir(), `pg-restore-drill-test-cache-${process.getuid?.() ?? 'user'}`);
+
 /**
  * The environment a test's CLI runs with: this process's, without DRILL_*, PG* and DATABASE_URL, and
  * without the container engine's variables unless `engine` (elsewhere `--target auto` must mean the
@@ -53,7 +56,14 @@ export function cliEnv(env: NodeJS.ProcessEnv = {}, engine = false): NodeJS.Proc
   );
   // The two looks at the newest backup that tell whether it is still being written are 5 s apart by
   // default: a test that is not about a growing backup looks 0.1 s apart (a test may set it again).
-  return { ...base, DRILL_GROWTH_CHECK_INTERVAL: '0.1', ...env };
+  // The local target's initdb template cache goes to a directory of the tests' own in the temp dir,
+  // never the user's ~/.cache (the cache's own tests give theirs).
+  return {
+    ...base,
+    XDG_CACHE_HOME: TEST_CACHE_HOME,
+    DRILL_GROWTH_CHECK_INTERVAL: '0.1',
+    ...env,
+  };
 }
 
 /**
