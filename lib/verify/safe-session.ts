@@ -11,14 +11,16 @@ export async function pinSearchPath(client: pg.ClientBase): Promise<void> {
 }
 
 /**
- * The orphan queries' planner settings, for the check's own session only. Each is a full scan of a
- * child table and a hash of its parent's keys, run beside deep verification's read-back sessions,
- * which already keep every core busy: parallel workers then add CPU (a shared hash build, Gather) and
- * finish no sooner, and JIT compiles for tens of milliseconds per query on a fresh server. Neither
- * changes what a query returns. Measured at 1 GB (docs/how-it-works.md): ~0.5-1 s less CPU.
+ * JIT off for the check's own session (PostgreSQL 11 on; older servers have no JIT): an orphan query
+ * is one scan of a child table and a hash of its parent's keys, which JIT compiles for tens of
+ * milliseconds on a fresh server, hundreds once it costs past jit_optimize_above_cost, and speeds up
+ * by less. It changes nothing a query returns. Parallel workers stay as the server has them: beside
+ * the read-back (deep-checks.ts) a serial scan of the largest child would be the one job left running
+ * on one core once the read-back ends.
  */
-export async function cheapScans(client: pg.ClientBase): Promise<void> {
+export async function jitOff(client: pg.ClientBase): Promise<void> {
   await client.query(
-    "SELECT pg_catalog.set_config('jit', 'off', false), pg_catalog.set_config('max_parallel_workers_per_gather', '0', false)",
+    `SELECT CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 110000
+                 THEN pg_catalog.set_config('jit', 'off', false) END`,
   );
 }
