@@ -35,9 +35,6 @@ export interface DatabaseReadback {
   tables: RestoredDigest[];
 }
 
-/** `jit` came with PostgreSQL 11. */
-const JIT_VERSION = 110000;
-
 /** A table's parts as they come in (a table read in block ranges has several). */
 interface Partial {
   digest: RowDigest;
@@ -169,9 +166,6 @@ export async function readDatabase(
   }
   const quoteAllIdentifiers = [...found.relations.values()].some((r) => r.quoting === 'all');
   const { session, lines } = readSessionFor(settings, { ...found, quoteAllIdentifiers });
-  // A read is one scan and its COPY text: JIT (PostgreSQL 11 on) would compile for tens or hundreds of
-  // milliseconds per statement once a table's ranges cost past jit_above_cost, and speed up nothing.
-  if (found.serverVersion >= JIT_VERSION) lines.push('SET jit = off;');
   const units = planReads(tables, found, results, readers);
   const unitsOf = new Map<number, number>();
   for (const unit of units) unitsOf.set(unit.index, (unitsOf.get(unit.index) ?? 0) + 1);
