@@ -52,8 +52,7 @@ import {
 import { contractFromSpec, defaultCanaryContract } from '../lib/verify/canary-contract.ts';
 import { CanaryContractError } from '../lib/verify/canary-discovery.ts';
 import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
-import { checkConstraintsEverywhere } from '../lib/verify/constraints-everywhere.ts';
-import { verifyDeep } from '../lib/verify/deep.ts';
+import { type DeepChecks, startDeepChecks } from '../lib/verify/deep-checks.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
 import {
   drillPlan,
@@ -545,28 +544,39 @@ async function checkRestoredUsers(ctx: TestContext): Promise<Verdict> {
   return { ...verdict, facts: { ...verdict.facts, contract: current.contract } };
 }
 
+/** --verify deep's two checks, started together by whichever of their steps runs first. */
+let deepChecks: DeepChecks | undefined;
+function startDeep(ctx: TestContext): DeepChecks {
+  const names = [...new Set((found.digests ?? []).filter((d) => d.kind === 'table').map((d) => d.database))];
+  deepChecks ??= startDeepChecks({
+    tables: {
+      executor,
+      expected: found.digests ?? [],
+      databaseFor: restoredName,
+      timeZone: plan.sourceTimeZone,
+      allowUnverified: plan.allowUnverified,
+      clock: () => performance.now(),
+      signal: ctx.signal,
+    },
+    constraints: {
+      databases: names.map((database) => ({ database, restoredDatabase: restoredName(database) })),
+      withDatabase: (database, fn) => withClient(target.connection, database, fn),
+    },
+  });
+  return deepChecks;
+}
+
 async function everyTable(ctx: TestContext): Promise<Verdict> {
   if (plan.verify !== 'deep') ctx.skip('not run: --verify canary (--verify deep reads every table back)');
-  const { verdict, tables, sessions } = await verifyDeep({
-    executor,
-    expected: found.digests ?? [],
-    databaseFor: restoredName,
-    timeZone: plan.sourceTimeZone,
-    allowUnverified: plan.allowUnverified,
-    clock: () => performance.now(),
-    signal: ctx.signal,
-  });
+  const { verdict, tables, sessions } = await startDeep(ctx).tables;
   return { ...verdict, facts: { ...verdict.facts, deep: { tables, sessions } } };
 }
 
+/** Run beside the tables' read-back (lib/verify/deep-checks.ts), started with it. */
 async function constraintsEverywhere(ctx: TestContext): Promise<Verdict> {
   if (plan.verify !== 'deep')
     ctx.skip("not run: --verify canary (--verify deep checks every restored database's constraints)");
-  const names = [...new Set((found.digests ?? []).filter((d) => d.kind === 'table').map((d) => d.database))];
-  return checkConstraintsEverywhere(
-    names.map((database) => ({ database, restoredDatabase: restoredName(database) })),
-    (database, fn) => withClient(target.connection, database, fn),
-  );
+  return startDeep(ctx).constraints;
 }
 
 function holdExpectations(ctx: TestContext): Promise<Verdict> {

@@ -83,3 +83,4 @@ export { CANARY_TRANSACTIONS, CANARY_USERS, canarySeedSql } from './verify/canar
 export { checkForeignKeys, checkSequences } from './verify/constraints.ts';
 export { checkConstraintsEverywhere } from './verify/constraints-everywhere.ts';
 export { readDatabase, readDigests, verifyDeep } from './verify/deep.ts';
+export { type DeepChecks, startDeepChecks } from './verify/deep-checks.ts';

@@ -25,6 +25,25 @@ describe('murmur3x128', () => {
     murmur3x128(Buffer.from('xx\n1\talice\nyy'), 3, 10, 0, b);
     expect([...b]).toEqual([...a]);
   });
+
+  it('reads words at any offset of any view, buffer after buffer (one DataView per buffer)', () => {
+    const line = '42\t1700\tsku-00042\tshipped\t12.50\t3\t2026-01-02 03:04:05+00\t\\N';
+    const alone = new Uint32Array(4);
+    murmur3x128(Buffer.from(line), 0, line.length, 7, alone);
+    const got: string[] = [];
+    const slab = Buffer.alloc(4096, 0x78);
+    for (let offset = 0; offset < 8; offset++) {
+      // A view into a larger allocation (as a chunk of a pipe read is), then another array between.
+      const view = new Uint8Array(slab.buffer, slab.byteOffset + 100 + offset, line.length + 9);
+      view.set(Buffer.from(line), 5);
+      const out = new Uint32Array(4);
+      murmur3x128(view, 5, 5 + line.length, 7, out);
+      got.push([...out].join());
+      murmur3x128(Buffer.from(`x${line}`), 1, 1 + line.length, 7, out);
+      got.push([...out].join());
+    }
+    expect(got).toEqual(Array.from({ length: 16 }, () => [...alone].join()));
+  });
 });
 
 describe('row digest', () => {

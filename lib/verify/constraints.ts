@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { pinSearchPath } from './safe-session.ts';
+import { jitOff, pinSearchPath } from './safe-session.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 interface ForeignKeyRow {
@@ -27,6 +27,7 @@ export interface ForeignKeyFact {
  */
 export async function checkForeignKeys(client: pg.ClientBase): Promise<Verdict> {
   await pinSearchPath(client);
+  await jitOff(client);
   const { rows } = await client.query<ForeignKeyRow>(
     `SELECT c.conname AS name,
             c.conrelid::regclass::text AS child,
