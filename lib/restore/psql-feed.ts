@@ -6,6 +6,7 @@ import type { Compression } from '../backups/naming.ts';
 import { DrillError, RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
 import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
+import { bufferReleaser } from './buffer-release.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
 
@@ -173,9 +174,12 @@ function feedStages(
   if (gunzip) stages.push(gunzip);
   options.watch?.gunzip(gunzip);
   let sqlBytes = 0;
+  // The SQL count sees every chunk of every plain restore: it also frees the feed's dead Buffers.
+  const release = bufferReleaser();
   const count = (chunk: Buffer) => {
     sqlBytes += chunk.length;
     onSqlBytes(sqlBytes);
+    release(chunk.length);
   };
   const watched = options.watch ? [options.watch.sql] : [];
   const select = plan.select ?? [];
