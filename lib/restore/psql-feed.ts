@@ -4,9 +4,9 @@ import { createGunzip, type Gunzip } from 'node:zlib';
 import { GUNZIP_CHUNK_BYTES } from '../backups/integrity-watch.ts';
 import type { Compression } from '../backups/naming.ts';
 import { DrillError, RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
+import { bufferReleaser } from '../exec/buffer-release.ts';
 import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
-import { bufferReleaser } from './buffer-release.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
 

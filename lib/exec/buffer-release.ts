@@ -2,13 +2,14 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
- * How many bytes of streamed backup may pass between two collections of V8's young generation. A
- * restore allocates a fresh off-heap Buffer for every 64 KiB read from the file and every 256 KiB
- * gunzip writes, tens of MB a second, while allocating almost nothing on the JS heap: V8 collects the
- * young generation only when that heap fills (with 1 MB semi-spaces, every half second or so of a
- * restore), and only a collection frees the dead Buffers. Measured at 100 MB and 1 GB of SQL, 20–30 MB
- * of them waited at a time, and peak RSS stayed that much higher; a minor GC (about 1 ms) every 4 MiB of
- * SQL holds them to a few MB (docs/benchmarks.md, "Memory").
+ * How many bytes streamed between the drill and its tools may pass between two collections of V8's
+ * young generation. A restore allocates a fresh off-heap Buffer for every 64 KiB read from the file and
+ * every 256 KiB gunzip writes, a deep read one for every read of psql's COPY output, tens of MB a
+ * second, while allocating little on the JS heap: V8 collects the young generation only when that heap
+ * fills (with 1 MB semi-spaces, every half second or so of a restore), and only a collection frees the
+ * dead Buffers. Measured at 100 MB and 1 GB of SQL, 20–30 MB of them waited at a time, and peak RSS
+ * stayed that much higher; a minor GC (about 1 ms) every 4 MiB holds them to a few MB
+ * (docs/benchmarks.md, "Memory").
  */
 export const RELEASE_EVERY_BYTES = 4 * 1024 * 1024;
 
