@@ -174,20 +174,21 @@ function feedStages(
   if (gunzip) stages.push(gunzip);
   options.watch?.gunzip(gunzip);
   let sqlBytes = 0;
-  // The SQL count sees every chunk of every plain restore: it also frees the feed's dead Buffers.
-  const release = bufferReleaser();
   const count = (chunk: Buffer) => {
     sqlBytes += chunk.length;
     onSqlBytes(sqlBytes);
-    release(chunk.length);
   };
-  const watched = options.watch ? [options.watch.sql] : [];
+  // Every byte gunzip writes, also those a selecting stage drops (canary modes keep one section of a
+  // whole pg_dumpall): the feed's dead Buffers are freed as they go (lib/exec/buffer-release.ts).
+  const releaser = bufferReleaser();
+  const release = (chunk: Buffer) => releaser(chunk.length);
+  const watched = options.watch ? [options.watch.sql, release] : [release];
   const select = plan.select ?? [];
   // The watch sees the SQL before any stage selects from it; with nothing selecting, it and the count
   // look at the same bytes, in one stage.
   if (select.length === 0) stages.push(lookStage([...watched, count], options.watch?.end));
   else {
-    if (options.watch) stages.push(lookStage(watched, options.watch.end));
+    stages.push(lookStage(watched, options.watch?.end));
     stages.push(...select, lookStage([count], undefined));
   }
   if (options.tap) stages.push(options.tap);
