@@ -8,7 +8,8 @@ import { setFlagsFromString } from 'node:v8';
 // the vitest worker thread, whose young generation otherwise grows to tens of MB (peak RSS at 100 MB of
 // SQL: 190 MB without, 155 MB with; docs/benchmarks.md). Set here, it applies to the worker thread,
 // created later; the main thread's heap is configured before this line runs, so `npm run drill` passes
-// the same flag on node's command line, where it applies to both (147 MB).
+// the same flag on node's command line, where it applies to both (147 MB). MALLOC_ARENA_MAX=2 (the
+// image's ENV, the CronJob's env, `npm run drill`) cannot be set from here: glibc reads it as node starts.
 setFlagsFromString('--max-semi-space-size=1');
 
 const cli = new URL('../dist/lib/cli.js', import.meta.url);

@@ -96,7 +96,12 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
       workingDir: '/app',
     });
     expect(config.Env).toEqual(
-      expect.arrayContaining(['HOME=/tmp', 'DRILL_TEMP_DIR=/tmp', 'DRILL_REPORT_DIR=/tmp/drill-report']),
+      expect.arrayContaining([
+        'HOME=/tmp',
+        'MALLOC_ARENA_MAX=2',
+        'DRILL_TEMP_DIR=/tmp',
+        'DRILL_REPORT_DIR=/tmp/drill-report',
+      ]),
     );
   });
 

@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { DumpRequirements } from '../dump/dump-requirements.ts';
 import { BackupEmptyError, DumpNewerThanTargetError } from '../errors.ts';
+import { bufferReleaser } from '../exec/buffer-release.ts';
 import type { PgVersion } from '../pg/version.ts';
 import type { ArchiveToc } from './archive-integrity.ts';
 import type { BackupCandidate } from './backup-source.ts';
@@ -54,9 +55,12 @@ async function watchStream(
   const gunzip =
     candidate.compression === 'gzip' ? createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }) : undefined;
   watch.gunzip(gunzip);
+  // A whole backup read here (canary modes) is as many fresh Buffers as a restore's feed.
+  const release = bufferReleaser();
   const scan = async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) {
       watch.sql(chunk);
+      release(chunk.length);
       if (enough()) return;
     }
     watch.end();

@@ -4,6 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../pg/connection.ts';
 import { TOOL_APPLICATION_NAME } from '../pg/databases.ts';
+import { bufferReleaser } from './buffer-release.ts';
 import type { Executor, ToolResult, ToolRun } from './executor.ts';
 import { keepStderr, onAbort, toolVersionVia } from './tool-output.ts';
 
@@ -159,6 +160,11 @@ function streamFlows(child: ChildProcess, options: ToolRun): Promise<Error | und
       ),
     );
   if (options.stdin && child.stdin) track(feedStdin(options.stdin, child));
-  if (options.stdout && child.stdout) track(pipeline(child.stdout, options.stdout));
+  if (options.stdout && child.stdout) {
+    // What a tool writes back (pg_restore -f -, a deep read's COPY) arrives as fresh Buffers too.
+    const release = bufferReleaser();
+    child.stdout.on('data', (chunk: Buffer) => release(chunk.length));
+    track(pipeline(child.stdout, options.stdout));
+  }
   return flows;
 }

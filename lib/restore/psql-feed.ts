@@ -4,6 +4,7 @@ import { createGunzip, type Gunzip } from 'node:zlib';
 import { GUNZIP_CHUNK_BYTES } from '../backups/integrity-watch.ts';
 import type { Compression } from '../backups/naming.ts';
 import { DrillError, RestoreFailedError, RestoreTimeoutError, type SqlError } from '../errors.ts';
+import { bufferReleaser } from '../exec/buffer-release.ts';
 import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
@@ -177,13 +178,17 @@ function feedStages(
     sqlBytes += chunk.length;
     onSqlBytes(sqlBytes);
   };
-  const watched = options.watch ? [options.watch.sql] : [];
+  // Every byte gunzip writes, also those a selecting stage drops (canary modes keep one section of a
+  // whole pg_dumpall): the feed's dead Buffers are freed as they go (lib/exec/buffer-release.ts).
+  const releaser = bufferReleaser();
+  const release = (chunk: Buffer) => releaser(chunk.length);
+  const watched = options.watch ? [options.watch.sql, release] : [release];
   const select = plan.select ?? [];
   // The watch sees the SQL before any stage selects from it; with nothing selecting, it and the count
   // look at the same bytes, in one stage.
   if (select.length === 0) stages.push(lookStage([...watched, count], options.watch?.end));
   else {
-    if (options.watch) stages.push(lookStage(watched, options.watch.end));
+    stages.push(lookStage(watched, options.watch?.end));
     stages.push(...select, lookStage([count], undefined));
   }
   if (options.tap) stages.push(options.tap);
