@@ -88,9 +88,13 @@ RUN ln -s /tmp node_modules/.vite \
 # where zlib inflates, V8's helpers) an arena of its own, and freed memory in one serves no other; two
 # arenas take 4-7 MiB off the drill's peak RSS (docs/benchmarks.md, "Memory"). Read by glibc as node
 # starts, so it can only come from the environment.
+# DRILL_INITDB_CACHE=off: a container's file system dies with it, so the local target's initdb template
+# cache (lib/targets/initdb-cache.ts) would cost a copy to fill and never be read; a volume mounted for
+# it can turn it back on (DRILL_INITDB_CACHE=/the/volume).
 ENV NODE_ENV=production \
     HOME=/tmp \
     MALLOC_ARENA_MAX=2 \
+    DRILL_INITDB_CACHE=off \
     DRILL_TEMP_DIR=/tmp \
     DRILL_REPORT_DIR=/tmp/drill-report
 

@@ -99,6 +99,7 @@ describe.skipIf(skip)('the pg-restore-drill image', () => {
       expect.arrayContaining([
         'HOME=/tmp',
         'MALLOC_ARENA_MAX=2',
+        'DRILL_INITDB_CACHE=off',
         'DRILL_TEMP_DIR=/tmp',
         'DRILL_REPORT_DIR=/tmp/drill-report',
       ]),
