@@ -102,9 +102,15 @@ export async function rawPgRestoreSeconds(
 /** How the drill is started: what the image and the CronJob run, or what the README tells a newcomer. */
 export type DrillEntry = 'bin' | 'npm';
 
+/**
+ * The environment the image (Dockerfile ENV) and the CronJob give `node bin/pg-restore-drill.mjs`
+ * beyond the user's; `npm run drill` sets it in its script. glibc reads it as node starts.
+ */
+const BIN_ENV = 'MALLOC_ARENA_MAX=2';
+
 /** The command line of each entry, as a person would type it (the drill's flags follow). */
 export const ENTRY_COMMAND: Record<DrillEntry, string> = {
-  bin: 'node --max-semi-space-size=1 bin/pg-restore-drill.mjs',
+  bin: `${BIN_ENV} node --max-semi-space-size=1 bin/pg-restore-drill.mjs`,
   npm: 'npm run drill --',
 };
 
@@ -158,7 +164,7 @@ export async function drillRun(
   ];
   const [command, argv] = entryArgv(entry, args);
   const result = await runChild(command, argv, {
-    env: drillEnv(process.env),
+    env: entryEnv(entry),
     cwd: ctx.root,
     logFile,
     signal: ctx.signal,
@@ -200,6 +206,15 @@ export async function drillHelp(ctx: MeasureContext): Promise<string> {
 
 /** Whether a --help text offers a flag. */
 export const offers = (help: string, flag: string) => new RegExp(`^\\s*${flag}\\b`, 'm').test(help);
+
+function entryEnv(entry: DrillEntry): NodeJS.ProcessEnv {
+  const env = drillEnv(process.env);
+  if (entry === 'bin') {
+    const [name = '', value = ''] = BIN_ENV.split('=');
+    env[name] = value;
+  }
+  return env;
+}
 
 /**
  * The caller's environment as a user's shell would have it: without DRILL_*, PG*, DATABASE_URL (the

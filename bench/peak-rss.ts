@@ -112,10 +112,19 @@ function drillProcesses(rootPid: number): Proc[] {
   const queue = root ? [root] : [];
   for (let proc = queue.shift(); proc; proc = queue.shift()) {
     if (SERVER.has(proc.comm) || (proc.comm === 'sh' && cmdline(proc.pid).includes(GUARDIAN_MARK))) continue;
-    found.push(proc);
-    queue.push(...(children.get(proc.pid) ?? []));
+    const kids = children.get(proc.pid) ?? [];
+    // A child between fork() and exec() is still a copy of its parent (same executable, same command
+    // line, the parent's pages shared copy-on-write): its VmHWM would count the parent's memory twice.
+    if (!forkedNotYetExeced(proc)) found.push(proc);
+    queue.push(...kids);
   }
   return found;
+}
+
+function forkedNotYetExeced(proc: Proc): boolean {
+  if (!isNode(proc.pid)) return false;
+  const own = cmdline(proc.pid);
+  return own !== '' && own === cmdline(proc.ppid);
 }
 
 /** A node process by its executable, not its name: npm renames itself (`npm run drill`). */
