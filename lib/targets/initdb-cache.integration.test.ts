@@ -281,6 +281,42 @@ describe('the initdb template cache of the local target', () => {
     expect(manifest.census).toEqual(census(join(cache, key.name, 'data')));
   });
 
+  it("uses no cache others may write, and no template's pg_hba.conf: TCP always asks the run's password", async () => {
+    const cache = await freshCache();
+    const filled = await start(cache);
+    await filled.target.stop();
+    const key = await templateKey(binDir, INITDB_OPTIONS, owner);
+    const template = join(cache, key.name);
+    const before = await treeChecksum(template);
+    // A cache directory its group or others may write: anyone could have planted the template.
+    await chmod(cache, 0o777);
+    const open = await start(cache);
+    expect(open.log.lines.filter((l) => l.startsWith('initdb cache'))).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^initdb cache not used \\(${cache} may be written by its group or others \\(mode 777\\): --initdb-cache DIR\\|off\\): initdb took [\\d.]+ s$`,
+        ),
+      ),
+    ]);
+    expect(open.target.handle.description).toMatch(/\(data from initdb\)$/);
+    await open.target.stop();
+    expect(await treeChecksum(template)).toBe(before);
+    await chmod(cache, 0o700);
+    // A template whose pg_hba.conf trusts TCP, its size kept (so its census still matches): the run
+    // writes its own, and a wrong password is refused.
+    const hba = join(template, 'data', 'pg_hba.conf');
+    const planted = (await readFile(hba, 'utf8')).replaceAll('scram-sha-256', 'trust        ');
+    expect(planted).toMatch(/^host\s+all\s+all\s+127\.0\.0\.1\/32\s+trust/m);
+    await writeFile(hba, planted);
+    const copied = await start(cache);
+    expect(copied.target.handle.description).toMatch(/\(data copied from the initdb cache /);
+    const tcp = { ...copied.target.handle.connection, host: '127.0.0.1' };
+    await expect(withClient({ ...tcp, password: 'wrong' }, 'postgres', async () => 1)).rejects.toThrow(
+      /password authentication failed for user "postgres"/,
+    );
+    await copied.target.stop();
+  });
+
   it('runs initdb, saying why, when the cache directory cannot be made', async () => {
     // A regular file where the cache's parent directory should be: even root cannot make it.
     const file = join(root, `not-a-dir-${Math.random().toString(36).slice(2)}`);

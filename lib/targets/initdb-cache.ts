@@ -244,8 +244,8 @@ async function moveAway(template: string): Promise<void> {
   if (moved) await rm(aside, { recursive: true, force: true });
 }
 
-/** Removes the copies of fillers of this key that died mid-way (older than STALE_MS). */
-async function removeStale(cacheDir: string, name: string): Promise<void> {
+/** Removes the copies of fillers (and spare makers) of this key that died mid-way (older than STALE_MS). */
+export async function removeStale(cacheDir: string, name: string): Promise<void> {
   const entries = await readdir(cacheDir).catch(() => [] as string[]);
   for (const entry of entries) {
     if (!entry.startsWith(`${name}.tmp-`)) continue;

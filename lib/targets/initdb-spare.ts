@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type Census, censusMismatch, type TemplateFound, type TemplateKey } from './initdb-cache.ts';
+import {
+  type Census,
+  censusMismatch,
+  removeStale,
+  type TemplateFound,
+  type TemplateKey,
+} from './initdb-cache.ts';
 
 /** Lowest priority: the spare is made from the CPU this run leaves idle, not from its own start. */
 const SPARE_NICE = 19;
@@ -54,6 +60,8 @@ export async function makeSpare(
 ): Promise<void> {
   const tmp = join(cacheDir, `${key.name}.tmp-${randomBytes(6).toString('hex')}`);
   try {
+    // A spare maker killed mid-copy (SIGKILL, a second signal) left its copy: gone after an hour.
+    await removeStale(cacheDir, key.name);
     const entries = await readdir(cacheDir);
     if (entries.some((e) => e.startsWith(`${key.name}${SPARE}`))) return;
     const [cache, temp] = await Promise.all([stat(cacheDir), stat(dirname(runDir))]);

@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
+import { chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TargetError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { cacheDistrust } from './cache-trust.ts';
 import {
   copyTemplate,
   fillTemplate,
@@ -87,12 +89,19 @@ async function fromCache(
 ): Promise<PreparedDataDir> {
   const started = performance.now();
   const data = join(launch.dir, 'data');
+  const distrust = await cacheDistrust(cache, process.geteuid?.() ?? 0);
+  if (distrust) {
+    const took = await initCluster(launch);
+    log.info(`initdb cache not used (${distrust}: --initdb-cache DIR|off): initdb took ${took} s`);
+    return { origin: 'data from initdb' };
+  }
   const found = await readTemplate(cache, key);
   let lookup: TemplateLookup = found.kind === 'found' ? { kind: 'copied', template: found.template } : found;
   if (found.kind === 'found') {
     const spared = await takeSpare(cache, key, data, found.census).catch(() => false);
     if (!spared) lookup = await copyTemplate(found, data).catch(copyFailed(found.template));
     if (lookup.kind === 'copied') {
+      await writeHba(launch, data);
       const how = spared ? 'taken from a spare copy of' : 'copied from';
       log.info(`initdb cache: data directory ${how} ${found.template} in ${since(started)} s`);
       const abandon = new AbortController();
@@ -150,6 +159,26 @@ async function initdbAndFill(
 
 function since(started: number): string {
   return ((performance.now() - started) / 1000).toFixed(2);
+}
+
+/**
+ * The authentication INITDB_OPTIONS give, written afresh into a copied data directory: whatever a
+ * template holds, the server trusts its own socket only (in the run's 0700 directory) and asks a
+ * password over TCP.
+ */
+const PG_HBA = [
+  '# pg-restore-drill: written at the start of this run (lib/targets/local-data-dir.ts)',
+  'local   all   all                  trust',
+  'host    all   all   127.0.0.1/32   scram-sha-256',
+  'host    all   all   ::1/128        scram-sha-256',
+  '',
+].join('\n');
+
+async function writeHba(launch: ServerLaunch, data: string): Promise<void> {
+  const file = join(data, 'pg_hba.conf');
+  await writeFile(file, PG_HBA, { mode: 0o600 });
+  const { uid, gid } = launch.spawnAs;
+  if (uid !== undefined && gid !== undefined) await chown(file, uid, gid);
 }
 
 /** initdb into `dir/data` (no password: each run sets its own after the start); returns its seconds. */
