@@ -25,14 +25,16 @@ let collector: MinorGc | null | undefined;
  */
 function minorGc(): MinorGc | null {
   if (collector !== undefined) return collector;
+  const exposed = typeof globalThis.gc === 'function';
   try {
-    const exposed = typeof globalThis.gc === 'function';
     if (!exposed) setFlagsFromString('--expose-gc');
     const gc = exposed ? globalThis.gc : (runInNewContext('gc') as unknown);
-    if (!exposed) setFlagsFromString('--no-expose-gc');
     collector = typeof gc === 'function' ? () => void gc({ type: 'minor' }) : null;
   } catch {
     collector = null;
+  } finally {
+    // Put back even when the context could not be made: no later context may get a `gc` global.
+    if (!exposed) setFlagsFromString('--no-expose-gc');
   }
   return collector;
 }
