@@ -317,6 +317,49 @@ describe('the initdb template cache of the local target', () => {
     await copied.target.stop();
   });
 
+  it('sets aside a template the server will not start on (right sizes, wrong bytes) and runs initdb, this time and to refill', async () => {
+    const cache = await freshCache();
+    const filled = await start(cache);
+    await filled.target.stop();
+    const key = await templateKey(binDir, INITDB_OPTIONS, owner);
+    const template = join(cache, key.name);
+    // What a host crash can leave after an unsynced write: the control file's size, zeros for its bytes.
+    const control = join(template, 'data', 'global', 'pg_control');
+    await writeFile(control, Buffer.alloc((await stat(control)).size));
+    const healed = await start(cache);
+    const lines = healed.log.lines.filter((l) => l.includes('initdb cache'));
+    expect(lines).toEqual([
+      expect.stringMatching(
+        new RegExp(`^initdb cache: data directory copied from ${template} in [\\d.]+ s$`),
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `^warning: initdb cache: the server did not start on a copy of ${template} \\(The throwaway PostgreSQL in .* did not start: .*\\): the template is set aside and initdb runs$`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(`^initdb cache not used \\(${template} was just set aside\\): initdb took [\\d.]+ s$`),
+      ),
+    ]);
+    expect(healed.target.handle.description).toMatch(/\(data from initdb\)$/);
+    expect(
+      await withClient(
+        healed.target.handle.connection,
+        'postgres',
+        async (c) => (await c.query('SELECT 1 AS one')).rows[0]?.one,
+      ),
+    ).toBe(1);
+    await healed.target.stop();
+    expect((await readdir(cache)).filter((e) => e.startsWith(key.name))).toEqual([]);
+    const refilled = await start(cache);
+    expect(refilled.log.lines.filter((l) => l.startsWith('initdb cache'))).toEqual([
+      expect.stringMatching(
+        /^initdb cache: no template yet for these binaries; initdb took [\d.]+ s; kept as the template /,
+      ),
+    ]);
+    await refilled.target.stop();
+  });
+
   it('runs initdb, saying why, when the cache directory cannot be made', async () => {
     // A regular file where the cache's parent directory should be: even root cannot make it.
     const file = join(root, `not-a-dir-${Math.random().toString(36).slice(2)}`);

@@ -235,7 +235,7 @@ async function makeDirs(dir: string): Promise<void> {
 }
 
 /** Renames an unusable template aside, then removes it: never half-removed under its own name. */
-async function moveAway(template: string): Promise<void> {
+export async function moveAway(template: string): Promise<void> {
   const aside = `${template}.tmp-${randomBytes(6).toString('hex')}-unusable`;
   const moved = await rename(template, aside).then(
     () => true,

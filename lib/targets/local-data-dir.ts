@@ -74,6 +74,8 @@ export async function prepareDataDir(
  */
 export interface PreparedDataDir {
   origin: string;
+  /** The template the data directory was copied from, when it was. */
+  template?: string;
   spare?: { settle(): Promise<void> };
 }
 
@@ -112,7 +114,11 @@ async function fromCache(
           return made;
         },
       };
-      return { origin: `data copied from the initdb cache ${found.template}`, spare };
+      return {
+        origin: `data copied from the initdb cache ${found.template}`,
+        template: found.template,
+        spare,
+      };
     }
   }
   if (lookup.kind === 'copy-failed') {

@@ -10,7 +10,7 @@ import { findPgBinDir } from '../pg/binaries.ts';
 import type { Connection } from '../pg/connection.ts';
 import type { PgVersion } from '../pg/version.ts';
 import { newestDumpVersion } from './dump-version.ts';
-import { defaultInitdbCacheDir } from './initdb-cache.ts';
+import { defaultInitdbCacheDir, moveAway } from './initdb-cache.ts';
 import {
   type InitdbCacheChoice,
   LOCAL_SUPERUSER,
@@ -85,6 +85,25 @@ interface RunAs {
  * temp dir, a free loopback port, a socket in the temp dir, a fresh random superuser password.
  */
 export async function startLocalTarget(options: LocalTargetOptions): Promise<StartedTarget> {
+  const first = await startOnce(options);
+  if (!('failedCopy' in first)) return first;
+  // Files of the right sizes but not the right content (a host that crashed while the cache was
+  // written): the census cannot see that, the server can. One such template must not fail every drill
+  // to come: it is set aside, and this run (and the next, which fills the cache again) runs initdb.
+  const { template, reason } = first.failedCopy;
+  options.log.warn(
+    `initdb cache: the server did not start on a copy of ${template} (${reason}): the template is set aside and initdb runs`,
+  );
+  await moveAway(template);
+  const again = await startOnce({ ...options, initdbCache: { off: `${template} was just set aside` } });
+  if ('failedCopy' in again) throw new TargetError(again.failedCopy.reason);
+  return again;
+}
+
+/** One start; a server that would not start on a copy of the cache's template says so instead of throwing. */
+async function startOnce(
+  options: LocalTargetOptions,
+): Promise<StartedTarget | { failedCopy: { template: string; reason: string } }> {
   const dir = await mkdtemp(join(options.tempRoot, 'pg-restore-drill-'));
   const removeDir = () => rm(dir, { recursive: true, force: true });
   const env = { PATH: options.baseEnv.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
@@ -105,7 +124,18 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
     // The next run's spare is made while this one drills; whoever stops the server waits for it.
     spare = prepared.spare;
     const secret = { password, verifier: await verifier };
-    const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir);
+    const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir).catch(
+      (error: unknown) => {
+        if (!(prepared.template && error instanceof TargetError && /did not start/.test(error.message)))
+          throw error;
+        return { failedCopy: { template: prepared.template, reason: error.message } };
+      },
+    );
+    if ('failedCopy' in started) {
+      await spare?.settle();
+      await removeDir();
+      return started;
+    }
     const settle = async () => spare?.settle();
     return {
       ...started,
