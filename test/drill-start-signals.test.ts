@@ -3,7 +3,7 @@
  * must still be the CLI's to handle (vitest's own handlers would end the process 1 ms later, with no
  * report): the report written, exit 143, the server and its directory gone.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { descendantsOf } from './support/drill-processes.ts';
@@ -34,8 +34,12 @@ describe('a SIGTERM while the throwaway server is made', () => {
     for (let n = 0; n < TRIES; n++) {
       const temp = await setup.freshDir(`temp-${n}`);
       const reports = await setup.freshDir(`reports-${n}`);
-      // Every other try copies the initdb cache's template (cp) instead of running initdb.
+      // Every other try copies the initdb cache's template (cp) instead of running initdb (or runs
+      // initdb to fill it): never a spare an earlier try left, which a rename takes with nothing to see.
       const cache = n % 2 ? join(setup.scratch, 'initdb-cache') : 'off';
+      for (const entry of n % 2 ? await readdir(cache).catch(() => []) : []) {
+        if (entry.includes('.spare-')) await rm(join(cache, entry), { recursive: true, force: true });
+      }
       const args = [
         '--target',
         'local',
