@@ -132,6 +132,18 @@ function reportStartError(error: unknown): number {
   return 1;
 }
 
+/**
+ * A reader of the drill's output that goes away (`npm run drill | head`, a log collector that dies)
+ * must not end the drill mid-restore with its work directory left behind and no report: what it
+ * proves goes to the report, the exit status and the metrics, none of which need that reader. Writes
+ * to a closed pipe are dropped from then on; any other error of the two streams is still thrown.
+ */
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  });
+}
+
 main(process.argv.slice(2), process.env).then((code) => {
   process.exitCode = code;
   setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
