@@ -106,11 +106,14 @@ export type DrillEntry = 'bin' | 'npm';
  * The environment the image (Dockerfile ENV) and the CronJob give `node bin/pg-restore-drill.mjs`
  * beyond the user's; `npm run drill` sets it in its script. glibc reads it as node starts.
  */
-const BIN_ENV = 'MALLOC_ARENA_MAX=2';
+const BIN_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+const BIN_ENV_TEXT = Object.entries(BIN_ENV)
+  .map(([name, value]) => `${name}=${value}`)
+  .join(' ');
 
 /** The command line of each entry, as a person would type it (the drill's flags follow). */
 export const ENTRY_COMMAND: Record<DrillEntry, string> = {
-  bin: `${BIN_ENV} node --max-semi-space-size=1 bin/pg-restore-drill.mjs`,
+  bin: `${BIN_ENV_TEXT} node --max-semi-space-size=1 bin/pg-restore-drill.mjs`,
   npm: 'npm run drill --',
 };
 
@@ -209,11 +212,7 @@ export const offers = (help: string, flag: string) => new RegExp(`^\\s*${flag}\\
 
 function entryEnv(entry: DrillEntry): NodeJS.ProcessEnv {
   const env = drillEnv(process.env);
-  if (entry === 'bin') {
-    const [name = '', value = ''] = BIN_ENV.split('=');
-    env[name] = value;
-  }
-  return env;
+  return entry === 'bin' ? { ...env, ...BIN_ENV } : env;
 }
 
 /**

@@ -51,20 +51,18 @@ export async function prepareDataDir(
   log: Logger,
 ): Promise<PreparedDataDir> {
   if (typeof cache !== 'string') {
-    const took = await initCluster(launch);
-    if (cache) log.info(`initdb cache not used (${cache.off}): initdb took ${took} s`);
-    return { origin: 'data from initdb' };
+    if (!cache) {
+      await initCluster(launch);
+      return { origin: 'data from initdb' };
+    }
+    return initdbWithoutCache(launch, cache.off, log);
   }
   const owner = {
     uid: launch.spawnAs.uid ?? process.getuid?.() ?? 0,
     gid: launch.spawnAs.gid ?? process.getgid?.() ?? 0,
   };
   const key = await templateKey(launch.binDir, INITDB_OPTIONS, owner).catch((error: Error) => error);
-  if (key instanceof Error) {
-    const took = await initCluster(launch);
-    log.info(`initdb cache not used (the binaries' key: ${key.message}): initdb took ${took} s`);
-    return { origin: 'data from initdb' };
-  }
+  if (key instanceof Error) return initdbWithoutCache(launch, `the binaries' key: ${key.message}`, log);
   return fromCache(launch, cache, key, log);
 }
 
@@ -92,11 +90,7 @@ async function fromCache(
   const started = performance.now();
   const data = join(launch.dir, 'data');
   const distrust = await cacheDistrust(cache, process.geteuid?.() ?? 0);
-  if (distrust) {
-    const took = await initCluster(launch);
-    log.info(`initdb cache not used (${distrust}: --initdb-cache DIR|off): initdb took ${took} s`);
-    return { origin: 'data from initdb' };
-  }
+  if (distrust) return initdbWithoutCache(launch, `${distrust}: --initdb-cache DIR|off`, log);
   const found = await readTemplate(cache, key);
   let lookup: TemplateLookup = found.kind === 'found' ? { kind: 'copied', template: found.template } : found;
   if (found.kind === 'found') {
@@ -133,6 +127,13 @@ async function fromCache(
       ? `${lookup.template} not used: ${lookup.reason}`
       : 'no template yet for these binaries';
   return initdbAndFill(launch, cache, key, why, lookup.kind === 'unusable', log);
+}
+
+/** initdb, with the one log line that says why the cache was not used. */
+async function initdbWithoutCache(launch: ServerLaunch, why: string, log: Logger): Promise<PreparedDataDir> {
+  const took = await initCluster(launch);
+  log.info(`initdb cache not used (${why}): initdb took ${took} s`);
+  return { origin: 'data from initdb' };
 }
 
 function copyFailed(template: string): (error: Error) => TemplateLookup {
