@@ -19,10 +19,15 @@ const TRIES = 6;
  */
 const STAGGER_MS = 150;
 
-/** Waits until initdb (or the initdb cache's cp) runs under the drill, as /proc shows it. */
+/**
+ * Waits until the throwaway server is being made under the drill, as /proc shows it: initdb, the initdb
+ * cache's cp, or (when the data directory came by a rename, or a copy too quick for the poll to see)
+ * the server starting on it.
+ */
 async function initdbUnder(root: number, exited: () => boolean): Promise<void> {
   for (;;) {
-    if ((await descendantsOf(root)).some((p) => /(^|\/)(initdb|cp)$/.test(p.argv[0] ?? ''))) return;
+    const making = /(^|\/)(initdb|cp|postgres)$/;
+    if ((await descendantsOf(root)).some((p) => making.test(p.argv[0] ?? ''))) return;
     if (exited()) throw new Error(`the drill (pid ${root}) exited before its initdb ran`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

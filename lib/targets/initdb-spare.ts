@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   type Census,
   censusMismatch,
@@ -21,6 +21,18 @@ const SPARE_NICE = 19;
  * started, and is checked against the template's manifest when taken, as a copy is.
  */
 const SPARE = '.spare-';
+
+/**
+ * Removes the spares of a template that is being set aside: they are copies of the same bytes, and a
+ * later template of the same key (same sizes) would take one as its own.
+ */
+export async function dropSpares(template: string): Promise<void> {
+  const cacheDir = dirname(template);
+  const prefix = `${basename(template)}${SPARE}`;
+  const entries = await readdir(cacheDir).catch(() => [] as string[]);
+  for (const entry of entries.filter((e) => e.startsWith(prefix)))
+    await rm(join(cacheDir, entry), { recursive: true, force: true });
+}
 
 /**
  * Moves a spare of `key` to `dataDir` (an atomic claim: a run that loses it to another tries the next

@@ -11,6 +11,7 @@ import type { Connection } from '../pg/connection.ts';
 import type { PgVersion } from '../pg/version.ts';
 import { newestDumpVersion } from './dump-version.ts';
 import { defaultInitdbCacheDir, moveAway } from './initdb-cache.ts';
+import { dropSpares } from './initdb-spare.ts';
 import {
   type InitdbCacheChoice,
   LOCAL_SUPERUSER,
@@ -95,6 +96,7 @@ export async function startLocalTarget(options: LocalTargetOptions): Promise<Sta
     `initdb cache: the server did not start on a copy of ${template} (${reason}): the template is set aside and initdb runs`,
   );
   await moveAway(template);
+  await dropSpares(template);
   const again = await startOnce({ ...options, initdbCache: { off: `${template} was just set aside` } });
   if ('failedCopy' in again) throw new TargetError(again.failedCopy.reason);
   return again;
