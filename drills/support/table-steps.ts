@@ -13,8 +13,7 @@ import { endToolSessions } from '../../lib/pg/databases.ts';
 import type { StepMeta } from '../../lib/report/steps.ts';
 import { hintFor } from '../../lib/restore/psql-errors.ts';
 import { showTableName, type TableName, tableScratchDatabase } from '../../lib/table/table-name.ts';
-import { type RestoredTable, restoreTable } from '../../lib/table/table-restore.ts';
-import { verifyTable } from '../../lib/table/table-verify.ts';
+import type { RestoredTable } from '../../lib/table/table-restore.ts';
 import type { TargetHandle } from '../../lib/targets/target.ts';
 import type { Verdict } from '../../lib/verify/verdict.ts';
 import type { StepDeclaration } from './steps.ts';
@@ -131,6 +130,8 @@ async function restore(ctx: TableDrillContext, scratch: string, test: TestContex
     );
   }
   try {
+    // Loaded when a table drill runs: a full drill's worker does not load --table's modules.
+    const { restoreTable } = await import('../../lib/table/table-restore.ts');
     return await restoreTable({
       table: ctx.table,
       file: backup.path,
@@ -154,12 +155,13 @@ async function restore(ctx: TableDrillContext, scratch: string, test: TestContex
   }
 }
 
-function check(
+async function check(
   ctx: TableDrillContext,
   scratch: string,
   restored: RestoredTable,
   test: TestContext,
 ): Promise<Verdict> {
+  const { verifyTable } = await import('../../lib/table/table-verify.ts');
   const db = ctx.expectations?.databases[ctx.table.database];
   const entry = restored.digest ? db?.tables[restored.digest.table] : undefined;
   return verifyTable({

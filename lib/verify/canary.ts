@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { Executor } from '../exec/executor.ts';
 import type { TableExpectation } from '../expect/expectations.ts';
-import { toleranceFraction } from '../expect/expectations.ts';
+import { toleranceFraction } from '../expect/table-expectation.ts';
 import type { CanaryContract, DiscoveredCanary } from './canary-contract.ts';
 import { discoverCanary } from './canary-discovery.ts';
 import type { ReadSettings } from './deep.ts';
@@ -45,7 +45,9 @@ export async function snapshotCanary(
   const contract = await discoverCanary(client, options.contract);
   const read = (table: DiscoveredCanary['users'] | DiscoveredCanary['transactions']) =>
     readTableRows(options.executor, options.database, table, options.settings, options.signal);
-  return { contract, users: await read(contract.users), transactions: await read(contract.transactions) };
+  // Two psql sessions at once: each is a process start and a connection, most of a canary read's time.
+  const [users, transactions] = await Promise.all([read(contract.users), read(contract.transactions)]);
+  return { contract, users, transactions };
 }
 
 /** What the restored rows are compared against. */
