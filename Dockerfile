@@ -22,7 +22,8 @@ FROM ${NODE_IMAGE} AS node
 # (ssh2, cpu-features) or check a binary that ships as an optional package (esbuild), and nothing here
 # should run code from the registry at build time (our own `prepare`, the build, runs as its own step).
 
-# Build stage: every dependency (TypeScript among them), then tsc compiles lib/ and drills/ to dist/.
+# Build stage: every dependency (TypeScript and esbuild among them), then tsc compiles lib/ and drills/
+# to dist/ and esbuild joins what the CLI runs into dist/bundle/ (scripts/bundle.mjs).
 # Nothing of this stage but dist/ reaches the image.
 FROM node AS build
 # Marks this build's intermediate images, so scripts/build-image.sh can prune the dangling ones.
@@ -37,6 +38,7 @@ RUN --mount=type=secret,id=npmrc --mount=type=secret,id=ca_certs \
 COPY tsconfig.json tsconfig.build.json ./
 COPY lib ./lib
 COPY drills ./drills
+COPY scripts/bundle.mjs ./scripts/
 RUN npm run build --silent
 
 # Production dependencies exactly as locked: no TypeScript, no dev dependency at all. npm keeps tsx and
@@ -73,7 +75,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
 # The drill as it runs: compiled JavaScript only (no TypeScript source, no config file to bundle; the
-# spec's vitest options are inline in dist/lib/drill/run-specs.js).
+# spec's vitest options are inline in lib/drill/run-specs.ts, joined into dist/bundle/).
 COPY --from=build /app/dist ./dist
 # Vite's cache directory is node_modules/.vite; the drill writes no results cache there (cache: false),
 # but with a read-only root file system anything Vite might write must lead to writable space. /tmp

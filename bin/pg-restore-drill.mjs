@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the CLI as it ships: JavaScript compiled by tsc into dist/ (`npm run build`, which `npm ci` runs
-// as `prepare`). No TypeScript compiler at run time.
+// Runs the CLI as it ships: JavaScript compiled by tsc into dist/ and joined into dist/bundle/ (`npm run
+// build`, which `npm ci` runs as `prepare`; scripts/bundle.mjs). No TypeScript compiler at run time.
 import { access } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
 
@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 // image's ENV, the CronJob's env, `npm run drill`) cannot be set from here: glibc reads it as node starts.
 setFlagsFromString('--max-semi-space-size=1');
 
-const cli = new URL('../dist/lib/cli.js', import.meta.url);
+const cli = new URL('../dist/bundle/cli.js', import.meta.url);
 try {
   await access(cli);
 } catch {

@@ -1,7 +1,7 @@
 /**
  * No TypeScript compiler at drill time: while a real `npm run drill` runs, /proc is watched, and no
  * process of the drill's tree (npm, its shell, the CLI, vitest's worker, psql, the throwaway server) runs
- * tsx, in its arguments or its NODE_OPTIONS; the CLI is node running dist/lib/cli.js. (The image's
+ * tsx, in its arguments or its NODE_OPTIONS; the CLI is node running dist/bundle/cli.js. (The image's
  * entry point is checked the same way by test/image.test.ts.)
  */
 import { spawn } from 'node:child_process';
@@ -100,7 +100,7 @@ function tsxTraces(p: Seen): string[] {
 const describeProcess = (p: Seen) => `${p.pid} (parent ${p.ppid}): ${p.argv.join(' ')}`;
 
 describe('the drill at run time', () => {
-  it('npm run drill: node runs dist/lib/cli.js, and no process of the drill runs tsx', async () => {
+  it('npm run drill: node runs dist/bundle/cli.js, and no process of the drill runs tsx', async () => {
     const reports = await mkdtemp(join(tmpdir(), 'compiled-runtime-'));
     const run = await watchTree(
       'npm',
@@ -117,7 +117,7 @@ describe('the drill at run time', () => {
     const cli = run.seen.filter((p) => {
       const file = script(p);
       return (
-        file !== undefined && p.cwd !== undefined && resolve(p.cwd, file) === join(ROOT, 'dist/lib/cli.js')
+        file !== undefined && p.cwd !== undefined && resolve(p.cwd, file) === join(ROOT, 'dist/bundle/cli.js')
       );
     });
     expect(cli.map(describeProcess), all).toHaveLength(1);

@@ -32,9 +32,10 @@ export const DRILL_PROJECT = {
   testTimeout: 60_000,
   // One file run once: no durations to sort by, nothing worth writing to node_modules/.vite.
   cache: false,
-  // The shipped spec's own modules (dist/lib) are plain JavaScript: Node loads them as they are, not
-  // through vite's transform pipeline (less time and memory; nothing in them is mocked).
-  server: { deps: { external: SPEC_EXTENSION === 'js' ? [/\/dist\/lib\//] : [] } },
+  // The shipped spec's own modules (dist/bundle, joined by scripts/bundle.mjs; dist/lib, one file each)
+  // are plain JavaScript: Node loads them as they are, not through vite's transform pipeline (less time
+  // and memory; nothing in them is mocked). Only the one-line spec file goes through vite.
+  server: { deps: { external: SPEC_EXTENSION === 'js' ? [/\/dist\/(lib|bundle)\//] : [] } },
 } as const;
 
 export interface SpecSession {

@@ -10,6 +10,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** What tsconfig.build.json compiles. */
 const SOURCE_DIRS = ['lib', 'drills'];
 const CONFIGS = ['tsconfig.json', 'tsconfig.build.json'];
+/** What scripts/bundle.mjs joins tsc's output into, and the CLI runs from. */
+const BUNDLE = 'dist/bundle/cli.js';
 
 function walk(dir: string, keep: (name: string) => boolean): string[] {
   let entries: import('node:fs').Dirent[];
@@ -47,7 +49,21 @@ export function staleDist(root = ROOT): string | undefined {
     if (built < configTime) return `a tsconfig changed after ${relative(root, output)} was built`;
   }
   const orphan = [...compiled][0];
-  return orphan ? `${relative(root, orphan)} has no source any more` : undefined;
+  if (orphan) return `${relative(root, orphan)} has no source any more`;
+  return staleBundle(root, sources);
+}
+
+/** The bundle is made from tsc's output: missing, or older than a source or the bundler, it is stale. */
+function staleBundle(root: string, sources: string[]): string | undefined {
+  let bundled: number;
+  try {
+    bundled = statSync(join(root, BUNDLE)).mtimeMs;
+  } catch {
+    return `${BUNDLE} is missing`;
+  }
+  const inputs = [...sources, join(root, 'scripts/bundle.mjs')];
+  const newer = inputs.find((input) => statSync(input).mtimeMs > bundled);
+  return newer ? `${relative(root, newer)} changed after ${BUNDLE} was built` : undefined;
 }
 
 /** vitest globalSetup of the integration project: dist/ is current before any test spawns it. */

@@ -8,7 +8,7 @@ import type { DrillReport } from '../../lib/report/report.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The CLI as it ships: compiled JavaScript (`npm run build`; the integration project rebuilds a stale one). */
-export const CLI_ENTRY = join(ROOT, 'dist/lib/cli.js');
+export const CLI_ENTRY = join(ROOT, 'dist/bundle/cli.js');
 
 /** node's arguments to run `entry`: shipped JavaScript as it is, a TypeScript test wrapper under tsx. */
 export function nodeArgs(entry: string, args: string[]): string[] {
@@ -67,7 +67,7 @@ export function cliEnv(env: NodeJS.ProcessEnv = {}, engine = false): NodeJS.Proc
 }
 
 /**
- * Starts the drill as the operator would: `node dist/lib/cli.js args` (what `npm run drill -- args` runs),
+ * Starts the drill as the operator would: `node dist/bundle/cli.js args` (what `npm run drill -- args` runs),
  * or through `npm run drill --` itself with `npm: true` (npm relays signals).
  */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: CliOptions = {}): CliRun {
