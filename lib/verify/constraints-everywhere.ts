@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { checkForeignKeys, checkSequences } from './constraints.ts';
+import type { ForeignKeyStreams } from './fk-streams.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 /** A database of the dump and the name it was restored under. */
@@ -20,16 +21,19 @@ export interface DatabaseConstraints extends RestoredDatabase {
  * The foreign key and sequence checks of constraints.ts over every restored database, not only the
  * canary's: each foreign key validated without orphans, each owned sequence ahead of its column. Run
  * with search_path '' (each check pins it) so that a restored `ALTER ROLE … SET search_path` cannot redirect a catalog name
- * and every table is named schema-qualified.
+ * and every table is named schema-qualified. With `streams` (deep verification), foreign keys the
+ * read-back counts from its rows are counted there; sequences are checked first, while it reads.
  */
 export async function checkConstraintsEverywhere(
   databases: RestoredDatabase[],
   withDatabase: WithDatabase,
+  streams?: ForeignKeyStreams,
 ): Promise<Verdict> {
   const results: DatabaseConstraints[] = [];
   for (const db of databases) {
     const [foreignKeys, sequences] = await withDatabase(db.restoredDatabase, async (client) => {
-      return [await checkForeignKeys(client), await checkSequences(client)] as const;
+      const sequences = await checkSequences(client);
+      return [await checkForeignKeys(client, streams?.streams(db.restoredDatabase)), sequences] as const;
     });
     results.push({ ...db, foreignKeys, sequences });
   }
