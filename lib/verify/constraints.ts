@@ -67,7 +67,7 @@ async function countOrphans(
     const because = why === undefined ? '' : ` (${why})`;
     return { orphans, counted: 'server', how: `counted on the server${because}, ${orphans} orphan(s)` };
   };
-  const counts: (Counted | undefined)[] = [];
+  const counts: (Counted | undefined)[] = rows.map(() => undefined);
   for (const [i, fk] of rows.entries()) {
     const way = plan.get(fk.oid);
     if (way?.way === 'stream') continue;
