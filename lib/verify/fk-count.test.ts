@@ -158,6 +158,27 @@ describe('key sets', () => {
     );
     expect([pending.size, pending.missing(keys)]).toEqual([4, 3]);
   });
+
+  it('sealed, dense integer keys (a bitmap) answer as before, at both ends of the range and beyond', () => {
+    const probes = [-1001, -1000, -999, 0, 1, 998, 999, 1000, 5000, '5'];
+    const answers = (keys: KeySet) => probes.map((k) => keys.has(k));
+    const dense = new KeySet();
+    for (let k = -1000; k < 1000; k += 3) dense.add(k);
+    dense.add('5');
+    const before = answers(dense);
+    dense.seal();
+    expect([answers(dense), dense.size]).toEqual([before, 668]);
+    expect(before).toEqual([false, true, false, false, false, true, false, false, false, true]);
+    const sparse = new KeySet();
+    for (const k of [1, 2 ** 40, -(2 ** 40)]) sparse.add(k);
+    sparse.seal();
+    expect([sparse.has(2 ** 40), sparse.has(-(2 ** 40)), sparse.has(2), sparse.size]).toEqual([
+      true,
+      true,
+      false,
+      3,
+    ]);
+  });
 });
 
 describe('keyTypeProblem', () => {

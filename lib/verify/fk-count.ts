@@ -38,12 +38,16 @@ class KeyReader {
   key(bytes: Buffer, start: number, end: number): Key | null | undefined {
     const out = this.out;
     if (!fieldsAt(bytes, start, end, this.sorted, out)) return undefined;
-    for (const s of this.slot) if (isNull(bytes, out[2 * s] as number, out[2 * s + 1] as number)) return null;
     if (this.integer) {
       const from = out[0] as number;
       const to = out[1] as number;
+      if (isNull(bytes, from, to)) return null;
       const n = parseInteger(bytes, from, to);
       return Number.isNaN(n) ? keyText(bytes, from, to) : n;
+    }
+    for (let i = 0; i < this.slot.length; i++) {
+      const s = this.slot[i] as number;
+      if (isNull(bytes, out[2 * s] as number, out[2 * s + 1] as number)) return null;
     }
     if (this.slot.length === 1) return keyText(bytes, out[0] as number, out[1] as number);
     return this.slot.map((s) => keyText(bytes, out[2 * s] as number, out[2 * s + 1] as number)).join('\t');
@@ -124,6 +128,7 @@ export class ForeignKeyCounter {
   parentDone(): void {
     this.parentComplete = true;
     if (this.keys === undefined || this.pending === undefined) return;
+    this.keys.seal();
     this.orphans += this.pending.missing(this.keys);
     this.pending = new PendingKeys();
   }

@@ -75,22 +75,58 @@ export class NumberTable {
 /** A key of a foreign key: an integer as a number, anything else (or an integer beyond 15 digits) as text. */
 export type Key = number | string;
 
-/** The distinct keys of a parent table read back. */
+/** A bitmap over [min, max] only when it is at most this many bits a key (and at most 2^27 bits, 16 MB). */
+const BITS_PER_KEY = 64;
+const MAX_BITS = 2 ** 27;
+
+/** The distinct keys of a parent table read back; `seal` once it is read in full. */
 export class KeySet {
-  private readonly numbers = new NumberTable();
+  private numbers: NumberTable | undefined = new NumberTable();
   private readonly strings = new Set<string>();
+  /** Once sealed, dense integer keys as a bitmap from `min` (a lookup without a cache miss). */
+  private bits: Uint32Array | undefined;
+  private min = 0;
+  private sealedNumbers = 0;
 
   get size(): number {
-    return this.numbers.size + this.strings.size;
+    return (this.numbers?.size ?? this.sealedNumbers) + this.strings.size;
   }
 
   add(key: Key): void {
-    if (typeof key === 'number') this.numbers.add(key);
-    else this.strings.add(key);
+    if (typeof key === 'string') this.strings.add(key);
+    else if (this.numbers) this.numbers.add(key);
+    else throw new Error('a key added to a sealed key set');
   }
 
   has(key: Key): boolean {
-    return typeof key === 'number' ? this.numbers.has(key) : this.strings.has(key);
+    if (typeof key === 'string') return this.strings.has(key);
+    const bits = this.bits;
+    if (bits === undefined) return this.numbers?.has(key) ?? false;
+    const at = key - this.min;
+    return at >= 0 && at < bits.length * 32 && ((bits[at >>> 5] as number) & (1 << (at & 31))) !== 0;
+  }
+
+  /** No key comes any more: integer keys in a range dense enough become a bitmap. */
+  seal(): void {
+    const numbers = this.numbers;
+    if (numbers === undefined || numbers.size === 0) return;
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    numbers.forEach((key) => {
+      if (key < min) min = key;
+      if (key > max) max = key;
+    });
+    const range = max - min + 1;
+    if (range > MAX_BITS || range > BITS_PER_KEY * numbers.size) return;
+    const bits = new Uint32Array(Math.ceil(range / 32));
+    numbers.forEach((key) => {
+      const at = key - min;
+      bits[at >>> 5] = (bits[at >>> 5] as number) | (1 << (at & 31));
+    });
+    this.bits = bits;
+    this.min = min;
+    this.sealedNumbers = numbers.size;
+    this.numbers = undefined;
   }
 }
 
