@@ -61,11 +61,16 @@ async function countOrphans(
   streams: DatabaseStreams | undefined,
 ): Promise<Counted[]> {
   const plan = streams ? await streams.plan : new Map<string, ForeignKeyWay>();
-  const server = async (fk: ForeignKeyRow, why?: string): Promise<Counted> => {
+  const server = async (fk: ForeignKeyRow, why?: string, after = false): Promise<Counted> => {
     streams?.signal?.throwIfAborted();
     const orphans = await countOnServer(client, fk);
+    const when = after ? ' after the read-back' : '';
     const because = why === undefined ? '' : ` (${why})`;
-    return { orphans, counted: 'server', how: `counted on the server${because}, ${orphans} orphan(s)` };
+    return {
+      orphans,
+      counted: 'server',
+      how: `counted on the server${when}${because}, ${orphans} orphan(s)`,
+    };
   };
   const counts: (Counted | undefined)[] = rows.map(() => undefined);
   for (const [i, fk] of rows.entries()) {
@@ -78,7 +83,7 @@ async function countOrphans(
   for (const [i, fk] of rows.entries()) {
     if (counts[i] !== undefined) continue;
     const got = fromReadBack(fk, outcomes.get(fk.oid));
-    counts[i] = typeof got === 'string' ? await server(fk, `${got}: after the read-back`) : got;
+    counts[i] = typeof got === 'string' ? await server(fk, got, true) : got;
   }
   return counts as Counted[];
 }

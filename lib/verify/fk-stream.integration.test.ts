@@ -232,7 +232,7 @@ describe('foreign keys counted from the read-back', () => {
       validated: true,
       orphans: 3,
       counted: 'server',
-      how: 'counted on the server (public.customers was not read back (column "nosuch" of relation "customers" does not exist): after the read-back), 3 orphan(s)',
+      how: 'counted on the server after the read-back (public.customers was not read back (column "nosuch" of relation "customers" does not exist)), 3 orphan(s)',
     });
   });
 });
