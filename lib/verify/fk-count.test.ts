@@ -159,6 +159,19 @@ describe('key sets', () => {
     expect([pending.size, pending.missing(keys)]).toEqual([4, 3]);
   });
 
+  it('integers at and beyond the 32-bit edges (the empty slot value among them) are keys like any other', () => {
+    const edges = [2147483647, -2147483648, 2147483648, -2147483649, 0];
+    const keys = new KeySet();
+    const pending = new PendingKeys();
+    for (const k of edges.slice(0, 3)) keys.add(k);
+    for (const k of edges) pending.add(k);
+    pending.add(-2147483648);
+    expect([keys.size, ...edges.map((k) => keys.has(k))]).toEqual([3, true, true, true, false, false]);
+    expect([pending.size, pending.missing(keys)]).toEqual([5, 2]);
+    keys.seal();
+    expect(edges.map((k) => keys.has(k))).toEqual([true, true, true, false, false]);
+  });
+
   it('sealed, dense integer keys (a bitmap) answer as before, at both ends of the range and beyond', () => {
     const probes = [-1001, -1000, -999, 0, 1, 998, 999, 1000, 5000, '5'];
     const answers = (keys: KeySet) => probes.map((k) => keys.has(k));

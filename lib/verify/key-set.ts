@@ -1,19 +1,23 @@
 /**
- * The key sets of foreign keys counted from the read-back (fk-count.ts): integers as numbers in an
- * open-addressing table of doubles (8 bytes a slot, no object per key), any other key as a string.
+ * The key sets of foreign keys counted from the read-back (fk-count.ts): 32-bit integers in an
+ * open-addressing table (4 bytes a slot, no object per key), any other key in a Set or Map.
  */
 
-const EMPTY = Number.NaN;
+/** The empty slot; a key of this value is kept with the wide ones. */
+const EMPTY = -2147483648;
 const MIN_SLOTS = 1024;
 
+/** A key the Int32 tables hold. */
+const narrow = (key: number) => (key | 0) === key && key !== EMPTY;
+
 function slotOf(key: number, mask: number): number {
-  const h = Math.imul((key | 0) ^ ((key / 4294967296) | 0), 0x9e3779b1);
+  const h = Math.imul(key, 0x9e3779b1);
   return (h ^ (h >>> 15)) & mask;
 }
 
-/** A set of integers (safe doubles) with an optional count per key. */
+/** A set of 32-bit integers (not EMPTY) with an optional count per key. */
 export class NumberTable {
-  private keys = new Float64Array(MIN_SLOTS).fill(EMPTY);
+  private keys = new Int32Array(MIN_SLOTS).fill(EMPTY);
   private counts: Int32Array | undefined;
   size = 0;
 
@@ -23,22 +27,21 @@ export class NumberTable {
 
   /** The key's slot, or the empty slot where it would go. */
   private find(key: number): number {
-    const mask = this.keys.length - 1;
+    const keys = this.keys;
+    const mask = keys.length - 1;
     let at = slotOf(key, mask);
-    for (let k = this.keys[at] as number; !Number.isNaN(k) && k !== key; k = this.keys[at] as number)
-      at = (at + 1) & mask;
+    for (let k = keys[at] as number; k !== EMPTY && k !== key; k = keys[at] as number) at = (at + 1) & mask;
     return at;
   }
 
   has(key: number): boolean {
-    const k = this.keys[this.find(key)] as number;
-    return !Number.isNaN(k);
+    return this.keys[this.find(key)] !== EMPTY;
   }
 
   /** Adds the key (or one more of it). */
   add(key: number): void {
     let at = this.find(key);
-    if (Number.isNaN(this.keys[at] as number)) {
+    if (this.keys[at] === EMPTY) {
       if ((this.size + 1) * 4 > this.keys.length * 3) {
         this.grow();
         at = this.find(key);
@@ -52,11 +55,11 @@ export class NumberTable {
   private grow(): void {
     const keys = this.keys;
     const counts = this.counts;
-    this.keys = new Float64Array(keys.length * 2).fill(EMPTY);
+    this.keys = new Int32Array(keys.length * 2).fill(EMPTY);
     if (counts) this.counts = new Int32Array(keys.length * 2);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as number;
-      if (Number.isNaN(key)) continue;
+      if (key === EMPTY) continue;
       const at = this.find(key);
       this.keys[at] = key;
       if (this.counts && counts) this.counts[at] = counts[i] as number;
@@ -67,7 +70,7 @@ export class NumberTable {
   forEach(fn: (key: number, count: number) => void): void {
     for (let i = 0; i < this.keys.length; i++) {
       const key = this.keys[i] as number;
-      if (!Number.isNaN(key)) fn(key, this.counts ? (this.counts[i] as number) : 1);
+      if (key !== EMPTY) fn(key, this.counts ? (this.counts[i] as number) : 1);
     }
   }
 }
@@ -82,24 +85,25 @@ const MAX_BITS = 2 ** 27;
 /** The distinct keys of a parent table read back; `seal` once it is read in full. */
 export class KeySet {
   private numbers: NumberTable | undefined = new NumberTable();
-  private readonly strings = new Set<string>();
+  /** Text keys, and integers beyond 32 bits. */
+  private readonly others = new Set<Key>();
   /** Once sealed, dense integer keys as a bitmap from `min` (a lookup without a cache miss). */
   private bits: Uint32Array | undefined;
   private min = 0;
   private sealedNumbers = 0;
 
   get size(): number {
-    return (this.numbers?.size ?? this.sealedNumbers) + this.strings.size;
+    return (this.numbers?.size ?? this.sealedNumbers) + this.others.size;
   }
 
   add(key: Key): void {
-    if (typeof key === 'string') this.strings.add(key);
+    if (typeof key === 'string' || !narrow(key)) this.others.add(key);
     else if (this.numbers) this.numbers.add(key);
     else throw new Error('a key added to a sealed key set');
   }
 
   has(key: Key): boolean {
-    if (typeof key === 'string') return this.strings.has(key);
+    if (typeof key === 'string' || !narrow(key)) return this.others.has(key);
     const bits = this.bits;
     if (bits === undefined) return this.numbers?.has(key) ?? false;
     const at = key - this.min;
@@ -133,15 +137,16 @@ export class KeySet {
 /** Child keys not yet decidable (their parent not read in full yet), each with its row count. */
 export class PendingKeys {
   private readonly numbers = new NumberTable(true);
-  private readonly strings = new Map<string, number>();
+  /** Text keys, and integers beyond 32 bits. */
+  private readonly others = new Map<Key, number>();
 
   get size(): number {
-    return this.numbers.size + this.strings.size;
+    return this.numbers.size + this.others.size;
   }
 
   add(key: Key): void {
-    if (typeof key === 'number') this.numbers.add(key);
-    else this.strings.set(key, (this.strings.get(key) ?? 0) + 1);
+    if (typeof key === 'number' && narrow(key)) this.numbers.add(key);
+    else this.others.set(key, (this.others.get(key) ?? 0) + 1);
   }
 
   /** Rows whose key `known` does not hold. */
@@ -150,7 +155,7 @@ export class PendingKeys {
     this.numbers.forEach((key, count) => {
       if (!known.has(key)) rows += count;
     });
-    for (const [key, count] of this.strings) if (!known.has(key)) rows += count;
+    for (const [key, count] of this.others) if (!known.has(key)) rows += count;
     return rows;
   }
 }
