@@ -99,18 +99,19 @@ describe('ForeignKeyCounter', () => {
   });
 
   it('past the cap on keys held, or with lines not the rows read back, the count does not stand', () => {
-    const capped = counter(true, { child: [1], parent: [0] }, 2);
+    // 3 Int32 keys (12 bytes each) and one beyond 15 digits held as text (64 + 17).
+    const capped = counter(true, { child: [1], parent: [0] }, 100);
     feed((b, s, e) => capped.parentRow(b, s, e), PARENT);
     capped.parentDone();
     expect(capped.outcome({ rows: 0 }, { rows: 4 })).toEqual({
       counted: false,
-      why: 'public.p has more than 2 keys (the cap on keys held)',
+      why: 'the keys of public.p would hold more than 100 bytes (the cap on keys held)',
     });
-    const waiting = counter(true, { child: [1], parent: [0] }, 2);
+    const waiting = counter(true, { child: [1], parent: [0] }, 60);
     feed((b, s, e) => waiting.childRow(b, s, e), CHILD);
     expect(waiting.outcome({ rows: 7 }, { rows: 0 })).toEqual({
       counted: false,
-      why: 'more than 2 keys of public.c waited for public.p (the cap on keys held)',
+      why: 'the keys of public.c waiting for public.p would hold more than 60 bytes (the cap on keys held)',
     });
     const short = counter(true, { child: [1], parent: [0] });
     feed((b, s, e) => short.childRow(b, s, e), CHILD);

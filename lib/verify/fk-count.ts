@@ -3,10 +3,13 @@ import type { ForeignKeyWay } from './fk-plan.ts';
 import { type Key, KeySet, PendingKeys } from './key-set.ts';
 
 /**
- * Keys held at most per set (a parent's keys; a child's keys waiting for their parent): measured at
- * about 8-12 bytes a key for integers (open addressing at 3/4 load), 2 M keys stay under ~32 MB.
+ * Bytes of keys held at most per set (a parent's keys; a child's keys waiting for their parent), as
+ * key-set.ts estimates them: about 2 M integer keys of a parent, 1 M waiting, some 200 k uuids as text.
+ * Past it the key is counted on the server after the read-back: the drill's memory stays bounded.
  */
-export const MAX_KEYS = 2_000_000;
+export const MAX_KEY_BYTES = 24 * 1024 * 1024;
+
+const mib = (bytes: number) => (bytes < 1048576 ? `${bytes} bytes` : `${Math.round(bytes / 1048576)} MiB`);
 
 /** What counting a foreign key from the read-back came to. */
 export type StreamOutcome =
@@ -74,7 +77,7 @@ export class ForeignKeyCounter {
   readonly way: Extract<ForeignKeyWay, { way: 'stream' }>;
   private readonly cap: number;
 
-  constructor(way: Extract<ForeignKeyWay, { way: 'stream' }>, cap = MAX_KEYS) {
+  constructor(way: Extract<ForeignKeyWay, { way: 'stream' }>, cap = MAX_KEY_BYTES) {
     this.way = way;
     this.cap = cap;
     this.parentKeys = new KeyReader(way.parentFields, way.integer);
@@ -97,8 +100,10 @@ export class ForeignKeyCounter {
     }
     if (key === null) return;
     this.keys.add(key);
-    if (this.keys.size > this.cap)
-      this.stop(`${this.way.fk.parent} has more than ${this.cap} keys (the cap on keys held)`);
+    if (this.keys.bytes > this.cap)
+      this.stop(
+        `the keys of ${this.way.fk.parent} would hold more than ${mib(this.cap)} (the cap on keys held)`,
+      );
   }
 
   childRow(bytes: Buffer, start: number, end: number): void {
@@ -117,9 +122,9 @@ export class ForeignKeyCounter {
     if (this.parentComplete) this.orphans++;
     else {
       this.pending.add(key);
-      if (this.pending.size > this.cap)
+      if (this.pending.bytes > this.cap)
         this.stop(
-          `more than ${this.cap} keys of ${this.way.fk.child} waited for ${this.way.fk.parent} (the cap on keys held)`,
+          `the keys of ${this.way.fk.child} waiting for ${this.way.fk.parent} would hold more than ${mib(this.cap)} (the cap on keys held)`,
         );
     }
   }

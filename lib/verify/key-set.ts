@@ -82,6 +82,15 @@ export type Key = number | string;
 const BITS_PER_KEY = 64;
 const MAX_BITS = 2 ** 27;
 
+/**
+ * About what a key costs held: an Int32 slot at up to 3/4 load, doubled on growth (parent 4 bytes a
+ * slot, waiting keys 8 with their count); a Set or Map entry, and a string's characters.
+ */
+const NARROW_BYTES = 12;
+const NARROW_COUNTED_BYTES = 24;
+const ENTRY_BYTES = 64;
+const other = (key: Key) => ENTRY_BYTES + (typeof key === 'string' ? key.length : 0);
+
 /** The distinct keys of a parent table read back; `seal` once it is read in full. */
 export class KeySet {
   private numbers: NumberTable | undefined = new NumberTable();
@@ -96,9 +105,19 @@ export class KeySet {
     return (this.numbers?.size ?? this.sealedNumbers) + this.others.size;
   }
 
+  /** About the bytes its keys hold (see NARROW_BYTES). */
+  get bytes(): number {
+    return (this.numbers?.size ?? this.sealedNumbers) * NARROW_BYTES + this.otherBytes;
+  }
+
+  private otherBytes = 0;
+
   add(key: Key): void {
-    if (typeof key === 'string' || !narrow(key)) this.others.add(key);
-    else if (this.numbers) this.numbers.add(key);
+    if (typeof key === 'string' || !narrow(key)) {
+      if (this.others.has(key)) return;
+      this.others.add(key);
+      this.otherBytes += other(key);
+    } else if (this.numbers) this.numbers.add(key);
     else throw new Error('a key added to a sealed key set');
   }
 
@@ -144,9 +163,20 @@ export class PendingKeys {
     return this.numbers.size + this.others.size;
   }
 
+  /** About the bytes its keys hold (see NARROW_BYTES). */
+  get bytes(): number {
+    return this.numbers.size * NARROW_COUNTED_BYTES + this.otherBytes;
+  }
+
+  private otherBytes = 0;
+
   add(key: Key): void {
     if (typeof key === 'number' && narrow(key)) this.numbers.add(key);
-    else this.others.set(key, (this.others.get(key) ?? 0) + 1);
+    else {
+      const count = this.others.get(key);
+      if (count === undefined) this.otherBytes += other(key);
+      this.others.set(key, (count ?? 0) + 1);
+    }
   }
 
   /** Rows whose key `known` does not hold. */
