@@ -127,6 +127,8 @@ describe('on a damaged copy', () => {
       references: 'public.parent',
       validated: false,
       orphans: 1,
+      counted: 'server',
+      how: 'counted on the server, 1 orphan(s)',
     });
   });
 
@@ -164,6 +166,8 @@ describe('under a search_path the backup chose', () => {
         references: 'bank.users',
         validated: true,
         orphans: 0,
+        counted: 'server',
+        how: 'counted on the server, 0 orphan(s)',
       },
     ]);
     expect((await on('elsewhere', checkSequences)).summary).toBe(

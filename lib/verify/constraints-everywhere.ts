@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { checkForeignKeys, checkSequences } from './constraints.ts';
+import { checkForeignKeys, checkSequences, type ForeignKeyFact } from './constraints.ts';
+import type { ForeignKeyStreams } from './fk-streams.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 /** A database of the dump and the name it was restored under. */
@@ -20,16 +21,19 @@ export interface DatabaseConstraints extends RestoredDatabase {
  * The foreign key and sequence checks of constraints.ts over every restored database, not only the
  * canary's: each foreign key validated without orphans, each owned sequence ahead of its column. Run
  * with search_path '' (each check pins it) so that a restored `ALTER ROLE … SET search_path` cannot redirect a catalog name
- * and every table is named schema-qualified.
+ * and every table is named schema-qualified. With `streams` (deep verification), foreign keys the
+ * read-back counts from its rows are counted there; sequences are checked first, while it reads.
  */
 export async function checkConstraintsEverywhere(
   databases: RestoredDatabase[],
   withDatabase: WithDatabase,
+  streams?: ForeignKeyStreams,
 ): Promise<Verdict> {
   const results: DatabaseConstraints[] = [];
   for (const db of databases) {
     const [foreignKeys, sequences] = await withDatabase(db.restoredDatabase, async (client) => {
-      return [await checkForeignKeys(client), await checkSequences(client)] as const;
+      const sequences = await checkSequences(client);
+      return [await checkForeignKeys(client, streams?.streams(db.restoredDatabase)), sequences] as const;
     });
     results.push({ ...db, foreignKeys, sequences });
   }
@@ -51,8 +55,19 @@ export async function checkConstraintsEverywhere(
   if (failures.length > 0) return fail(failures.join('; '), facts);
   const count = (key: 'foreignKeys' | 'sequences') =>
     results.reduce((sum, r) => sum + ((r[key].facts[key] as unknown[] | undefined)?.length ?? 0), 0);
+  const streamed = results.reduce(
+    (sum, r) =>
+      sum +
+      ((r.foreignKeys.facts.foreignKeys as ForeignKeyFact[] | undefined) ?? []).filter(
+        (f) => f.counted === 'read-back',
+      ).length,
+    0,
+  );
+  const ways = streams
+    ? ` (${streamed} counted from the rows read back, ${count('foreignKeys') - streamed} on the server)`
+    : '';
   return pass(
-    `${count('foreignKeys')} foreign key(s) validated without orphans and ${count('sequences')} owned sequence(s) beyond their columns, in ${results.length} database(s)`,
+    `${count('foreignKeys')} foreign key(s) validated without orphans${ways} and ${count('sequences')} owned sequence(s) beyond their columns, in ${results.length} database(s)`,
     facts,
   );
 }

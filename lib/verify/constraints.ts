@@ -1,8 +1,11 @@
 import type pg from 'pg';
+import type { ForeignKeyWay } from './fk-plan.ts';
+import type { DatabaseStreams, StreamOutcome } from './fk-streams.ts';
 import { jitOff, pinSearchPath } from './safe-session.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 interface ForeignKeyRow {
+  oid: string;
   name: string;
   /** regclass text under search_path '': quoted and always schema-qualified. */
   child: string;
@@ -18,18 +21,85 @@ export interface ForeignKeyFact {
   references: string;
   validated: boolean;
   orphans: number;
+  /** How its orphans were counted: from the rows deep verification read back, or by a query on the server. */
+  counted: 'read-back' | 'server';
+  /** What was compared, how many, against what (or why it was counted on the server). */
+  how: string;
+}
+
+/** A FK's orphans by one NOT EXISTS query (multi-column aware; a NULL key column exempts the row). */
+async function countOnServer(client: pg.ClientBase, fk: ForeignKeyRow): Promise<number> {
+  const notNull = fk.child_columns.map((col) => `c.${col} IS NOT NULL`).join(' AND ');
+  const matches = fk.child_columns.map((col, i) => `p.${fk.parent_columns[i]} = c.${col}`).join(' AND ');
+  const orphans = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${fk.child} c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${fk.parent} p WHERE ${matches})`,
+  );
+  return Number(orphans.rows[0]?.n ?? 0);
+}
+
+type Counted = Pick<ForeignKeyFact, 'orphans' | 'counted' | 'how'>;
+
+/** The stream count of a FK, or undefined when it did not stand (`why` then says why). */
+function fromReadBack(fk: ForeignKeyRow, outcome: StreamOutcome | undefined): Counted | string {
+  if (outcome === undefined) return 'the read-back ended without counting it';
+  if (!outcome.counted) return outcome.why;
+  const exempt = outcome.exempt ? ` (${outcome.exempt} with a NULL key column exempt)` : '';
+  return {
+    orphans: outcome.orphans,
+    counted: 'read-back',
+    how: `${outcome.checked} row(s)${exempt} checked against ${outcome.keys} key(s) of ${fk.parent} read back, ${outcome.orphans} orphan(s)`,
+  };
+}
+
+/**
+ * Counts each FK's orphans: those deep verification's read-back counts (`streams`) from its rows once
+ * it has, the others at once on the server, as do stream-counted ones whose count did not stand.
+ */
+async function countOrphans(
+  client: pg.ClientBase,
+  rows: ForeignKeyRow[],
+  streams: DatabaseStreams | undefined,
+): Promise<Counted[]> {
+  const plan = streams ? await streams.plan : new Map<string, ForeignKeyWay>();
+  const server = async (fk: ForeignKeyRow, why?: string, after = false): Promise<Counted> => {
+    streams?.signal?.throwIfAborted();
+    const orphans = await countOnServer(client, fk);
+    const when = after ? ' after the read-back' : '';
+    const because = why === undefined ? '' : ` (${why})`;
+    return {
+      orphans,
+      counted: 'server',
+      how: `counted on the server${when}${because}, ${orphans} orphan(s)`,
+    };
+  };
+  const counts: (Counted | undefined)[] = rows.map(() => undefined);
+  for (const [i, fk] of rows.entries()) {
+    const way = plan.get(fk.oid);
+    if (way?.way === 'stream') continue;
+    counts[i] = await server(fk, streams ? (way?.why ?? 'the read-back did not plan it') : undefined);
+  }
+  const outcomes =
+    streams && counts.includes(undefined) ? await streams.outcomes : new Map<string, StreamOutcome>();
+  for (const [i, fk] of rows.entries()) {
+    if (counts[i] !== undefined) continue;
+    const got = fromReadBack(fk, outcomes.get(fk.oid));
+    counts[i] = typeof got === 'string' ? await server(fk, got, true) : got;
+  }
+  return counts as Counted[];
 }
 
 /**
  * Every foreign key of the database is validated (a NOT VALID one proves nothing about the rows) and no
- * child row points at a missing parent (one NOT EXISTS query per key, multi-column aware; rows with a
- * NULL key column are exempt, as MATCH SIMPLE has it).
+ * child row points at a missing parent (rows with a NULL key column are exempt, as MATCH SIMPLE has
+ * it): counted from the rows deep verification reads back where `streams` says so (fk-streams.ts),
+ * else by one NOT EXISTS query per key on the server.
  */
-export async function checkForeignKeys(client: pg.ClientBase): Promise<Verdict> {
+export async function checkForeignKeys(client: pg.ClientBase, streams?: DatabaseStreams): Promise<Verdict> {
   await pinSearchPath(client);
   await jitOff(client);
   const { rows } = await client.query<ForeignKeyRow>(
-    `SELECT c.conname AS name,
+    `SELECT c.oid::text AS oid,
+            c.conname AS name,
             c.conrelid::regclass::text AS child,
             c.confrelid::regclass::text AS parent,
             c.convalidated AS validated,
@@ -44,21 +114,14 @@ export async function checkForeignKeys(client: pg.ClientBase): Promise<Verdict> 
       GROUP BY c.oid, c.conname, c.conrelid, c.confrelid, c.convalidated
       ORDER BY 2, 1`,
   );
-  const facts: ForeignKeyFact[] = [];
-  for (const fk of rows) {
-    const notNull = fk.child_columns.map((col) => `c.${col} IS NOT NULL`).join(' AND ');
-    const matches = fk.child_columns.map((col, i) => `p.${fk.parent_columns[i]} = c.${col}`).join(' AND ');
-    const orphans = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${fk.child} c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${fk.parent} p WHERE ${matches})`,
-    );
-    facts.push({
-      name: fk.name,
-      table: fk.child,
-      references: fk.parent,
-      validated: fk.validated,
-      orphans: Number(orphans.rows[0]?.n ?? 0),
-    });
-  }
+  const counts = await countOrphans(client, rows, streams);
+  const facts: ForeignKeyFact[] = rows.map((fk, i) => ({
+    name: fk.name,
+    table: fk.child,
+    references: fk.parent,
+    validated: fk.validated,
+    ...(counts[i] as Counted),
+  }));
   const bad = facts.filter((f) => !f.validated || f.orphans > 0);
   if (bad.length > 0) {
     return fail(
@@ -71,7 +134,11 @@ export async function checkForeignKeys(client: pg.ClientBase): Promise<Verdict> 
       { foreignKeys: facts },
     );
   }
-  return pass(`${facts.length} foreign key(s) validated, no orphan rows`, { foreignKeys: facts });
+  const streamed = facts.filter((f) => f.counted === 'read-back').length;
+  const ways = streams
+    ? ` (${streamed} counted from the rows read back, ${facts.length - streamed} on the server)`
+    : '';
+  return pass(`${facts.length} foreign key(s) validated, no orphan rows${ways}`, { foreignKeys: facts });
 }
 
 interface OwnedSequenceRow {

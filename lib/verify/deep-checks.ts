@@ -4,6 +4,7 @@ import {
   type WithDatabase,
 } from './constraints-everywhere.ts';
 import { type DeepVerification, type DeepVerifyOptions, verifyDeep } from './deep.ts';
+import { ForeignKeyStreams } from './fk-streams.ts';
 import type { Verdict } from './verdict.ts';
 
 /** The two checks of `--verify deep`, under way together; each settles on its own. */
@@ -20,19 +21,23 @@ export interface DeepChecksOptions {
 }
 
 /**
- * Starts deep verification's two checks at once rather than one after the other: the read-back's
- * COPY sessions leave part of the cores idle while node digests and psql relays, and the orphan queries
- * (a scan of each child table and a hash of its parent's keys, the next largest cost at 1 GB) fill
- * them, on a session of their own. Neither check reads what the other writes: both only read the
- * restored server. A failure of one is that check's own verdict, awaited by its own step: a promise
- * nobody awaits yet is marked handled so that it is never an unhandled rejection.
+ * Starts deep verification's two checks at once rather than one after the other, on sessions of their
+ * own. The orphans of a foreign key between two plain tables the read-back reads in full, with keys
+ * whose COPY text is canonical for equality, are counted from the lines it already streams
+ * (fk-streams.ts: the server's orphan query, a scan of the child and hash probes of its parent's keys,
+ * was the next largest cost at 1 GB); the constraint check awaits those counts and queries the server
+ * for every other key, and for one whose count did not stand. A failure of one check is its own
+ * verdict, awaited by its own step: a promise nobody awaits yet is marked handled so that it is never
+ * an unhandled rejection.
  */
 export function startDeepChecks(options: DeepChecksOptions): DeepChecks {
+  const streams = new ForeignKeyStreams(options.tables.signal);
   const constraints = checkConstraintsEverywhere(
     options.constraints.databases,
     options.constraints.withDatabase,
+    streams,
   );
-  const tables = verifyDeep(options.tables);
+  const tables = verifyDeep({ ...options.tables, foreignKeys: streams });
   constraints.catch(() => {});
   tables.catch(() => {});
   return { tables, constraints };

@@ -3,8 +3,10 @@ import { copyBlocksSink } from '../dump/copy-blocks.ts';
 import { digestHex, emptyDigest, mergeDigest, type RowDigest } from '../dump/row-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
+import { planForeignKeys } from './fk-plan.ts';
+import { keyCounting, type RowHooks, type StreamSink } from './fk-streams.ts';
 import { balance, type ReadUnit, type TableRef, unitsFor } from './read-plan.ts';
-import { type Probe, probe } from './read-probe.ts';
+import { type Probe, probe, probeForeignKeys } from './read-probe.ts';
 import { dbConninfo, type ReadSession, type ReadSettings, readSessionFor } from './read-session.ts';
 
 export type { TableRef } from './read-plan.ts';
@@ -80,6 +82,8 @@ interface ReadContext {
   partials: Map<number, Partial>;
   clock: () => number;
   signal: AbortSignal | undefined;
+  /** Foreign keys counted from the lines read (fk-streams.ts). */
+  hooks: RowHooks | undefined;
 }
 
 /** A unit's digest arrived: the table's result once all its parts have. */
@@ -89,6 +93,7 @@ function unitDone(ctx: ReadContext, unit: ReadUnit, digest: RowDigest, seconds: 
   mergeDigest(partial.digest, digest);
   partial.parts++;
   partial.seconds += seconds;
+  ctx.hooks?.unitDone(unit.index);
   const result = ctx.results[unit.index] as RestoredDigest;
   if (partial.parts === ctx.unitsOf.get(unit.index) && !result.error)
     Object.assign(result, {
@@ -96,6 +101,16 @@ function unitDone(ctx: ReadContext, unit: ReadUnit, digest: RowDigest, seconds: 
       digest: digestHex(partial.digest),
       seconds: partial.seconds,
     });
+}
+
+/** The sink's row hook for a group's blocks (block k is unit k), when a foreign key counts from one. */
+function rowHook(
+  hooks: RowHooks | undefined,
+  group: ReadUnit[],
+): ((block: number, bytes: Buffer, start: number, end: number) => void) | undefined {
+  const fns = group.map((unit) => hooks?.rowsOf(unit.index));
+  if (!fns.some(Boolean)) return undefined;
+  return (block, bytes, start, end) => fns[block]?.(bytes, start, end);
 }
 
 /** One psql reads the units of `group` in pg_dump's session; says why the session failed, if it did. */
@@ -108,13 +123,16 @@ async function readGroup(ctx: ReadContext, group: ReadUnit[]): Promise<string | 
   });
   let block = 0;
   let last = ctx.clock();
-  const sink = copyBlocksSink((digest) => {
-    const unit = group[block++];
-    const now = ctx.clock();
-    if (unit === undefined) return;
-    unitDone(ctx, unit, digest, (now - last) / 1000);
-    last = now;
-  });
+  const sink = copyBlocksSink(
+    (digest) => {
+      const unit = group[block++];
+      const now = ctx.clock();
+      if (unit === undefined) return;
+      unitDone(ctx, unit, digest, (now - last) / 1000);
+      last = now;
+    },
+    rowHook(ctx.hooks, group),
+  );
   const run = await ctx.executor.run(
     'psql',
     ['-X', '-q', '-w', '-v', 'ON_ERROR_STOP=0', '-d', dbConninfo(ctx.database), '-f', '-'],
@@ -155,12 +173,18 @@ export async function readDatabase(
   signal?: AbortSignal,
   /** psql sessions reading at once (issue #12: reading back should cost a fraction of the restore). */
   readers = 1,
+  /** Told which foreign keys are counted from the lines read, and then their counts (fk-streams.ts). */
+  keys?: StreamSink,
 ): Promise<DatabaseReadback> {
   const results: RestoredDigest[] = tables.map(() => ({ rows: null, digest: null, seconds: 0 }));
   let found: Probe;
+  // Not listed (the query failed): every key is counted on the server, as the constraint check says.
+  const listed = keys ? probeForeignKeys(executor, database, signal).catch(() => []) : Promise.resolve([]);
   try {
     found = await probe(executor, database, tables, signal);
   } catch (error) {
+    keys?.planned([]);
+    keys?.counted(new Map());
     const why = `cannot read database ${database}: ${(error as Error).message}`;
     return { tables: results.map((r) => ({ ...r, error: why })) };
   }
@@ -169,6 +193,9 @@ export async function readDatabase(
   const units = planReads(tables, found, results, readers);
   const unitsOf = new Map<number, number>();
   for (const unit of units) unitsOf.set(unit.index, (unitsOf.get(unit.index) ?? 0) + 1);
+  const ways = planForeignKeys(await listed, tables, found.relations);
+  keys?.planned(ways);
+  const counting = keys ? keyCounting(ways, unitsOf) : undefined;
   const ctx: ReadContext = {
     executor,
     database,
@@ -178,11 +205,12 @@ export async function readDatabase(
     partials: new Map(),
     clock,
     signal,
+    hooks: counting?.hooks,
   };
   const failed = (await Promise.all(balance(units, readers).map((g) => readGroup(ctx, g)))).find(Boolean);
-  if (failed)
-    return { session, tables: results.map((r) => ({ ...r, rows: null, digest: null, error: failed })) };
-  return { session, tables: results };
+  const read = failed ? results.map((r) => ({ ...r, rows: null, digest: null, error: failed })) : results;
+  if (counting) keys?.counted(counting.outcomes(read));
+  return { session, tables: read };
 }
 
 /** readDatabase's digests alone (the canary checks' entry point). */

@@ -1,6 +1,7 @@
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
+import type { ForeignKeyStreams } from './fk-streams.ts';
 import { sessionPool } from './session-pool.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
@@ -60,6 +61,8 @@ export interface DeepVerifyOptions {
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
   signal?: AbortSignal;
+  /** Foreign keys to count from the rows read back, for the constraint check (deep-checks.ts). */
+  foreignKeys?: ForeignKeyStreams;
 }
 
 /**
@@ -98,7 +101,11 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
       done[at] = await checkDatabase({ ...options, executor }, readers, database, entries);
     }
   }
-  await Promise.all(Array.from({ length: Math.min(parallel, databases.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(parallel, databases.length) }, worker));
+  } finally {
+    options.foreignKeys?.end();
+  }
   const tables = done.flatMap((d) => d.tables);
   const sessions = done.flatMap((d) => (d.session ? [d.session] : []));
   return { verdict: judge(tables, options.allowUnverified === true), tables, sessions };
@@ -124,6 +131,7 @@ async function checkDatabase(
     options.clock,
     options.signal,
     readers,
+    options.foreignKeys?.sink(restoredDatabase),
   );
   const checks = entries.map((entry): TableCheck => {
     const index = readable.indexOf(entry);

@@ -1,6 +1,7 @@
 import type { Executor } from '../exec/executor.ts';
 import { collector } from '../exec/tool-output.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
+import { FOREIGN_KEY_QUERY, type ForeignKeyRow, parseForeignKeys } from './fk-plan.ts';
 import type { TableRef } from './read-plan.ts';
 import { dbConninfo, sqlLiteral } from './read-session.ts';
 
@@ -103,4 +104,27 @@ export async function probe(
   if (result.exitCode !== 0)
     throw new Error(parsePsqlStderr(result.stderr).errors[0]?.message ?? result.stderr.trim());
   return parseProbe(out.text(), names);
+}
+
+/** The database's foreign keys, with what deciding their way needs (fk-plan.ts). */
+export async function probeForeignKeys(
+  executor: Executor,
+  database: string,
+  signal?: AbortSignal,
+): Promise<ForeignKeyRow[]> {
+  const out = collector();
+  const searchPath = "SELECT pg_catalog.set_config('search_path', '', false)";
+  const args = ['-X', '-q', '-w', '-At', '-v', 'ON_ERROR_STOP=1', '-d', dbConninfo(database)];
+  const result = await executor.run('psql', [...args, '-c', searchPath, '-c', FOREIGN_KEY_QUERY], {
+    stdout: out.sink,
+    signal,
+  });
+  if (result.exitCode !== 0)
+    throw new Error(parsePsqlStderr(result.stderr).errors[0]?.message ?? result.stderr.trim());
+  return parseForeignKeys(
+    out
+      .text()
+      .split('\n')
+      .filter((line) => line !== ''),
+  );
 }
