@@ -11,6 +11,9 @@ interface ForeignKeyRow {
   child: string;
   parent: string;
   validated: boolean;
+  /** A partitioned table: its rows are its partitions'. */
+  child_partitioned: boolean;
+  parent_partitioned: boolean;
   child_columns: string[];
   parent_columns: string[];
 }
@@ -27,12 +30,18 @@ export interface ForeignKeyFact {
   how: string;
 }
 
-/** A FK's orphans by one NOT EXISTS query (multi-column aware; a NULL key column exempts the row). */
+/**
+ * A FK's orphans by one NOT EXISTS query (multi-column aware; a NULL key column exempts the row), over
+ * the rows the key binds, as the server's own check reads them: a plain table ONLY (a key binds no
+ * inheritance child of its table, and a parent's inheritance children hold no key it accepts), a
+ * partitioned one with its partitions.
+ */
 async function countOnServer(client: pg.ClientBase, fk: ForeignKeyRow): Promise<number> {
   const notNull = fk.child_columns.map((col) => `c.${col} IS NOT NULL`).join(' AND ');
   const matches = fk.child_columns.map((col, i) => `p.${fk.parent_columns[i]} = c.${col}`).join(' AND ');
+  const only = (partitioned: boolean) => (partitioned ? '' : 'ONLY ');
   const orphans = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${fk.child} c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${fk.parent} p WHERE ${matches})`,
+    `SELECT count(*) AS n FROM ${only(fk.child_partitioned)}${fk.child} c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${only(fk.parent_partitioned)}${fk.parent} p WHERE ${matches})`,
   );
   return Number(orphans.rows[0]?.n ?? 0);
 }
@@ -103,6 +112,8 @@ export async function checkForeignKeys(client: pg.ClientBase, streams?: Database
             c.conrelid::regclass::text AS child,
             c.confrelid::regclass::text AS parent,
             c.convalidated AS validated,
+            (SELECT r.relkind = 'p' FROM pg_class r WHERE r.oid = c.conrelid) AS child_partitioned,
+            (SELECT r.relkind = 'p' FROM pg_class r WHERE r.oid = c.confrelid) AS parent_partitioned,
             array_agg(quote_ident(ca.attname) ORDER BY k.ord) AS child_columns,
             array_agg(quote_ident(pa.attname) ORDER BY k.ord) AS parent_columns
        FROM pg_constraint c

@@ -70,6 +70,20 @@ const SHAPES = `
   INSERT INTO employees VALUES (1, NULL);
   INSERT INTO employees SELECT g, g - 1 FROM generate_series(2, 50) g;
   UPDATE employees SET manager = 50 WHERE id = 1;
+  -- Inheritance (a numeric key, so counted on the server): a key binds neither its table's inheritance
+  -- children (h_child_kid's 42 is no orphan) nor accepts a key held only by its parent's (g_child's 5 is).
+  CREATE TABLE h_parent (id numeric PRIMARY KEY);
+  CREATE TABLE h_child (p numeric REFERENCES h_parent);
+  CREATE TABLE h_child_kid (extra int) INHERITS (h_child);
+  INSERT INTO h_parent VALUES (1);
+  INSERT INTO h_child VALUES (1);
+  INSERT INTO h_child_kid VALUES (42, 0);
+  CREATE TABLE g_parent (id numeric PRIMARY KEY);
+  CREATE TABLE g_parent_kid () INHERITS (g_parent);
+  CREATE TABLE g_child (p numeric REFERENCES g_parent);
+  INSERT INTO g_parent VALUES (1);
+  INSERT INTO g_parent_kid VALUES (5);
+  INSERT INTO g_child VALUES (1);
   -- Orphans, let in behind the keys' backs (the replica role fires no FK trigger).
   SET session_replication_role = replica;
   INSERT INTO orders VALUES (90001, 9999, 'o'), (90002, 9999, 'o'), (90003, 8888, 'o');
@@ -78,7 +92,8 @@ const SHAPES = `
   INSERT INTO m_child VALUES ('y', 1);
   INSERT INTO a_child VALUES (1000, 21), (1001, 22);
   INSERT INTO employees VALUES (60, 61);
-  INSERT INTO p_child VALUES (5, 77);`;
+  INSERT INTO p_child VALUES (5, 77);
+  INSERT INTO g_child VALUES (5);`;
 
 /** Rows of ~1 kB stored inline: 7 a block, so 3 × MIN_RANGE_BLOCKS blocks, orphans in every range. */
 const RANGES = `
@@ -173,6 +188,10 @@ describe('foreign keys counted from the read-back', () => {
         'read-back: 4 row(s) (1 with a NULL key column exempt) checked against 3 key(s) of public.d_parent read back, 1 orphan(s)',
       'public.employees.employees_manager_fkey':
         'read-back: 51 row(s) checked against 51 key(s) of public.employees read back, 1 orphan(s)',
+      'public.g_child.g_child_p_fkey':
+        'server: counted on the server (public.g_parent has inheritance children), 1 orphan(s)',
+      'public.h_child.h_child_p_fkey':
+        'server: counted on the server (key p (type 1700) -> id (type 1700): not a type whose COPY text is canonical for its equality (integers, oid, uuid, bool, text/varchar)), 0 orphan(s)',
       'public.i_child.i_child_p_fkey':
         'server: counted on the server (public.i_parent has inheritance children), 0 orphan(s)',
       'public.m_child.m_child_a_b_fkey':
