@@ -195,7 +195,7 @@ export async function readDatabase(
   for (const unit of units) unitsOf.set(unit.index, (unitsOf.get(unit.index) ?? 0) + 1);
   const ways = planForeignKeys(await listed, tables, found.relations);
   keys?.planned(ways);
-  const counting = keys ? keyCounting(ways, unitsOf) : undefined;
+  const counting = keys ? keyCounting(ways, unitsOf, keys.budget) : undefined;
   const ctx: ReadContext = {
     executor,
     database,

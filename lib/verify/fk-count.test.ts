@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ForeignKeyCounter } from './fk-count.ts';
+import { ForeignKeyCounter, KeyBudget } from './fk-count.ts';
 import { columnNames, type ForeignKeyRow, type KeyColumn, keyTypeProblem } from './fk-plan.ts';
 import { KeySet, PendingKeys } from './key-set.ts';
 
@@ -10,7 +10,12 @@ const col = (name: string, type: number, collation = 0, deterministic = true): K
   deterministic,
 });
 
-function counter(integer: boolean, fields: { child: number[]; parent: number[] }, cap?: number) {
+function counter(
+  integer: boolean,
+  fields: { child: number[]; parent: number[] },
+  cap?: number,
+  budget?: KeyBudget,
+) {
   const fk: ForeignKeyRow = {
     oid: '1',
     name: 'c_p_fkey',
@@ -32,6 +37,7 @@ function counter(integer: boolean, fields: { child: number[]; parent: number[] }
       integer,
     },
     cap,
+    budget,
   );
 }
 
@@ -96,6 +102,27 @@ describe('ForeignKeyCounter', () => {
       keys: 3,
       orphans: 1,
     });
+  });
+
+  it("the keys of a run's foreign keys together stay under one budget: the key that passes it goes to the server", () => {
+    const budget = new KeyBudget(2000);
+    const lines = Array.from({ length: 100 }, (_, i) => `${i * 7}`);
+    const first = counter(true, { child: [0], parent: [0] }, undefined, budget);
+    feed((b, s, e) => first.parentRow(b, s, e), lines);
+    first.parentDone();
+    const second = counter(true, { child: [0], parent: [0] }, undefined, budget);
+    feed((b, s, e) => second.parentRow(b, s, e), lines);
+    second.parentDone();
+    expect(first.outcome({ rows: 0 }, { rows: 100 })).toMatchObject({ counted: true, keys: 100 });
+    expect(second.outcome({ rows: 0 }, { rows: 100 })).toEqual({
+      counted: false,
+      why: "the keys held for this run's foreign keys together would pass 2000 bytes (the cap on keys held together)",
+    });
+    // A counter that has ended holds nothing: the next one has the budget again.
+    const third = counter(true, { child: [0], parent: [0] }, undefined, budget);
+    feed((b, s, e) => third.parentRow(b, s, e), lines);
+    third.parentDone();
+    expect(third.outcome({ rows: 0 }, { rows: 100 })).toMatchObject({ counted: true, keys: 100 });
   });
 
   it('past the cap on keys held, or with lines not the rows read back, the count does not stand', () => {

@@ -8,6 +8,39 @@ import { type Key, KeySet, PendingKeys } from './key-set.ts';
  * Past it the key is counted on the server after the read-back: the drill's memory stays bounded.
  */
 export const MAX_KEY_BYTES = 24 * 1024 * 1024;
+/**
+ * Bytes of keys all the stream-counted foreign keys of one deep run hold together at most (several keys,
+ * databases read side by side): past it, the key whose keys pass it is counted on the server instead.
+ */
+export const MAX_RUN_KEY_BYTES = 48 * 1024 * 1024;
+/** How much a counter's keys grow between two looks at what all of them hold together. */
+const BUDGET_STEP_BYTES = 256 * 1024;
+
+/** What the stream-counted keys of one deep run hold together (MAX_RUN_KEY_BYTES). */
+export class KeyBudget {
+  private readonly holders = new Set<{ readonly heldBytes: number }>();
+
+  readonly cap: number;
+
+  constructor(cap = MAX_RUN_KEY_BYTES) {
+    this.cap = cap;
+  }
+
+  hold(holder: { readonly heldBytes: number }): void {
+    this.holders.add(holder);
+  }
+
+  release(holder: { readonly heldBytes: number }): void {
+    this.holders.delete(holder);
+  }
+
+  /** The keys held by all together are more than the cap. */
+  over(): boolean {
+    let total = 0;
+    for (const holder of this.holders) total += holder.heldBytes;
+    return total > this.cap;
+  }
+}
 
 const mib = (bytes: number) => (bytes < 1048576 ? `${bytes} bytes` : `${Math.round(bytes / 1048576)} MiB`);
 
@@ -76,18 +109,43 @@ export class ForeignKeyCounter {
 
   readonly way: Extract<ForeignKeyWay, { way: 'stream' }>;
   private readonly cap: number;
+  private readonly budget: KeyBudget;
+  private readonly step: number;
+  private nextLook: number;
 
-  constructor(way: Extract<ForeignKeyWay, { way: 'stream' }>, cap = MAX_KEY_BYTES) {
+  constructor(way: Extract<ForeignKeyWay, { way: 'stream' }>, cap = MAX_KEY_BYTES, budget = new KeyBudget()) {
     this.way = way;
     this.cap = cap;
+    this.budget = budget;
+    this.step = Math.min(BUDGET_STEP_BYTES, Math.ceil(budget.cap / 16));
+    this.nextLook = this.step;
+    budget.hold(this);
     this.parentKeys = new KeyReader(way.parentFields, way.integer);
     this.childKeys = new KeyReader(way.childFields, way.integer);
+  }
+
+  /** About the bytes its keys hold now (the parent's, and the child's waiting for them). */
+  get heldBytes(): number {
+    return (this.keys?.bytes ?? 0) + (this.pending?.bytes ?? 0);
   }
 
   private stop(why: string): void {
     this.broken ??= why;
     this.keys = undefined;
     this.pending = undefined;
+    this.budget.release(this);
+  }
+
+  /** Past a step of growth, what all the run's counters hold together must stay under the budget. */
+  private withinBudget(): boolean {
+    const held = this.heldBytes;
+    if (held < this.nextLook) return true;
+    this.nextLook = held + this.step;
+    if (!this.budget.over()) return true;
+    this.stop(
+      `the keys held for this run's foreign keys together would pass ${mib(this.budget.cap)} (the cap on keys held together)`,
+    );
+    return false;
   }
 
   parentRow(bytes: Buffer, start: number, end: number): void {
@@ -104,6 +162,7 @@ export class ForeignKeyCounter {
       this.stop(
         `the keys of ${this.way.fk.parent} would hold more than ${mib(this.cap)} (the cap on keys held)`,
       );
+    else this.withinBudget();
   }
 
   childRow(bytes: Buffer, start: number, end: number): void {
@@ -126,6 +185,7 @@ export class ForeignKeyCounter {
         this.stop(
           `the keys of ${this.way.fk.child} waiting for ${this.way.fk.parent} would hold more than ${mib(this.cap)} (the cap on keys held)`,
         );
+      else this.withinBudget();
     }
   }
 
@@ -153,6 +213,7 @@ export class ForeignKeyCounter {
       (child.rows !== this.childRows || parent.rows !== this.parentRows
         ? `the lines counted (${this.childRows} of ${fk.child}, ${this.parentRows} of ${fk.parent}) are not the rows read back`
         : undefined);
+    this.budget.release(this);
     if (why !== undefined) return { counted: false, why };
     return {
       counted: true,

@@ -1,4 +1,4 @@
-import { ForeignKeyCounter, type StreamOutcome } from './fk-count.ts';
+import { ForeignKeyCounter, KeyBudget, MAX_KEY_BYTES, type StreamOutcome } from './fk-count.ts';
 import type { ForeignKeyWay } from './fk-plan.ts';
 
 export type { StreamOutcome } from './fk-count.ts';
@@ -17,11 +17,14 @@ export interface RowHooks {
 export function keyCounting(
   ways: readonly ForeignKeyWay[],
   unitsOf: ReadonlyMap<number, number>,
+  budget = new KeyBudget(),
 ): {
   hooks: RowHooks;
   outcomes(results: readonly { rows: number | null; error?: string }[]): Map<string, StreamOutcome>;
 } {
-  const counters = ways.flatMap((w) => (w.way === 'stream' ? [new ForeignKeyCounter(w)] : []));
+  const counters = ways.flatMap((w) =>
+    w.way === 'stream' ? [new ForeignKeyCounter(w, MAX_KEY_BYTES, budget)] : [],
+  );
   const rowFns = new Map<number, RowFn>();
   const parentOf = new Map<number, ForeignKeyCounter[]>();
   for (const counter of counters) {
@@ -80,6 +83,8 @@ export interface DatabaseStreams {
 
 /** What the read-back of one database reports to ForeignKeyStreams. */
 export interface StreamSink {
+  /** What the run's stream-counted keys hold together, over all its databases. */
+  budget: KeyBudget;
   planned(ways: readonly ForeignKeyWay[]): void;
   counted(outcomes: Map<string, StreamOutcome>): void;
 }
@@ -113,8 +118,11 @@ export class ForeignKeyStreams {
 
   private readonly signal: AbortSignal | undefined;
 
-  constructor(signal?: AbortSignal) {
+  private readonly budget: KeyBudget;
+
+  constructor(signal?: AbortSignal, budget = new KeyBudget()) {
     this.signal = signal;
+    this.budget = budget;
   }
 
   private of(database: string) {
@@ -130,6 +138,7 @@ export class ForeignKeyStreams {
   sink(database: string): StreamSink {
     const entry = this.of(database);
     return {
+      budget: this.budget,
       planned: (ways) => entry.plan.resolve(new Map(ways.map((w) => [w.fk.oid, w]))),
       counted: (outcomes) => entry.outcomes.resolve(outcomes),
     };
