@@ -46,8 +46,11 @@ export async function snapshotCanary(
   const read = (table: DiscoveredCanary['users'] | DiscoveredCanary['transactions']) =>
     readTableRows(options.executor, options.database, table, options.settings, options.signal);
   // Two psql sessions at once: each is a process start and a connection, most of a canary read's time.
-  const [users, transactions] = await Promise.all([read(contract.users), read(contract.transactions)]);
-  return { contract, users, transactions };
+  // Both have ended before this returns or throws (no session left on the canary, which may be dropped next).
+  const [users, transactions] = await Promise.allSettled([read(contract.users), read(contract.transactions)]);
+  if (users.status === 'rejected') throw users.reason;
+  if (transactions.status === 'rejected') throw transactions.reason;
+  return { contract, users: users.value, transactions: transactions.value };
 }
 
 /** What the restored rows are compared against. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ForeignKeyWay } from './fk-plan.ts';
+import { type ForeignKeyWay, OWN_FOREIGN_KEY } from './fk-plan.ts';
 import type { DatabaseStreams, StreamOutcome } from './fk-streams.ts';
 import { jitOff, pinSearchPath } from './safe-session.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
@@ -14,6 +14,8 @@ interface ForeignKeyRow {
   /** A partitioned table: its rows are its partitions'. */
   child_partitioned: boolean;
   parent_partitioned: boolean;
+  /** MATCH FULL: a row with some (not all) key columns NULL is an orphan; MATCH SIMPLE exempts it. */
+  match_full: boolean;
   child_columns: string[];
   parent_columns: string[];
 }
@@ -31,17 +33,23 @@ export interface ForeignKeyFact {
 }
 
 /**
- * A FK's orphans by one NOT EXISTS query (multi-column aware; a NULL key column exempts the row), over
+ * A FK's orphans by one NOT EXISTS query (multi-column aware; MATCH SIMPLE: a NULL key column exempts
+ * the row; MATCH FULL: only all of them NULL do, some NULL is an orphan), over
  * the rows the key binds, as the server's own check reads them: a plain table ONLY (a key binds no
  * inheritance child of its table, and a parent's inheritance children hold no key it accepts), a
  * partitioned one with its partitions.
  */
 async function countOnServer(client: pg.ClientBase, fk: ForeignKeyRow): Promise<number> {
   const notNull = fk.child_columns.map((col) => `c.${col} IS NOT NULL`).join(' AND ');
+  const allNull = fk.child_columns.map((col) => `c.${col} IS NULL`).join(' AND ');
   const matches = fk.child_columns.map((col, i) => `p.${fk.parent_columns[i]} = c.${col}`).join(' AND ');
   const only = (partitioned: boolean) => (partitioned ? '' : 'ONLY ');
+  const missing = `NOT EXISTS (SELECT 1 FROM ${only(fk.parent_partitioned)}${fk.parent} p WHERE ${matches})`;
+  const orphan = fk.match_full
+    ? `NOT (${allNull}) AND (NOT (${notNull}) OR ${missing})`
+    : `${notNull} AND ${missing}`;
   const orphans = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${only(fk.child_partitioned)}${fk.child} c WHERE ${notNull} AND NOT EXISTS (SELECT 1 FROM ${only(fk.parent_partitioned)}${fk.parent} p WHERE ${matches})`,
+    `SELECT count(*) AS n FROM ${only(fk.child_partitioned)}${fk.child} c WHERE ${orphan}`,
   );
   return Number(orphans.rows[0]?.n ?? 0);
 }
@@ -114,6 +122,7 @@ export async function checkForeignKeys(client: pg.ClientBase, streams?: Database
             c.convalidated AS validated,
             (SELECT r.relkind = 'p' FROM pg_class r WHERE r.oid = c.conrelid) AS child_partitioned,
             (SELECT r.relkind = 'p' FROM pg_class r WHERE r.oid = c.confrelid) AS parent_partitioned,
+            c.confmatchtype = 'f' AS match_full,
             array_agg(quote_ident(ca.attname) ORDER BY k.ord) AS child_columns,
             array_agg(quote_ident(pa.attname) ORDER BY k.ord) AS parent_columns
        FROM pg_constraint c
@@ -122,7 +131,8 @@ export async function checkForeignKeys(client: pg.ClientBase, streams?: Database
        JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
        JOIN pg_namespace n ON n.oid = c.connamespace
       WHERE c.contype = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      GROUP BY c.oid, c.conname, c.conrelid, c.confrelid, c.convalidated
+        AND ${OWN_FOREIGN_KEY}
+      GROUP BY c.oid, c.conname, c.conrelid, c.confrelid, c.convalidated, c.confmatchtype
       ORDER BY 2, 1`,
   );
   const counts = await countOrphans(client, rows, streams);

@@ -24,6 +24,8 @@ function counter(
     child: 'public.c',
     parent: 'public.p',
     parentHasChildren: false,
+    parentPartitioned: false,
+    matchFull: false,
     pairs: [],
   };
   return new ForeignKeyCounter(

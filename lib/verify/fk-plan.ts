@@ -20,6 +20,10 @@ export interface ForeignKeyRow {
   child: string;
   parent: string;
   parentHasChildren: boolean;
+  /** The parent is partitioned: its keys are its partitions'. */
+  parentPartitioned: boolean;
+  /** MATCH FULL: a row with some (not all) key columns NULL is an orphan. */
+  matchFull: boolean;
   pairs: { child: KeyColumn; parent: KeyColumn }[];
 }
 
@@ -44,7 +48,16 @@ const column = (a: string) =>
               WHERE co.oid = ${a}.attcollation), 'true')`;
 
 /**
- * One line per foreign key: `oid|name|child oid|parent oid|child|parent|parent has children|pairs`,
+ * A foreign key's own row, not one of the copies PostgreSQL adds for each partition of a partitioned
+ * parent (same child, `conparentid` the key itself, PostgreSQL 11 on): the key is checked once, against
+ * the whole parent, as its own check does. (to_jsonb: `conparentid` is not there before 11.)
+ */
+export const OWN_FOREIGN_KEY = `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc
+       WHERE pc.oid = (pg_catalog.to_jsonb(c) ->> 'conparentid')::oid AND pc.conrelid = c.conrelid)`;
+
+/**
+ * One line per foreign key: `oid|name|child oid|parent oid|child|parent|parent has children|parent
+ * partitioned|match full|pairs`,
  * names in hex, pairs `child column;parent column` joined by `,`, each `name:type:collation:deterministic`.
  * (to_jsonb reads collisdeterministic where the server has it, PostgreSQL 12 on: before, every
  * collation was deterministic.)
@@ -53,6 +66,8 @@ export const FOREIGN_KEY_QUERY = `SELECT c.oid::text || '|' || ${hex('c.conname'
        c.confrelid::oid::text || '|' || ${hex('c.conrelid::regclass::text')} || '|' ||
        ${hex('c.confrelid::regclass::text')} || '|' ||
        EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.confrelid)::text || '|' ||
+       (SELECT r.relkind = 'p' FROM pg_catalog.pg_class r WHERE r.oid = c.confrelid)::text || '|' ||
+       (c.confmatchtype = 'f')::text || '|' ||
        pg_catalog.string_agg(${column('ca')} || ';' || ${column('pa')}, ',' ORDER BY k.ord)
   FROM pg_catalog.pg_constraint c
  CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_col, parent_col, ord)
@@ -60,7 +75,8 @@ export const FOREIGN_KEY_QUERY = `SELECT c.oid::text || '|' || ${hex('c.conname'
   JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent_col
   JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
  WHERE c.contype = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
- GROUP BY c.oid, c.conname, c.conrelid, c.confrelid`;
+   AND ${OWN_FOREIGN_KEY}
+ GROUP BY c.oid, c.conname, c.conrelid, c.confrelid, c.confmatchtype`;
 
 const fromHex = (text: string) => Buffer.from(text, 'hex').toString('utf8');
 
@@ -85,6 +101,8 @@ export function parseForeignKeys(lines: string[]): ForeignKeyRow[] {
       child = '',
       parent = '',
       children = '',
+      partitioned = '',
+      full = '',
       pairs = '',
     ] = line.split('|');
     return {
@@ -95,6 +113,8 @@ export function parseForeignKeys(lines: string[]): ForeignKeyRow[] {
       child: fromHex(child),
       parent: fromHex(parent),
       parentHasChildren: children === 'true',
+      parentPartitioned: partitioned === 'true',
+      matchFull: full === 'true',
       pairs: pairs.split(',').map((pair) => {
         const [c = '', p = ''] = pair.split(';');
         return { child: parseColumn(c), parent: parseColumn(p) };
@@ -178,7 +198,10 @@ export function planForeignKeys(
 ): ForeignKeyWay[] {
   return fks.map((fk): ForeignKeyWay => {
     const server = (why: string): ForeignKeyWay => ({ way: 'server', fk, why });
+    if (fk.parentPartitioned) return server(`${fk.parent} is partitioned: its keys are its partitions'`);
     if (fk.parentHasChildren) return server(`${fk.parent} has inheritance children`);
+    if (fk.matchFull && fk.pairs.length > 1)
+      return server('MATCH FULL over several columns: a row with only some key columns NULL is an orphan');
     for (const { child, parent } of fk.pairs) {
       const problem = keyTypeProblem(child, parent);
       if (problem) return server(problem);

@@ -84,6 +84,19 @@ const SHAPES = `
   INSERT INTO g_parent VALUES (1);
   INSERT INTO g_parent_kid VALUES (5);
   INSERT INTO g_child VALUES (1);
+  -- A partitioned parent: PostgreSQL adds a copy of cc's key for each partition of pp, which the key's
+  -- own check never reads on its own; every row of cc has its parent.
+  CREATE TABLE pp (id int PRIMARY KEY) PARTITION BY RANGE (id);
+  CREATE TABLE pp_low PARTITION OF pp FOR VALUES FROM (0) TO (100);
+  CREATE TABLE pp_high PARTITION OF pp FOR VALUES FROM (100) TO (200);
+  INSERT INTO pp SELECT generate_series(0, 199);
+  CREATE TABLE cc (id int PRIMARY KEY, p int REFERENCES pp);
+  INSERT INTO cc SELECT g, g FROM generate_series(0, 199) g;
+  -- MATCH FULL: all NULL is exempt, some NULL is an orphan (7, NULL below).
+  CREATE TABLE fp (a int, b int, PRIMARY KEY (a, b));
+  CREATE TABLE fc (a int, b int, FOREIGN KEY (a, b) REFERENCES fp MATCH FULL);
+  INSERT INTO fp VALUES (1, 1);
+  INSERT INTO fc VALUES (1, 1), (NULL, NULL);
   -- Orphans, let in behind the keys' backs (the replica role fires no FK trigger).
   SET session_replication_role = replica;
   INSERT INTO orders VALUES (90001, 9999, 'o'), (90002, 9999, 'o'), (90003, 8888, 'o');
@@ -93,7 +106,8 @@ const SHAPES = `
   INSERT INTO a_child VALUES (1000, 21), (1001, 22);
   INSERT INTO employees VALUES (60, 61);
   INSERT INTO p_child VALUES (5, 77);
-  INSERT INTO g_child VALUES (5);`;
+  INSERT INTO g_child VALUES (5);
+  INSERT INTO fc VALUES (7, NULL);`;
 
 /** Rows of ~1 kB stored inline: 7 a block, so 3 × MIN_RANGE_BLOCKS blocks, orphans in every range. */
 const RANGES = `
@@ -182,12 +196,16 @@ describe('foreign keys counted from the read-back', () => {
     expect(summaries(byName)).toEqual({
       'public.a_child.a_child_parent_id_fkey':
         'read-back: 402 row(s) checked against 20 key(s) of public.z_parent read back, 2 orphan(s)',
+      'public.cc.cc_p_fkey':
+        "server: counted on the server (public.pp is partitioned: its keys are its partitions'), 0 orphan(s)",
       'public.ci_child.ci_child_code_fkey':
         'server: counted on the server (code has a nondeterministic collation (equal values, different bytes)), 0 orphan(s)',
       'public.d_child.d_child_code_fkey':
         'read-back: 4 row(s) (1 with a NULL key column exempt) checked against 3 key(s) of public.d_parent read back, 1 orphan(s)',
       'public.employees.employees_manager_fkey':
         'read-back: 51 row(s) checked against 51 key(s) of public.employees read back, 1 orphan(s)',
+      'public.fc.fc_a_b_fkey':
+        'server: counted on the server (MATCH FULL over several columns: a row with only some key columns NULL is an orphan), 1 orphan(s)',
       'public.g_child.g_child_p_fkey':
         'server: counted on the server (public.g_parent has inheritance children), 1 orphan(s)',
       'public.h_child.h_child_p_fkey':

@@ -2,7 +2,7 @@
 // would silently test old code: before the integration project runs, every compiled file is checked
 // against its source and dist/ is rebuilt if any is missing, older, or has no source any more.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -63,7 +63,11 @@ function staleBundle(root: string, sources: string[]): string | undefined {
   }
   const inputs = [...sources, join(root, 'scripts/bundle.mjs')];
   const newer = inputs.find((input) => statSync(input).mtimeMs > bundled);
-  return newer ? `${relative(root, newer)} changed after ${BUNDLE} was built` : undefined;
+  if (newer) return `${relative(root, newer)} changed after ${BUNDLE} was built`;
+  // Each spec file is the one line that imports its bundle (a bare tsc run after a build rewrites it).
+  const specs = walk(join(root, 'dist', 'drills'), (n) => n.endsWith('.drill.js'));
+  const unjoined = specs.find((spec) => !readFileSync(spec, 'utf8').includes('scripts/bundle.mjs'));
+  return unjoined ? `${relative(root, unjoined)} does not import its bundle` : undefined;
 }
 
 /** vitest globalSetup of the integration project: dist/ is current before any test spawns it. */
