@@ -13,11 +13,12 @@ import { readReport, startCli } from './support/run-cli.ts';
 const setup = drillSetup('drill-start-signals-');
 const TRIES = 6;
 /**
- * Each try signals a little later after initdb appears (0, 150, … 750 ms), so that some land while
+ * Each try signals a little later after initdb appears (0, 60, … 300 ms), so that some land while
  * vitest is being created beside it: the window its handlers would be in force. Where a try lands is
- * not asserted; every one must end the same way.
+ * not asserted; every one must end the same way. (With 150 ms steps the last try, 750 ms after a
+ * template copy began, once came after a self-contained drill from the bundle had passed and exited.)
  */
-const STAGGER_MS = 150;
+const STAGGER_MS = 60;
 
 /**
  * Waits until the throwaway server is being made under the drill, as /proc shows it: initdb, the initdb
