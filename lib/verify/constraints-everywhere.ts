@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { checkForeignKeys, checkSequences, type ForeignKeyFact } from './constraints.ts';
+import { checkForeignKeys, checkSequences, countedWays, type ForeignKeyFact } from './constraints.ts';
 import type { ForeignKeyStreams } from './fk-streams.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
@@ -55,17 +55,10 @@ export async function checkConstraintsEverywhere(
   if (failures.length > 0) return fail(failures.join('; '), facts);
   const count = (key: 'foreignKeys' | 'sequences') =>
     results.reduce((sum, r) => sum + ((r[key].facts[key] as unknown[] | undefined)?.length ?? 0), 0);
-  const streamed = results.reduce(
-    (sum, r) =>
-      sum +
-      ((r.foreignKeys.facts.foreignKeys as ForeignKeyFact[] | undefined) ?? []).filter(
-        (f) => f.counted === 'read-back',
-      ).length,
-    0,
+  const keys = results.flatMap(
+    (r) => (r.foreignKeys.facts.foreignKeys as ForeignKeyFact[] | undefined) ?? [],
   );
-  const ways = streams
-    ? ` (${streamed} counted from the rows read back, ${count('foreignKeys') - streamed} on the server)`
-    : '';
+  const ways = streams ? ` (${countedWays(keys)})` : '';
   return pass(
     `${count('foreignKeys')} foreign key(s) validated without orphans${ways} and ${count('sequences')} owned sequence(s) beyond their columns, in ${results.length} database(s)`,
     facts,

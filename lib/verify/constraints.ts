@@ -155,11 +155,14 @@ export async function checkForeignKeys(client: pg.ClientBase, streams?: Database
       { foreignKeys: facts },
     );
   }
-  const streamed = facts.filter((f) => f.counted === 'read-back').length;
-  const ways = streams
-    ? ` (${streamed} counted from the rows read back, ${facts.length - streamed} on the server)`
-    : '';
+  const ways = streams ? ` (${countedWays(facts)})` : '';
   return pass(`${facts.length} foreign key(s) validated, no orphan rows${ways}`, { foreignKeys: facts });
+}
+
+/** How many of the keys were counted from the rows read back, and how many on the server. */
+export function countedWays(facts: readonly ForeignKeyFact[]): string {
+  const streamed = facts.filter((f) => f.counted === 'read-back').length;
+  return `${streamed} counted from the rows read back, ${facts.length - streamed} on the server`;
 }
 
 interface OwnedSequenceRow {
