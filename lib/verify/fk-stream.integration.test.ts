@@ -118,12 +118,25 @@ const RANGES = `
   INSERT INTO big SELECT g, CASE WHEN g % 3000 = 0 THEN 100000 + g ELSE 1 + g % 1000 END, repeat(md5(g::text), 31)
     FROM generate_series(1, ${7 * 3 * MIN_RANGE_BLOCKS + 100}) g;`;
 
+/** Nothing wrong: one key streamed, one (numeric) counted on the server. */
+const CLEAN = `
+  CREATE TABLE parent (id int PRIMARY KEY);
+  CREATE TABLE child (parent int REFERENCES parent);
+  INSERT INTO parent SELECT generate_series(1, 10);
+  INSERT INTO child SELECT 1 + g % 10 FROM generate_series(1, 100) g;
+  CREATE TABLE n_parent (id numeric PRIMARY KEY);
+  CREATE TABLE n_child (p numeric REFERENCES n_parent);
+  INSERT INTO n_parent VALUES (1.5);
+  INSERT INTO n_child VALUES (1.5);`;
+
 beforeAll(async () => {
   server = await startTestCluster();
   await psql(server.handle, 'postgres', 'CREATE DATABASE shapes');
   await psql(server.handle, 'postgres', 'CREATE DATABASE ranges_fk');
   await psql(server.handle, 'shapes', SHAPES);
   await psql(server.handle, 'ranges_fk', RANGES);
+  await psql(server.handle, 'postgres', 'CREATE DATABASE clean_fk');
+  await psql(server.handle, 'clean_fk', CLEAN);
   await psql(server.handle, 'ranges_fk', 'VACUUM ANALYZE big');
   const digest = copyDigest();
   await pipeline(Readable.from([await dumpAll(server.handle)]), digest, new PassThrough().resume());
@@ -233,6 +246,16 @@ describe('foreign keys counted from the read-back', () => {
     expect(new Map([...byName].map(([name, f]) => [name, f.orphans]))).toEqual(server);
     expect(constraints.ok).toBe(false);
     expect(constraints.summary).toContain('shapes: public.a_child.a_child_parent_id_fkey: 2 orphan row(s); ');
+  });
+
+  it('a pass says how many keys were counted which way, and of how many', async () => {
+    const { constraints, tables } = await deepFacts('clean_fk', 3);
+    expect(tables.verdict.ok).toBe(true);
+    expect({ ok: constraints.ok, summary: constraints.summary }).toEqual({
+      ok: true,
+      summary:
+        '2 foreign key(s) validated without orphans (1 counted from the rows read back, 1 on the server) and 0 owned sequence(s) beyond their columns, in 1 database(s)',
+    });
   });
 
   it('gives the same counts read on one session (a child before its parent) as on three', async () => {
