@@ -1,5 +1,4 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../test/support/thrown.ts';
@@ -55,7 +54,7 @@ describe('readConfig', () => {
       progressIntervalSeconds: 10,
       logFormat: 'auto',
       keep: false,
-      tempDir: tmpdir(),
+      tempDir: undefined,
       help: false,
       jobName: undefined,
       jobUid: undefined,

@@ -7,6 +7,7 @@ import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { noEngineConfigured } from '../lib/exec/container-engine.ts';
 import {
   dumpAll,
   psql,
@@ -17,7 +18,7 @@ import {
 } from './support/cluster.ts';
 import { restorePsqlUnder } from './support/drill-processes.ts';
 import { drillSetup } from './support/drill-setup.ts';
-import { readReport, runCli, startCli } from './support/run-cli.ts';
+import { cliEnv, readReport, runCli, startCli } from './support/run-cli.ts';
 
 const ALL_STEPS = [
   'backup: newest backup found',
@@ -363,8 +364,11 @@ describe('nothing to restore into', () => {
       DRILL_PG_SEARCH_ROOTS: join(setup.scratch, 'nowhere'),
     });
     expect(code).toBe(2);
+    // With no socket or DOCKER_HOST for testcontainers to try, the drill does not load it to ask.
+    const unasked = noEngineConfigured(cliEnv());
+    expect(unasked).toMatch(/^nothing to ask: DOCKER_HOST is not set and none of .*docker\.sock exists$/);
     expect(stderr.trim()).toBe(
-      `pg-restore-drill: Nothing to restore into: no container engine answered (Could not find a working container runtime strategy), and no PostgreSQL binaries found (needed: initdb, postgres, psql, pg_dumpall, pg_restore; tried: PATH, ${join(setup.scratch, 'nowhere')}). Either start a container engine (Docker, or podman with DOCKER_HOST=unix:///run/podman/podman.sock) for --target container, or install the PostgreSQL server binaries (Debian: apt-get install postgresql; or --pg-bindir DIR) for --target local.`,
+      `no container engine answered (${unasked}): looking for local PostgreSQL binaries\npg-restore-drill: Nothing to restore into: no container engine answered (${unasked}), and no PostgreSQL binaries found (needed: initdb, postgres, psql, pg_dumpall, pg_restore; tried: PATH, ${join(setup.scratch, 'nowhere')}). Either start a container engine (Docker, or podman with DOCKER_HOST=unix:///run/podman/podman.sock) for --target container, or install the PostgreSQL server binaries (Debian: apt-get install postgresql; or --pg-bindir DIR) for --target local.`,
     );
   });
 });

@@ -72,7 +72,8 @@ export interface DrillConfig {
   keep: boolean;
   /** `--initdb-cache`: a directory, `off`, or undefined for the default (lib/targets/initdb-cache.ts). */
   initdbCache: string | undefined;
-  tempDir: string;
+  /** `--temp-dir`, when given: else the system temp dir, or memory for a self-contained cluster. */
+  tempDir: string | undefined;
   help: boolean;
   /** The drill's own Job, when it runs in one (DRILL_JOB_NAME, from the downward API). */
   jobName: string | undefined;

@@ -21,6 +21,14 @@ export const ENVIRONMENT: readonly { vars: readonly string[]; help: string }[] =
     vars: ['XDG_CACHE_HOME'],
     help: "the initdb cache's default directory for --target local: $XDG_CACHE_HOME/pg-restore-drill/initdb, else ~/.cache/pg-restore-drill/initdb (HOME)",
   },
+  {
+    vars: ['DOCKER_HOST', 'XDG_RUNTIME_DIR'],
+    help: 'where --target auto and container look for a container engine, as testcontainers does (with ~/.testcontainers.properties, /var/run/docker.sock and the rootless sockets); with none of them there, auto takes local without loading testcontainers',
+  },
+  {
+    vars: ['TMPDIR'],
+    help: "the system temp directory, for throwaway clusters and self-made backups without --temp-dir; when set, a self-contained drill's cluster stays there instead of in /dev/shm",
+  },
   { vars: ['HOSTNAME'], help: "the Event's reporting instance when POD_NAME is not set" },
   {
     vars: ['PATH'],

@@ -1,4 +1,3 @@
-import { tmpdir } from 'node:os';
 import { delimiter } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_SEARCH_ROOTS } from '../pg/binaries.ts';
@@ -100,7 +99,7 @@ export const TARGET_SETTINGS = {
     field: 'tempDir',
     env: 'DRILL_TEMP_DIR',
     arg: 'DIR',
-    parse: (given) => path(given) ?? tmpdir(),
-    help: 'where throwaway clusters and self-made backups live (default: the system temp directory)',
+    parse: (given) => path(given),
+    help: 'where throwaway clusters and self-made backups live (default: the system temp directory; a self-contained drill keeps its small cluster in /dev/shm when that is a tmpfs with room)',
   },
 } as const satisfies SettingTable;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dayjs from 'dayjs';
 import type { BackupCandidate } from '../backups/backup-source.ts';
@@ -117,7 +118,7 @@ function newRun(config: DrillConfig, deps: DrillDeps): Run {
  */
 async function startDrillTarget(run: Run, newestBackup: BackupCandidate | undefined): Promise<StartedTarget> {
   const { config, deps, cleanups } = run;
-  const work = await mkdtemp(join(config.tempDir, 'pg-restore-drill-run-'));
+  const work = await mkdtemp(join(config.tempDir ?? tmpdir(), 'pg-restore-drill-run-'));
   cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
   run.work = work;
   const target = await startTarget(config, { env: deps.env, log: deps.log, runId: run.runId, newestBackup });

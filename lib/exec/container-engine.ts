@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { ContainerRuntimeClient } from 'testcontainers';
 
 /**
@@ -15,6 +18,8 @@ export type EngineProbe = { ok: true; client: ContainerRuntimeClient } | { ok: f
  * first use, not when this file is: a drill that never asks for an engine never pays for it.
  */
 export async function probeContainerEngine(): Promise<EngineProbe> {
+  const unconfigured = noEngineConfigured(process.env);
+  if (unconfigured) return { ok: false, reason: unconfigured };
   const { getContainerRuntimeClient } = await import('testcontainers');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<EngineProbe>((resolve) => {
@@ -36,6 +41,38 @@ export async function probeContainerEngine(): Promise<EngineProbe> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Where testcontainers 11 looks for an engine, in its order of strategies (container-runtime/clients/
+ * client.js: TestcontainersHostStrategy and ConfigurationStrategy read ~/.testcontainers.properties
+ * and DOCKER_HOST; UnixSocketStrategy /var/run/docker.sock; RootlessUnixSocketStrategy the four
+ * rootless sockets; NpipeSocketStrategy Windows' pipe). `test/engine-candidates.test.ts` holds
+ * testcontainers to that list.
+ */
+export function engineCandidates(env: NodeJS.ProcessEnv, home = homedir(), uid = userInfo().uid): string[] {
+  return [
+    join(home, '.testcontainers.properties'),
+    '/var/run/docker.sock',
+    ...(env.XDG_RUNTIME_DIR !== undefined ? [join(env.XDG_RUNTIME_DIR, 'docker.sock')] : []),
+    join(home, '.docker', 'run', 'docker.sock'),
+    join(home, '.docker', 'desktop', 'docker.sock'),
+    join('/run', 'user', String(uid), 'docker.sock'),
+  ];
+}
+
+/**
+ * Why no engine can answer, when nothing testcontainers would try is there: then loading testcontainers
+ * (about 0.35 s of a self-contained drill's start on the bench machine) is skipped. Undefined: one may be.
+ */
+export function noEngineConfigured(
+  env: NodeJS.ProcessEnv,
+  candidates = engineCandidates(env),
+  platform = process.platform,
+): string | undefined {
+  if (platform === 'win32' || env.DOCKER_HOST !== undefined) return undefined;
+  if (candidates.some((path) => existsSync(path))) return undefined;
+  return `nothing to ask: DOCKER_HOST is not set and none of ${candidates.join(', ')} exists`;
 }
 
 /** The engine's Docker API client (dockerode), as testcontainers configured it. */

@@ -19,6 +19,7 @@ import {
   prepareDataDir,
 } from './local-data-dir.ts';
 import { type ServerLaunch, spawnGuardian, stopGuardian, waitReady } from './local-guardian.ts';
+import { clusterRoot } from './memory-root.ts';
 import { scramVerifier } from './scram-verifier.ts';
 import type { StartedTarget, Target } from './target.ts';
 
@@ -40,9 +41,15 @@ export const localTarget: Target = {
     });
     if (fits) deps.log.info(choice);
     else deps.log.warn(choice);
+    const root = await clusterRoot({
+      tempDir: options.tempDir,
+      selfContained: options.backups === undefined,
+      env: deps.env,
+    });
+    deps.log.info(`throwaway cluster ${root.said}`);
     return startLocalTarget({
       binDir,
-      tempRoot: options.tempDir,
+      tempRoot: root.dir,
       baseEnv: deps.env,
       log: deps.log,
       initdbCache: initdbCacheOf(options.initdbCache, deps.env),

@@ -19,6 +19,7 @@ export async function startTarget(options: TargetOptions, deps: TargetDeps): Pro
     );
     return (await targetEntry('container').load()).start(options, deps);
   }
+  deps.log.info(`no container engine answered (${engine.reason}): looking for local PostgreSQL binaries`);
   try {
     return await (await targetEntry('local').load()).start(options, deps);
   } catch (error) {

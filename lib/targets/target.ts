@@ -71,8 +71,8 @@ export interface TargetOptions {
   /** local, url: where the client tools are looked for. */
   pgBinDir: string | undefined;
   pgSearchRoots: string[];
-  /** local: parent of the throwaway cluster's directory. */
-  tempDir: string;
+  /** local: parent of the throwaway cluster's directory, when given (lib/targets/memory-root.ts). */
+  tempDir: string | undefined;
   /** local: the initdb template cache's directory, `off`, or undefined for the default. */
   initdbCache: string | undefined;
   /** url, pod: the server the checks connect to. Never logged. */
