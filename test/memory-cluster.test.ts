@@ -31,24 +31,22 @@ function dataDir(stderr: string): string {
 }
 
 describe('the self-contained drill’s throwaway cluster', () => {
-  it('lives in memory without --temp-dir, and is gone after the run', async () => {
+  it('lives in memory without --temp-dir, and is gone after the run', async (ctx) => {
+    // Every machine this suite runs on in CI has a roomy tmpfs at /dev/shm: a skip here fails CI.
+    if (!(await memoryHasRoom()))
+      ctx.skip(`${MEMORY_ROOT} is not a tmpfs with ${MEMORY_ROOM.freeBytes} bytes free here`);
     const reports = await setup.freshDir('reports');
-    const shmBefore = await readdir(MEMORY_ROOT).catch(() => [] as string[]);
+    const shmBefore = await readdir(MEMORY_ROOT);
     const run = await runCli(['--target', 'local', '--progress', 'off', '--report-dir', reports], {
       TMPDIR: undefined,
     });
     const report = await readReport(reports);
     expect([run.code, report.verdict], run.stderr).toEqual([0, 'passed']);
     const dir = dataDir(run.stderr);
-    if (await memoryHasRoom()) {
-      expect(run.stderr).toContain(`throwaway cluster in memory, ${MEMORY_ROOT} (`);
-      expect(dir.startsWith(`${MEMORY_ROOT}/pg-restore-drill-`), dir).toBe(true);
-    } else {
-      console.log(`${MEMORY_ROOT} cannot take the cluster here: checking that the drill said why`);
-      expect(run.stderr).toMatch(/throwaway cluster in \S+, not in memory: /);
-    }
+    expect(run.stderr).toContain(`throwaway cluster in memory, ${MEMORY_ROOT} (`);
+    expect(dir.startsWith(`${MEMORY_ROOT}/pg-restore-drill-`), dir).toBe(true);
     expect(existsSync(dir), `${dir} is left behind`).toBe(false);
-    const shmAfter = await readdir(MEMORY_ROOT).catch(() => [] as string[]);
+    const shmAfter = await readdir(MEMORY_ROOT);
     expect(
       shmAfter.filter((name) => name.startsWith('pg-restore-drill-') && !shmBefore.includes(name)),
     ).toEqual([]);
