@@ -79,12 +79,17 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
   let specs: SpecSession | undefined;
   try {
     const inputs = await readInputs(config, run.naming);
-    // vitest, its worker and the spec load while the target starts; the spec waits for the plan.
-    specs = startSpecs(run);
-    const target = await startDrillTarget(run, inputs.newestBackup);
+    // vitest, its worker and the spec load while the target starts (from when it waits on its server,
+    // TargetDeps.starting); the spec waits for the plan.
+    const loadSpecs = () => {
+      specs ??= startSpecs(run);
+      return specs;
+    };
+    const target = await startDrillTarget(run, inputs.newestBackup, loadSpecs);
+    const session = loadSpecs();
     pushDatabaseCleanups(run, target);
     const backupDir = await backupsToDrill(run, target);
-    await runSpecs(run, specs, drillPlan(run, inputs, target, backupDir));
+    await runSpecs(run, session, drillPlan(run, inputs, target, backupDir));
   } catch (error) {
     failedBeforeSpecs(run, error);
   } finally {
@@ -116,12 +121,22 @@ function newRun(config: DrillConfig, deps: DrillDeps): Run {
  * A step that does not heed a cancellation (a statement the tool is still waiting on) must not hold the
  * drill past its grace period: the server is then stopped under it, which ends it.
  */
-async function startDrillTarget(run: Run, newestBackup: BackupCandidate | undefined): Promise<StartedTarget> {
+async function startDrillTarget(
+  run: Run,
+  newestBackup: BackupCandidate | undefined,
+  starting: () => void,
+): Promise<StartedTarget> {
   const { config, deps, cleanups } = run;
   const work = await mkdtemp(join(config.tempDir ?? tmpdir(), 'pg-restore-drill-run-'));
   cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
   run.work = work;
-  const target = await startTarget(config, { env: deps.env, log: deps.log, runId: run.runId, newestBackup });
+  const target = await startTarget(config, {
+    env: deps.env,
+    log: deps.log,
+    runId: run.runId,
+    newestBackup,
+    starting,
+  });
   run.target = target;
   const stopTarget = once(() => target.stop());
   cleanups.push('stop the target', async () =>

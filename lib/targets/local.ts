@@ -53,6 +53,7 @@ export const localTarget: Target = {
       baseEnv: deps.env,
       log: deps.log,
       initdbCache: initdbCacheOf(options.initdbCache, deps.env),
+      ...(deps.starting ? { launched: deps.starting } : {}),
     });
   },
 };
@@ -80,6 +81,8 @@ export interface LocalTargetOptions {
    * in the log). Absent: initdb every time, silently (library callers, tests of other things).
    */
   initdbCache?: InitdbCacheChoice;
+  /** Called once the server's process is launched (TargetDeps.starting). */
+  launched?: () => void;
 }
 
 interface RunAs {
@@ -133,7 +136,7 @@ async function startOnce(
     // The next run's spare is made while this one drills; whoever stops the server waits for it.
     spare = prepared.spare;
     const secret = { password, verifier: await verifier };
-    const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir).catch(
+    const started = await launchServer(launch, secret, prepared.origin, options, removeDir).catch(
       (error: unknown) => {
         if (!(prepared.template && error instanceof TargetError && /did not start/.test(error.message)))
           throw error;
@@ -184,7 +187,7 @@ async function launchServer(
   launch: ServerLaunch,
   secret: RunSecret,
   origin: string,
-  log: Logger,
+  { log, launched }: Pick<LocalTargetOptions, 'log' | 'launched'>,
   removeDir: () => Promise<void>,
 ): Promise<StartedTarget> {
   const { dir } = launch;
@@ -192,6 +195,7 @@ async function launchServer(
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const guardian = spawnGuardian(launch, port);
+    launched?.();
     const connection: Connection = { host: dir, port, user: LOCAL_SUPERUSER, password, database: 'postgres' };
     const ready = await waitReady(connection, join(dir, 'server.log'), (client) =>
       setPassword(client, secret.verifier),

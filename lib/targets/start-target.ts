@@ -11,12 +11,17 @@ export type { TargetDeps, TargetOptions } from './target.ts';
  * PostgreSQL binaries here → local; else exit 2 naming both ways out.
  */
 export async function startTarget(options: TargetOptions, deps: TargetDeps): Promise<StartedTarget> {
-  if (options.target !== 'auto') return (await targetEntry(options.target).load()).start(options, deps);
+  if (options.target !== 'auto') {
+    // The local target says when its server is launched; the others wait on something else at once.
+    if (options.target !== 'local') deps.starting?.();
+    return (await targetEntry(options.target).load()).start(options, deps);
+  }
   const engine = await probeContainerEngine();
   if (engine.ok) {
     deps.log.info(
       `container engine found (${engine.client.info.containerRuntime.host}): restoring into ${options.image}`,
     );
+    deps.starting?.();
     return (await targetEntry('container').load()).start(options, deps);
   }
   deps.log.info(`no container engine answered (${engine.reason}): looking for local PostgreSQL binaries`);
