@@ -1,10 +1,13 @@
 import type { BackupNaming } from '../backups/naming.ts';
-import type { RestoreMode } from '../config.ts';
+import type { DrillConfig, RestoreMode } from '../config.ts';
 import type { Expectations } from '../expect/expectations.ts';
+import { progressModeFor } from '../log.ts';
+import { copyDatabaseName } from '../pg/databases.ts';
 import type { ProgressMode } from '../report/progress.ts';
 import type { AllowRule } from '../restore/allowed-errors.ts';
 import type { TableName } from '../table/table-name.ts';
 import type { TargetHandle } from '../targets/target.ts';
+import type { Inputs } from './inputs.ts';
 
 /**
  * What the CLI hands the drill specs (over the run's plan channel, lib/drill/plan-channel.ts, whose name
@@ -69,4 +72,49 @@ declare module 'vitest' {
     /** The run's plan channel: the spec waits on it for the plan (lib/drill/plan-channel.ts). */
     drillPlanChannel: string;
   }
+}
+
+/** What of a run the plan is made from. */
+export interface PlanRun {
+  config: DrillConfig;
+  runId: string;
+  mode: DrillPlan['mode'];
+  naming: BackupNaming;
+  startedAt: Date;
+  /** The environment the CLI was given, and whether its stderr is a terminal. */
+  env: NodeJS.ProcessEnv;
+  stderrIsTTY: boolean;
+}
+
+/** What the drill specs are handed: plain data only. */
+export function drillPlan(run: PlanRun, inputs: Inputs, target: TargetHandle, backupDir: string): DrillPlan {
+  const { config, runId } = run;
+  return {
+    runId,
+    mode: run.mode,
+    backupDir,
+    naming: run.naming,
+    canary: config.canary,
+    rtoSeconds: config.rtoSeconds,
+    rtoCeilingSeconds: config.rtoCeilingSeconds,
+    waitForNewestSeconds: config.waitForNewestSeconds,
+    growthCheckIntervalSeconds: config.growthCheckIntervalSeconds,
+    restoreMode: config.mode,
+    restoreInto: config.mode === 'cluster' ? config.canary : copyDatabaseName(runId),
+    jobs: config.jobs,
+    verify: config.verify,
+    sourceTimeZone: config.sourceTimeZone,
+    allowUnverified: config.allowUnverified,
+    selfTest: config.selfTest,
+    target,
+    startedAt: run.startedAt.getTime(),
+    progress: progressModeFor(config, { env: run.env, stderrIsTTY: run.stderrIsTTY }),
+    ...(inputs.expectations ? { expectations: inputs.expectations } : {}),
+    // The expectations file's `allow:` rules; empty: the first error fails the restore.
+    allowedErrors: inputs.allowedErrors,
+    assertionTimeoutSeconds: config.assertionTimeoutSeconds,
+    ...(config.table ? { table: config.table } : {}),
+    // The environment the CLI was given: the spec builds its executor from it, not from its own.
+    env: { ...run.env },
+  };
 }

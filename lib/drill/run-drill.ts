@@ -7,7 +7,7 @@ import type { BackupCandidate } from '../backups/backup-source.ts';
 import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
-import { type Logger, progressModeFor } from '../log.ts';
+import type { Logger } from '../log.ts';
 import {
   copyDatabaseName,
   dropDatabase,
@@ -22,8 +22,8 @@ import { executorFor } from '../targets/attach.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { CleanupStack } from './cleanups.ts';
-import { type Inputs, readInputs } from './inputs.ts';
-import type { DrillPlan } from './plan.ts';
+import { readInputs } from './inputs.ts';
+import { type DrillPlan, drillPlan } from './plan.ts';
 import { publishDrillReport } from './publish-run.ts';
 import { type SpecSession, startSpecSession } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
@@ -89,7 +89,13 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
     const session = loadSpecs();
     pushDatabaseCleanups(run, target);
     const backupDir = await backupsToDrill(run, target);
-    await runSpecs(run, session, drillPlan(run, inputs, target, backupDir));
+    const plan = drillPlan(
+      { ...run, env: deps.env, stderrIsTTY: deps.stderrIsTTY },
+      inputs,
+      target.handle,
+      backupDir,
+    );
+    await runSpecs(run, session, plan);
   } catch (error) {
     failedBeforeSpecs(run, error);
   } finally {
@@ -203,39 +209,6 @@ async function backupsToDrill(run: Run, target: StartedTarget): Promise<string> 
   await seedCanary(target.handle, config.canary);
   await takeBackup(await executorFor(target.handle, deps.env), run.naming, dir, deps.now());
   return dir;
-}
-
-/** What the drill specs are handed: plain data only. */
-function drillPlan(run: Run, inputs: Inputs, target: StartedTarget, backupDir: string): DrillPlan {
-  const { config, deps, runId } = run;
-  return {
-    runId,
-    mode: run.mode,
-    backupDir,
-    naming: run.naming,
-    canary: config.canary,
-    rtoSeconds: config.rtoSeconds,
-    rtoCeilingSeconds: config.rtoCeilingSeconds,
-    waitForNewestSeconds: config.waitForNewestSeconds,
-    growthCheckIntervalSeconds: config.growthCheckIntervalSeconds,
-    restoreMode: config.mode,
-    restoreInto: config.mode === 'cluster' ? config.canary : copyDatabaseName(runId),
-    jobs: config.jobs,
-    verify: config.verify,
-    sourceTimeZone: config.sourceTimeZone,
-    allowUnverified: config.allowUnverified,
-    selfTest: config.selfTest,
-    target: target.handle,
-    startedAt: run.startedAt.getTime(),
-    progress: progressModeFor(config, { env: deps.env, stderrIsTTY: deps.stderrIsTTY }),
-    ...(inputs.expectations ? { expectations: inputs.expectations } : {}),
-    // The expectations file's `allow:` rules; empty: the first error fails the restore.
-    allowedErrors: inputs.allowedErrors,
-    assertionTimeoutSeconds: config.assertionTimeoutSeconds,
-    ...(config.table ? { table: config.table } : {}),
-    // The environment the CLI was given: the spec builds its executor from it, not from its own.
-    env: { ...deps.env },
-  };
 }
 
 /** Starts vitest on the drill specs, ahead of the plan (lib/drill/run-specs.ts). */

@@ -15,10 +15,11 @@ export type EngineProbe = { ok: true; client: ContainerRuntimeClient } | { ok: f
 /**
  * Looks for a container engine the way testcontainers does (DOCKER_HOST, ~/.testcontainers.properties,
  * /var/run/docker.sock, the rootless sockets), bounded in time. testcontainers is loaded here, on
- * first use, not when this file is: a drill that never asks for an engine never pays for it.
+ * first use, not when this file is: a drill that never asks for an engine never pays for it. `env` is
+ * the CLI's environment, which is the process's own, the one testcontainers reads.
  */
-export async function probeContainerEngine(): Promise<EngineProbe> {
-  const unconfigured = noEngineConfigured(process.env);
+export async function probeContainerEngine(env: NodeJS.ProcessEnv): Promise<EngineProbe> {
+  const unconfigured = noEngineConfigured(env);
   if (unconfigured) return { ok: false, reason: unconfigured };
   const { getContainerRuntimeClient } = await import('testcontainers');
   let timer: NodeJS.Timeout | undefined;

@@ -16,7 +16,7 @@ export async function startTarget(options: TargetOptions, deps: TargetDeps): Pro
     if (options.target !== 'local') deps.starting?.();
     return (await targetEntry(options.target).load()).start(options, deps);
   }
-  const engine = await probeContainerEngine();
+  const engine = await probeContainerEngine(deps.env);
   if (engine.ok) {
     deps.log.info(
       `container engine found (${engine.client.info.containerRuntime.host}): restoring into ${options.image}`,
