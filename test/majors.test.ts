@@ -92,7 +92,7 @@ async function archiveBackups(
 
 /** Copies a directory out of the source's container (the engine's archive API, unpacked with tar). */
 async function extractFromContainer(source: TargetHandle, path: string, into: string): Promise<void> {
-  const probe = await probeContainerEngine();
+  const probe = await probeContainerEngine(process.env);
   if (!probe.ok) throw new Error(probe.reason);
   const archive = await probe.client.container.dockerode
     .getContainer(source.tools.kind === 'container' ? source.tools.containerId : '')

@@ -3,7 +3,6 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dayjs from 'dayjs';
-import type { BackupCandidate } from '../backups/backup-source.ts';
 import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
@@ -116,7 +115,7 @@ function newRun(config: DrillConfig, deps: DrillDeps): Run {
  * A step that does not heed a cancellation (a statement the tool is still waiting on) must not hold the
  * drill past its grace period: the server is then stopped under it, which ends it.
  */
-async function startDrillTarget(run: Run, newestBackup: BackupCandidate | undefined): Promise<StartedTarget> {
+async function startDrillTarget(run: Run, newestBackup: Inputs['newestBackup']): Promise<StartedTarget> {
   const { config, deps, cleanups } = run;
   const work = await mkdtemp(join(config.tempDir ?? tmpdir(), 'pg-restore-drill-run-'));
   cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));

@@ -17,7 +17,7 @@ export async function executorFor(handle: TargetHandle, baseEnv: NodeJS.ProcessE
         import('../exec/container-engine.ts'),
         import('../exec/container.ts'),
       ]);
-      const engine = await probeContainerEngine();
+      const engine = await probeContainerEngine(baseEnv);
       if (!engine.ok) throw new TargetError(`The container engine went away: ${engine.reason}`);
       const { dockerode } = engine.client.container;
       return containerExecutor(dockerode, tools.containerId, handle.connection.user, tools.mounts.length > 0);

@@ -20,7 +20,7 @@ const SUPERUSER = 'postgres';
 export const containerTarget: Target = {
   kind: 'container',
   async start(options, deps) {
-    const engine = await probeContainerEngine();
+    const engine = await probeContainerEngine(deps.env);
     if (!engine.ok) {
       throw new TargetError(
         `--target container needs a container engine, and none answered (${engine.reason}). Start Docker, or podman's API socket with DOCKER_HOST=unix:///run/podman/podman.sock; or use --target local.`,

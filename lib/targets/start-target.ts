@@ -12,7 +12,7 @@ export type { TargetDeps, TargetOptions } from './target.ts';
  */
 export async function startTarget(options: TargetOptions, deps: TargetDeps): Promise<StartedTarget> {
   if (options.target !== 'auto') return (await targetEntry(options.target).load()).start(options, deps);
-  const engine = await probeContainerEngine();
+  const engine = await probeContainerEngine(deps.env);
   if (engine.ok) {
     deps.log.info(
       `container engine found (${engine.client.info.containerRuntime.host}): restoring into ${options.image}`,

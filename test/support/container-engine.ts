@@ -21,7 +21,7 @@ export function majorImage(major: 15 | 17 | 18): string {
 export async function containerTestsAvailable(
   images: readonly string[] = [TEST_IMAGE],
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const engine = await probeContainerEngine();
+  const engine = await probeContainerEngine(process.env);
   if (!engine.ok) {
     return {
       ok: false,
@@ -41,7 +41,7 @@ export async function containerTestsAvailable(
  * report's), only that run's: test files that start drills side by side must not see each other's.
  */
 export async function drillContainers(runId?: string): Promise<string[]> {
-  const engine = await probeContainerEngine();
+  const engine = await probeContainerEngine(process.env);
   if (!engine.ok) throw new Error(engine.reason);
   const list = await engine.client.container.dockerode.listContainers({
     all: true,
@@ -60,7 +60,7 @@ export async function restorePsqlInNewDrillContainer(
   before: string[],
   exited: () => boolean,
 ): Promise<number> {
-  const engine = await probeContainerEngine();
+  const engine = await probeContainerEngine(process.env);
   if (!engine.ok) throw new Error(engine.reason);
   const known = new Set(before.map((c) => c.split(' ')[0]));
   for (;;) {
