@@ -39,6 +39,8 @@ describe('the self-contained drill’s throwaway cluster', () => {
     const shmBefore = await readdir(MEMORY_ROOT);
     const run = await runCli(['--target', 'local', '--progress', 'off', '--report-dir', reports], {
       TMPDIR: undefined,
+      TMP: undefined,
+      TEMP: undefined,
     });
     const report = await readReport(reports);
     expect([run.code, report.verdict], run.stderr).toEqual([0, 'passed']);
