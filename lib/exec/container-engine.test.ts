@@ -37,6 +37,25 @@ describe('where an engine is looked for, before testcontainers is loaded', () =>
     ]);
   });
 
+  it('looks where its other strategies look: one socket path, one properties file, one variable', async () => {
+    const strategies = join(runtimeDir, 'strategies');
+    const unix = await readFile(join(strategies, 'unix-socket-strategy.js'), 'utf8');
+    expect([...unix.matchAll(/existsSync\)\("([^"]+)"\)/g)].map((m) => m[1])).toEqual([
+      '/var/run/docker.sock',
+    ]);
+    const config = await readFile(join(strategies, 'utils', 'config.js'), 'utf8');
+    expect([...config.matchAll(/resolve\(\(0, os_1\.homedir\)\(\), "([^"]+)"\)/g)].map((m) => m[1])).toEqual([
+      '.testcontainers.properties',
+    ]);
+    // Of the variables it reads, only DOCKER_HOST makes a strategy applicable (TLS ones only refine it).
+    expect(new Set([...config.matchAll(/env\["(\w+)"\]/g)].map((m) => m[1]))).toEqual(
+      new Set(['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']),
+    );
+    const candidates = engineCandidates({}, home, 4242);
+    expect(candidates).toContain('/var/run/docker.sock');
+    expect(candidates).toContain(join(home, '.testcontainers.properties'));
+  });
+
   it('names the rootless sockets testcontainers would try, for the same environment', async () => {
     const { RootlessUnixSocketStrategy } = require(
       join(runtimeDir, 'strategies', 'rootless-unix-socket-strategy.js'),
