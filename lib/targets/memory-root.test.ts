@@ -54,13 +54,13 @@ describe('where a local throwaway cluster goes', () => {
       memory: false,
       said: `in ${tmpdir()}, not in memory: ${missing}: ENOENT`,
     });
-    if (!disk) ctx.skip('the disk case: /proc/mounts lists no ext4, xfs, btrfs or overlay');
+    if (!disk) return ctx.skip('the disk case: /proc/mounts lists no ext4, xfs, btrfs or overlay');
     const ondisk = await clusterRoot({ ...selfContained, memoryRoot: disk });
     expect(ondisk.said).toBe(`in ${tmpdir()}, not in memory: ${disk} is not a tmpfs`);
   });
 
   it('memory, for a self-contained drill, when the tmpfs has the room; else says what is short', async (ctx) => {
-    if (!tmpfs) ctx.skip('the memory case: /proc/mounts lists no tmpfs');
+    if (!tmpfs) return ctx.skip('the memory case: /proc/mounts lists no tmpfs');
     const dir = tmpfs;
     const fs = await statfs(dir);
     const free = fs.bavail * fs.bsize;
