@@ -5,10 +5,11 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, statfs } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { MEMORY_ROOM, MEMORY_ROOT } from '../lib/targets/memory-root.ts';
 import { drillSetup } from './support/drill-setup.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const setup = drillSetup('memory-cluster-');
 
@@ -39,6 +40,8 @@ describe('the self-contained drill’s throwaway cluster', () => {
     const shmBefore = await readdir(MEMORY_ROOT);
     const run = await runCli(['--target', 'local', '--progress', 'off', '--report-dir', reports], {
       TMPDIR: undefined,
+      TMP: undefined,
+      TEMP: undefined,
     });
     const report = await readReport(reports);
     expect([run.code, report.verdict], run.stderr).toEqual([0, 'passed']);
@@ -50,6 +53,28 @@ describe('the self-contained drill’s throwaway cluster', () => {
     expect(
       shmAfter.filter((name) => name.startsWith('pg-restore-drill-') && !shmBefore.includes(name)),
     ).toEqual([]);
+  });
+
+  it('is gone from memory when the drill is stopped mid-run, by SIGTERM or SIGKILL', async (ctx) => {
+    if (!(await memoryHasRoom()))
+      ctx.skip(`${MEMORY_ROOT} is not a tmpfs with ${MEMORY_ROOM.freeBytes} bytes free here`);
+    const env = { TMPDIR: undefined, TMP: undefined, TEMP: undefined };
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const reports = await setup.freshDir(`reports-${signal}`);
+      const run = startCli(['--target', 'local', '--progress', 'off', '--report-dir', reports], env);
+      // The specs have started: the cluster runs in memory, seeded, its backup taken.
+      await run.waitFor(/self-contained drill of backup_test/);
+      run.child.kill(signal);
+      const done = await run.done;
+      const dir = dataDir(done.stderr);
+      expect(dir.startsWith(`${MEMORY_ROOT}/pg-restore-drill-`), dir).toBe(true);
+      expect([done.code, done.signal], done.stderr).toEqual(
+        signal === 'SIGTERM' ? [143, null] : [null, signal],
+      );
+      // After a SIGKILL the guardian sees the drill's end of its stdin close, stops the server, removes it.
+      for (let i = 0; i < 200 && existsSync(dir); i++) await sleep(50);
+      expect(existsSync(dir), `${dir} is left behind after ${signal}`).toBe(false);
+    }
   });
 
   it('stays in a given --temp-dir, which is empty again after the run', async () => {

@@ -26,8 +26,8 @@ export const ENVIRONMENT: readonly { vars: readonly string[]; help: string }[] =
     help: 'where --target auto and container look for a container engine, as testcontainers does (with ~/.testcontainers.properties, /var/run/docker.sock and the rootless sockets); with none of them there, auto takes local without loading testcontainers',
   },
   {
-    vars: ['TMPDIR'],
-    help: "the system temp directory, for throwaway clusters and self-made backups without --temp-dir; when set, a self-contained drill's cluster stays there instead of in /dev/shm",
+    vars: ['TMPDIR', 'TMP', 'TEMP'],
+    help: "the system temp directory (os.tmpdir(): the first one set), for throwaway clusters and self-made backups without --temp-dir; when one is set, a self-contained drill's cluster stays there instead of in /dev/shm",
   },
   { vars: ['HOSTNAME'], help: "the Event's reporting instance when POD_NAME is not set" },
   {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
@@ -34,6 +35,25 @@ describe('where an engine is looked for, before testcontainers is loaded', () =>
       'RootlessUnixSocketStrategy',
       'NpipeSocketStrategy',
     ]);
+  });
+
+  it('looks where its other strategies look: one socket path, one properties file, one variable', async () => {
+    const strategies = join(runtimeDir, 'strategies');
+    const unix = await readFile(join(strategies, 'unix-socket-strategy.js'), 'utf8');
+    expect([...unix.matchAll(/existsSync\)\("([^"]+)"\)/g)].map((m) => m[1])).toEqual([
+      '/var/run/docker.sock',
+    ]);
+    const config = await readFile(join(strategies, 'utils', 'config.js'), 'utf8');
+    expect([...config.matchAll(/resolve\(\(0, os_1\.homedir\)\(\), "([^"]+)"\)/g)].map((m) => m[1])).toEqual([
+      '.testcontainers.properties',
+    ]);
+    // Of the variables it reads, only DOCKER_HOST makes a strategy applicable (TLS ones only refine it).
+    expect(new Set([...config.matchAll(/env\["(\w+)"\]/g)].map((m) => m[1]))).toEqual(
+      new Set(['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH']),
+    );
+    const candidates = engineCandidates({}, home, 4242);
+    expect(candidates).toContain('/var/run/docker.sock');
+    expect(candidates).toContain(join(home, '.testcontainers.properties'));
   });
 
   it('names the rootless sockets testcontainers would try, for the same environment', async () => {
@@ -95,5 +115,28 @@ describe('where an engine is looked for, before testcontainers is loaded', () =>
       expect(noEngineConfigured({}, candidates, 'win32')).toBeUndefined();
       expect(noEngineConfigured({}, candidates, 'linux')).toBeDefined();
     });
+  });
+});
+
+describe('as a uid with no passwd entry (`docker run --user 54321`, OpenShift)', () => {
+  /** Runs `noEngineConfigured` as that uid (setpriv: the tests run as root) and prints what it said. */
+  function asUnknownUid(env: Record<string, string>): { status: number | null; out: string; err: string } {
+    const script = `const { noEngineConfigured } = await import(${JSON.stringify(join(import.meta.dirname, 'container-engine.ts'))});
+const env = ${JSON.stringify(env)};
+process.stdout.write(JSON.stringify({ reason: noEngineConfigured(env, undefined, 'linux') ?? null }));`;
+    const run = spawnSync(
+      'setpriv',
+      ['--reuid=54321', '--regid=54321', '--clear-groups', '--', process.execPath, '--import', 'tsx'],
+      { input: `${script}\n`, cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8', timeout: 30_000 },
+    );
+    return { status: run.status, out: run.stdout, err: run.stderr };
+  }
+
+  it('looks without the passwd lookup, which throws there: DOCKER_HOST leaves it to testcontainers', () => {
+    const given = asUnknownUid({ DOCKER_HOST: 'tcp://127.0.0.1:1', HOME: '/nonexistent' });
+    expect([given.status, given.out], given.err).toEqual([0, JSON.stringify({ reason: null })]);
+    const none = asUnknownUid({ HOME: '/nonexistent' });
+    expect(none.status, none.err).toBe(0);
+    expect(JSON.parse(none.out).reason).toContain('/run/user/54321/docker.sock');
   });
 });

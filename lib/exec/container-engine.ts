@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRuntimeClient } from 'testcontainers';
 
@@ -16,7 +16,7 @@ export type EngineProbe = { ok: true; client: ContainerRuntimeClient } | { ok: f
  * Looks for a container engine the way testcontainers does (DOCKER_HOST, ~/.testcontainers.properties,
  * /var/run/docker.sock, the rootless sockets), bounded in time. testcontainers is loaded here, on
  * first use, not when this file is: a drill that never asks for an engine never pays for it. `env` is
- * the CLI's environment, which is the process's own, the one testcontainers reads.
+ * the CLI's process environment, the one testcontainers itself reads.
  */
 export async function probeContainerEngine(env: NodeJS.ProcessEnv): Promise<EngineProbe> {
   const unconfigured = noEngineConfigured(env);
@@ -48,10 +48,15 @@ export async function probeContainerEngine(env: NodeJS.ProcessEnv): Promise<Engi
  * Where testcontainers 11 looks for an engine, in its order of strategies (container-runtime/clients/
  * client.js: TestcontainersHostStrategy and ConfigurationStrategy read ~/.testcontainers.properties
  * and DOCKER_HOST; UnixSocketStrategy /var/run/docker.sock; RootlessUnixSocketStrategy the four
- * rootless sockets; NpipeSocketStrategy Windows' pipe). `test/engine-candidates.test.ts` holds
- * testcontainers to that list.
+ * rootless sockets; NpipeSocketStrategy Windows' pipe). `lib/exec/container-engine.test.ts` holds
+ * testcontainers to that list. The uid is the effective one, as os.userInfo() gives testcontainers, but
+ * read without the passwd lookup, which throws for a uid with no entry (`docker run --user 1234`).
  */
-export function engineCandidates(env: NodeJS.ProcessEnv, home = homedir(), uid = userInfo().uid): string[] {
+export function engineCandidates(
+  env: NodeJS.ProcessEnv,
+  home = homedir(),
+  uid = process.geteuid?.() ?? 0,
+): string[] {
   return [
     join(home, '.testcontainers.properties'),
     '/var/run/docker.sock',
@@ -68,10 +73,11 @@ export function engineCandidates(env: NodeJS.ProcessEnv, home = homedir(), uid =
  */
 export function noEngineConfigured(
   env: NodeJS.ProcessEnv,
-  candidates = engineCandidates(env),
+  given?: string[],
   platform = process.platform,
 ): string | undefined {
   if (platform === 'win32' || env.DOCKER_HOST !== undefined) return undefined;
+  const candidates = given ?? engineCandidates(env);
   if (candidates.some((path) => existsSync(path))) return undefined;
   return `nothing to ask: DOCKER_HOST is not set and none of ${candidates.join(', ')} exists`;
 }

@@ -37,7 +37,16 @@ describe('where a local throwaway cluster goes', () => {
     expect(root).toMatchObject({ dir: tmpdir(), memory: false, said: `in ${tmpdir()} (TMPDIR)` });
   });
 
-  it('not memory that is not there, or not a tmpfs', async () => {
+  it('wherever TMP or TEMP says: os.tmpdir() reads them too, so the run dir already went there', async () => {
+    // The room is forced, so only the variable can keep the cluster out of memory.
+    const roomy = { memoryRoot: tmpfs, room: { freeBytes: 0, availableBytes: 0 } };
+    for (const name of ['TMP', 'TEMP']) {
+      const root = await clusterRoot({ ...selfContained, ...roomy, env: { [name]: '/srv/drill/tmp' } });
+      expect(root).toEqual({ dir: tmpdir(), memory: false, said: `in ${tmpdir()} (${name})` });
+    }
+  });
+
+  it('not memory that is not there, or not a tmpfs', async (ctx) => {
     const missing = join(tmpdir(), 'no-such-shm');
     const gone = await clusterRoot({ ...selfContained, memoryRoot: missing });
     expect(gone).toEqual({
@@ -45,13 +54,13 @@ describe('where a local throwaway cluster goes', () => {
       memory: false,
       said: `in ${tmpdir()}, not in memory: ${missing}: ENOENT`,
     });
-    if (!disk) return console.log('skipped the disk case: /proc/mounts lists no ext4, xfs, btrfs or overlay');
+    if (!disk) return ctx.skip('the disk case: /proc/mounts lists no ext4, xfs, btrfs or overlay');
     const ondisk = await clusterRoot({ ...selfContained, memoryRoot: disk });
     expect(ondisk.said).toBe(`in ${tmpdir()}, not in memory: ${disk} is not a tmpfs`);
   });
 
-  it('memory, for a self-contained drill, when the tmpfs has the room; else says what is short', async () => {
-    if (!tmpfs) return console.log('skipped the memory case: /proc/mounts lists no tmpfs');
+  it('memory, for a self-contained drill, when the tmpfs has the room; else says what is short', async (ctx) => {
+    if (!tmpfs) return ctx.skip('the memory case: /proc/mounts lists no tmpfs');
     const dir = tmpfs;
     const fs = await statfs(dir);
     const free = fs.bavail * fs.bsize;

@@ -5,15 +5,19 @@ import { tmpdir } from 'node:os';
 /**
  * Where a local throwaway cluster's directory goes (`lib/targets/local.ts`), said in one log line.
  *
- * A given `--temp-dir` / `DRILL_TEMP_DIR` (or `TMPDIR`) is always used. Otherwise a self-contained drill,
- * whose cluster is the drill's own and small (the initdb template, the canary it seeds, dumps, drops and
- * restores, their WAL: under 100 MB), keeps it in memory, in /dev/shm, when that is a tmpfs with room:
+ * A given `--temp-dir` / `DRILL_TEMP_DIR` (or `TMPDIR`, `TMP`, `TEMP`, which os.tmpdir() reads) is always
+ * used. Otherwise a self-contained drill, whose cluster is the drill's own and small (the initdb template,
+ * the canary it seeds, dumps, drops and restores, their WAL: under 100 MB), keeps it in memory, in
+ * /dev/shm, when that is a tmpfs with room:
  * initdb's ~1000 files and each CREATE DATABASE's ~300 cost a file creation apiece, which on a
  * virtualised disk is most of the self-contained drill's start (0.67 ms per empty file on the bench
- * machine's ext4, 7 µs on its tmpfs; docs/benchmarks.md). A drill of the operator's backups is sized by
+ * machine's ext4, 7 µs on its tmpfs; commit bbff289). A drill of the operator's backups is sized by
  * them, so it stays on disk.
  */
 export const MEMORY_ROOT = '/dev/shm';
+
+/** The variables os.tmpdir() reads on POSIX, in its order. */
+const TEMP_VARS = ['TMPDIR', 'TMP', 'TEMP'] as const;
 
 /** statfs(2)'s f_type of a tmpfs (linux/magic.h). */
 const TMPFS_MAGIC = 0x01021994;
@@ -45,7 +49,9 @@ export async function clusterRoot(choice: ClusterRootChoice): Promise<ClusterRoo
   if (choice.tempDir !== undefined)
     return { dir: choice.tempDir, memory: false, said: `in ${choice.tempDir} (--temp-dir)` };
   const disk = tmpdir();
-  if (choice.env.TMPDIR) return { dir: disk, memory: false, said: `in ${disk} (TMPDIR)` };
+  // os.tmpdir()'s own order on POSIX: an operator who set any of them chose where temp data goes.
+  const chosen = TEMP_VARS.find((name) => choice.env[name]);
+  if (chosen) return { dir: disk, memory: false, said: `in ${disk} (${chosen})` };
   if (!choice.selfContained) return { dir: disk, memory: false, said: `in ${disk}` };
   const root = choice.memoryRoot ?? MEMORY_ROOT;
   const notThere = await memoryRefusal(root, choice.room ?? MEMORY_ROOM);
