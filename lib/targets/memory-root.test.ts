@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { statfs } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,6 +57,37 @@ describe('where a local throwaway cluster goes', () => {
     if (!disk) return ctx.skip('the disk case: /proc/mounts lists no ext4, xfs, btrfs or overlay');
     const ondisk = await clusterRoot({ ...selfContained, memoryRoot: disk });
     expect(ondisk.said).toBe(`in ${tmpdir()}, not in memory: ${disk} is not a tmpfs`);
+  });
+
+  it('not a tmpfs directory the server cannot reach when the drill runs as root (it runs as another user)', async (ctx) => {
+    if (!tmpfs) return ctx.skip('the memory case: /proc/mounts lists no tmpfs');
+    if (process.geteuid?.() !== 0) return ctx.skip('the server runs as the drill itself when it is not root');
+    const closed = await mkdtemp(join(tmpfs, 'memory-root-closed-'));
+    try {
+      await chmod(closed, 0o700);
+      const root = await clusterRoot({
+        ...selfContained,
+        memoryRoot: closed,
+        room: { freeBytes: 0, availableBytes: 0 },
+      });
+      expect(root).toEqual({
+        dir: tmpdir(),
+        memory: false,
+        said: `in ${tmpdir()}, not in memory: ${closed} (mode 700) is closed to the server's user`,
+      });
+      await chmod(closed, 0o1777);
+      expect(
+        (
+          await clusterRoot({
+            ...selfContained,
+            memoryRoot: closed,
+            room: { freeBytes: 0, availableBytes: 0 },
+          })
+        ).memory,
+      ).toBe(true);
+    } finally {
+      await rm(closed, { recursive: true, force: true });
+    }
   });
 
   it('memory, for a self-contained drill, when the tmpfs has the room; else says what is short', async (ctx) => {

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, statfs } from 'node:fs/promises';
+import { access, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
 /**
@@ -77,7 +77,12 @@ async function memoryRefusal(root: string, room: typeof MEMORY_ROOM): Promise<st
     () => true,
     () => false,
   );
-  return writable ? undefined : `${root} is not writable here`;
+  if (!writable) return `${root} is not writable here`;
+  // As root the server runs as another user, who must traverse it (lib/targets/local.ts, handOver).
+  const { mode } = await stat(root);
+  return process.geteuid?.() === 0 && (mode & 0o001) === 0
+    ? `${root} (mode ${(mode & 0o7777).toString(8)}) is closed to the server's user`
+    : undefined;
 }
 
 function mib(bytes: number): string {
