@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
+import { transform } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { engineCandidates, noEngineConfigured } from './container-engine.ts';
 
@@ -119,15 +120,29 @@ describe('where an engine is looked for, before testcontainers is loaded', () =>
 });
 
 describe('as a uid with no passwd entry (`docker run --user 54321`, OpenShift)', () => {
+  let dir: string;
+  beforeEach(async () => {
+    // That uid reads nothing of the checkout (a clone may sit in a 0700 temp dir): the module under
+    // test goes, type-stripped by esbuild (it imports only node builtins), to a directory it may read.
+    dir = await mkdtemp(join(tmpdir(), 'engine-unknown-uid-'));
+    await chmod(dir, 0o755);
+    const source = await readFile(join(import.meta.dirname, 'container-engine.ts'), 'utf8');
+    const { code } = await transform(source, { loader: 'ts', format: 'esm' });
+    await writeFile(join(dir, 'container-engine.mjs'), code, { mode: 0o644 });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
   /** Runs `noEngineConfigured` as that uid (setpriv: the tests run as root) and prints what it said. */
   function asUnknownUid(env: Record<string, string>): { status: number | null; out: string; err: string } {
-    const script = `const { noEngineConfigured } = await import(${JSON.stringify(join(import.meta.dirname, 'container-engine.ts'))});
+    const script = `const { noEngineConfigured } = await import(${JSON.stringify(join(dir, 'container-engine.mjs'))});
 const env = ${JSON.stringify(env)};
 process.stdout.write(JSON.stringify({ reason: noEngineConfigured(env, undefined, 'linux') ?? null }));`;
     const run = spawnSync(
       'setpriv',
-      ['--reuid=54321', '--regid=54321', '--clear-groups', '--', process.execPath, '--import', 'tsx'],
-      { input: `${script}\n`, cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8', timeout: 30_000 },
+      ['--reuid=54321', '--regid=54321', '--clear-groups', '--', process.execPath, '--input-type=module'],
+      { input: `${script}\n`, cwd: dir, encoding: 'utf8', timeout: 30_000 },
     );
     return { status: run.status, out: run.stdout, err: run.stderr };
   }
