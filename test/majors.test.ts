@@ -145,11 +145,16 @@ beforeAll(async () => {
   if (skip) return;
   scratch = await mkdtemp(join(tmpdir(), 'majors-test-'));
   await chmod(scratch, 0o755);
-  [pg18, pg17, pg15] = await Promise.all([
+  // Each one that started is kept for afterAll even when another did not: none is left running.
+  const [s18, s17, s15] = await Promise.allSettled([
     startSourceContainer(majorImage(18)),
     startSourceContainer(majorImage(17)),
     startTestCluster(),
   ]);
+  if (s18.status === 'fulfilled') pg18 = s18.value;
+  if (s17.status === 'fulfilled') pg17 = s17.value;
+  if (s15.status === 'fulfilled') pg15 = s15.value;
+  for (const started of [s18, s17, s15]) if (started.status === 'rejected') throw started.reason;
   for (const source of [pg18.handle, pg17.handle, pg15.handle]) await seedCanary(source, CANARY);
   // The 18 source is shaped unlike our fixture: awkward names and COPY corners, fresh statistics.
   await createAwkwardDatabases(pg18.handle);
