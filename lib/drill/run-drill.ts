@@ -79,8 +79,8 @@ export async function runDrill(config: DrillConfig, deps: DrillDeps): Promise<Dr
   let specs: SpecSession | undefined;
   try {
     const inputs = await readInputs(config, run.naming);
-    // vitest, its worker and the spec load while the target starts (from when it waits on its server,
-    // TargetDeps.starting); the spec waits for the plan.
+    // vitest, its worker and the spec load while the target starts (from when it first waits on a
+    // process of its own, TargetDeps.starting); the spec waits for the plan.
     const loadSpecs = () => {
       specs ??= startSpecs(run);
       return specs;

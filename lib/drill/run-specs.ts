@@ -67,7 +67,8 @@ export interface SpecSessionOptions {
 /**
  * Starts vitest on the drill spec before the target is up: loading vitest, its worker thread and the
  * spec's modules (about half a second of CPU) overlaps the throwaway server's start, the seed and the
- * dump. The drill calls it once the target waits on its server (TargetDeps.starting), not before: the
+ * dump. The drill calls it once the target first waits on a process of its own (TargetDeps.starting:
+ * initdb, the template's copy or the server), not before: the
  * loading holds the main thread in blocks of tens of milliseconds, and the target's own first steps
  * (find the binaries, copy the data directory, launch the server) each need it briefly. The spec waits
  * for the plan at its top (lib/drill/plan-channel.ts).

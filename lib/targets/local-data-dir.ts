@@ -95,7 +95,10 @@ async function fromCache(
   let lookup: TemplateLookup = found.kind === 'found' ? { kind: 'copied', template: found.template } : found;
   if (found.kind === 'found') {
     const spared = await takeSpare(cache, key, data, found.census).catch(() => false);
-    if (!spared) lookup = await copyTemplate(found, data).catch(copyFailed(found.template));
+    if (!spared) {
+      launch.waiting?.();
+      lookup = await copyTemplate(found, data).catch(copyFailed(found.template));
+    }
     if (lookup.kind === 'copied') {
       await writeHba(launch, data);
       const how = spared ? 'taken from a spare copy of' : 'copied from';
@@ -193,6 +196,7 @@ async function initCluster(launch: ServerLaunch): Promise<string> {
   const { dir, spawnAs } = launch;
   const started = performance.now();
   const args = ['-D', join(dir, 'data'), ...INITDB_OPTIONS];
+  launch.waiting?.();
   await execFileAsync(join(launch.binDir, 'initdb'), args, { env: launch.env, ...spawnAs }).catch(
     (error: Error & { stderr?: string }) => {
       throw new TargetError(`initdb failed in ${dir}: ${error.stderr?.trim() || error.message}`, {

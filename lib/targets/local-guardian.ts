@@ -57,6 +57,11 @@ export interface ServerLaunch {
   dir: string;
   env: NodeJS.ProcessEnv;
   spawnAs: { uid?: number; gid?: number };
+  /**
+   * Called when the start first waits on a process of its own (initdb, the template's copy, the
+   * server): TargetDeps.starting, idempotent.
+   */
+  waiting?: () => void;
 }
 
 /** Starts the server of `dir/data` on loopback `port`, owned by a guardian shell. */

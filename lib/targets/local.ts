@@ -53,7 +53,7 @@ export const localTarget: Target = {
       baseEnv: deps.env,
       log: deps.log,
       initdbCache: initdbCacheOf(options.initdbCache, deps.env),
-      ...(deps.starting ? { launched: deps.starting } : {}),
+      ...(deps.starting ? { waiting: deps.starting } : {}),
     });
   },
 };
@@ -81,8 +81,8 @@ export interface LocalTargetOptions {
    * in the log). Absent: initdb every time, silently (library callers, tests of other things).
    */
   initdbCache?: InitdbCacheChoice;
-  /** Called once the server's process is launched (TargetDeps.starting). */
-  launched?: () => void;
+  /** Called when the start first waits on initdb, the template's copy or the server (TargetDeps.starting). */
+  waiting?: () => void;
 }
 
 interface RunAs {
@@ -131,12 +131,13 @@ async function startOnce(
       dir,
       env,
       spawnAs: runAs ? { uid: runAs.uid, gid: runAs.gid } : {},
+      ...(options.waiting ? { waiting: options.waiting } : {}),
     };
     const prepared = await prepareDataDir(launch, options.initdbCache, options.log);
     // The next run's spare is made while this one drills; whoever stops the server waits for it.
     spare = prepared.spare;
     const secret = { password, verifier: await verifier };
-    const started = await launchServer(launch, secret, prepared.origin, options, removeDir).catch(
+    const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir).catch(
       (error: unknown) => {
         if (!(prepared.template && error instanceof TargetError && /did not start/.test(error.message)))
           throw error;
@@ -187,7 +188,7 @@ async function launchServer(
   launch: ServerLaunch,
   secret: RunSecret,
   origin: string,
-  { log, launched }: Pick<LocalTargetOptions, 'log' | 'launched'>,
+  log: Logger,
   removeDir: () => Promise<void>,
 ): Promise<StartedTarget> {
   const { dir } = launch;
@@ -195,7 +196,7 @@ async function launchServer(
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const guardian = spawnGuardian(launch, port);
-    launched?.();
+    launch.waiting?.();
     const connection: Connection = { host: dir, port, user: LOCAL_SUPERUSER, password, database: 'postgres' };
     const ready = await waitReady(connection, join(dir, 'server.log'), (client) =>
       setPassword(client, secret.verifier),

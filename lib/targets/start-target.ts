@@ -12,7 +12,7 @@ export type { TargetDeps, TargetOptions } from './target.ts';
  */
 export async function startTarget(options: TargetOptions, deps: TargetDeps): Promise<StartedTarget> {
   if (options.target !== 'auto') {
-    // The local target says when its server is launched; the others wait on something else at once.
+    // The local target says when it first waits on a process of its own; the others wait at once.
     if (options.target !== 'local') deps.starting?.();
     return (await targetEntry(options.target).load()).start(options, deps);
   }

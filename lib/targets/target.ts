@@ -95,8 +95,9 @@ export interface TargetDeps {
   /** The backup the drill will restore, when known before the target starts (`--backups`). */
   newestBackup?: BackupCandidate;
   /**
-   * Called once the target is at what it must wait for: a local server's process launched (its start,
-   * the seed and the dump are waits on other processes), any other target at once. The drill loads
+   * Called once the target is at what it must wait for: a local target's first process of its own
+   * (initdb, the template's copy, or the server: the waits from there on are on other processes), any
+   * other target at once. The drill loads
    * vitest and its spec from then on, so that loading does not hold up the target's first steps on
    * the one thread they share (lib/drill/run-drill.ts).
    */
