@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, statfs } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { MEMORY_ROOM, MEMORY_ROOT } from '../lib/targets/memory-root.ts';
+import { MEMORY_ROOM, MEMORY_ROOT, TMPFS_MAGIC } from '../lib/targets/memory-root.ts';
 import { drillSetup } from './support/drill-setup.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
@@ -18,7 +18,7 @@ async function memoryHasRoom(): Promise<boolean> {
   const fs = await statfs(MEMORY_ROOT).catch(() => undefined);
   return (
     fs !== undefined &&
-    fs.type === 0x01021994 &&
+    fs.type === TMPFS_MAGIC &&
     fs.bavail * fs.bsize >= MEMORY_ROOM.freeBytes &&
     process.availableMemory() >= MEMORY_ROOM.availableBytes
   );

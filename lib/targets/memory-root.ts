@@ -20,7 +20,7 @@ export const MEMORY_ROOT = '/dev/shm';
 const TEMP_VARS = ['TMPDIR', 'TMP', 'TEMP'] as const;
 
 /** statfs(2)'s f_type of a tmpfs (linux/magic.h). */
-const TMPFS_MAGIC = 0x01021994;
+export const TMPFS_MAGIC = 0x01021994;
 
 /** What /dev/shm must have left for the cluster to go there: five times what it takes. */
 export const MEMORY_ROOM = { freeBytes: 512 * 2 ** 20, availableBytes: 1024 * 2 ** 20 };
