@@ -82,7 +82,9 @@ describe('locally: <report-dir>/history.jsonl', () => {
     expect(byRun(entries)).toEqual(byRun(reportsById.map(expectedEntry)));
     for (const run of runs) expect(run.stdout).toContain(`\n  history   ${join(reports, 'history.jsonl')}\n`);
 
-    const newestFirst = [...entries].sort((a, b) => b.time.localeCompare(a.time));
+    // By finish time, not by line: the drill that finished first may append second. (A tie in the
+    // millisecond keeps the line order: the later line is the newer run.)
+    const newestFirst = [...entries].sort((a, b) => a.time.localeCompare(b.time)).reverse();
     const json = await runCli(['history', '--report-dir', reports, '--json']);
     expect(json.code, json.stderr).toBe(0);
     const listed = JSON.parse(json.stdout) as {

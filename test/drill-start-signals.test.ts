@@ -21,15 +21,22 @@ const TRIES = 6;
 const STAGGER_MS = 60;
 
 /**
+ * A try whose drill passed before it could be signalled (the poll did not see its processes in time, or
+ * the signal came after its report) tests nothing and is run again, at most this many times in all: a
+ * drill that ignored SIGTERM would pass every try and fail the test.
+ */
+const MAX_VOID = 2;
+
+/**
  * Waits until the throwaway server is being made under the drill, as /proc shows it: initdb, the initdb
  * cache's cp, or (when the data directory came by a rename, or a copy too quick for the poll to see)
- * the server starting on it.
+ * the server starting on it. False when the drill exited first.
  */
-async function initdbUnder(root: number, exited: () => boolean): Promise<void> {
+async function initdbUnder(root: number, exited: () => boolean): Promise<boolean> {
+  const making = /(^|\/)(initdb|cp|postgres)$/;
   for (;;) {
-    const making = /(^|\/)(initdb|cp|postgres)$/;
-    if ((await descendantsOf(root)).some((p) => making.test(p.argv[0] ?? ''))) return;
-    if (exited()) throw new Error(`the drill (pid ${root}) exited before its initdb ran`);
+    if ((await descendantsOf(root)).some((p) => making.test(p.argv[0] ?? ''))) return true;
+    if (exited()) return false;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -37,7 +44,8 @@ async function initdbUnder(root: number, exited: () => boolean): Promise<void> {
 describe('a SIGTERM while the throwaway server is made', () => {
   it(`is the drill's to handle, ${TRIES} times in a row: a report, exit 143, nothing left`, async () => {
     const outcomes = [];
-    for (let n = 0; n < TRIES; n++) {
+    const voided: string[] = [];
+    for (let n = 0; outcomes.length < TRIES && voided.length <= MAX_VOID; n++) {
       const temp = await setup.freshDir(`temp-${n}`);
       const reports = await setup.freshDir(`reports-${n}`);
       // Every other try copies the initdb cache's template (cp) instead of running initdb (or runs
@@ -63,18 +71,31 @@ describe('a SIGTERM while the throwaway server is made', () => {
       void run.done.then(() => {
         exited = true;
       });
-      await initdbUnder(run.child.pid as number, () => exited);
-      await new Promise((resolve) => setTimeout(resolve, n * STAGGER_MS));
-      run.child.kill('SIGTERM');
+      const seen = await initdbUnder(run.child.pid as number, () => exited);
+      const lateMs = outcomes.length * STAGGER_MS;
+      if (seen) {
+        await new Promise((resolve) => setTimeout(resolve, lateMs));
+        run.child.kill('SIGTERM');
+      }
       const { code, stdout, stderr } = await run.done;
       const report = await readReport(reports).catch((error: Error) => ({ missing: error.message }));
+      const verdict = 'verdict' in report ? report.verdict : report.missing;
+      if (code === 0 && verdict === 'passed') {
+        voided.push(
+          `try ${n}: passed before ${seen ? `its SIGTERM (${lateMs} ms after)` : 'the poll saw it'}`,
+        );
+        console.log(`drill-start-signals: ${voided.at(-1)}; run again`);
+        continue;
+      }
       outcomes.push({
         code,
-        verdict: 'verdict' in report ? report.verdict : report.missing,
+        verdict,
         errors: 'errors' in report ? report.errors : `${stdout}\n${stderr}`,
         tempLeft: await readdir(temp),
+        ...(seen ? {} : { unsignalled: `exited before initdb ran:\n${stdout}\n${stderr}` }),
       });
     }
+    expect(voided.length, voided.join('; ')).toBeLessThanOrEqual(MAX_VOID);
     expect(outcomes).toEqual(
       Array.from({ length: TRIES }, () => ({
         code: 143,

@@ -14,7 +14,7 @@ import { KubeForbiddenError, KubeTimeoutError } from './errors.ts';
 
 /** The ConfigMap the cluster's drills keep their history in (k8s/base/history-configmap.yaml ships it empty). */
 export const HISTORY_CONFIGMAP = 'pg-restore-drill-history';
-/** Its key: one JSON entry a line, oldest first, as the local history.jsonl. */
+/** Its key: one JSON entry a line, in the order drills appended them, as the local history.jsonl. */
 export const HISTORY_KEY = 'history.jsonl';
 /**
  * The newest entries kept. An entry is about 300 bytes, so 500 are ~150 KiB: far from the 1 MiB a

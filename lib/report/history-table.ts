@@ -13,9 +13,15 @@ export interface RtoTrend {
   changePercent: number | null;
 }
 
-/** The newest `limit` entries (of entries oldest first), newest first, each with its RTO delta. */
+/**
+ * The `limit` entries that finished last, newest first, each with its RTO delta against the run that
+ * finished before it. Entries are in the order they were appended, which is not the order they finished
+ * in when drills share a history: each appends after writing its report, so one that finished first can
+ * append second. A time that does not parse keeps its place after the entry written before it.
+ */
 export function historyRows(entries: readonly HistoryEntry[], limit = entries.length): HistoryRow[] {
-  const listed = entries.slice(Math.max(0, entries.length - limit));
+  const byFinish = finishOrder(entries);
+  const listed = byFinish.slice(Math.max(0, byFinish.length - limit));
   let previous: number | null = null;
   const rows = listed.map((entry) => {
     const rto = entry.rtoSeconds;
@@ -24,6 +30,17 @@ export function historyRows(entries: readonly HistoryEntry[], limit = entries.le
     return { ...entry, rtoDeltaSeconds };
   });
   return rows.reverse();
+}
+
+function finishOrder(entries: readonly HistoryEntry[]): HistoryEntry[] {
+  let last = Number.NEGATIVE_INFINITY;
+  const keyed = entries.map((entry, index) => {
+    const time = Date.parse(entry.time);
+    if (Number.isFinite(time)) last = time;
+    return { entry, index, time: Number.isFinite(time) ? time : last };
+  });
+  keyed.sort((a, b) => a.time - b.time || a.index - b.index);
+  return keyed.map((k) => k.entry);
 }
 
 /** The RTO trend of rows (newest first); null with fewer than two runs that restored. */

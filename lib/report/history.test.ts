@@ -156,6 +156,25 @@ describe('the history table', () => {
     });
   });
 
+  it('orders by finish time, not by the order the lines were appended (drills sharing a history)', () => {
+    const appended = [entries[0], entries[2], entries[1], entries[3]] as HistoryEntry[];
+    expect(historyRows(appended).map((r) => [r.runId, r.rtoDeltaSeconds])).toEqual(
+      historyRows(entries).map((r) => [r.runId, r.rtoDeltaSeconds]),
+    );
+    expect(historyRows(appended, 2).map((r) => r.runId)).toEqual(['r4', 'r3']);
+  });
+
+  it('keeps a line whose time does not parse after the line written before it', () => {
+    const odd = { ...(entries[1] as HistoryEntry), runId: 'odd', time: 'yesterday' };
+    const appended = [entries[0], entries[1], odd, entries[2], entries[3]] as HistoryEntry[];
+    expect(historyRows(appended).map((r) => r.runId)).toEqual(['r4', 'r3', 'odd', 'r2', 'r1']);
+    expect(historyRows([entries[3], odd, entries[0]] as HistoryEntry[]).map((r) => r.runId)).toEqual([
+      'odd',
+      'r4',
+      'r1',
+    ]);
+  });
+
   it('--limit keeps the newest runs, and the trend is over those', () => {
     const rows = historyRows(entries, 2);
     expect(rows.map((r) => r.runId)).toEqual(['r4', 'r3']);

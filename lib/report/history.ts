@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DrillError } from '../errors.ts';
 import type { DrillReport, Verdict } from './report.ts';
 
-/** The history file's name inside the report directory: one JSON object a line, oldest first. */
+/** The history file's name inside the report directory: one JSON object a line, in the order drills appended them. */
 export const HISTORY_FILE = 'history.jsonl';
 
 /** One run, as the history keeps it: what an operator compares across drills. No secrets. */
@@ -67,14 +67,14 @@ export async function appendHistoryFile(reportDir: string, entry: HistoryEntry):
   return path;
 }
 
-/** What a history holds: its entries oldest first, and the lines that were not an entry. */
+/** What a history holds: its entries in the order they were appended, and the lines that were not an entry. */
 export interface ReadHistory {
   entries: HistoryEntry[];
   /** 1-based numbers of lines that did not parse as an entry (a file edited by hand, a torn write). */
   badLines: number[];
 }
 
-/** Parses history text (the file's, or the ConfigMap's value): one entry a line, oldest first. */
+/** Parses history text (the file's, or the ConfigMap's value): one entry a line, in the order appended. */
 export function parseHistory(text: string): ReadHistory {
   const entries: HistoryEntry[] = [];
   const badLines: number[] = [];

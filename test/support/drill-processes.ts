@@ -1,6 +1,7 @@
 /** The drill's processes as /proc shows them: a test signals a drill when its tools really run. */
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { listProcesses, type ProcessInfo } from './live-server.ts';
+import { listProcesses, type ProcessInfo, processInfo } from './live-server.ts';
 
 /** Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, …] (undefined once it is gone). */
 export async function statOf(pid: number): Promise<string[] | undefined> {
@@ -15,17 +16,29 @@ export async function processesInGroup(pgid: number): Promise<ProcessInfo[]> {
   return found;
 }
 
-/** The process and everything under it (the drill's tools run in process groups of their own). */
+/**
+ * The process and everything under it (the drill's tools run in process groups of their own). The
+ * parents come from one quick synchronous pass over /proc/PID/stat, so a process that lives a few
+ * milliseconds is either seen with its parent or not at all; only those under `root` are then read.
+ */
 export async function descendantsOf(root: number): Promise<ProcessInfo[]> {
-  const all = await listProcesses();
   const parent = new Map<number, number>();
-  for (const p of all) parent.set(p.pid, Number((await statOf(p.pid))?.[1]));
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  }
   const under = (pid: number): boolean => {
     for (let at = parent.get(pid); at !== undefined && at > 1; at = parent.get(at))
       if (at === root) return true;
     return false;
   };
-  return all.filter((p) => under(p.pid));
+  return [...parent.keys()].filter(under).flatMap((pid) => processInfo(pid) ?? []);
 }
 
 export const isRestorePsql = (p: ProcessInfo) =>

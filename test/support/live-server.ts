@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,17 +72,33 @@ export async function listProcesses(): Promise<ProcessInfo[]> {
   const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
   const found: ProcessInfo[] = [];
   for (const pid of pids) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline === '' || pid === process.pid) continue;
-    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
-    const env: Record<string, string> = {};
-    for (const pair of environ.split('\0')) {
-      const eq = pair.indexOf('=');
-      if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
-    }
-    found.push({ pid, argv: cmdline.replace(/\0$/, '').split('\0'), env });
+    const info = processInfo(pid);
+    if (info) found.push(info);
   }
   return found;
+}
+
+/**
+ * One process's argv and environment, read at once (undefined once it is gone, for a kernel thread, and
+ * for this process). Synchronous on purpose: /proc reads take microseconds, and a scan that queued
+ * hundreds of them on a busy thread pool took long enough for a short-lived process to come and go.
+ */
+export function processInfo(pid: number): ProcessInfo | undefined {
+  const read = (name: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/${name}`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const cmdline = read('cmdline');
+  if (cmdline === '' || pid === process.pid) return undefined;
+  const env: Record<string, string> = {};
+  for (const pair of read('environ').split('\0')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { pid, argv: cmdline.replace(/\0$/, '').split('\0'), env };
 }
 
 /** Parent pid of a process, from /proc/PID/stat (undefined once it is gone). */
