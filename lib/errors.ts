@@ -127,7 +127,7 @@ export interface SqlError {
 
 /** The restore tool failed. */
 export class RestoreFailedError extends DrillError {
-  static override readonly code = 'DRILL_RESTORE_FAILED';
+  static override readonly code: string = 'DRILL_RESTORE_FAILED';
   readonly exitStatus: number | null;
   readonly errors: SqlError[];
   constructor(message: string, exitStatus: number | null, errors: SqlError[], options?: ErrorOptions) {
@@ -135,6 +135,16 @@ export class RestoreFailedError extends DrillError {
     this.exitStatus = exitStatus;
     this.errors = errors;
   }
+}
+
+/**
+ * The restore stopped because the server it restored into could not go on (its disk full, out of
+ * memory, shut down or crashed: lib/restore/target-fault.ts), not because of the backup. The run's
+ * verdict is `error`, exit 2: the drill could not tell whether the backup restores.
+ */
+export class RestoreTargetFaultError extends RestoreFailedError {
+  static override readonly code = 'DRILL_RESTORE_TARGET_FAULT';
+  override readonly exitCode = 2;
 }
 
 /**

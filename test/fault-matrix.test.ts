@@ -96,8 +96,8 @@ const SERVER_KILLED: Fault = {
   whatTheDrillDoes:
     'fails the restore on the lost connection, lets go of what it holds, writes the report; its scratch database cannot be dropped on a dead server and stays, marked with the run id',
   whatTheOperatorSees:
-    "`restore: completed` failed, `DRILL_RESTORE_FAILED`: `psql lost or could not open its connection`; after the server's crash recovery the canary untouched; the next drill names the leftover `drill_<run id>` and its run, and drops it when it passes",
-  exitCode: 1,
+    "verdict `error`, not `failed`: `restore: completed` failed, `DRILL_RESTORE_TARGET_FAULT`: `Restore stopped by the target, not by the backup: the target went away during the restore`; after the server's crash recovery the canary untouched; the next drill names the leftover `drill_<run id>` and its run, and drops it when it passes",
+  exitCode: 2,
 };
 const BLACK_HOLE: Fault = {
   fault: 'a server that accepts connections and never answers',
@@ -139,8 +139,8 @@ const TEMP_FULL: Fault = {
   whatTheDrillDoes:
     "the restore stops at the server's write error; the throwaway cluster and its directory are removed",
   whatTheOperatorSees:
-    '`restore: completed` failed, `DRILL_RESTORE_FAILED`: `ERROR 53100: could not extend file …: No space left on device`',
-  exitCode: 1,
+    "verdict `error`, not `failed`: `restore: completed` failed, `DRILL_RESTORE_TARGET_FAULT`: `Restore stopped by the target, not by the backup: the target's disk is full (… ERROR 53100: could not extend file …)` and what to give it; the same backup with room passes",
+  exitCode: 2,
 };
 
 /** The matrix, in the order of issue #6; docs/safety.md holds it as a table (checked below). */
@@ -625,16 +625,16 @@ describe('the fault matrix on a live server', () => {
     expect(check(nextReport, 'swap-verified-restore-replaces-the-canary')?.message).toMatch(
       new RegExp(`; dropped the leftovers of earlier runs: ${leftover}$`),
     );
-    await finish(c, result.code === SERVER_KILLED.exitCode && restore?.code === 'DRILL_RESTORE_FAILED');
+    await finish(c, result.code === SERVER_KILLED.exitCode && restore?.code === 'DRILL_RESTORE_TARGET_FAULT');
     expect(result.code, result.stderr).toBe(SERVER_KILLED.exitCode);
     expect([report?.verdict, restore?.status, restore?.code]).toEqual([
+      'error',
       'failed',
-      'failed',
-      'DRILL_RESTORE_FAILED',
+      'DRILL_RESTORE_TARGET_FAULT',
     ]);
     expect(restore?.message).toMatch(
       new RegExp(
-        `^Restore failed: psql lost or could not open its connection; the section of ${CANARY} was rolled back`,
+        `^Restore stopped by the target, not by the backup: the target went away during the restore \\(it stopped or crashed\\) \\(.*(server closed the connection unexpectedly|connection to server was lost).*\\); the section of ${CANARY} was rolled back\\. This says nothing about the backup: `,
       ),
     );
     expect(canary).toEqual(UNTOUCHED);
@@ -800,10 +800,8 @@ describe('the fault matrix on a live server', () => {
     } finally {
       await psql(live.handle, 'postgres', 'DROP DATABASE filler');
     }
-    // initdb takes 39 MB: 64 MB starts the throwaway server and cannot hold the restore.
-    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0777', 'tmpfs', c.temp]);
-    try {
-      const run = await runCli([
+    const drill = (reports: string) =>
+      runCli([
         '--target',
         'local',
         '--mode',
@@ -813,18 +811,34 @@ describe('the fault matrix on a live server', () => {
         '--temp-dir',
         c.temp,
         '--report-dir',
-        c.reports,
+        reports,
       ]);
+    // initdb takes 39 MB: 64 MB starts the throwaway server and cannot hold the restore.
+    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0777', 'tmpfs', c.temp]);
+    try {
+      const run = await drill(c.reports);
       const report = await reportOf(c);
       const restore = check(report, 'restore-completed');
       // The server's two ways of saying its disk is full (md.c): a write that failed outright, or one
       // that wrote part of the block; which depends on the bytes left when the restore reaches the end.
       const full =
-        /^Restore failed: the dump hit an error and psql stopped there \(ON_ERROR_STOP\): line \d+: ERROR 53100: could not extend file "base\/\d+\/\d+": (No space left on device|wrote only \d+ of 8192 bytes at block \d+)$/;
+        /^Restore stopped by the target, not by the backup: the target's disk is full \(line \d+: ERROR 53100: could not extend file "base\/\d+\/\d+": (No space left on device|wrote only \d+ of 8192 bytes at block \d+)\)\. This says nothing about the backup: give the server's data directory room for the restored databases and their WAL \(local target: --temp-dir/;
       await finish(c, run.code === TEMP_FULL.exitCode && full.test(restore?.message ?? ''));
       expect(run.code, run.stdout).toBe(TEMP_FULL.exitCode);
-      expect([restore?.status, restore?.code]).toEqual(['failed', 'DRILL_RESTORE_FAILED']);
+      expect([report?.verdict, report?.exitCode, restore?.status, restore?.code]).toEqual([
+        'error',
+        2,
+        'failed',
+        'DRILL_RESTORE_TARGET_FAULT',
+      ]);
       expect(restore?.message).toMatch(full);
+      // The summary says ERROR, the step under ERROR: nothing in it blames the backup.
+      const summary = await readFile(latestReportFile(c.reports, 'summary.txt'), 'utf8');
+      expect(summary).toMatch(/^pg-restore-drill: ERROR {2}/);
+      expect(summary).toContain(
+        "\n  ERROR     restore: completed: Restore stopped by the target, not by the backup: the target's disk is full",
+      );
+      expect(summary).not.toContain('FAILED');
       expect(restore?.facts.errors).toMatchObject([
         {
           sqlstate: '53100',
@@ -837,6 +851,10 @@ describe('the fault matrix on a live server', () => {
     } finally {
       await execFileAsync('umount', [c.temp]);
     }
+    // The same backup, with room: it restores and passes, so the ERROR above was the disk's alone.
+    const roomy = await drill(join(c.reports, 'roomy'));
+    expect(roomy.code, roomy.stdout).toBe(0);
+    expect((await readReport(join(c.reports, 'roomy'))).verdict).toBe('passed');
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RestoreFailedError, RestoreTargetFaultError } from '../errors.ts';
 import {
   type BackupFacts,
   buildReport,
@@ -122,6 +123,26 @@ describe('buildReport', () => {
       exitCode: 1,
       counts: { passed: 5, failed: 1, skipped: 0 },
     });
+  });
+
+  it("calls a run an error, exit 2, when its restore stopped on the target's own trouble, and says so", () => {
+    const message =
+      "Restore stopped by the target, not by the backup: the target's disk is full (line 7: ERROR 53100: …). This says nothing about the backup: …";
+    const failedOn = (code: string) => [
+      ...passedSteps.filter((s) => !s.name.startsWith('verify') && s.name !== 'restore: completed'),
+      step('restore: completed', { status: 'failed', code, message }),
+      step('verify: canary exists again', { status: 'skipped', message: 'not run' }),
+    ];
+    const report = buildReport(input({ steps: failedOn(RestoreTargetFaultError.code) }));
+    expect(report).toMatchObject({ verdict: 'error', exitCode: 2, counts: { failed: 1, skipped: 1 } });
+    const summary = formatSummary(report).split('\n');
+    expect(summary[0]).toMatch(/^pg-restore-drill: ERROR {2}/);
+    expect(summary).toContain(`  ERROR     restore: completed: ${message}`);
+    expect(summary.filter((line) => line.includes('FAILED'))).toEqual([]);
+    // The same step failed on the dump's own error is the backup's: FAILED, exit 1.
+    const backupsFault = buildReport(input({ steps: failedOn(RestoreFailedError.code) }));
+    expect(backupsFault).toMatchObject({ verdict: 'failed', exitCode: 1 });
+    expect(formatSummary(backupsFault)).toContain(`  FAILED    restore: completed: ${message}`);
   });
 
   it('calls a run without steps an error', () => {

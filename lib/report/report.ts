@@ -1,3 +1,4 @@
+import { RestoreTargetFaultError } from '../errors.ts';
 import type { PgVersion } from '../pg/version.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import { forecastOf, type RtoForecast } from './forecast.ts';
@@ -115,6 +116,14 @@ export interface ReportInput {
   startError?: string;
 }
 
+/**
+ * A step that failed on the target's own trouble (its disk full, out of memory, shut down or crashed:
+ * lib/restore/target-fault.ts) rather than on the backup: the run's verdict is `error`, exit 2.
+ */
+export function isTargetFault(step: Pick<StepRecord, 'status' | 'code'>): boolean {
+  return step.status === 'failed' && step.code === RestoreTargetFaultError.code;
+}
+
 /** Exit status per verdict; an interrupted run exits as a shell reports the signal (128 + number). */
 function exitCodeFor(verdict: Verdict, signal: string | undefined): number {
   if (verdict === 'passed') return 0;
@@ -135,9 +144,10 @@ export function buildReport(input: ReportInput): DrillReport {
   }
   const facts = (key: string) => input.steps.map((s) => s.facts[key]).find((v) => v !== undefined) ?? null;
   const errors = input.startError ? [input.startError, ...input.errors] : input.errors;
+  const targetFault = input.steps.some(isTargetFault);
   const verdict: Verdict = input.interrupted
     ? 'interrupted'
-    : errors.length > 0 || input.steps.length === 0
+    : errors.length > 0 || input.steps.length === 0 || targetFault
       ? 'error'
       : counts.failed > 0
         ? 'failed'
@@ -147,7 +157,8 @@ export function buildReport(input: ReportInput): DrillReport {
     schemaVersion: REPORT_SCHEMA_VERSION,
     runId: input.runId,
     verdict,
-    exitCode: input.startError ? 2 : exitCodeFor(verdict, input.interrupted),
+    exitCode:
+      input.startError || (verdict === 'error' && targetFault) ? 2 : exitCodeFor(verdict, input.interrupted),
     startedAt: input.startedAt.toISOString(),
     finishedAt: input.finishedAt.toISOString(),
     mode: input.mode,
@@ -224,7 +235,8 @@ export function formatSummary(report: DrillReport): string {
   );
   lines.push(...selfTestLines(report.selfTest));
   for (const step of report.checks.filter((s) => s.status === 'failed')) {
-    lines.push(`  FAILED    ${step.name}: ${step.message.split('\n', 1)[0]}`);
+    const label = isTargetFault(step) ? 'ERROR   ' : 'FAILED  ';
+    lines.push(`  ${label}  ${step.name}: ${step.message.split('\n', 1)[0]}`);
   }
   for (const error of report.errors) lines.push(`  ERROR     ${error}`);
   for (const failure of report.cleanupFailures) lines.push(`  CLEANUP   ${failure}`);

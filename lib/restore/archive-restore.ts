@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { RestoreFailedError, type SqlError } from '../errors.ts';
 import type { Executor } from '../exec/executor.ts';
 import { ceilingReached } from './psql-feed.ts';
+import { restoreFailure } from './target-fault.ts';
 
 export interface ArchiveRestoreOptions {
   executor: Executor;
@@ -54,8 +55,9 @@ export async function restoreArchive(options: ArchiveRestoreOptions): Promise<Ar
   if (result.exitCode !== 0) {
     const errors = parsePgRestoreStderr(result.stderr);
     const first = errors[0];
-    throw new RestoreFailedError(
+    throw restoreFailure(
       `Restore failed: pg_restore exited with ${result.exitCode ?? result.signal}${first ? `: ${first.message}${first.details.length ? ` (${first.details.join(' ')})` : ''}` : ''}`,
+      { error: first, stderr: result.stderr },
       result.exitCode,
       errors,
     );

@@ -9,6 +9,7 @@ import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
+import { restoreFailure } from './target-fault.ts';
 
 /**
  * The executors keep 256 KiB of a tool's stderr. Under allow rules psql goes on past errors, and the
@@ -232,8 +233,9 @@ function judgeRun(
         : result.exitCode === 3
           ? 'the dump hit an error and psql stopped there (ON_ERROR_STOP)'
           : `psql exited with ${result.exitCode ?? result.signal}`;
-    throw new RestoreFailedError(
+    throw restoreFailure(
       `Restore failed: ${what}${note}${first ? `: ${formatSqlError(first)}` : ''}`,
+      { error: first, stderr: result.stderr, note: plan.failureNote },
       result.exitCode,
       errors,
     );
@@ -263,8 +265,9 @@ function judgeUnderRules(
           : `psql exited with ${result.exitCode ?? result.signal}`;
     const accepted = judged.accepted.length ? `; ${judged.accepted.length} other error(s) were accepted` : '';
     const continued = continuedNote ? `; ${continuedNote}` : '';
-    throw new RestoreFailedError(
+    throw restoreFailure(
       `Restore failed: ${why}${accepted}${continued}`,
+      { error: first?.error, stderr: first || cut ? '' : result.stderr, note: continuedNote },
       result.exitCode,
       first ? judged.rejected.map((r) => r.error) : errors,
     );

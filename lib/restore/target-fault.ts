@@ -1,0 +1,104 @@
+import { RestoreFailedError, RestoreTargetFaultError, type SqlError } from '../errors.ts';
+import { formatSqlError } from './psql-errors.ts';
+
+/**
+ * A restore that stopped because the server it restored into could not go on (its disk full, its
+ * memory gone, its storage failing, the server shut down or crashed) says nothing about the backup:
+ * the same dump might restore on a server with room. Such a run ends in the verdict `error`, not
+ * `failed` (lib/report/report.ts), naming what ran out and what to give the target.
+ */
+export interface TargetFault {
+  /** What happened to the target, for the message: `the target's disk is full`. */
+  what: string;
+  /** What to do about it. */
+  fix: string;
+}
+
+const DISK_FIX =
+  "give the server's data directory room for the restored databases and their WAL (local target: --temp-dir / DRILL_TEMP_DIR on a larger file system; in the CronJob: the scratch-data volume; any other server: its volume), then run the drill again";
+const MEMORY_FIX =
+  'give the server more memory (its container limit), or raise the setting its HINT names (out of shared memory: max_locks_per_transaction), then run the drill again';
+const GONE_FIX =
+  "read the server's log for why it stopped (the local target keeps it in server.log of its directory until the run ends; a container's or pod's log otherwise), then run the drill again";
+
+/**
+ * SQLSTATEs of the target's own trouble (PostgreSQL's errcodes.txt). Class 53 is insufficient
+ * resources; of class 58 only the system and I/O errors (58P01/58P02, a file missing or already there,
+ * can come from the dump: an extension's library, a tablespace's directory); 57P01-57P03 the server
+ * shutting down, crashed or not yet accepting sessions; XX001/XX002 pages of the target found corrupt.
+ */
+const BY_SQLSTATE: Record<string, TargetFault> = {
+  '53100': { what: "the target's disk is full", fix: DISK_FIX },
+  '53200': { what: 'the target ran out of memory', fix: MEMORY_FIX },
+  '53300': {
+    what: 'the target has no connection slot left',
+    fix: 'lower --jobs, or raise max_connections on the target (or end the sessions that hold them), then run the drill again',
+  },
+  '53400': {
+    what: 'the target reached one of its configured limits',
+    fix: 'raise the setting the message names on the target (for example max_locks_per_transaction), then run the drill again',
+  },
+  '58000': { what: 'the target hit a system error', fix: GONE_FIX },
+  '58030': { what: "the target's storage failed to read or write", fix: GONE_FIX },
+  '57P01': { what: 'the target was shut down during the restore', fix: GONE_FIX },
+  '57P02': { what: 'the target crashed during the restore', fix: GONE_FIX },
+  '57P03': { what: 'the target was not accepting sessions', fix: GONE_FIX },
+  XX001: { what: 'the target found its own data pages corrupt (its storage)', fix: GONE_FIX },
+  XX002: { what: 'the target found one of its own indexes corrupt (its storage)', fix: GONE_FIX },
+};
+
+/**
+ * Where no SQLSTATE comes with the message (pg_restore prints none; psql none for a lost connection),
+ * the server's own words, as they read with lc_messages C (the throwaway and scratch servers run it).
+ */
+const BY_MESSAGE: [RegExp, TargetFault][] = [
+  [/No space left on device|Disk quota exceeded|could not extend file/, BY_SQLSTATE['53100'] as TargetFault],
+  [/^out of memory\b|out of shared memory/, BY_SQLSTATE['53200'] as TargetFault],
+  [
+    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process/,
+    { what: 'the target went away during the restore (it stopped or crashed)', fix: GONE_FIX },
+  ],
+  [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],
+];
+
+/** The target's fault behind an error of the restore, if it is one. */
+export function targetFaultOf(error: SqlError): TargetFault | undefined {
+  const bySqlstate = error.sqlstate ? BY_SQLSTATE[error.sqlstate] : undefined;
+  if (bySqlstate) return bySqlstate;
+  // A SQLSTATE of another class is the dump's own error, whatever its words.
+  if (error.sqlstate) return undefined;
+  const text = [error.message, ...error.details].join('\n');
+  return BY_MESSAGE.find(([pattern]) => pattern.test(text))?.[1];
+}
+
+/** The target's fault in tool output that carries no parsed error (a psql that lost its server). */
+export function targetFaultInText(text: string): { fault: TargetFault; line: string } | undefined {
+  for (const line of text.split('\n')) {
+    const found = BY_MESSAGE.find(([pattern]) => pattern.test(line));
+    if (found) return { fault: found[1], line: line.trim() };
+  }
+  return undefined;
+}
+
+/**
+ * The error a failed restore throws: RestoreTargetFaultError when the error it failed on (or, with none
+ * parsed, a line of the tool's stderr) is the target's fault, else RestoreFailedError with `message`.
+ * `note` (the section was rolled back, …) is said in either.
+ */
+export function restoreFailure(
+  message: string,
+  failedOn: { error: SqlError | undefined; stderr: string; note?: string },
+  exitStatus: number | null,
+  errors: SqlError[],
+): RestoreFailedError {
+  const { error, stderr, note } = failedOn;
+  const inText = error ? undefined : targetFaultInText(stderr);
+  const fault = error ? targetFaultOf(error) : inText?.fault;
+  if (!fault) return new RestoreFailedError(message, exitStatus, errors);
+  const said = error ? formatSqlError(error) : inText?.line;
+  return new RestoreTargetFaultError(
+    `Restore stopped by the target, not by the backup: ${fault.what} (${said})${note ? `; ${note}` : ''}. This says nothing about the backup: ${fault.fix}.`,
+    exitStatus,
+    errors,
+  );
+}
