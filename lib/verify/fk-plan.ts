@@ -48,12 +48,14 @@ const column = (a: string) =>
               WHERE co.oid = ${a}.attcollation), 'true')`;
 
 /**
- * A foreign key's own row, not one of the copies PostgreSQL adds for each partition of a partitioned
- * parent (same child, `conparentid` the key itself, PostgreSQL 11 on): the key is checked once, against
- * the whole parent, as its own check does. (to_jsonb: `conparentid` is not there before 11.)
+ * A foreign key as it was declared, not one of the copies PostgreSQL makes of it (`conparentid` names
+ * the key copied, PostgreSQL 11 on): one for each partition of a partitioned parent (same child), and one
+ * on each partition of a partitioned child. The declared key is checked once, over the whole child
+ * against the whole parent, which covers every copy: counting the copies too reported one orphan row of
+ * a partitioned child once at its root and again at its partition. (to_jsonb: `conparentid` is not there
+ * before 11, where there are no copies.)
  */
-export const OWN_FOREIGN_KEY = `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc
-       WHERE pc.oid = (pg_catalog.to_jsonb(c) ->> 'conparentid')::oid AND pc.conrelid = c.conrelid)`;
+export const OWN_FOREIGN_KEY = `coalesce((pg_catalog.to_jsonb(c) ->> 'conparentid')::oid, 0) = 0`;
 
 /**
  * One line per foreign key: `oid|name|child oid|parent oid|child|parent|parent has children|parent

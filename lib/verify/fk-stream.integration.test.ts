@@ -237,11 +237,9 @@ describe('foreign keys counted from the read-back', () => {
         'read-back: 2943 row(s) (60 with a NULL key column exempt) checked against 300 key(s) of public.customers read back, 3 orphan(s)',
       'public.p_child.p_child_parent_fkey':
         'server: counted on the server (public.p_child is not a plain table (relkind p): its rows are not read back as one table), 1 orphan(s)',
-      'public.p_child_high.p_child_parent_fkey':
-        'read-back: 100 row(s) checked against 10 key(s) of public.p_parent read back, 0 orphan(s)',
-      'public.p_child_low.p_child_parent_fkey':
-        'read-back: 101 row(s) checked against 10 key(s) of public.p_parent read back, 1 orphan(s)',
     });
+    // The copies of p_child's key on its partitions are not counted again: its one orphan, once.
+    expect([...byName.keys()].filter((name) => /^public\.p_child_(low|high)\./.test(name))).toEqual([]);
     const server = await serverCounts('shapes');
     expect(new Map([...byName].map(([name, f]) => [name, f.orphans]))).toEqual(server);
     expect(constraints.ok).toBe(false);
