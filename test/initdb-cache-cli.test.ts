@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -88,6 +88,26 @@ describe('the self-contained drill with the initdb cache', () => {
       ),
     ).rejects.toThrow(/password authentication failed for user "postgres"/);
     await run('sh', ['-c', (remove as RegExpExecArray)[1] as string]);
+  });
+
+  it('a template of other binaries no run used for 30 days is removed by the next run, in one line', async () => {
+    const xdg = join(scratch, 'xdg-prune');
+    const env = { XDG_CACHE_HOME: xdg };
+    const first = await drill('prune-fill', [], env);
+    expect(first.code, first.stderr).toBe(0);
+    const cache = join(xdg, 'pg-restore-drill', 'initdb');
+    const [current] = await readdir(cache);
+    // What a package update leaves behind: the template of the binaries before, last used 31 days ago.
+    const old = `15.0-${'0'.repeat(24)}`;
+    await run('cp', ['-a', join(cache, current as string), join(cache, old)]);
+    const longAgo = new Date(Date.now() - 31 * 24 * 60 * 60 * 1000);
+    await utimes(join(cache, old, 'template.json'), longAgo, longAgo);
+    const next = await drill('prune-next', [], env);
+    expect({ code: next.code, verdict: next.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+    expect(cacheLine(next.stderr)).toContain(
+      `initdb cache: removed 1 template(s) no run used for 30 days: ${old}`,
+    );
+    expect((await readdir(cache)).filter((e) => !e.includes('.spare-'))).toEqual([current]);
   });
 
   it('--initdb-cache off runs initdb and leaves the cache alone', async () => {

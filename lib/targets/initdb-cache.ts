@@ -14,7 +14,7 @@ const run = promisify(execFile);
 export const INITDB_CACHE_FORMAT = 1;
 
 /** Written into a template's directory last, before the rename that publishes it. */
-const MANIFEST = 'template.json';
+export const MANIFEST = 'template.json';
 
 /** Fillers that died leave `<key>.tmp-*` behind; one older than this is removed by the next filler. */
 const STALE_MS = 60 * 60 * 1000;

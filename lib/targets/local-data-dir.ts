@@ -9,10 +9,12 @@ import {
   copyTemplate,
   fillTemplate,
   readTemplate,
+  type TemplateFound,
   type TemplateKey,
   type TemplateLookup,
   templateKey,
 } from './initdb-cache.ts';
+import { PRUNE_UNUSED_DAYS, pruneTemplates, touchTemplate } from './initdb-prune.ts';
 import { makeSpare, takeSpare } from './initdb-spare.ts';
 import type { ServerLaunch } from './local-guardian.ts';
 
@@ -103,14 +105,7 @@ async function fromCache(
       await writeHba(launch, data);
       const how = spared ? 'taken from a spare copy of' : 'copied from';
       log.info(`initdb cache: data directory ${how} ${found.template} in ${since(started)} s`);
-      const abandon = new AbortController();
-      const made = makeSpare(cache, key, found, launch.dir, abandon.signal);
-      const spare = {
-        settle: () => {
-          abandon.abort();
-          return made;
-        },
-      };
+      const spare = housekeeping(cache, key, found, launch.dir, log);
       return {
         origin: `data copied from the initdb cache ${found.template}`,
         template: found.template,
@@ -130,6 +125,37 @@ async function fromCache(
       ? `${lookup.template} not used: ${lookup.reason}`
       : 'no template yet for these binaries';
   return initdbAndFill(launch, cache, key, why, lookup.kind === 'unusable', log);
+}
+
+/**
+ * Beside the run, and waited for at its end (abandoned when it stops first): the template marked used,
+ * the next run's spare made, then the templates no run used for PRUNE_UNUSED_DAYS removed, in one line.
+ */
+function housekeeping(
+  cache: string,
+  key: TemplateKey,
+  found: Extract<TemplateFound, { kind: 'found' }>,
+  runDir: string,
+  log: Logger,
+): PreparedDataDir['spare'] {
+  const abandon = new AbortController();
+  const now = new Date();
+  const made = (async () => {
+    await touchTemplate(found.template, now);
+    await makeSpare(cache, key, found, runDir, abandon.signal);
+    if (abandon.signal.aborted) return;
+    const pruned = await pruneTemplates(cache, key.name, now);
+    if (pruned.length)
+      log.info(
+        `initdb cache: removed ${pruned.length} template(s) no run used for ${PRUNE_UNUSED_DAYS} days: ${pruned.join(', ')}`,
+      );
+  })();
+  return {
+    settle: () => {
+      abandon.abort();
+      return made;
+    },
+  };
 }
 
 /** initdb, with the one log line that says why the cache was not used. */
