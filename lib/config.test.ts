@@ -18,6 +18,7 @@ describe('readConfig', () => {
       target: 'auto',
       pod: undefined,
       podContainer: 'postgresql',
+      podPort: 5432,
       cluster: false,
       cronjob: 'pg-restore-drill',
       clusterTimeoutSeconds: undefined,
@@ -87,6 +88,7 @@ describe('readConfig', () => {
       DRILL_TARGET: 'url',
       DRILL_POD: 'data/postgres-postgresql-0',
       DRILL_POD_CONTAINER: 'pg',
+      DRILL_POD_PORT: '6432',
       DRILL_CLUSTER: 'true',
       DRILL_CRONJOB: 'drill',
       DRILL_CLUSTER_TIMEOUT: '600',
@@ -136,6 +138,7 @@ describe('readConfig', () => {
       target: 'url',
       pod: 'data/postgres-postgresql-0',
       podContainer: 'pg',
+      podPort: 6432,
       cluster: true,
       cronjob: 'drill',
       clusterTimeoutSeconds: 600,
@@ -369,6 +372,11 @@ describe('readConfig', () => {
     expect(thrown(() => readConfig([], { DRILL_JOBS: '1.5' }, CWD))).toMatchObject({
       setting: 'jobs',
       message: 'Expected --jobs / DRILL_JOBS to be a whole number of at least 1, got `1.5` from DRILL_JOBS.',
+    });
+    expect(thrown(() => readConfig(['--pod-port', '65536'], {}, CWD))).toMatchObject({
+      setting: 'pod-port',
+      message:
+        'Expected --pod-port / DRILL_POD_PORT to be a TCP port, 1 to 65535, got `65536` from --pod-port.',
     });
     expect(thrown(() => readConfig([], { DRILL_VERIFY: 'full' }, CWD))).toMatchObject({
       setting: 'verify',

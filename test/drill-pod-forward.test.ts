@@ -137,6 +137,29 @@ describe('--target pod without --database-url', () => {
     expect(report.cleanupFailures).toEqual([]);
   });
 
+  it('--pod-port: a pod whose PostgreSQL serves another port is forwarded to, and its tools connect to, that port', async () => {
+    const reports = join(scratch, 'pod-port');
+    const execsBefore = fake.execs.length;
+    const { code, stdout, stderr } = await runCli([...forwardArgs(reports), '--pod-port', '6432'], {
+      PGPASSWORD: live.handle.connection.password,
+    });
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
+    const report = await readReport(reports);
+    expect(report.target?.description).toMatch(
+      /checks through the drill's port-forward 127\.0\.0\.1:\d+ → port 6432\)$/,
+    );
+    const asked = fake.requests.filter(
+      (r) => r.path.includes('/portforward') && r.path.endsWith('ports=6432'),
+    );
+    expect(asked.length).toBeGreaterThan(0);
+    expect(forward.forwards.map((f) => f.port)).toEqual(forward.forwards.map(() => 6432));
+    // The tools the drill runs in the pod are pointed at the same port (the fake's wrappers then reach
+    // the test's server wherever it listens).
+    const scripts = fake.execs.slice(execsBefore).map((e) => e.command[2] ?? '');
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const script of scripts) expect(script).toContain("PGPORT='6432'");
+  });
+
   it('a forward cut in the middle of a check fails that check, naming the pod and the port', async () => {
     const reports = join(scratch, 'cut');
     forward.cutWhen = (bytes) => bytes.includes('pg_sequences');

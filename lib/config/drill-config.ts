@@ -22,6 +22,7 @@ export interface DrillConfig {
   target: TargetChoice;
   pod: string | undefined;
   podContainer: string;
+  podPort: number;
   cluster: boolean;
   cronjob: string;
   clusterTimeoutSeconds: number | undefined;

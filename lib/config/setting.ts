@@ -89,6 +89,14 @@ export function wholeNumber(given: Given): number {
   return number;
 }
 
+/** A TCP port, 1 to 65535. */
+export function tcpPort(given: Given): number {
+  const number = Number(given.value);
+  if (!Number.isInteger(number) || number < 1 || number > 65535)
+    throw invalid(given, 'a TCP port, 1 to 65535');
+  return number;
+}
+
 /** One of a fixed set of words. */
 export function oneOf<const C extends readonly string[]>(choices: C): (given: Given) => C[number] {
   return (given) => {

@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.ts';
 import { DEFAULT_SEARCH_ROOTS } from '../pg/binaries.ts';
 import { DEFAULT_POSTGRES_IMAGE } from '../targets/defaults.ts';
 import { TARGET_CHOICES, TARGET_HELP } from '../targets/registry.ts';
-import { flag, type Given, list, oneOf, path, type SettingTable, text } from './setting.ts';
+import { flag, type Given, list, oneOf, path, type SettingTable, tcpPort, text } from './setting.ts';
 
 export { DEFAULT_POSTGRES_IMAGE };
 
@@ -34,7 +34,15 @@ export const TARGET_SETTINGS = {
     env: 'DRILL_POD',
     arg: 'NS/POD',
     parse: text,
-    help: "for --target pod: the database pod whose psql/pg_restore run the restore through the exec API (e.g. data/postgres-postgresql-0); the checks connect with --database-url, else through the drill's own port-forward to the pod's port 5432",
+    help: "for --target pod: the database pod whose psql/pg_restore run the restore through the exec API (e.g. data/postgres-postgresql-0); the checks connect with --database-url, else through the drill's own port-forward to the pod's --pod-port",
+  },
+  'pod-port': {
+    field: 'podPort',
+    env: 'DRILL_POD_PORT',
+    default: 5432,
+    arg: 'PORT',
+    parse: tcpPort,
+    help: 'for --target pod without --database-url: the port PostgreSQL serves inside the pod (the Bitnami chart: 5432, or primary.containerPorts.postgresql); the port-forward goes to it and the tools run in the pod connect to it',
   },
   'pod-container': {
     field: 'podContainer',

@@ -8,9 +8,6 @@ import { takeDrillLock } from '../pg/drill-lock.ts';
 import type { StartedTarget, Target, TargetDeps, TargetOptions } from './target.ts';
 import { attachUrlTarget } from './url.ts';
 
-/** The port PostgreSQL serves inside the database pod (the Bitnami chart's). */
-export const POD_POSTGRES_PORT = 5432;
-
 /**
  * `--target pod`: the operator's live database pod. The tools run inside it (exec API, the backup
  * streamed in); the checks connect with --database-url when given, else through the drill's own
@@ -44,7 +41,7 @@ export const podTarget: Target = {
             kubeConfig,
             namespace: pod.namespace,
             pod: pod.name,
-            port: POD_POSTGRES_PORT,
+            port: options.podPort,
             log: deps.log,
           })
         : undefined;
@@ -68,11 +65,11 @@ async function attachPod(
     ? forwardedConnection(forward, deps.env)
     : connectionFromUrl(options.databaseUrl, deps.env);
   // Inside the pod the tools reach the server on its own loopback, at its own port, not the forward's.
-  const port = forward ? POD_POSTGRES_PORT : connection.port;
+  const port = forward ? options.podPort : connection.port;
   const attached = await attachUrlTarget(connection, { kind: 'pod', ...pod, port }, false);
   const release = await takeDrillLock(connection, deps.runId);
   const via = forward
-    ? `, checks through the drill's port-forward 127.0.0.1:${forward.localPort} → port ${POD_POSTGRES_PORT}`
+    ? `, checks through the drill's port-forward 127.0.0.1:${forward.localPort} → port ${options.podPort}`
     : '';
   return {
     handle: {

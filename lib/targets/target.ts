@@ -82,6 +82,8 @@ export interface TargetOptions {
   /** pod */
   pod: string | undefined;
   podContainer: string;
+  /** pod: the port PostgreSQL serves inside the pod (the forward's, and the pod's own tools'). */
+  podPort: number;
   kubeconfig: string | undefined;
   context: string | undefined;
   namespace: string | undefined;
