@@ -7,7 +7,8 @@
  */
 // A signal to the process group is the CLI's to act on: the worker must not die of it mid-step.
 import '../lib/drill/worker-signals.ts';
-import { basename } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { describe, type TestContext } from 'vitest';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';
 import { directorySource } from '../lib/backups/directory-source.ts';
@@ -19,7 +20,13 @@ import { sizeSeries } from '../lib/backups/size-series.ts';
 import { checkTablespaces } from '../lib/backups/tablespaces-check.ts';
 import { readTargetOffer } from '../lib/backups/target-offer.ts';
 import type { TableDigest } from '../lib/dump/copy-digest.ts';
-import { ConfigError, RestoreFailedError, RestoreTimeoutError, UnsafeTargetError } from '../lib/errors.ts';
+import {
+  ConfigError,
+  RestoreFailedError,
+  RestoreTargetFaultError,
+  RestoreTimeoutError,
+  UnsafeTargetError,
+} from '../lib/errors.ts';
 import { runAssertion } from '../lib/expect/assertions.ts';
 import { checkExpectations } from '../lib/expect/check-expectations.ts';
 import type { Assertion } from '../lib/expect/expectations.ts';
@@ -28,6 +35,7 @@ import { progressMeter } from '../lib/report/progress.ts';
 import { swapCanary } from '../lib/restore/canary-swap.ts';
 import { hintFor } from '../lib/restore/psql-errors.ts';
 import { restoreBackup } from '../lib/restore/restore-backup.ts';
+import { withServerLog } from '../lib/restore/target-fault.ts';
 import { canaryFault } from '../lib/selftest/canary-fault.ts';
 import { faultVerdict } from '../lib/selftest/outcome.ts';
 import { precheckFault, precheckFaultsInapplicable } from '../lib/selftest/precheck-faults.ts';
@@ -473,13 +481,15 @@ async function restore(ctx: TestContext): Promise<Verdict> {
       },
     };
   } catch (error) {
-    await restoreFailed(ctx, error);
-    throw error;
+    throw await restoreFailed(ctx, error);
   }
 }
 
-/** A failed restore: its psql sessions ended, a stop at the ceiling timed, psql's errors kept. */
-async function restoreFailed(ctx: TestContext, error: unknown): Promise<void> {
+/**
+ * A failed restore: its psql sessions ended, a stop at the ceiling timed, psql's errors kept. A local
+ * target that went away is explained by its server.log, read before the run removes it.
+ */
+async function restoreFailed(ctx: TestContext, error: unknown): Promise<unknown> {
   // A psql stopped mid-statement leaves its server session running: end it before anything else.
   await endToolSessions(target.connection).catch(() => 0);
   if (error instanceof RestoreTimeoutError) {
@@ -492,6 +502,9 @@ async function restoreFailed(ctx: TestContext, error: unknown): Promise<void> {
       psqlExit: error.exitStatus,
     };
   }
+  if (!(error instanceof RestoreTargetFaultError) || target.kind !== 'local') return error;
+  const log = await readFile(join(target.connection.host, 'server.log'), 'utf8').catch(() => '');
+  return withServerLog(error, log);
 }
 
 async function withinBudget(): Promise<Verdict> {

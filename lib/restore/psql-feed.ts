@@ -9,7 +9,7 @@ import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
-import { restoreFailure } from './target-fault.ts';
+import { restoreFailure, targetFaultOrSelf } from './target-fault.ts';
 
 /**
  * The executors keep 256 KiB of a tool's stderr. Under allow rules psql goes on past errors, and the
@@ -132,7 +132,8 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   } catch (error) {
     stdin.destroy();
     await feeding;
-    throw error;
+    // The drill's own statement (the section's CREATE DATABASE) on a target out of room is not the backup's.
+    throw targetFaultOrSelf(error);
   }
 
   if (options.signal?.aborted) {

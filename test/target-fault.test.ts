@@ -1,0 +1,163 @@
+/**
+ * The target's own trouble mid-restore ends in the verdict `error` (exit 2) naming what ran out, never
+ * `failed` (lib/restore/target-fault.ts), on the paths the fault matrix's plain-dump case does not take:
+ * a pg_dump archive through pg_restore (--jobs 1 and 2), whose server PANICs on its WAL when the disk
+ * fills; and a canary-mode drill on a server whose disk is full before the section's CREATE DATABASE.
+ * Real servers on real tmpfs mounts (root only, as the fault matrix's TEMP_FULL case).
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCanary } from '../lib/drill/seed.ts';
+import { silentLogger } from '../lib/log.ts';
+import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/pg/binaries.ts';
+import type { DrillReport } from '../lib/report/report.ts';
+import { startLocalTarget } from '../lib/targets/local.ts';
+import type { StartedTarget } from '../lib/targets/target.ts';
+import { dumpAll, dumpArchive, psql, startTestCluster, writeBackup } from './support/cluster.ts';
+import { latestReportFile, readReport, runCli } from './support/run-cli.ts';
+
+const execFileAsync = promisify(execFile);
+
+let source: StartedTarget;
+let scratch: string;
+let archives: string;
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'target-fault-'));
+  await chmod(scratch, 0o755);
+  archives = join(scratch, 'archives');
+  await mkdir(archives);
+  source = await startTestCluster();
+  // ~117 MB of rows and an index: far more than a 64 MiB temp dir holds beside initdb's 39 MB.
+  await psql(source.handle, 'postgres', 'CREATE DATABASE shop');
+  await psql(
+    source.handle,
+    'shop',
+    'CREATE TABLE pad (id int PRIMARY KEY, body text); INSERT INTO pad SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 110000) g',
+  );
+  await dumpArchive(
+    source.handle,
+    'shop',
+    'custom',
+    join(archives, 'postgres-backup-2026-11-21-030000.dump'),
+  );
+});
+
+afterAll(async () => {
+  await source?.stop();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+const restoreStep = (report: DrillReport) => report.checks.find((c) => c.id === 'restore-completed');
+
+/** A directory with a tmpfs of `size` mounted on it (mode 0777), unmounted after `fn`. */
+async function onTmpfs<T>(name: string, size: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = join(scratch, name);
+  await mkdir(dir);
+  await execFileAsync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0777`, 'tmpfs', dir]);
+  try {
+    return await fn(dir);
+  } finally {
+    await execFileAsync('umount', ['-l', dir]);
+  }
+}
+
+describe("a target whose disk fills mid-restore: the verdict is error, the disk named, never the backup's", () => {
+  for (const jobs of [1, 2]) {
+    it(`a pg_dump archive through pg_restore --jobs ${jobs} into a 64 MiB --temp-dir`, async () => {
+      const reports = join(scratch, `reports-${jobs}`);
+      const run = await onTmpfs(`temp-${jobs}`, '64m', (temp) =>
+        runCli([
+          '--target',
+          'local',
+          '--mode',
+          'cluster',
+          '--canary',
+          'none',
+          '--verify',
+          'deep',
+          '--jobs',
+          String(jobs),
+          '--backups',
+          archives,
+          '--temp-dir',
+          temp,
+          '--report-dir',
+          reports,
+        ]),
+      );
+      const report = await readReport(reports);
+      const restore = restoreStep(report);
+      expect(run.code, run.stdout).toBe(2);
+      expect([report.verdict, report.exitCode, restore?.status, restore?.code]).toEqual([
+        'error',
+        2,
+        'failed',
+        'DRILL_RESTORE_TARGET_FAULT',
+      ]);
+      // The server either failed the write (53100 to pg_restore) or PANICked on its WAL and went away:
+      // then its server.log, read before the run removed it, is what names the full disk.
+      expect(restore?.message).toMatch(
+        /^Restore stopped by the target, not by the backup: the target's disk is full \(.*(No space left on device|wrote only \d+ of 8192 bytes).*\)\. This says nothing about the backup: give the server's data directory room for the restored databases and their WAL \(local target: --temp-dir/,
+      );
+      const summary = await readFile(latestReportFile(reports, 'summary.txt'), 'utf8');
+      expect(summary).toMatch(/^pg-restore-drill: ERROR {2}/);
+      expect(summary).not.toContain('FAILED');
+    });
+  }
+
+  it('the same archive with room passes: the error above was the disk alone', async () => {
+    const reports = join(scratch, 'reports-roomy');
+    const run = await runCli([
+      ...['--target', 'local', '--mode', 'cluster', '--canary', 'none', '--verify', 'deep'],
+      ...['--backups', archives, '--temp-dir', scratch, '--report-dir', reports],
+    ]);
+    expect(run.code, run.stdout).toBe(0);
+    expect((await readReport(reports)).verdict).toBe('passed');
+  });
+
+  it("canary mode on a server with no room left: the section's CREATE DATABASE fails on the disk", async () => {
+    const { binDir } = await findPgBinDir({
+      path: process.env.PATH ?? '',
+      versionRoots: DEFAULT_SEARCH_ROOTS,
+    });
+    await onTmpfs('live', '80m', async (root) => {
+      const live = await startLocalTarget({
+        binDir,
+        tempRoot: root,
+        baseEnv: process.env,
+        log: silentLogger,
+      });
+      try {
+        await seedCanary(live.handle, 'backup_test');
+        const backups = join(scratch, 'live-backups');
+        await mkdir(backups);
+        await writeBackup(backups, '2026-11-21-030000', await dumpAll(live.handle));
+        // Leave 600 KiB: template0's copy needs some 7 MB.
+        const room = await statfs(root);
+        const free = room.bavail * room.bsize;
+        await execFileAsync('fallocate', ['-l', String(free - 600 * 1024), join(root, 'filler')]);
+        const { port, user, password } = live.handle.connection;
+        const reports = join(scratch, 'reports-live');
+        const run = await runCli(
+          ['--target', 'url', '--mode', 'canary', '--backups', backups, '--report-dir', reports],
+          { DATABASE_URL: `postgres://${user}@127.0.0.1:${port}/postgres`, PGPASSWORD: password ?? '' },
+        );
+        const report = await readReport(reports);
+        const restore = restoreStep(report);
+        expect(run.code, run.stdout).toBe(2);
+        expect([report.verdict, restore?.code]).toEqual(['error', 'DRILL_RESTORE_TARGET_FAULT']);
+        expect(restore?.message).toMatch(
+          /^Restore stopped by the target, not by the backup: the target's disk is full \(ERROR 53100: could not extend file "[^"]+": No space left on device\)\. This says nothing about the backup: /,
+        );
+      } finally {
+        await rm(join(root, 'filler'), { force: true });
+        await live.stop();
+      }
+    });
+  });
+});
