@@ -9,16 +9,18 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import { silentLogger } from '../lib/log.ts';
 import { DEFAULT_SEARCH_ROOTS, findPgBinDir } from '../lib/pg/binaries.ts';
+import { withClient } from '../lib/pg/databases.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import { startLocalTarget } from '../lib/targets/local.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, dumpArchive, psql, startTestCluster, writeBackup } from './support/cluster.ts';
-import { latestReportFile, readReport, runCli } from './support/run-cli.ts';
+import { latestReportFile, readReport, runCli, startCli } from './support/run-cli.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -159,5 +161,54 @@ describe("a target whose disk fills mid-restore: the verdict is error, the disk 
         await live.stop();
       }
     });
+  });
+});
+
+describe("a check after the restore whose target goes away: error, never 'differs from the dump'", () => {
+  it('--verify deep on a scratch server that ends the read-back session (pg_terminate_backend)', async () => {
+    const target = await startTestCluster();
+    try {
+      const { port, user, password } = target.handle.connection;
+      const reports = join(scratch, 'reports-terminated');
+      const run = startCli(
+        [
+          ...['--target', 'url', '--scratch', '--mode', 'cluster', '--canary', 'none', '--verify', 'deep'],
+          ...['--backups', archives, '--report-dir', reports],
+        ],
+        { DATABASE_URL: `postgres://${user}@127.0.0.1:${port}/postgres`, PGPASSWORD: password ?? '' },
+      );
+      let ended = 0;
+      let finished = false;
+      void run.done.then(() => {
+        finished = true;
+      });
+      // The administrator ends the session reading public.pad back (COPY (SELECT …) TO STDOUT).
+      while (!finished && ended === 0) {
+        ended = await withClient(target.handle.connection, 'postgres', async (client) => {
+          const { rows } = await client.query<{ n: number }>(
+            `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+              WHERE datname = 'shop' AND query LIKE 'COPY (SELECT %pad%TO STDOUT%'`,
+          );
+          return rows[0]?.n ?? 0;
+        });
+        await sleep(10);
+      }
+      const { code, stdout } = await run.done;
+      const report = await readReport(reports);
+      const deep = report.checks.find((c) => c.id === 'verify-every-table-matches-the-backup');
+      expect(ended, stdout).toBeGreaterThan(0);
+      expect(code, stdout).toBe(2);
+      expect([report.verdict, deep?.status, deep?.code]).toEqual([
+        'error',
+        'failed',
+        'DRILL_RESTORE_TARGET_FAULT',
+      ]);
+      expect(deep?.message).toMatch(
+        /^Verification stopped by the target, not by the backup: the target (was shut down|went away) .*\(shop public\.pad: .*(terminating connection due to administrator command|connection to server was lost|server closed the connection unexpectedly)/,
+      );
+      expect(deep?.message).not.toContain('differ from the dump');
+    } finally {
+      await target.stop();
+    }
   });
 });

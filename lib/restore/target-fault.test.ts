@@ -8,6 +8,7 @@ import {
   targetFaultInText,
   targetFaultOf,
   targetFaultOrSelf,
+  targetStoppedCheck,
   withServerLog,
 } from './target-fault.ts';
 
@@ -138,6 +139,19 @@ describe('what the first round missed', () => {
       code: '42P04',
     });
     expect(targetFaultOrSelf(exists)).toBe(exists);
+  });
+});
+
+describe('targetStoppedCheck', () => {
+  it('is a target fault only when every part of the check failed on the target', () => {
+    const stopped = 'Verification stopped by the target, not by the backup';
+    const gone = 'shop public.pad: connection to server was lost';
+    expect(targetStoppedCheck(stopped, [gone])?.message).toMatch(
+      /^Verification stopped by the target, not by the backup: the target went away \(it stopped or crashed\) \(shop public\.pad: connection to server was lost\)\. This says nothing about the backup: /,
+    );
+    // A table that differs, beside one the target could not serve: the backup's difference stands.
+    expect(targetStoppedCheck(stopped, [gone, ''])).toBeUndefined();
+    expect(targetStoppedCheck(stopped, ['shop public.t: table public.t does not exist'])).toBeUndefined();
   });
 });
 

@@ -19,7 +19,7 @@ const DISK_FIX =
 const MEMORY_FIX =
   'give the server more memory (its container limit), or raise the setting its HINT names (out of shared memory: max_locks_per_transaction), then run the drill again';
 const GONE_FIX =
-  "read the server's log for why it stopped (the local target's PANIC and FATAL lines are quoted here, as its directory is removed when the run ends; a container's or pod's log otherwise), then run the drill again";
+  "read the server's log for why it stopped (a container's or pod's log; a local target's server.log goes with its directory when the run ends: what it said of a PANIC or FATAL is quoted here, and --keep keeps the directory), then run the drill again";
 /** A full /dev/shm: PostgreSQL says 53100 for it too, but the data directory has room. */
 const SHM_FULL: TargetFault = {
   what: "the target's /dev/shm (its dynamic shared memory, for parallel index builds and queries) is full",
@@ -67,7 +67,7 @@ const BY_MESSAGE: [RegExp, TargetFault][] = [
   [/No space left on device|Disk quota exceeded|could not extend file/, BY_SQLSTATE['53100'] as TargetFault],
   [/^out of memory\b|out of shared memory/, BY_SQLSTATE['53200'] as TargetFault],
   [
-    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process|^Connection terminated unexpectedly$/,
+    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process|^Connection terminated unexpectedly$|Client has encountered a connection error and is not queryable/,
     { what: 'the target went away during the restore (it stopped or crashed)', fix: GONE_FIX },
   ],
   [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],
@@ -125,13 +125,16 @@ interface FaultParts {
   note?: string | undefined;
   exitStatus: number | null;
   errors: SqlError[];
+  /** Who stopped: a check after the restore names itself (default: the restore). */
+  stopped?: string | undefined;
 }
 const PARTS = new WeakMap<RestoreTargetFaultError, FaultParts>();
 
 function targetFaultError(parts: FaultParts): RestoreTargetFaultError {
-  const { fault, said, note } = parts;
+  const { fault, said, note, stopped } = parts;
+  const what = stopped ? fault.what.replace(' during the restore', '') : fault.what;
   const error = new RestoreTargetFaultError(
-    `Restore stopped by the target, not by the backup: ${fault.what} (${said})${note ? `; ${note}` : ''}. This says nothing about the backup: ${fault.fix}.`,
+    `${stopped ?? 'Restore stopped by the target, not by the backup'}: ${what} (${said})${note ? `; ${note}` : ''}. This says nothing about the backup: ${fault.fix}.`,
     parts.exitStatus,
     parts.errors,
   );
@@ -140,11 +143,11 @@ function targetFaultError(parts: FaultParts): RestoreTargetFaultError {
 }
 
 /**
- * An error of the drill's own statement during the restore (node-pg's: `code` is the SQLSTATE; the
- * canary modes' CREATE DATABASE), or its session lost: a RestoreTargetFaultError when it is the
- * target's trouble, else the error as it was.
+ * An error of the drill's own statement (node-pg's: `code` is the SQLSTATE; the canary modes' CREATE
+ * DATABASE, a check's query), or its session lost: a RestoreTargetFaultError when it is the target's
+ * trouble, else the error as it was. `stopped` names who stopped, for a check after the restore.
  */
-export function targetFaultOrSelf(error: unknown): unknown {
+export function targetFaultOrSelf(error: unknown, stopped?: string): unknown {
   if (!(error instanceof Error) || error instanceof DrillError) return error;
   const { code, severity, hint } = error as Error & { code?: unknown; severity?: unknown; hint?: unknown };
   const sql: SqlError = {
@@ -155,9 +158,28 @@ export function targetFaultOrSelf(error: unknown): unknown {
     details: typeof hint === 'string' ? [`HINT:  ${hint}`] : [],
   };
   const fault = targetFaultOf(sql);
-  return fault
-    ? targetFaultError({ fault, said: formatSqlError(sql), exitStatus: null, errors: [sql] })
-    : error;
+  if (!fault) return error;
+  return targetFaultError({ fault, said: formatSqlError(sql), exitStatus: null, errors: [sql], stopped });
+}
+
+/**
+ * What a check read back could not be read for the target's trouble, every part of it (a table's
+ * read-back on a server that went away): the check's RestoreTargetFaultError, else undefined.
+ */
+export function targetStoppedCheck(
+  stopped: string,
+  reasons: readonly string[],
+): RestoreTargetFaultError | undefined {
+  const found = reasons.map((reason) => targetFaultInText(reason));
+  const first = found[0];
+  if (!first || found.some((f) => f === undefined)) return undefined;
+  return targetFaultError({
+    fault: first.fault,
+    said: reasons.join('; '),
+    exitStatus: null,
+    errors: [],
+    stopped,
+  });
 }
 
 /** The PANIC and FATAL lines of a server log (the first few: later ones follow from them). */
