@@ -122,46 +122,67 @@ describe("a target whose disk fills mid-restore: the verdict is error, the disk 
     expect((await readReport(reports)).verdict).toBe('passed');
   });
 
-  it("canary mode on a server with no room left: the section's CREATE DATABASE fails on the disk", async () => {
-    const { binDir } = await findPgBinDir({
-      path: process.env.PATH ?? '',
-      versionRoots: DEFAULT_SEARCH_ROOTS,
-    });
-    await onTmpfs('live', '80m', async (root) => {
-      const live = await startLocalTarget({
-        binDir,
-        tempRoot: root,
-        baseEnv: process.env,
-        log: silentLogger,
+  // Two amounts of room on a live server's disk: none for template0's copy (some 7 MB), or room for the
+  // section and not for the checkpoint the swap's DROP DATABASE of the old canary waits on.
+  const CANARY_CASES = [
+    {
+      what: "canary mode on a server with no room left: the section's CREATE DATABASE fails on the disk",
+      leaveKiB: 600,
+      step: 'restore-completed',
+      message:
+        /^Restore stopped by the target, not by the backup: the target's disk is full \(ERROR 53100: could not extend file "[^"]+": No space left on device\)\. This says nothing about the backup: /,
+    },
+    {
+      what: "canary mode on a server with room for the section only: the swap's checkpoint fails",
+      leaveKiB: 3000,
+      step: 'swap-verified-restore-replaces-the-canary',
+      message:
+        /^Check stopped by the target, not by the backup: the target's checkpoint failed \(its disk full or its storage failing\) \(ERROR XX000: checkpoint request failed\)\. This says nothing about the backup: /,
+    },
+  ];
+  for (const c of CANARY_CASES) {
+    it(c.what, async () => {
+      const { binDir } = await findPgBinDir({
+        path: process.env.PATH ?? '',
+        versionRoots: DEFAULT_SEARCH_ROOTS,
       });
-      try {
-        await seedCanary(live.handle, 'backup_test');
-        const backups = join(scratch, 'live-backups');
-        await mkdir(backups);
-        await writeBackup(backups, '2026-11-21-030000', await dumpAll(live.handle));
-        // Leave 600 KiB: template0's copy needs some 7 MB.
-        const room = await statfs(root);
-        const free = room.bavail * room.bsize;
-        await execFileAsync('fallocate', ['-l', String(free - 600 * 1024), join(root, 'filler')]);
-        const { port, user, password } = live.handle.connection;
-        const reports = join(scratch, 'reports-live');
-        const run = await runCli(
-          ['--target', 'url', '--mode', 'canary', '--backups', backups, '--report-dir', reports],
-          { DATABASE_URL: `postgres://${user}@127.0.0.1:${port}/postgres`, PGPASSWORD: password ?? '' },
-        );
-        const report = await readReport(reports);
-        const restore = restoreStep(report);
-        expect(run.code, run.stdout).toBe(2);
-        expect([report.verdict, restore?.code]).toEqual(['error', 'DRILL_RESTORE_TARGET_FAULT']);
-        expect(restore?.message).toMatch(
-          /^Restore stopped by the target, not by the backup: the target's disk is full \(ERROR 53100: could not extend file "[^"]+": No space left on device\)\. This says nothing about the backup: /,
-        );
-      } finally {
-        await rm(join(root, 'filler'), { force: true });
-        await live.stop();
-      }
+      await onTmpfs(`live-${c.leaveKiB}`, '80m', async (root) => {
+        const live = await startLocalTarget({
+          binDir,
+          tempRoot: root,
+          baseEnv: process.env,
+          log: silentLogger,
+        });
+        try {
+          await seedCanary(live.handle, 'backup_test');
+          const backups = join(scratch, `live-backups-${c.leaveKiB}`);
+          await mkdir(backups);
+          await writeBackup(backups, '2026-11-21-030000', await dumpAll(live.handle));
+          await psql(live.handle, 'postgres', 'CHECKPOINT');
+          const room = await statfs(root);
+          const free = room.bavail * room.bsize;
+          await execFileAsync('fallocate', ['-l', String(free - c.leaveKiB * 1024), join(root, 'filler')]);
+          const { port, user, password } = live.handle.connection;
+          const reports = join(scratch, `reports-live-${c.leaveKiB}`);
+          const run = await runCli(
+            ['--target', 'url', '--mode', 'canary', '--backups', backups, '--report-dir', reports],
+            { DATABASE_URL: `postgres://${user}@127.0.0.1:${port}/postgres`, PGPASSWORD: password ?? '' },
+          );
+          const report = await readReport(reports);
+          const failed = report.checks.filter((check) => check.status === 'failed');
+          expect(run.code, run.stdout).toBe(2);
+          expect([report.verdict, failed.map((f) => [f.id, f.code])]).toEqual([
+            'error',
+            [[c.step, 'DRILL_RESTORE_TARGET_FAULT']],
+          ]);
+          expect(failed[0]?.message).toMatch(c.message);
+        } finally {
+          await rm(join(root, 'filler'), { force: true });
+          await live.stop();
+        }
+      });
     });
-  });
+  }
 });
 
 describe("a check after the restore whose target goes away: error, never 'differs from the dump'", () => {

@@ -26,6 +26,11 @@ const SHM_FULL: TargetFault = {
   fix: "give the server's /dev/shm room (local target: the host's /dev/shm; in the CronJob: the scratch-shm volume's sizeLimit; a container: its shared memory size), then run the drill again",
 };
 const SHM_WORDS = /shared memory segment .*No space left on device/;
+/** The server's checkpointer could not write (its log says why: a full disk, failing storage). */
+const CHECKPOINT_FAILED: TargetFault = {
+  what: "the target's checkpoint failed (its disk full or its storage failing)",
+  fix: GONE_FIX,
+};
 /** Class 53 beyond the codes above (53000: too many open files, too many shared memory segments). */
 const SHORT_OF_RESOURCES: TargetFault = {
   what: 'the target ran short of a resource (SQLSTATE class 53, insufficient resources)',
@@ -157,7 +162,9 @@ export function targetFaultOrSelf(error: unknown, stopped?: string): unknown {
     message: error.message,
     details: typeof hint === 'string' ? [`HINT:  ${hint}`] : [],
   };
-  const fault = targetFaultOf(sql);
+  // The drill's own statement (a DROP DATABASE, a CREATE DATABASE) waits on a checkpoint: XX000 when it fails.
+  const fault =
+    targetFaultOf(sql) ?? (sql.message === 'checkpoint request failed' ? CHECKPOINT_FAILED : undefined);
   if (!fault) return error;
   return targetFaultError({ fault, said: formatSqlError(sql), exitStatus: null, errors: [sql], stopped });
 }
