@@ -27,6 +27,7 @@ const execFileAsync = promisify(execFile);
 let source: StartedTarget;
 let scratch: string;
 let archives: string;
+let defective: string;
 
 beforeAll(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'target-fault-'));
@@ -46,6 +47,28 @@ beforeAll(async () => {
     'shop',
     'custom',
     join(archives, 'postgres-backup-2026-11-21-030000.dump'),
+  );
+  // The backup's own defect, in a real pg_dump: an expression index on a function that finds its table
+  // only through the caller's search_path, which pg_dump empties; its predicate quotes a disk-full message.
+  await psql(source.handle, 'postgres', 'CREATE DATABASE logs');
+  await psql(
+    source.handle,
+    'logs',
+    `CREATE TABLE norm_map (raw text PRIMARY KEY, norm text);
+     INSERT INTO norm_map VALUES ('ENOSPC', 'disk full');
+     CREATE FUNCTION norm(m text) RETURNS text LANGUAGE sql IMMUTABLE
+       AS $$ SELECT coalesce((SELECT norm FROM norm_map WHERE raw = m), m) $$;
+     CREATE TABLE events (id int PRIMARY KEY, msg text);
+     INSERT INTO events SELECT g, 'ENOSPC' FROM generate_series(1, 10) g;
+     CREATE INDEX events_norm ON events (norm(msg)) WHERE msg <> 'No space left on device'`,
+  );
+  defective = join(scratch, 'defective');
+  await mkdir(defective);
+  await dumpArchive(
+    source.handle,
+    'logs',
+    'custom',
+    join(defective, 'postgres-backup-2026-11-21-030000.dump'),
   );
 });
 
@@ -231,5 +254,22 @@ describe("a check after the restore whose target goes away: error, never 'differ
     } finally {
       await target.stop();
     }
+  });
+});
+
+describe("a backup defect whose failing command quotes the server's words: failed, never the target's", () => {
+  it('pg_restore stops on a relation the expression index cannot find (search_path): FAILED, exit 1', async () => {
+    const reports = join(scratch, 'reports-defective');
+    const run = await runCli([
+      ...['--target', 'local', '--mode', 'cluster', '--canary', 'none', '--verify', 'deep'],
+      ...['--backups', defective, '--temp-dir', scratch, '--report-dir', reports],
+    ]);
+    const report = await readReport(reports);
+    const restore = restoreStep(report);
+    expect(run.code, run.stdout).toBe(1);
+    expect([report.verdict, restore?.code]).toEqual(['failed', 'DRILL_RESTORE_FAILED']);
+    expect(restore?.message).toMatch(
+      /^Restore failed: pg_restore exited with 1: relation "norm_map" does not exist \(.*Command was: CREATE INDEX events_norm .*No space left on device/,
+    );
   });
 });

@@ -142,6 +142,18 @@ describe('what the first round missed', () => {
   });
 });
 
+describe("the dump's own text", () => {
+  it("is never read for the server's words: a failing command may quote a disk-full message", () => {
+    // pg_restore of a real pg_dump whose expression index calls a function that finds its table only
+    // through the caller's search_path (which pg_dump empties): the backup's defect.
+    const [error] = parsePgRestoreStderr(
+      `pg_restore: error: could not execute query: ERROR:  relation "norm_map" does not exist\nLINE 1:  SELECT coalesce((SELECT norm FROM norm_map WHERE raw = m), m) \nCommand was: CREATE INDEX events_norm ON public.events USING btree (public.norm(msg)) WHERE (msg <> 'No space left on device'::text);\n`,
+    );
+    expect(error?.details).toEqual([expect.stringContaining('No space left on device')]);
+    expect(error && targetFaultOf(error)).toBeUndefined();
+  });
+});
+
 describe('targetStoppedCheck', () => {
   it('is a target fault only when every part of the check failed on the target', () => {
     const stopped = 'Verification stopped by the target, not by the backup';

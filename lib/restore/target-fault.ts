@@ -91,8 +91,9 @@ export function targetFaultOf(error: SqlError): TargetFault | undefined {
     // A SQLSTATE of another class is the dump's own error, whatever its words.
     return sqlstate === '53100' && SHM_WORDS.test(error.message) ? SHM_FULL : fault;
   }
-  const text = [error.message, ...error.details].join('\n');
-  return BY_MESSAGE.find(([pattern]) => pattern.test(text))?.[1];
+  // The message only: the details are the dump's own text (pg_restore's `Command was: …`, psql's LINE 1),
+  // and a statement that fails on the backup's fault may well quote a disk-full message.
+  return BY_MESSAGE.find(([pattern]) => pattern.test(error.message))?.[1];
 }
 
 /** The target's fault in tool output that carries no parsed error (a psql that lost its server). */
