@@ -7,8 +7,7 @@
  */
 // A signal to the process group is the CLI's to act on: the worker must not die of it mid-step.
 import '../lib/drill/worker-signals.ts';
-import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { describe, type TestContext } from 'vitest';
 import type { BackupCandidate, BackupLook } from '../lib/backups/backup-source.ts';
 import { directorySource } from '../lib/backups/directory-source.ts';
@@ -20,13 +19,7 @@ import { sizeSeries } from '../lib/backups/size-series.ts';
 import { checkTablespaces } from '../lib/backups/tablespaces-check.ts';
 import { readTargetOffer } from '../lib/backups/target-offer.ts';
 import type { TableDigest } from '../lib/dump/copy-digest.ts';
-import {
-  ConfigError,
-  RestoreFailedError,
-  RestoreTargetFaultError,
-  RestoreTimeoutError,
-  UnsafeTargetError,
-} from '../lib/errors.ts';
+import { ConfigError, RestoreFailedError, RestoreTimeoutError, UnsafeTargetError } from '../lib/errors.ts';
 import { runAssertion } from '../lib/expect/assertions.ts';
 import { checkExpectations } from '../lib/expect/check-expectations.ts';
 import type { Assertion } from '../lib/expect/expectations.ts';
@@ -35,7 +28,6 @@ import { progressMeter } from '../lib/report/progress.ts';
 import { swapCanary } from '../lib/restore/canary-swap.ts';
 import { hintFor } from '../lib/restore/psql-errors.ts';
 import { restoreBackup } from '../lib/restore/restore-backup.ts';
-import { withServerLog } from '../lib/restore/target-fault.ts';
 import { canaryFault } from '../lib/selftest/canary-fault.ts';
 import { faultVerdict } from '../lib/selftest/outcome.ts';
 import { precheckFault, precheckFaultsInapplicable } from '../lib/selftest/precheck-faults.ts';
@@ -62,6 +54,7 @@ import { CanaryContractError } from '../lib/verify/canary-discovery.ts';
 import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
 import { type DeepChecks, startDeepChecks } from '../lib/verify/deep-checks.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
+import { explainedByServerLog } from './support/server-log.ts';
 import {
   drillPlan,
   progressWriter,
@@ -502,9 +495,7 @@ async function restoreFailed(ctx: TestContext, error: unknown): Promise<unknown>
       psqlExit: error.exitStatus,
     };
   }
-  if (!(error instanceof RestoreTargetFaultError) || target.kind !== 'local') return error;
-  const log = await readFile(join(target.connection.host, 'server.log'), 'utf8').catch(() => '');
-  return withServerLog(error, log);
+  return explainedByServerLog(error, target);
 }
 
 async function withinBudget(): Promise<Verdict> {

@@ -257,6 +257,31 @@ describe("a check after the restore whose target goes away: error, never 'differ
   });
 });
 
+describe('the table drill into a local target whose disk fills', () => {
+  it('--table shop.public.pad into a 64 MiB --temp-dir: error, the disk named from the server log', async () => {
+    const backups = join(scratch, 'plain');
+    await mkdir(backups);
+    await writeBackup(backups, '2026-11-21-030000', await dumpAll(source.handle));
+    const reports = join(scratch, 'reports-table');
+    const run = await onTmpfs('temp-table', '64m', (temp) =>
+      runCli([
+        ...['--target', 'local', '--table', 'shop.public.pad', '--backups', backups],
+        ...['--temp-dir', temp, '--report-dir', reports],
+      ]),
+    );
+    const report = await readReport(reports);
+    const failed = report.checks.filter((check) => check.status === 'failed');
+    expect(run.code, run.stdout).toBe(2);
+    expect([report.verdict, failed.map((f) => [f.name, f.code])]).toEqual([
+      'error',
+      [['table: shop.public.pad restored', 'DRILL_RESTORE_TARGET_FAULT']],
+    ]);
+    expect(failed[0]?.message).toMatch(
+      /^Restore stopped by the target, not by the backup: the target's disk is full \(.*(No space left on device|wrote only \d+ of 8192 bytes).*\).*This says nothing about the backup: give the server's data directory room/,
+    );
+  });
+});
+
 describe("a backup defect whose failing command quotes the server's words: failed, never the target's", () => {
   it('pg_restore stops on a relation the expression index cannot find (search_path): FAILED, exit 1', async () => {
     const reports = join(scratch, 'reports-defective');
