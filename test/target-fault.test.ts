@@ -248,7 +248,7 @@ describe("a check after the restore whose target goes away: error, never 'differ
         'DRILL_RESTORE_TARGET_FAULT',
       ]);
       expect(deep?.message).toMatch(
-        /^Verification stopped by the target, not by the backup: the target (was shut down|went away) .*\(shop public\.pad: .*(terminating connection due to administrator command|connection to server was lost|server closed the connection unexpectedly)/,
+        /^Verification stopped by the target, not by the backup: the target (ended the session|went away) .*\(shop public\.pad: .*(terminating connection due to administrator command|connection to server was lost|server closed the connection unexpectedly)/,
       );
       expect(deep?.message).not.toContain('differ from the dump');
     } finally {

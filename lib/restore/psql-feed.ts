@@ -223,7 +223,10 @@ function judgeRun(
     throw new RestoreFailedError(`Restore interrupted before it finished${note}.`, result.exitCode, errors);
   }
   if (rules.length > 0) {
-    const accepted = judgeUnderRules(result, errors, parsed.unrecognized, rules, plan.continuedNote);
+    // psql that lost its connection (exit 2) went no further: what was in flight was rolled back.
+    const accepted = judgeUnderRules(result, errors, parsed.unrecognized, rules, {
+      note: result.exitCode === 2 ? plan.failureNote : plan.continuedNote,
+    });
     return { durationMs, sqlBytes, warnings: parsed.warnings, accepted };
   }
   if (result.exitCode !== 0 || errors.length > 0) {
@@ -250,7 +253,7 @@ function judgeUnderRules(
   errors: SqlError[],
   unrecognized: readonly string[],
   rules: readonly AllowRule[],
-  continuedNote: string | undefined,
+  { note: continuedNote }: { note: string | undefined },
 ): AcceptedError[] {
   const judged = judgeErrors(errors, rules);
   const cut = result.stderr.length >= STDERR_JUDGEABLE_BYTES;

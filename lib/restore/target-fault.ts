@@ -56,7 +56,10 @@ const BY_SQLSTATE: Record<string, TargetFault> = {
   },
   '58000': { what: 'the target hit a system error', fix: GONE_FIX },
   '58030': { what: "the target's storage failed to read or write", fix: GONE_FIX },
-  '57P01': { what: 'the target was shut down during the restore', fix: GONE_FIX },
+  '57P01': {
+    what: "the target ended the session during the restore (a shutdown, or an administrator's pg_terminate_backend)",
+    fix: GONE_FIX,
+  },
   '57P02': { what: 'the target crashed during the restore', fix: GONE_FIX },
   '57P03': { what: 'the target was not accepting sessions', fix: GONE_FIX },
   XX001: { what: 'the target found its own data pages corrupt (its storage)', fix: GONE_FIX },
