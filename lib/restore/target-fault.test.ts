@@ -93,6 +93,14 @@ describe('what the first round missed', () => {
     expect(error && targetFaultOf(error)?.what).toBe('the target has no connection slot left');
   });
 
+  it("reads a configured limit in pg_restore's words: temp_file_limit on a url target", () => {
+    // As pg_restore printed it into a server with temp_file_limit = 64kB (a primary key's index build).
+    const [error] = parsePgRestoreStderr(
+      'pg_restore: error: could not execute query: ERROR:  temporary file size exceeds temp_file_limit (64kB)\nCommand was: ALTER TABLE ONLY public.parent\n    ADD CONSTRAINT parent_pkey PRIMARY KEY (id);\n',
+    );
+    expect(error && targetFaultOf(error)?.what).toBe('the target reached one of its configured limits');
+  });
+
   it("names a full disk from the server's log when the server went away (a PANIC on the WAL)", () => {
     const gone = restoreFailure(
       'Restore failed',

@@ -79,6 +79,8 @@ const BY_MESSAGE: [RegExp, TargetFault][] = [
     { what: 'the target went away during the restore (it stopped or crashed)', fix: GONE_FIX },
   ],
   [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],
+  [/temporary file size exceeds temp_file_limit/, BY_SQLSTATE['53400'] as TargetFault],
+  [/Too many open files/, SHORT_OF_RESOURCES],
   // pg_restore's workers (--jobs) each open a session: no SQLSTATE in what it prints.
   [
     /sorry, too many clients already|remaining connection slots are reserved|too many connections for (role|database)/,
