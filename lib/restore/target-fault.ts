@@ -200,7 +200,12 @@ function whyItStopped(log: string): string[] {
   const lines = log
     .split('\n')
     .map((line) => /\b(PANIC|FATAL):\s+(.*)$/.exec(line))
-    .filter((m) => m !== null && !/^the database system is /.test(m[2] ?? ''))
+    // Not the server's own trouble: its start, and the sessions the drill itself ends after a failure.
+    .filter(
+      (m) =>
+        m !== null &&
+        !/^the database system is |^terminating connection due to administrator/.test(m[2] ?? ''),
+    )
     .map((m) => `${m?.[1]}: ${m?.[2]}`);
   return [...new Set(lines)].slice(0, 3);
 }
