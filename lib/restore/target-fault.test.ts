@@ -143,6 +143,11 @@ describe('what the first round missed', () => {
     expect((thrown as Error).message).toMatch(
       /^Restore stopped by the target, not by the backup: the target's disk is full \(ERROR 53100: could not extend file "base\/24576\/2665": No space left on device\)\. This says nothing about the backup: /,
     );
+    // A socket's code of five letters is no SQLSTATE: its words are read.
+    const socket = Object.assign(new Error('Connection terminated unexpectedly'), { code: 'EPIPE' });
+    expect((targetFaultOrSelf(socket) as Error).message).toMatch(
+      /^Restore stopped by the target, not by the backup: the target went away/,
+    );
     const exists = Object.assign(new pg.DatabaseError('database "x" already exists', 0, 'error'), {
       code: '42P04',
     });

@@ -164,7 +164,11 @@ export function targetFaultOrSelf(error: unknown, stopped?: string): unknown {
   const sql: SqlError = {
     line: undefined,
     severity: typeof severity === 'string' ? severity : 'ERROR',
-    sqlstate: typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    // A server's error (node-pg's has a severity), not a socket's (`EPIPE` is five letters too).
+    sqlstate:
+      typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)
+        ? code
+        : undefined,
     message: error.message,
     details: typeof hint === 'string' ? [`HINT:  ${hint}`] : [],
   };
