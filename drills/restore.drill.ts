@@ -54,6 +54,7 @@ import { CanaryContractError } from '../lib/verify/canary-discovery.ts';
 import { checkForeignKeys, checkSequences } from '../lib/verify/constraints.ts';
 import { type DeepChecks, startDeepChecks } from '../lib/verify/deep-checks.ts';
 import type { Verdict } from '../lib/verify/verdict.ts';
+import { explainedByServerLog } from './support/server-log.ts';
 import {
   drillPlan,
   progressWriter,
@@ -473,13 +474,15 @@ async function restore(ctx: TestContext): Promise<Verdict> {
       },
     };
   } catch (error) {
-    await restoreFailed(ctx, error);
-    throw error;
+    throw await restoreFailed(ctx, error);
   }
 }
 
-/** A failed restore: its psql sessions ended, a stop at the ceiling timed, psql's errors kept. */
-async function restoreFailed(ctx: TestContext, error: unknown): Promise<void> {
+/**
+ * A failed restore: its psql sessions ended, a stop at the ceiling timed, psql's errors kept. A local
+ * target that went away is explained by its server.log, read before the run removes it.
+ */
+async function restoreFailed(ctx: TestContext, error: unknown): Promise<unknown> {
   // A psql stopped mid-statement leaves its server session running: end it before anything else.
   await endToolSessions(target.connection).catch(() => 0);
   if (error instanceof RestoreTimeoutError) {
@@ -492,6 +495,7 @@ async function restoreFailed(ctx: TestContext, error: unknown): Promise<void> {
       psqlExit: error.exitStatus,
     };
   }
+  return explainedByServerLog(error, target);
 }
 
 async function withinBudget(): Promise<Verdict> {

@@ -7,6 +7,7 @@ import { assert, inject, it, recordArtifact, type TestArtifactBase, type TestCon
 import type { DrillPlan } from '../../lib/drill/plan.ts';
 import { receivePlan } from '../../lib/drill/plan-channel.ts';
 import type { Phase, StepMeta } from '../../lib/report/steps.ts';
+import { targetFaultOrSelf } from '../../lib/restore/target-fault.ts';
 import type { Verdict } from '../../lib/verify/verdict.ts';
 
 const STEP_TIMEOUT_MS = 60_000;
@@ -98,7 +99,11 @@ export function stepHarness<K extends string>(options: HarnessOptions<K>): StepH
       if (missing !== undefined) ctx.skip(whyNotRun(missing));
       const record = meta(ctx);
       try {
-        const verdict = await step.run(ctx);
+        // A check's own query on a target out of room, or that went away, is not the backup's.
+        const verdict = await step.run(ctx).catch((error: unknown) => {
+          if ((error as { code?: unknown }).code === 'VITEST_PENDING') throw error;
+          throw targetFaultOrSelf(error, 'Check stopped by the target, not by the backup');
+        });
         record.summary = verdict.summary;
         record.facts = { ...record.facts, ...verdict.facts };
         outcomes.set(step.name, verdict.ok ? 'passed' : 'failed');

@@ -16,6 +16,7 @@ import { showTableName, type TableName, tableScratchDatabase } from '../../lib/t
 import type { RestoredTable } from '../../lib/table/table-restore.ts';
 import type { TargetHandle } from '../../lib/targets/target.ts';
 import type { Verdict } from '../../lib/verify/verdict.ts';
+import { explainedByServerLog } from './server-log.ts';
 import type { StepDeclaration } from './steps.ts';
 
 export interface TableDrillContext {
@@ -151,7 +152,7 @@ async function restore(ctx: TableDrillContext, scratch: string, test: TestContex
     if (error instanceof RestoreFailedError && error.errors.length) {
       ctx.meta(test).facts = { errors: error.errors.map((e) => ({ ...e, hint: hintFor(e) })) };
     }
-    throw error;
+    throw await explainedByServerLog(error, ctx.target);
   }
 }
 

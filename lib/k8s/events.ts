@@ -156,7 +156,9 @@ export function drillEventMessage(report: DrillReport): string {
       ? 'Restore drill passed'
       : report.verdict === 'interrupted'
         ? 'Restore drill interrupted'
-        : 'Restore drill failed';
+        : report.verdict === 'error'
+          ? 'Restore drill ended in an error'
+          : 'Restore drill failed';
   const failedStep = report.checks.find((step) => step.status === 'failed');
   const cause = failedStep
     ? `${failedStep.name}: ${firstLine(failedStep.message)}`

@@ -13,7 +13,7 @@ const LOG_DRAIN_MS = 10_000;
 /** What the drill's own exit statuses mean (lib/cli.ts), and the usual signal ones. */
 const DRILL_EXIT_MEANING: Record<number, string> = {
   1: 'a drill check failed',
-  2: 'the drill could not run: configuration, backups or target',
+  2: "the drill could not run or finish: configuration, backups, or its target (a full disk, out of memory, a crash: not the backup's)",
   130: 'the drill was interrupted (SIGINT)',
   137: 'killed (SIGKILL: out of memory, or the deadline)',
   143: 'terminated (SIGTERM: the Job deadline, or the node going away)',

@@ -145,6 +145,32 @@ describe('buildReport', () => {
     expect(formatSummary(backupsFault)).toContain(`  FAILED    restore: completed: ${message}`);
   });
 
+  it('calls a run failed when a check failed on the backup beside one stopped by the target', () => {
+    const message =
+      'Check stopped by the target, not by the backup: the target went away (…). This says nothing about the backup: …';
+    const steps = [
+      ...passedSteps.filter(
+        (s) =>
+          s.name !== 'verify: every table matches the backup' &&
+          s.name !== 'verify: sequences beyond their columns',
+      ),
+      step('verify: every table matches the backup', {
+        status: 'failed',
+        message: '1 of 2 table(s) verified; 1 differ from the dump: …',
+      }),
+      step('verify: sequences beyond their columns', {
+        status: 'failed',
+        code: RestoreTargetFaultError.code,
+        message,
+      }),
+    ];
+    const report = buildReport(input({ steps }));
+    expect(report).toMatchObject({ verdict: 'failed', exitCode: 1, counts: { failed: 2 } });
+    const summary = formatSummary(report);
+    expect(summary).toContain('  FAILED    verify: every table matches the backup: 1 of 2 table(s) verified');
+    expect(summary).toContain(`  ERROR     verify: sequences beyond their columns: ${message}`);
+  });
+
   it('calls a run without steps an error', () => {
     expect(buildReport(input({ steps: [] }))).toMatchObject({
       verdict: 'error',

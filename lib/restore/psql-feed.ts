@@ -9,7 +9,7 @@ import type { Executor } from '../exec/executor.ts';
 import { type AcceptedError, type AllowRule, judgeErrors } from './allowed-errors.ts';
 import { countingStream } from './counting-stream.ts';
 import { formatSqlError, parsePsqlStderr } from './psql-errors.ts';
-import { restoreFailure } from './target-fault.ts';
+import { restoreFailure, targetFaultOrSelf } from './target-fault.ts';
 
 /**
  * The executors keep 256 KiB of a tool's stderr. Under allow rules psql goes on past errors, and the
@@ -132,7 +132,8 @@ export async function feedPsql(options: StreamedDumpOptions, plan: FeedPlan): Pr
   } catch (error) {
     stdin.destroy();
     await feeding;
-    throw error;
+    // The drill's own statement (the section's CREATE DATABASE) on a target out of room is not the backup's.
+    throw targetFaultOrSelf(error);
   }
 
   if (options.signal?.aborted) {
@@ -222,7 +223,10 @@ function judgeRun(
     throw new RestoreFailedError(`Restore interrupted before it finished${note}.`, result.exitCode, errors);
   }
   if (rules.length > 0) {
-    const accepted = judgeUnderRules(result, errors, parsed.unrecognized, rules, plan.continuedNote);
+    // psql that lost its connection (exit 2) went no further: what was in flight was rolled back.
+    const accepted = judgeUnderRules(result, errors, parsed.unrecognized, rules, {
+      note: result.exitCode === 2 ? plan.failureNote : plan.continuedNote,
+    });
     return { durationMs, sqlBytes, warnings: parsed.warnings, accepted };
   }
   if (result.exitCode !== 0 || errors.length > 0) {
@@ -249,7 +253,7 @@ function judgeUnderRules(
   errors: SqlError[],
   unrecognized: readonly string[],
   rules: readonly AllowRule[],
-  continuedNote: string | undefined,
+  { note: continuedNote }: { note: string | undefined },
 ): AcceptedError[] {
   const judged = judgeErrors(errors, rules);
   const cut = result.stderr.length >= STDERR_JUDGEABLE_BYTES;

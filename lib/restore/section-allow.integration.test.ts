@@ -99,4 +99,35 @@ describe('restoreDatabaseSection with allow rules', () => {
     );
     await drop('backup_test');
   });
+
+  it('says the section was rolled back, not committed, when its session ends mid-way (pg_terminate_backend)', async () => {
+    const lines = dump.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('CREATE TABLE public.users'));
+    lines.splice(at, 0, 'SELECT pg_sleep(60);');
+    const restoring = restore(lines.join('\n'), 'backup_test', [{ sqlstate: '42704' }]).catch(
+      (e: unknown) => e,
+    );
+    let ended = 0;
+    for (let i = 0; i < 600 && ended === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const n = await psql(
+        target.handle,
+        'postgres',
+        `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60);'`,
+      );
+      ended = Number(n.trim());
+    }
+    const error = await restoring;
+    expect(ended).toBe(1);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^Restore stopped by the target, not by the backup: the target ended the session during the restore .*\\(line ${at + 1}: FATAL 57P01: terminating connection due to administrator command\\); the section of backup_test was rolled back\\. `,
+      ),
+    );
+    // The transaction died with the session: nothing of the section is there.
+    expect(
+      await psql(target.handle, 'backup_test', `SELECT count(*) FROM pg_class WHERE relname = 'users'`),
+    ).toBe('0\n');
+    await drop('backup_test');
+  });
 });

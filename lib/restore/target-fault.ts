@@ -1,4 +1,4 @@
-import { RestoreFailedError, RestoreTargetFaultError, type SqlError } from '../errors.ts';
+import { DrillError, RestoreFailedError, RestoreTargetFaultError, type SqlError } from '../errors.ts';
 import { formatSqlError } from './psql-errors.ts';
 
 /**
@@ -19,7 +19,23 @@ const DISK_FIX =
 const MEMORY_FIX =
   'give the server more memory (its container limit), or raise the setting its HINT names (out of shared memory: max_locks_per_transaction), then run the drill again';
 const GONE_FIX =
-  "read the server's log for why it stopped (the local target keeps it in server.log of its directory until the run ends; a container's or pod's log otherwise), then run the drill again";
+  "read the server's log for why it stopped (a container's or pod's log; a local target's server.log goes with its directory when the run ends: what it said of a PANIC or FATAL is quoted here, and --keep keeps the directory), then run the drill again";
+/** A full /dev/shm: PostgreSQL says 53100 for it too, but the data directory has room. */
+const SHM_FULL: TargetFault = {
+  what: "the target's /dev/shm (its dynamic shared memory, for parallel index builds and queries) is full",
+  fix: "give the server's /dev/shm room (local target: the host's /dev/shm; in the CronJob: the scratch-shm volume's sizeLimit; a container: its shared memory size), then run the drill again",
+};
+const SHM_WORDS = /shared memory segment .*No space left on device/;
+/** The server's checkpointer could not write (its log says why: a full disk, failing storage). */
+const CHECKPOINT_FAILED: TargetFault = {
+  what: "the target's checkpoint failed (its disk full or its storage failing)",
+  fix: GONE_FIX,
+};
+/** Class 53 beyond the codes above (53000: too many open files, too many shared memory segments). */
+const SHORT_OF_RESOURCES: TargetFault = {
+  what: 'the target ran short of a resource (SQLSTATE class 53, insufficient resources)',
+  fix: 'give the target what the message names (open files, shared memory segments, ...), then run the drill again',
+};
 
 /**
  * SQLSTATEs of the target's own trouble (PostgreSQL's errcodes.txt). Class 53 is insufficient
@@ -40,7 +56,10 @@ const BY_SQLSTATE: Record<string, TargetFault> = {
   },
   '58000': { what: 'the target hit a system error', fix: GONE_FIX },
   '58030': { what: "the target's storage failed to read or write", fix: GONE_FIX },
-  '57P01': { what: 'the target was shut down during the restore', fix: GONE_FIX },
+  '57P01': {
+    what: "the target ended the session during the restore (a shutdown, or an administrator's pg_terminate_backend)",
+    fix: GONE_FIX,
+  },
   '57P02': { what: 'the target crashed during the restore', fix: GONE_FIX },
   '57P03': { what: 'the target was not accepting sessions', fix: GONE_FIX },
   XX001: { what: 'the target found its own data pages corrupt (its storage)', fix: GONE_FIX },
@@ -52,23 +71,34 @@ const BY_SQLSTATE: Record<string, TargetFault> = {
  * the server's own words, as they read with lc_messages C (the throwaway and scratch servers run it).
  */
 const BY_MESSAGE: [RegExp, TargetFault][] = [
+  [SHM_WORDS, SHM_FULL],
   [/No space left on device|Disk quota exceeded|could not extend file/, BY_SQLSTATE['53100'] as TargetFault],
   [/^out of memory\b|out of shared memory/, BY_SQLSTATE['53200'] as TargetFault],
   [
-    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process/,
+    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process|^Connection terminated unexpectedly$|Client has encountered a connection error and is not queryable/,
     { what: 'the target went away during the restore (it stopped or crashed)', fix: GONE_FIX },
   ],
   [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],
+  [/temporary file size exceeds temp_file_limit/, BY_SQLSTATE['53400'] as TargetFault],
+  [/Too many open files/, SHORT_OF_RESOURCES],
+  // pg_restore's workers (--jobs) each open a session: no SQLSTATE in what it prints.
+  [
+    /sorry, too many clients already|remaining connection slots are reserved|too many connections for (role|database)/,
+    BY_SQLSTATE['53300'] as TargetFault,
+  ],
 ];
 
 /** The target's fault behind an error of the restore, if it is one. */
 export function targetFaultOf(error: SqlError): TargetFault | undefined {
-  const bySqlstate = error.sqlstate ? BY_SQLSTATE[error.sqlstate] : undefined;
-  if (bySqlstate) return bySqlstate;
-  // A SQLSTATE of another class is the dump's own error, whatever its words.
-  if (error.sqlstate) return undefined;
-  const text = [error.message, ...error.details].join('\n');
-  return BY_MESSAGE.find(([pattern]) => pattern.test(text))?.[1];
+  const { sqlstate } = error;
+  if (sqlstate) {
+    const fault = BY_SQLSTATE[sqlstate] ?? (sqlstate.startsWith('53') ? SHORT_OF_RESOURCES : undefined);
+    // A SQLSTATE of another class is the dump's own error, whatever its words.
+    return sqlstate === '53100' && SHM_WORDS.test(error.message) ? SHM_FULL : fault;
+  }
+  // The message only: the details are the dump's own text (pg_restore's `Command was: …`, psql's LINE 1),
+  // and a statement that fails on the backup's fault may well quote a disk-full message.
+  return BY_MESSAGE.find(([pattern]) => pattern.test(error.message))?.[1];
 }
 
 /** The target's fault in tool output that carries no parsed error (a psql that lost its server). */
@@ -95,10 +125,110 @@ export function restoreFailure(
   const inText = error ? undefined : targetFaultInText(stderr);
   const fault = error ? targetFaultOf(error) : inText?.fault;
   if (!fault) return new RestoreFailedError(message, exitStatus, errors);
-  const said = error ? formatSqlError(error) : inText?.line;
-  return new RestoreTargetFaultError(
-    `Restore stopped by the target, not by the backup: ${fault.what} (${said})${note ? `; ${note}` : ''}. This says nothing about the backup: ${fault.fix}.`,
-    exitStatus,
-    errors,
+  const said = (error ? formatSqlError(error) : inText?.line) ?? '';
+  return targetFaultError({ fault, said, note, exitStatus, errors });
+}
+
+/** What a RestoreTargetFaultError was made of, so the server's log can refine it (withServerLog). */
+interface FaultParts {
+  fault: TargetFault;
+  said: string;
+  note?: string | undefined;
+  exitStatus: number | null;
+  errors: SqlError[];
+  /** Who stopped: a check after the restore names itself (default: the restore). */
+  stopped?: string | undefined;
+}
+const PARTS = new WeakMap<RestoreTargetFaultError, FaultParts>();
+
+function targetFaultError(parts: FaultParts): RestoreTargetFaultError {
+  const { fault, said, note, stopped } = parts;
+  const what = stopped ? fault.what.replace(' during the restore', '') : fault.what;
+  const error = new RestoreTargetFaultError(
+    `${stopped ?? 'Restore stopped by the target, not by the backup'}: ${what} (${said})${note ? `; ${note}` : ''}. This says nothing about the backup: ${fault.fix}.`,
+    parts.exitStatus,
+    parts.errors,
   );
+  PARTS.set(error, parts);
+  return error;
+}
+
+/**
+ * An error of the drill's own statement (node-pg's: `code` is the SQLSTATE; the canary modes' CREATE
+ * DATABASE, a check's query), or its session lost: a RestoreTargetFaultError when it is the target's
+ * trouble, else the error as it was. `stopped` names who stopped, for a check after the restore.
+ */
+export function targetFaultOrSelf(error: unknown, stopped?: string): unknown {
+  if (!(error instanceof Error) || error instanceof DrillError) return error;
+  const { code, severity, hint } = error as Error & { code?: unknown; severity?: unknown; hint?: unknown };
+  const sql: SqlError = {
+    line: undefined,
+    severity: typeof severity === 'string' ? severity : 'ERROR',
+    // A server's error (node-pg's has a severity), not a socket's (`EPIPE` is five letters too).
+    sqlstate:
+      typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)
+        ? code
+        : undefined,
+    message: error.message,
+    details: typeof hint === 'string' ? [`HINT:  ${hint}`] : [],
+  };
+  // The drill's own statement (a DROP DATABASE, a CREATE DATABASE) waits on a checkpoint: XX000 when it fails.
+  const fault =
+    targetFaultOf(sql) ?? (sql.message === 'checkpoint request failed' ? CHECKPOINT_FAILED : undefined);
+  if (!fault) return error;
+  return targetFaultError({ fault, said: formatSqlError(sql), exitStatus: null, errors: [sql], stopped });
+}
+
+/**
+ * What a check read back could not be read for the target's trouble, every part of it (a table's
+ * read-back on a server that went away): the check's RestoreTargetFaultError, else undefined.
+ */
+export function targetStoppedCheck(
+  stopped: string,
+  reasons: readonly string[],
+): RestoreTargetFaultError | undefined {
+  const found = reasons.map((reason) => targetFaultInText(reason));
+  const first = found[0];
+  if (!first || found.some((f) => f === undefined)) return undefined;
+  return targetFaultError({
+    fault: first.fault,
+    said: reasons.join('; '),
+    exitStatus: null,
+    errors: [],
+    stopped,
+  });
+}
+
+/** The PANIC and FATAL lines of a server log (the first few: later ones follow from them). */
+function whyItStopped(log: string): string[] {
+  const lines = log
+    .split('\n')
+    .map((line) => /\b(PANIC|FATAL):\s+(.*)$/.exec(line))
+    // Not the server's own trouble: its start, and the sessions the drill itself ends after a failure.
+    .filter(
+      (m) =>
+        m !== null &&
+        !/^the database system is |^terminating connection due to administrator/.test(m[2] ?? ''),
+    )
+    .map((m) => `${m?.[1]}: ${m?.[2]}`);
+  return [...new Set(lines)].slice(0, 3);
+}
+
+/**
+ * A target that went away mid-restore, told by its server's log (the local target's server.log, read
+ * before its directory is removed): the PANIC or FATAL lines are quoted, and what they name (a full
+ * disk under the WAL, say) is what the error says happened, with its fix.
+ */
+export function withServerLog(error: RestoreTargetFaultError, log: string): RestoreTargetFaultError {
+  const parts = PARTS.get(error);
+  const lines = whyItStopped(log);
+  if (!parts || parts.fault.fix !== GONE_FIX || lines.length === 0) return error;
+  const named = lines
+    .map((line) => BY_MESSAGE.find(([pattern]) => pattern.test(line))?.[1])
+    .find((fault) => fault !== undefined && fault.fix !== GONE_FIX);
+  return targetFaultError({
+    ...parts,
+    fault: named ?? parts.fault,
+    said: `${parts.said}; the server's log: ${lines.join(' | ')}`,
+  });
 }

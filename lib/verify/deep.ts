@@ -1,5 +1,6 @@
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
+import { targetStoppedCheck } from '../restore/target-fault.ts';
 import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
 import type { ForeignKeyStreams } from './fk-streams.ts';
 import { sessionPool } from './session-pool.ts';
@@ -186,6 +187,12 @@ function judge(tables: TableCheck[], allowUnverified: boolean): Verdict {
   const counted = `${verified.length} of ${all.length} table(s) verified`;
   const notVerified = unverified.map((t) => `${where(t)} ${t.table} (${t.unverified})`).join('; ');
   if (bad.length > 0) {
+    // Every difference a read-back the target could not serve (it went away): the target's, not the dump's.
+    const stopped = targetStoppedCheck(
+      'Verification stopped by the target, not by the backup',
+      bad.map((t) => (t.error ? `${where(t)} ${t.table}: ${t.error}` : '')),
+    );
+    if (stopped) throw stopped;
     return fail(
       `${counted}; ${bad.length} differ from the dump: ${bad.map(describe).join('; ')}${unverified.length ? `; not verified: ${notVerified}` : ''}`,
       facts,
