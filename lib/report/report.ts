@@ -118,8 +118,8 @@ export interface ReportInput {
 
 /**
  * A step that failed on the target's own trouble (its disk full, out of memory, shut down or crashed:
- * lib/restore/target-fault.ts) rather than on the backup: the run's verdict is `error`, exit 2, unless
- * another step failed on the backup itself (then `failed` stands). */
+ * lib/restore/target-fault.ts) rather than on the backup.
+ */
 export function isTargetFault(step: Pick<StepRecord, 'status' | 'code'>): boolean {
   return step.status === 'failed' && step.code === RestoreTargetFaultError.code;
 }
@@ -144,6 +144,7 @@ export function buildReport(input: ReportInput): DrillReport {
   }
   const facts = (key: string) => input.steps.map((s) => s.facts[key]).find((v) => v !== undefined) ?? null;
   const errors = input.startError ? [input.startError, ...input.errors] : input.errors;
+  // Every failed step failed on the target: `error`, exit 2. One failed on the backup itself: `failed`.
   const targetFault =
     counts.failed > 0 && input.steps.every((s) => s.status !== 'failed' || isTargetFault(s));
   const verdict: Verdict = input.interrupted
