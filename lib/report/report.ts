@@ -116,10 +116,7 @@ export interface ReportInput {
   startError?: string;
 }
 
-/**
- * A step that failed on the target's own trouble (its disk full, out of memory, shut down or crashed:
- * lib/restore/target-fault.ts) rather than on the backup.
- */
+/** A step that failed on the target's own trouble (lib/restore/target-fault.ts), not on the backup. */
 export function isTargetFault(step: Pick<StepRecord, 'status' | 'code'>): boolean {
   return step.status === 'failed' && step.code === RestoreTargetFaultError.code;
 }
