@@ -23,7 +23,15 @@ import { ConfigError, RestoreFailedError, RestoreTimeoutError, UnsafeTargetError
 import { runAssertion } from '../lib/expect/assertions.ts';
 import { checkExpectations } from '../lib/expect/check-expectations.ts';
 import type { Assertion } from '../lib/expect/expectations.ts';
-import { databaseExists, drillMark, dropDatabase, endToolSessions, withClient } from '../lib/pg/databases.ts';
+import {
+  connect,
+  databaseExists,
+  drillMark,
+  dropDatabase,
+  endToolSessions,
+  TOOL_APPLICATION_NAME,
+  withClient,
+} from '../lib/pg/databases.ts';
 import { progressMeter } from '../lib/report/progress.ts';
 import { swapCanary } from '../lib/restore/canary-swap.ts';
 import { hintFor } from '../lib/restore/psql-errors.ts';
@@ -548,6 +556,12 @@ async function checkRestoredUsers(ctx: TestContext): Promise<Verdict> {
   return { ...verdict, facts: { ...verdict.facts, contract: current.contract } };
 }
 
+/**
+ * A session of the drill's own on a restored database, for deep verification's read-back. Named as the
+ * tools' sessions are: ending the tools' sessions (a stop) ends these too.
+ */
+const readSession = (database: string) => connect(target.connection, database, TOOL_APPLICATION_NAME);
+
 /** --verify deep's two checks, started together by whichever of their steps runs first. */
 let deepChecks: DeepChecks | undefined;
 function startDeep(ctx: TestContext): DeepChecks {
@@ -555,6 +569,7 @@ function startDeep(ctx: TestContext): DeepChecks {
   deepChecks ??= startDeepChecks({
     tables: {
       executor,
+      connect: readSession,
       expected: found.digests ?? [],
       databaseFor: restoredName,
       timeZone: plan.sourceTimeZone,
@@ -670,6 +685,7 @@ async function precheckFaultStep(fault: 'truncated' | 'bit-flipped', ctx: TestCo
 async function rowFaultStep(ctx: TestContext): Promise<Verdict> {
   const outcome = await rowFault({
     executor,
+    connect: readSession,
     expected: found.digests ?? [],
     databaseFor: restoredName,
     timeZone: plan.sourceTimeZone,

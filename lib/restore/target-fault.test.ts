@@ -170,6 +170,14 @@ describe("the dump's own text", () => {
 describe('targetStoppedCheck', () => {
   it('is a target fault only when every part of the check failed on the target', () => {
     const stopped = 'Verification stopped by the target, not by the backup';
+    // node-postgres's words for a lost session (deep verification reads in sessions of its own), after the table's name.
+    const lost = 'shop public.pad: Connection terminated unexpectedly';
+    expect(targetStoppedCheck(stopped, [lost])?.message).toMatch(
+      /the target went away \(it stopped or crashed\)/,
+    );
+    expect(
+      targetStoppedCheck(stopped, ['shop public.pad: Connection terminated unexpectedly, says a row']),
+    ).toBeUndefined();
     const gone = 'shop public.pad: connection to server was lost';
     expect(targetStoppedCheck(stopped, [gone])?.message).toMatch(
       /^Verification stopped by the target, not by the backup: the target went away \(it stopped or crashed\) \(shop public\.pad: connection to server was lost\)\. This says nothing about the backup: /,

@@ -75,7 +75,7 @@ const BY_MESSAGE: [RegExp, TargetFault][] = [
   [/No space left on device|Disk quota exceeded|could not extend file/, BY_SQLSTATE['53100'] as TargetFault],
   [/^out of memory\b|out of shared memory/, BY_SQLSTATE['53200'] as TargetFault],
   [
-    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process|^Connection terminated unexpectedly$|Client has encountered a connection error and is not queryable/,
+    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash of another server process|(?:^|: )Connection terminated unexpectedly$|Client has encountered a connection error and is not queryable/,
     { what: 'the target went away during the restore (it stopped or crashed)', fix: GONE_FIX },
   ],
   [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],

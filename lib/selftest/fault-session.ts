@@ -4,6 +4,7 @@
  * other session sees the change, and nothing of it is ever committed: psql ends the session with the
  * transaction open if the script stops early, and the server rolls it back.
  */
+import type pg from 'pg';
 import type { Executor, ToolResult } from '../exec/executor.ts';
 
 /** What the fault's own statements said (psql's notices and errors outside the check's script). */
@@ -72,4 +73,35 @@ export async function tryFault(
   if (run.exitCode !== 0 && log.errors.length === 0)
     log.errors.push(run.stderr.trim() || `psql exited with ${run.exitCode ?? run.signal}`);
   return log;
+}
+
+/**
+ * `connect`, with every session it opens (the check's own, where it reads without psql) in a
+ * transaction that opens with `faultSql` and is never committed: the check ends its session with the
+ * transaction open, and the server rolls it back. A fault that fails fails the session: the check then
+ * reads nothing, and says why.
+ */
+export function connectWithRolledBackFault(
+  connect: (database: string) => Promise<pg.Client>,
+  faultSql: string,
+  log: FaultLog,
+): (database: string) => Promise<pg.Client> {
+  return async (database) => {
+    const client = await connect(database);
+    const onNotice = (notice: { message?: string }) => {
+      if (notice.message?.startsWith('pg-restore-drill self-test: ')) log.notices.push(notice.message);
+    };
+    client.on('notice', onNotice);
+    try {
+      await client.query('BEGIN');
+      await client.query(faultSql);
+    } catch (error) {
+      log.errors.push((error as Error).message);
+      await client.end().catch(() => {});
+      throw error;
+    } finally {
+      client.removeListener('notice', onNotice);
+    }
+    return client;
+  };
 }

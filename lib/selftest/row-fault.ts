@@ -8,7 +8,7 @@ import type { TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { type DeepVerification, type DeepVerifyOptions, verifyDeep } from '../verify/deep.ts';
 import { dbConninfo, sqlLiteral } from '../verify/read-session.ts';
-import { type FaultLog, tryFault, withRolledBackFault } from './fault-session.ts';
+import { connectWithRolledBackFault, type FaultLog, tryFault, withRolledBackFault } from './fault-session.ts';
 import type { FaultOutcome } from './outcome.ts';
 
 /**
@@ -60,6 +60,8 @@ $pg_restore_drill$;`;
 
 export interface RowFaultRequest {
   executor: Executor;
+  /** The real check's own sessions (DeepVerifyOptions.connect), when it reads in them: the fault goes there. */
+  connect?: DeepVerifyOptions['connect'];
   /** What the dump holds (the restore's digests). */
   expected: readonly TableDigest[];
   /** The server database holding a dump database (a split restore renames the canary's). */
@@ -107,7 +109,7 @@ export async function rowFault(request: RowFaultRequest): Promise<FaultOutcome> 
   const base = {
     fault: 'changed row',
     check: 'verify: every table matches the backup',
-    isolation: "in a transaction of the check's own psql session, rolled back; no other session saw it",
+    isolation: "in a transaction of the check's own session, rolled back; no other session saw it",
   };
   const chosen = await chooseRow(request);
   if (typeof chosen === 'string') return { ...base, applied: 'none', result: 'inconclusive', said: chosen };
@@ -116,6 +118,7 @@ export async function rowFault(request: RowFaultRequest): Promise<FaultOutcome> 
   const sql = changeOneRowSql([table.table]);
   const { verdict, tables } = await (request.verify ?? verifyDeep)({
     executor: withRolledBackFault(request.executor, sql, log),
+    ...(request.connect ? { connect: connectWithRolledBackFault(request.connect, sql, log) } : {}),
     expected: [table],
     databaseFor: request.databaseFor,
     timeZone: request.timeZone,

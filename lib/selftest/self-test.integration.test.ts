@@ -21,6 +21,7 @@ import { parseBackupPattern } from '../backups/naming.ts';
 import { seedCanary } from '../drill/seed.ts';
 import { copyDigest, type TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
+import { connect } from '../pg/databases.ts';
 import { executorFor } from '../targets/attach.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { defaultCanaryContract } from '../verify/canary-contract.ts';
@@ -167,9 +168,13 @@ describe('deep verification against one changed row', () => {
     clock,
   });
 
-  it('goes red on a row changed in an awkward database, and the change never commits', async () => {
+  const ownSessions = (database: string) => connect(cluster.handle.connection, database);
+  it.each([
+    ['read through psql', undefined],
+    ["read in the check's own sessions (as the drill reads)", ownSessions],
+  ])('goes red on a row changed in an awkward database, and the change never commits: %s', async (_, way) => {
     const weird = digests.filter((d) => d.database === 'Weird "Name" db');
-    const outcome = await rowFault({ ...request(), expected: weird });
+    const outcome = await rowFault({ ...request(), expected: weird, ...(way ? { connect: way } : {}) });
     expect(outcome).toMatchObject({ result: 'went red', check: 'verify: every table matches the backup' });
     // The smallest table with rows (one), its first column nullable: set to NULL.
     expect(outcome.applied).toBe(
@@ -179,7 +184,13 @@ describe('deep verification against one changed row', () => {
       /^0 of 1 table\(s\) verified; 1 differ from the dump: Weird "Name" db public\."Odd ""Table"" name": dump 1 row\(s\) digest ([0-9a-f]{16}), restored 1 row\(s\) digest (?!\1)[0-9a-f]{16}$/,
     );
     // Afterwards every table of every database still matches its dump: nothing was committed.
-    const after = await verifyDeep({ executor, expected: digests, timeZone: 'UTC', clock });
+    const after = await verifyDeep({
+      executor,
+      expected: digests,
+      timeZone: 'UTC',
+      clock,
+      connect: ownSessions,
+    });
     expect(after.tables.filter((t) => t.unverified === undefined && !t.verified)).toEqual([]);
     expect(after.verdict.ok).toBe(true);
   });

@@ -1,13 +1,13 @@
-import { Readable } from 'node:stream';
-import { copyBlocksSink } from '../dump/copy-blocks.ts';
-import { digestHex, emptyDigest, mergeDigest, type RowDigest } from '../dump/row-digest.ts';
+import { digestHex, emptyDigest } from '../dump/row-digest.ts';
 import type { Executor } from '../exec/executor.ts';
-import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import { planForeignKeys } from './fk-plan.ts';
-import { keyCounting, type RowHooks, type StreamSink } from './fk-streams.ts';
+import { keyCounting, type StreamSink } from './fk-streams.ts';
+import { type DirectReads, type ReadContext, type RestoredDigest, readGroup } from './read-groups.ts';
 import { balance, type ReadUnit, type TableRef, unitsFor } from './read-plan.ts';
 import { type Probe, probe, probeForeignKeys } from './read-probe.ts';
-import { dbConninfo, type ReadSession, type ReadSettings, readSessionFor } from './read-session.ts';
+import { type ReadSession, type ReadSettings, readSessionFor } from './read-session.ts';
+
+export type { DirectReads, RestoredDigest } from './read-groups.ts';
 
 export type { TableRef } from './read-plan.ts';
 export {
@@ -18,30 +18,9 @@ export {
   type TimeZoneSource,
 } from './read-session.ts';
 
-/** One table (or a database's large objects) read back from a server with the dump's settings. */
-export interface RestoredDigest {
-  rows: number | null;
-  digest: string | null;
-  /** Why it could not be read (missing table, missing column…); rows and digest are null then. */
-  error?: string;
-  /**
-   * A partition the dump creates without data of its own (--load-via-partition-root): its rows came in
-   * through this root table, whose digest covers them. It was not read on its own.
-   */
-  coveredBy?: string;
-  seconds: number;
-}
-
 export interface DatabaseReadback {
   session?: ReadSession;
   tables: RestoredDigest[];
-}
-
-/** A table's parts as they come in (a table read in block ranges has several). */
-interface Partial {
-  digest: RowDigest;
-  parts: number;
-  seconds: number;
 }
 
 /**
@@ -72,91 +51,6 @@ function planReads(tables: TableRef[], found: Probe, results: RestoredDigest[], 
   });
 }
 
-interface ReadContext {
-  executor: Executor;
-  database: string;
-  lines: string[];
-  results: RestoredDigest[];
-  /** Per table index: its units' count. */
-  unitsOf: Map<number, number>;
-  partials: Map<number, Partial>;
-  clock: () => number;
-  signal: AbortSignal | undefined;
-  /** Foreign keys counted from the lines read (fk-streams.ts). */
-  hooks: RowHooks | undefined;
-}
-
-/** A unit's digest arrived: the table's result once all its parts have. */
-function unitDone(ctx: ReadContext, unit: ReadUnit, digest: RowDigest, seconds: number): void {
-  const partial = ctx.partials.get(unit.index) ?? { digest: emptyDigest(), parts: 0, seconds: 0 };
-  ctx.partials.set(unit.index, partial);
-  mergeDigest(partial.digest, digest);
-  partial.parts++;
-  partial.seconds += seconds;
-  ctx.hooks?.unitDone(unit.index);
-  const result = ctx.results[unit.index] as RestoredDigest;
-  if (partial.parts === ctx.unitsOf.get(unit.index) && !result.error)
-    Object.assign(result, {
-      rows: partial.digest.rows,
-      digest: digestHex(partial.digest),
-      seconds: partial.seconds,
-    });
-}
-
-/** The sink's row hook for a group's blocks (block k is unit k), when a foreign key counts from one. */
-function rowHook(
-  hooks: RowHooks | undefined,
-  group: ReadUnit[],
-): ((block: number, bytes: Buffer, start: number, end: number) => void) | undefined {
-  const fns = group.map((unit) => hooks?.rowsOf(unit.index));
-  if (!fns.some(Boolean)) return undefined;
-  return (block, bytes, start, end) => fns[block]?.(bytes, start, end);
-}
-
-/** One psql reads the units of `group` in pg_dump's session; says why the session failed, if it did. */
-async function readGroup(ctx: ReadContext, group: ReadUnit[]): Promise<string | undefined> {
-  const script = [...ctx.lines];
-  const statementLine: number[] = [];
-  group.forEach((unit, u) => {
-    script.push(unit.statement, "\\echo '\\\\.'");
-    statementLine[u] = script.length - 1;
-  });
-  let block = 0;
-  let last = ctx.clock();
-  const sink = copyBlocksSink(
-    (digest) => {
-      const unit = group[block++];
-      const now = ctx.clock();
-      if (unit === undefined) return;
-      unitDone(ctx, unit, digest, (now - last) / 1000);
-      last = now;
-    },
-    rowHook(ctx.hooks, group),
-  );
-  const run = await ctx.executor.run(
-    'psql',
-    ['-X', '-q', '-w', '-v', 'ON_ERROR_STOP=0', '-d', dbConninfo(ctx.database), '-f', '-'],
-    { stdin: Readable.from([Buffer.from(`${script.join('\n')}\n`)]), stdout: sink, signal: ctx.signal },
-  );
-  const { errors } = parsePsqlStderr(run.stderr);
-  const sessionError = errors.find((e) => e.line !== undefined && e.line <= ctx.lines.length);
-  // Read in another session than pg_dump's: no digest of this database means anything.
-  if (sessionError) return `cannot set up pg_dump's session in ${ctx.database}: ${sessionError.message}`;
-  for (const error of errors) {
-    const unit = group[error.line === undefined ? -1 : statementLine.indexOf(error.line)];
-    const result = unit && ctx.results[unit.index];
-    if (result) Object.assign(result, { rows: null, digest: null, error: error.message });
-  }
-  if (run.exitCode !== 0) {
-    const why = errors[0]?.message ?? `psql exited with ${run.exitCode ?? run.signal}`;
-    for (const unit of group) {
-      const result = ctx.results[unit.index] as RestoredDigest;
-      if (result.rows === null && !result.error) result.error = why;
-    }
-  }
-  return undefined;
-}
-
 /**
  * Reads tables of one database back with `COPY … TO STDOUT` on up to `readers` psql sessions, each
  * block followed by a `\.` line (which COPY text never writes for data), and digests each as the
@@ -175,6 +69,8 @@ export async function readDatabase(
   readers = 1,
   /** Told which foreign keys are counted from the lines read, and then their counts (fk-streams.ts). */
   keys?: StreamSink,
+  /** Read in sessions of the drill's own, not through psql (the probe still runs psql). */
+  direct?: DirectReads,
 ): Promise<DatabaseReadback> {
   const results: RestoredDigest[] = tables.map(() => ({ rows: null, digest: null, seconds: 0 }));
   let found: Probe;
@@ -189,7 +85,7 @@ export async function readDatabase(
     return { tables: results.map((r) => ({ ...r, error: why })) };
   }
   const quoteAllIdentifiers = [...found.relations.values()].some((r) => r.quoting === 'all');
-  const { session, lines } = readSessionFor(settings, { ...found, quoteAllIdentifiers });
+  const { session, lines, statements } = readSessionFor(settings, { ...found, quoteAllIdentifiers });
   const units = planReads(tables, found, results, readers);
   const unitsOf = new Map<number, number>();
   for (const unit of units) unitsOf.set(unit.index, (unitsOf.get(unit.index) ?? 0) + 1);
@@ -198,8 +94,10 @@ export async function readDatabase(
   const counting = keys ? keyCounting(ways, unitsOf, keys.budget) : undefined;
   const ctx: ReadContext = {
     executor,
+    direct,
     database,
     lines,
+    statements,
     results,
     unitsOf,
     partials: new Map(),

@@ -14,6 +14,7 @@ import { quoteIdentAlways, renameCreateDatabase } from '../dump/database-stateme
 import { originalLine, splitDatabase } from '../dump/split-database.ts';
 import type { Executor } from '../exec/executor.ts';
 import { hostExecutor } from '../exec/host.ts';
+import { connect } from '../pg/databases.ts';
 import { parsePsqlStderr } from '../restore/psql-errors.ts';
 import { restorePlainDump } from '../restore/psql-restore.ts';
 import { hostBinDir, type StartedTarget } from '../targets/target.ts';
@@ -148,6 +149,15 @@ describe('one database split out of the dump, restored with psql -1 under a new 
   });
 });
 
+/** verifyDeep of the fresh cluster read through psql, then in sessions of the drill's own (as the drill reads). */
+function readBothWays() {
+  const options = { executor: executorOf(fresh), expected: dumpDigests, clock };
+  return Promise.all([
+    verifyDeep(options),
+    verifyDeep({ ...options, connect: (database: string) => connect(fresh.handle.connection, database) }),
+  ]);
+}
+
 describe('the whole dump restored into a fresh cluster', () => {
   it('every table and every large object matches the dump', async () => {
     await restorePlainDump({
@@ -160,7 +170,12 @@ describe('the whole dump restored into a fresh cluster', () => {
       timeoutMs: 60_000,
       clock,
     });
-    const deep = await verifyDeep({ executor: executorOf(fresh), expected: dumpDigests, clock });
+    const [deep, direct] = await readBothWays();
+    // psql and the drill's own sessions read the same bytes: every digest alike.
+    expect(direct.tables.map(({ seconds, ...rest }) => rest)).toEqual(
+      deep.tables.map(({ seconds, ...rest }) => rest),
+    );
+    expect(direct.verdict.summary).toBe(deep.verdict.summary);
     expect(deep.verdict).toMatchObject({
       ok: true,
       summary: `33 of 33 table(s) verified in 5 database(s), row for row (${dumpDigests.filter((d) => d.kind === 'table').reduce((n, d) => n + d.rows, 0)} rows); 4 created without data and empty; large objects of 4 database(s) match`,
@@ -178,7 +193,11 @@ describe('the whole dump restored into a fresh cluster', () => {
   it('fails naming the database, the table and both counts when a row changed or went missing', async () => {
     await psql(fresh.handle, 'ünïcødé', "UPDATE texts SET body = 'changed' WHERE id = 1");
     await psql(fresh.handle, 'plain_db', 'DELETE FROM no_pk WHERE a = 2');
-    const deep = await verifyDeep({ executor: executorOf(fresh), expected: dumpDigests, clock });
+    const [deep, direct] = await readBothWays();
+    expect(direct.tables.map(({ seconds, ...rest }) => rest)).toEqual(
+      deep.tables.map(({ seconds, ...rest }) => rest),
+    );
+    expect(direct.verdict.summary).toBe(deep.verdict.summary);
     const bad = deep.tables.filter((t) => !t.digestMatch);
     const dumpOf = (database: string, table: string) =>
       dumpDigests.find((d) => d.database === database && d.table === table)?.digest;

@@ -1,9 +1,16 @@
+import type pg from 'pg';
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { Executor } from '../exec/executor.ts';
 import { targetStoppedCheck } from '../restore/target-fault.ts';
-import { DEFAULT_TIME_ZONE, type ReadSession, type RestoredDigest, readDatabase } from './deep-read.ts';
+import {
+  DEFAULT_TIME_ZONE,
+  type DirectReads,
+  type ReadSession,
+  type RestoredDigest,
+  readDatabase,
+} from './deep-read.ts';
 import type { ForeignKeyStreams } from './fk-streams.ts';
-import { sessionPool } from './session-pool.ts';
+import { limiter, sessionPool } from './session-pool.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 export {
@@ -49,6 +56,11 @@ export interface DatabaseSession extends ReadSession {
 export interface DeepVerifyOptions {
   /** Runs psql next to the restored server (host or container alike). */
   executor: Executor;
+  /**
+   * A client of the drill's own on a database of the restored server: the tables are then read back
+   * in such sessions (deep-read.ts DirectReads), psql only probes. Without it psql reads them too.
+   */
+  connect?: (database: string) => Promise<pg.Client>;
   /** What the dump holds: copyDigest(...).digests. */
   expected: TableDigest[];
   /** The server database holding a dump database; default the same name (a split restore renames). */
@@ -57,7 +69,7 @@ export interface DeepVerifyOptions {
   timeZone?: string;
   /** Tables whose dump data could not be digested do not fail the check (--allow-unverified). */
   allowUnverified?: boolean;
-  /** psql sessions reading back at once, over all databases; default DEFAULT_READ_SESSIONS. */
+  /** Sessions reading back at once (psql or the drill's own), over all databases; default DEFAULT_READ_SESSIONS. */
   parallel?: number;
   /** Monotonic milliseconds (performance.now). */
   clock: () => number;
@@ -68,7 +80,8 @@ export interface DeepVerifyOptions {
 
 /**
  * Sessions reading back at once by default: measured on 2 cores at 150 MB (docs/benchmarks.md), where
- * the server's COPY, psql and the drill's digest share the cores.
+ * the server's COPY and the drill's reading and digest share the cores (2 and 4 measured no better at
+ * 1 GB in the drill's own sessions, 2026-12-02).
  */
 export const DEFAULT_READ_SESSIONS = 3;
 
@@ -91,7 +104,9 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   const parallel = Math.max(1, options.parallel ?? DEFAULT_READ_SESSIONS);
   // Every database may read on all `parallel` sessions (a large table in block ranges), but the pool
   // bounds the psql sessions of all databases together to `parallel`.
-  const executor = sessionPool(options.executor, parallel);
+  const limit = limiter(parallel);
+  const executor = sessionPool(options.executor, parallel, limit);
+  const direct = options.connect ? { connect: options.connect, limit } : undefined;
   const readers = parallel;
   const databases = [...byDatabase];
   const done: { tables: TableCheck[]; session?: DatabaseSession }[] = [];
@@ -99,7 +114,7 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   async function worker(): Promise<void> {
     for (let at = next++; at < databases.length; at = next++) {
       const [database, entries] = databases[at] as [string, TableDigest[]];
-      done[at] = await checkDatabase({ ...options, executor }, readers, database, entries);
+      done[at] = await checkDatabase({ ...options, executor }, readers, database, entries, direct);
     }
   }
   try {
@@ -118,6 +133,7 @@ async function checkDatabase(
   readers: number,
   database: string,
   entries: TableDigest[],
+  direct: DirectReads | undefined,
 ): Promise<{ tables: TableCheck[]; session?: DatabaseSession }> {
   const databaseFor = options.databaseFor ?? ((name: string) => name);
   const timeZone = options.timeZone ?? DEFAULT_TIME_ZONE;
@@ -133,6 +149,7 @@ async function checkDatabase(
     options.signal,
     readers,
     options.foreignKeys?.sink(restoredDatabase),
+    direct,
   );
   const checks = entries.map((entry): TableCheck => {
     const index = readable.indexOf(entry);

@@ -41,23 +41,24 @@ export function sqlLiteral(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-/** pg_dump's own `set_config('search_path', '', false)`, its output swallowed by \gset. */
-const EMPTY_SEARCH_PATH =
-  "SELECT pg_catalog.set_config('search_path', '', false) AS drill_search_path \\gset";
+/** pg_dump's own `set_config('search_path', '', false)`. */
+const EMPTY_SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false)";
 
-/**
- * The session pg_dump reads data in, as psql script lines: every read-back of rows (deep verification,
- * the canary's rows, `record`) starts with them, so all compare alike. `timeZone` undefined: the
- * database's (or role's) own TimeZone stands.
- */
-export function dumpSessionLines(options: {
+export interface DumpSessionOptions {
   encoding: string;
   timeZone: string | undefined;
   quoteAllIdentifiers: boolean;
-}): string[] {
+}
+
+/**
+ * The session pg_dump reads data in, as SQL statements, one each: a session of the drill's own (deep
+ * verification's direct reads, lib/pg/copy-out.ts) runs them as they are. `timeZone` undefined: the
+ * database's (or role's) own TimeZone stands.
+ */
+export function dumpSessionStatements(options: DumpSessionOptions): string[] {
   return [
     'SET standard_conforming_strings = on;',
-    EMPTY_SEARCH_PATH,
+    `${EMPTY_SEARCH_PATH};`,
     'SET DateStyle = ISO;',
     'SET IntervalStyle = postgres;',
     'SET extra_float_digits = 3;',
@@ -70,23 +71,34 @@ export function dumpSessionLines(options: {
 }
 
 /**
+ * The same session as psql script lines: every read-back of rows through psql (deep verification, the
+ * canary's rows, `record`) starts with them, so all compare alike. The search_path's SELECT has its
+ * output swallowed by \gset.
+ */
+export function dumpSessionLines(options: DumpSessionOptions): string[] {
+  return dumpSessionStatements(options).map((statement) =>
+    statement.startsWith(EMPTY_SEARCH_PATH) ? `${EMPTY_SEARCH_PATH} AS drill_search_path \\gset` : statement,
+  );
+}
+
+/**
  * The session to read a database in: its own TimeZone where the database or role sets one (the
  * probe's `source`), else the source server's; quoting as the dump quoted.
  */
 export function readSessionFor(
   settings: ReadSettings,
   probed: { timeZone: string; timeZoneSource: string; quoteAllIdentifiers: boolean },
-): { session: ReadSession; lines: string[] } {
+): { session: ReadSession; lines: string[]; statements: string[] } {
   const own = OWN_SETTING_SOURCES.has(probed.timeZoneSource);
   const session: ReadSession = {
     timeZone: own ? probed.timeZone : settings.timeZone,
     timeZoneFrom: own ? (probed.timeZoneSource as TimeZoneSource) : '--source-time-zone',
     quoteAllIdentifiers: probed.quoteAllIdentifiers,
   };
-  const lines = dumpSessionLines({
+  const options: DumpSessionOptions = {
     encoding: settings.encoding,
     timeZone: own ? undefined : settings.timeZone,
     quoteAllIdentifiers: session.quoteAllIdentifiers,
-  });
-  return { session, lines };
+  };
+  return { session, lines: dumpSessionLines(options), statements: dumpSessionStatements(options) };
 }

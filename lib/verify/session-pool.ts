@@ -1,10 +1,10 @@
 import type { Executor } from '../exec/executor.ts';
 
-/**
- * The executor `executor` with at most `size` tool runs at a time (the others wait their turn, in
- * order): deep verification's bounded pool of psql sessions, shared by every database it reads.
- */
-export function sessionPool(executor: Executor, size: number): Executor {
+/** Runs `fn` when one of its slots is free: the others wait their turn, in order. */
+export type Limiter = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** At most `size` calls at a time. */
+export function limiter(size: number): Limiter {
   let running = 0;
   const waiting: (() => void)[] = [];
   const acquire = async () => {
@@ -20,17 +20,26 @@ export function sessionPool(executor: Executor, size: number): Executor {
     if (next) next();
     else running--;
   };
+  return async (fn) => {
+    await acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  };
+}
+
+/**
+ * The executor `executor` with at most `size` tool runs at a time (the others wait their turn, in
+ * order): deep verification's bounded pool of psql sessions, shared by every database it reads, and
+ * (with `limit`) by its sessions of its own (deep-read.ts's direct reads).
+ */
+export function sessionPool(executor: Executor, size: number, limit: Limiter = limiter(size)): Executor {
   return {
     where: executor.where,
     readsHostPaths: executor.readsHostPaths,
     toolVersion: (tool) => executor.toolVersion(tool),
-    async run(tool, args, options) {
-      await acquire();
-      try {
-        return await executor.run(tool, args, options);
-      } finally {
-        release();
-      }
-    },
+    run: (tool, args, options) => limit(() => executor.run(tool, args, options)),
   };
 }
