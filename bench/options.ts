@@ -37,7 +37,8 @@ bin/pg-restore-drill.mjs and npm run drill, --target local). Prints the medians 
 Options:
   --sizes LIST          canary (a few KB) or MB of uncompressed SQL, comma-separated
                         (default: ${DEFAULT_SIZES_MB.map(sizeToken).join(',')})
-  --runs N              runs of each measurement (default: 2 for 1000 MB and more, 5 below)
+  --runs N              runs of each measurement (default: 2 for 1000 MB and more, 5 below,
+                        9 for the pg_restore rows)
   --archive-size MB     size whose database is also dumped with pg_dump -Fc for the pg_restore rows;
                         must be one of --sizes, or none (default: ${DEFAULT_ARCHIVE_SIZE_MB} when in --sizes, else none)
   --keep-files DIR      keep the generated backups in DIR and reuse them on the next run (not in the repo)
@@ -136,4 +137,14 @@ export function sizeLabel(sizeMb: number): string {
  */
 export function runsFor(options: BenchOptions, sizeMb: number): number {
   return options.runs ?? (sizeMb >= 1000 ? 2 : 5);
+}
+
+/**
+ * Runs of each pg_restore row: `--runs`, else 9. A restore of the 100 MB archive takes some 2.5 s and
+ * its runs spread from 2.1 to 3.4 s on the bench machine: medians of 5 put the drill 5 to 13 % above
+ * raw in three runs of the bench, while 8 pairs of the same two commands, alternated, gave 1.004 (-j1)
+ * and 1.007 (-j2) on 2026-12-02. Each pair costs some 7 s.
+ */
+export function archiveRunsFor(options: BenchOptions): number {
+  return options.runs ?? 9;
 }

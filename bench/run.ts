@@ -22,7 +22,15 @@ import {
   rawPgRestoreSeconds,
   rawPsqlSeconds,
 } from './measure.ts';
-import { BenchUsageError, CANARY_SIZE, readBenchOptions, runsFor, sizeLabel, USAGE } from './options.ts';
+import {
+  archiveRunsFor,
+  BenchUsageError,
+  CANARY_SIZE,
+  readBenchOptions,
+  runsFor,
+  sizeLabel,
+  USAGE,
+} from './options.ts';
 import {
   type ArchiveResult,
   formatResults,
@@ -107,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (options.archiveSizeMb !== undefined) {
       const backup = find(backups, options.archiveSizeMb, 'custom');
-      results.archive = await measureArchive(ctx, backup, runsFor(options, options.archiveSizeMb), deep);
+      results.archive = await measureArchive(ctx, backup, archiveRunsFor(options), deep);
     }
 
     const finished = performance.now();
@@ -130,7 +138,16 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Raw and drill alternating (ABAB…), so a drift of the machine hits both sides alike; then --verify deep. */
+/**
+ * Runs `raw` and `drill` once each, raw first in odd runs and drill first in even ones (ABBA…): a drift
+ * of the machine hits both sides alike, and so does whatever a run leaves behind for the next (its
+ * cluster's files being removed, the page cache): with raw always first, the drill always came second.
+ */
+async function pair(run: number, raw: () => Promise<void>, drill: () => Promise<void>): Promise<void> {
+  for (const side of run % 2 === 1 ? [raw, drill] : [drill, raw]) await side();
+}
+
+/** Raw and drill alternating (ABBA…, see pair); then --verify deep. */
 async function measurePlain(
   ctx: MeasureContext,
   backup: BenchBackup,
@@ -147,8 +164,17 @@ async function measurePlain(
     deep: undefined,
   };
   for (let run = 1; run <= runs; run++) {
-    result.baseline.push(await rawPsqlSeconds(ctx, backup));
-    const drill = await drillRun(ctx, backup);
+    let drill: DrillRun | undefined;
+    await pair(
+      run,
+      async () => {
+        result.baseline.push(await rawPsqlSeconds(ctx, backup));
+      },
+      async () => {
+        drill = await drillRun(ctx, backup);
+      },
+    );
+    if (!drill) throw new Error('unreachable: the pair ran no drill');
     result.drill.push(drill);
     log(
       `${label} run ${run}/${runs}: raw ${result.baseline.at(-1)?.toFixed(2)} s, drill restore ${drill.restoreSeconds.toFixed(2)} s, wall ${drill.wallSeconds.toFixed(2)} s, RSS ${drill.peak.ownMb.toFixed(0)} MiB`,
@@ -211,11 +237,19 @@ async function measureArchive(
   };
   for (let run = 1; run <= runs; run++) {
     for (const row of archive.rows) {
-      row.raw.push(await rawPgRestoreSeconds(ctx, backup, row.jobs));
-      const drill = await drillRun(ctx, backup, [...noCanary, '--jobs', String(row.jobs)]);
-      row.drill.push(drill.restoreSeconds);
+      await pair(
+        run,
+        async () => {
+          row.raw.push(await rawPgRestoreSeconds(ctx, backup, row.jobs));
+        },
+        async () => {
+          row.drill.push(
+            (await drillRun(ctx, backup, [...noCanary, '--jobs', String(row.jobs)])).restoreSeconds,
+          );
+        },
+      );
       log(
-        `pg_restore -j${row.jobs} run ${run}/${runs}: raw ${row.raw.at(-1)?.toFixed(2)} s, drill restore ${drill.restoreSeconds.toFixed(2)} s`,
+        `pg_restore -j${row.jobs} run ${run}/${runs}: raw ${row.raw.at(-1)?.toFixed(2)} s, drill restore ${row.drill.at(-1)?.toFixed(2)} s`,
       );
     }
   }
