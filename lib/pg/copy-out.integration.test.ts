@@ -1,4 +1,5 @@
 /** copyOut against a real server, held to what psql prints for the same COPY. */
+import { getEventListeners } from 'node:events';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { psql, startTestCluster, toolOutput } from '../../test/support/cluster.ts';
@@ -119,5 +120,14 @@ describe('copyOut', () => {
         .rows[0]?.n === 0;
     for (let i = 0; i < 100 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 50));
     expect(await gone()).toBe(true);
+  });
+
+  it('leaves no listener on the signal once a COPY has ended', async () => {
+    // A step's signal serves one COPY per table: a listener left behind per COPY would pile up.
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i++)
+      expect(await copyOut(client, 'COPY (SELECT 1) TO STDOUT', () => {}, controller.signal)).toBe(1);
+    await copyOut(client, 'COPY no_such_table TO STDOUT', () => {}, controller.signal).catch(() => {});
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -181,19 +181,21 @@ export async function copyOut(
 ): Promise<number> {
   signal?.throwIfAborted();
   const query = new CopyOutQuery(statement, onRow);
+  // One listener, removed when the COPY ends: a step's signal lives across many COPYs (one per table).
+  let stop = (_reason: unknown): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    stop = reject;
+  });
+  aborted.catch(() => {});
   const onAbort = () => {
     (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    stop(signal?.reason);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // A Submittable: pg queues it like any query and hands it the connection in its turn.
     client.query(query as unknown as pg.QueryConfig);
-    if (!signal) return await query.done;
-    const aborted = new Promise<never>((_, reject) =>
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
-    );
-    aborted.catch(() => {});
-    return await Promise.race([query.done, aborted]);
+    return await (signal ? Promise.race([query.done, aborted]) : query.done);
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
