@@ -6,6 +6,7 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
+import { raceAbort } from '../abort.ts';
 import { describeAction, httpStatusOf, kubeError } from './api-errors.ts';
 import type { Clock } from './clock.ts';
 import { type KubeAction, KubeApiError, KubeTimeoutError } from './errors.ts';
@@ -66,13 +67,8 @@ export async function boundedCall<T>(
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   // The middleware aborts the request itself; the race also ends a call stuck before it sends one.
-  let onAbort: () => void = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
   try {
-    return await Promise.race([call(withSignal(signal)), aborted]);
+    return await raceAbort(call(withSignal(signal)), signal);
   } catch (error) {
     if (timeout.aborted) {
       throw new KubeTimeoutError(
@@ -93,8 +89,6 @@ export async function boundedCall<T>(
       );
     }
     throw kubeError(error, action);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { raceAbort } from '../abort.ts';
 
 /** Sees each row of a `COPY … TO STDOUT` (text format): `bytes[start, end)`, without its newline. */
 export type CopyRowFn = (bytes: Buffer, start: number, end: number) => void;
@@ -181,22 +182,9 @@ export async function copyOut(
 ): Promise<number> {
   signal?.throwIfAborted();
   const query = new CopyOutQuery(statement, onRow);
-  // One listener, removed when the COPY ends: a step's signal lives across many COPYs (one per table).
-  let stop = (_reason: unknown): void => {};
-  const aborted = new Promise<never>((_, reject) => {
-    stop = reject;
-  });
-  aborted.catch(() => {});
-  const onAbort = () => {
-    (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
-    stop(signal?.reason);
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    // A Submittable: pg queues it like any query and hands it the connection in its turn.
-    client.query(query as unknown as pg.QueryConfig);
-    return await (signal ? Promise.race([query.done, aborted]) : query.done);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
+  // A Submittable: pg queues it like any query and hands it the connection in its turn.
+  client.query(query as unknown as pg.QueryConfig);
+  return raceAbort(query.done, signal, () =>
+    (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy(),
+  );
 }
