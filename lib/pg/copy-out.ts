@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { raceAbort } from '../abort.ts';
+import { bufferReleaser } from '../exec/buffer-release.ts';
 
 /** Sees each row of a `COPY … TO STDOUT` (text format): `bytes[start, end)`, without its newline. */
 export type CopyRowFn = (bytes: Buffer, start: number, end: number) => void;
@@ -23,6 +24,13 @@ interface PgConnection {
 }
 
 type DataListener = (chunk: Buffer) => void;
+
+/**
+ * One for every COPY of this thread (the read-back runs several side by side): each socket chunk is a
+ * fresh Buffer, dead once its rows are seen, and freed only by a collection of the young generation;
+ * made at the first COPY, not at import.
+ */
+let releaseSocketChunk: ((bytes: number) => void) | undefined;
 
 /**
  * One `COPY … TO STDOUT` on a node-postgres client, its rows handed over as they arrive, straight from
@@ -73,6 +81,8 @@ export class CopyOutQuery {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    releaseSocketChunk ??= bufferReleaser();
+    releaseSocketChunk(chunk.length);
     let bytes = chunk;
     let at = 0;
     if (this.partsLength > 0 && this.partsLength < HEADER) {
