@@ -7,10 +7,10 @@ import { runInNewContext } from 'node:vm';
  * every 256 KiB gunzip writes, a deep read one for every read of its sessions' sockets (copy-out.ts),
  * tens of MB a second, while allocating little on the JS heap: V8 collects the young generation only
  * when that heap fills (with 1 MB semi-spaces, every half second or so of a restore), and only a
- * collection frees the dead Buffers. Measured at 100 MB and 1 GB of SQL, 20–30 MB of them waited at a time, and peak RSS
- * stayed that much higher; a minor GC (under 1 ms) every 2 MiB holds them to a few MB. Peak RSS of a
- * 100 MB `--verify deep` drill, two runs each: 141–145 MiB at 4 MiB, 140–141 at 2, 137–138 at 1; the
- * feed's CPU on 1 GB the same at each within the noise (docs/benchmarks.md, "Memory").
+ * collection frees the dead Buffers. Measured at 100 MB and 1 GB of SQL, 20–30 MB of them waited at a
+ * time, and peak RSS stayed that much higher; a minor GC (under 1 ms) every 2 MiB holds them to a few
+ * MB. Peak RSS of a 100 MB `--verify deep` drill, two runs each: 141–145 MiB at 4 MiB, 140–141 at 2,
+ * 137–138 at 1; the feed's CPU on 1 GB the same at each within the noise (docs/benchmarks.md, "Memory").
  */
 export const RELEASE_EVERY_BYTES = 2 * 1024 * 1024;
 

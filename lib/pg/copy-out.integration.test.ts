@@ -130,10 +130,12 @@ describe('copyOut', () => {
     await copyOut(client, 'COPY no_such_table TO STDOUT', () => {}, controller.signal).catch(() => {});
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
+
   it("frees the socket's chunks as it goes: 64 MiB streamed, its dead Buffers held to a few MiB", async () => {
     // The deep read-back streams every table of a backup through these sockets, allocating little on
-    // the JS heap while each socket read is a fresh off-heap Buffer, freed only by a collection: without
-    // collections of its own the 1 GB drill's read-back held some 30 MiB of them (docs/benchmarks.md).
+    // the JS heap while each socket read is a fresh off-heap Buffer, freed only by a collection:
+    // without collections of its own the 1 GB drill's read-back held some 30 MiB of them
+    // (docs/benchmarks.md).
     const before = process.memoryUsage().arrayBuffers;
     let peak = 0;
     let seen = 0;
