@@ -17,6 +17,7 @@ import {
   TEST_IMAGE,
 } from './support/container-engine.ts';
 import { statOf } from './support/drill-processes.ts';
+import { engineFailingStarts, engineSocket } from './support/engine-fault-proxy.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const available = await containerTestsAvailable();
@@ -58,6 +59,32 @@ describe.skipIf(skip)('--target container', () => {
     expect(report.target?.kind).toBe('container');
     expect(report.counts).toEqual({ passed: 13, failed: 0, skipped: 2 });
     expect(await drillContainers(report.runId)).toEqual([]);
+  });
+
+  it('removes the container it made when the engine fails to start it, and says so', async () => {
+    const upstream = engineSocket();
+    if (!upstream)
+      throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST} is not a unix socket to stand in front of`);
+    const proxy = await engineFailingStarts(upstream, await dir('engine-fault'));
+    try {
+      const reports = await dir('start-fails');
+      const { code, stdout } = await runCli(
+        ['--target', 'container', '--image', TEST_IMAGE, '--report-dir', reports],
+        { DOCKER_HOST: proxy.dockerHost },
+        engine,
+      );
+      expect(proxy.starts()).toBe(1);
+      expect(code, stdout).toBe(2);
+      const report = await readReport(reports);
+      expect(report.verdict).toBe('error');
+      const error = report.errors.join(' ');
+      expect(error).toContain(`Could not start ${TEST_IMAGE} in the container engine: `);
+      expect(error).toContain('injected: the runtime could not start the container');
+      expect(error).toMatch(/the container [0-9a-f]{12} made for it is removed/);
+      expect(await drillContainers(report.runId)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('--target auto picks the container engine when one answers', async () => {

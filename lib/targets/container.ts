@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql';
-import { Wait } from 'testcontainers';
+import { getContainerRuntimeClient, Wait } from 'testcontainers';
 import { TargetError } from '../errors.ts';
 import { CONTAINER_SOCKET_DIR } from '../exec/container.ts';
 import { probeContainerEngine } from '../exec/container-engine.ts';
@@ -132,11 +132,26 @@ async function startContainer(
       ])
       .start();
   } catch (error) {
+    // testcontainers leaves a container that was made but did not start (Ryuk would remove it; podman
+    // runs without Ryuk): the run's label finds it.
+    const left = await removeRunContainers(options.runId).then(
+      (ids) => (ids.length ? ` (the container ${ids.join(', ')} made for it is removed)` : ''),
+      (removal: Error) =>
+        ` (a container made for it may be left: docker rm -f $(docker ps -aq --filter label=${RUN_LABEL}=${options.runId}); removing it failed: ${removal.message})`,
+    );
     throw new TargetError(
-      `Could not start ${options.image} in the container engine: ${(error as Error).message}. If the image cannot be pulled here, pass --image with one the engine has (or a mirror such as registry.example.com/library/postgres:18), or use --target local.`,
+      `Could not start ${options.image} in the container engine: ${(error as Error).message}${left}. If the image cannot be pulled here, pass --image with one the engine has (or a mirror such as registry.example.com/library/postgres:18), or use --target local.`,
       { cause: error },
     );
   }
+}
+
+/** Removes every container, running or not, labelled with this run's id; returns their short ids. */
+async function removeRunContainers(runId: string): Promise<string[]> {
+  const docker = (await getContainerRuntimeClient()).container.dockerode;
+  const left = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } });
+  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+  return left.map((c) => c.Id.slice(0, 12));
 }
 
 /** The handle of a running container, and how to stop or keep it. */
