@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
+import { removeRunContainers } from '../lib/targets/container.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, slowDump, startTestCluster, writeBackup } from './support/cluster.ts';
 import {
@@ -61,31 +62,56 @@ describe.skipIf(skip)('--target container', () => {
     expect(await drillContainers(report.runId)).toEqual([]);
   });
 
-  it('removes the container it made when the engine fails to start it, and says so', async () => {
+  /**
+   * A self-contained drill through an engine proxy that fails the container's start (the real engine
+   * makes it): the CLI's exit, its report's error, and the containers with its run's label after it.
+   */
+  async function drillWithFailingStart(
+    name: string,
+    options: { silentAfterStart?: boolean } = {},
+  ): Promise<{ code: number | null; stdout: string; runId: string; error: string; left: string[] }> {
     const upstream = engineSocket();
     if (!upstream)
       throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST} is not a unix socket to stand in front of`);
-    const proxy = await engineFailingStarts(upstream, await dir('engine-fault'));
+    const proxy = await engineFailingStarts(upstream, await dir(`${name}-engine`), options);
+    const reports = await dir(name);
     try {
-      const reports = await dir('start-fails');
       const { code, stdout } = await runCli(
         ['--target', 'container', '--image', TEST_IMAGE, '--report-dir', reports],
         { DOCKER_HOST: proxy.dockerHost },
         engine,
       );
       expect(proxy.starts()).toBe(1);
-      expect(code, stdout).toBe(2);
       const report = await readReport(reports);
       expect(report.verdict).toBe('error');
-      const error = report.errors.join(' ');
-      expect(error).toContain(`Could not start ${TEST_IMAGE} in the container engine: `);
-      expect(error).toContain('injected: the runtime could not start the container');
-      expect(error).toMatch(/the container [0-9a-f]{12} made for it is removed/);
-      expect(await drillContainers(report.runId)).toEqual([]);
+      const left = await drillContainers(report.runId);
+      // Whatever the drill left, the test does not leave.
+      await removeRunContainers(report.runId);
+      return { code, stdout, runId: report.runId, error: report.errors.join(' '), left };
     } finally {
       await proxy.close();
     }
+  }
+
+  it('removes the container it made when the engine fails to start it, and says so', async () => {
+    const { code, stdout, error, left } = await drillWithFailingStart('start-fails');
+    expect(code, stdout).toBe(2);
+    expect(error).toContain(`Could not start ${TEST_IMAGE} in the container engine: `);
+    expect(error).toContain('injected: the runtime could not start the container');
+    expect(error).toMatch(/the container [0-9a-f]{12} made for it is removed/);
+    expect(left).toEqual([]);
   });
+
+  it('when the engine then stops answering, gives up on the removal after 10 s and names the command', async () => {
+    const { code, stdout, runId, error, left } = await drillWithFailingStart('start-fails-silent', {
+      silentAfterStart: true,
+    });
+    expect(code, stdout).toBe(2);
+    expect(error).toContain('removing it failed: no answer within 10 s');
+    expect(error).toContain(`docker rm -f $(docker ps -aq --filter label=pg-restore-drill.run=${runId})`);
+    // Left, as the error says: the real engine still has it (the test removes it).
+    expect(left).toHaveLength(1);
+  }, 60_000);
 
   it('--target auto picks the container engine when one answers', async () => {
     const reports = await dir('auto');

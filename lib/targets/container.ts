@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql';
 import { getContainerRuntimeClient, Wait } from 'testcontainers';
+import { raceAbort } from '../abort.ts';
 import { TargetError } from '../errors.ts';
 import { CONTAINER_SOCKET_DIR } from '../exec/container.ts';
 import { probeContainerEngine } from '../exec/container-engine.ts';
@@ -15,6 +16,8 @@ import type { StartedTarget, Target } from './target.ts';
 export const RUN_LABEL = 'pg-restore-drill.run';
 
 const SUPERUSER = 'postgres';
+/** How long the removal of a container that did not start may take. */
+const REMOVE_TIMEOUT_MS = 10_000;
 
 /** `--target container`: the production major in a container, the client tools run inside it. */
 export const containerTarget: Target = {
@@ -133,11 +136,15 @@ async function startContainer(
       .start();
   } catch (error) {
     // testcontainers leaves a container that was made but did not start (Ryuk would remove it; podman
-    // runs without Ryuk): the run's label finds it.
-    const left = await removeRunContainers(options.runId).then(
+    // runs without Ryuk): the run's label finds it. Bounded: an engine that failed the start may not
+    // answer at all.
+    const left = await raceAbort(
+      removeRunContainers(options.runId),
+      AbortSignal.timeout(REMOVE_TIMEOUT_MS),
+    ).then(
       (ids) => (ids.length ? ` (the container ${ids.join(', ')} made for it is removed)` : ''),
       (removal: Error) =>
-        ` (a container made for it may be left: docker rm -f $(docker ps -aq --filter label=${RUN_LABEL}=${options.runId}); removing it failed: ${removal.message})`,
+        ` (a container made for it may be left: docker rm -f $(docker ps -aq --filter label=${RUN_LABEL}=${options.runId}); removing it failed: ${removal.name === 'TimeoutError' ? `no answer within ${REMOVE_TIMEOUT_MS / 1000} s` : removal.message})`,
     );
     throw new TargetError(
       `Could not start ${options.image} in the container engine: ${(error as Error).message}${left}. If the image cannot be pulled here, pass --image with one the engine has (or a mirror such as registry.example.com/library/postgres:18), or use --target local.`,
@@ -147,7 +154,7 @@ async function startContainer(
 }
 
 /** Removes every container, running or not, labelled with this run's id; returns their short ids. */
-async function removeRunContainers(runId: string): Promise<string[]> {
+export async function removeRunContainers(runId: string): Promise<string[]> {
   const docker = (await getContainerRuntimeClient()).container.dockerode;
   const left = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } });
   await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));

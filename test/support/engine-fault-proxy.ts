@@ -9,14 +9,17 @@ export function engineSocket(dockerHost = process.env.DOCKER_HOST): string | und
 /**
  * A unix socket in `dir` in front of the real engine's API socket: every request is passed through,
  * except that starting a container (`POST /…/containers/ID/start`) is answered 500, as an engine whose
- * runtime fails does. The container is made, really, and never runs.
+ * runtime fails does. The container is made, really, and never runs. With `silentAfterStart`, every
+ * request after the failed start is accepted and never answered.
  */
 export async function engineFailingStarts(
   upstream: string,
   dir: string,
+  options: { silentAfterStart?: boolean } = {},
 ): Promise<{ dockerHost: string; starts: () => number; close: () => Promise<void> }> {
   let starts = 0;
   const server = createServer((req, res) => {
+    if (starts > 0 && options.silentAfterStart) return;
     if (req.method === 'POST' && /\/containers\/[^/]+\/start(\?|$)/.test(req.url ?? '')) {
       starts++;
       req.resume();
