@@ -18,7 +18,7 @@ import {
   TEST_IMAGE,
 } from './support/container-engine.ts';
 import { statOf } from './support/drill-processes.ts';
-import { engineFailingStarts, engineSocket } from './support/engine-fault-proxy.ts';
+import { type FaultRule, startFaultProxy } from './support/fault-proxy.ts';
 import { readReport, runCli, startCli } from './support/run-cli.ts';
 
 const available = await containerTestsAvailable();
@@ -63,17 +63,32 @@ describe.skipIf(skip)('--target container', () => {
   });
 
   /**
-   * A self-contained drill through an engine proxy that fails the container's start (the real engine
-   * makes it): the CLI's exit, its report's error, and the containers with its run's label after it.
+   * A self-contained drill through a proxy in front of the real engine that fails the container's start
+   * (`POST …/containers/ID/start` answered 500, as an engine whose runtime fails does: the engine makes
+   * the container, really, and it never runs); with `silentAfterStart`, every request after that start
+   * is read and never answered. Returns the CLI's exit, its report's error, and the containers with its
+   * run's label after it.
    */
   async function drillWithFailingStart(
     name: string,
     options: { silentAfterStart?: boolean } = {},
   ): Promise<{ code: number | null; stdout: string; runId: string; error: string; left: string[] }> {
-    const upstream = engineSocket();
-    if (!upstream)
-      throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST} is not a unix socket to stand in front of`);
-    const proxy = await engineFailingStarts(upstream, await dir(`${name}-engine`), options);
+    const upstream = process.env.DOCKER_HOST;
+    if (!upstream?.startsWith('unix://'))
+      throw new Error(`DOCKER_HOST=${upstream} is not a unix socket to stand in front of`);
+    let starts = 0;
+    const rule: FaultRule = ({ method, path }) => {
+      if (starts > 0 && options.silentAfterStart) return { kind: 'hang' };
+      if (method !== 'POST' || !/\/containers\/[^/]+\/start(\?|$)/.test(path)) return undefined;
+      starts++;
+      return {
+        kind: 'answer',
+        status: 500,
+        contentType: 'application/json',
+        body: JSON.stringify({ message: 'injected: the runtime could not start the container' }),
+      };
+    };
+    const proxy = await startFaultProxy(upstream, { rule });
     const reports = await dir(name);
     try {
       const { code, stdout } = await runCli(
@@ -81,7 +96,7 @@ describe.skipIf(skip)('--target container', () => {
         { DOCKER_HOST: proxy.dockerHost },
         engine,
       );
-      expect(proxy.starts()).toBe(1);
+      expect(starts).toBe(1);
       const report = await readReport(reports);
       expect(report.verdict).toBe('error');
       const left = await drillContainers(report.runId);

@@ -153,12 +153,32 @@ async function startContainer(
   }
 }
 
+/** A container of the drill's, as the engine lists it. */
+export interface RunContainer {
+  /** The short (12-digit) id, as docker ps shows it. */
+  id: string;
+  image: string;
+  /** created, running, exited, …: the engine's word. */
+  state: string;
+}
+
+/**
+ * The containers, running or not, labelled with this run's id; with none given, those of every drill
+ * run (any value of the label).
+ */
+export async function runContainers(runId?: string): Promise<RunContainer[]> {
+  const docker = (await getContainerRuntimeClient()).container.dockerode;
+  const label = runId === undefined ? RUN_LABEL : `${RUN_LABEL}=${runId}`;
+  const listed = await docker.listContainers({ all: true, filters: { label: [label] } });
+  return listed.map((c) => ({ id: c.Id.slice(0, 12), image: c.Image, state: c.State }));
+}
+
 /** Removes every container, running or not, labelled with this run's id; returns their short ids. */
 export async function removeRunContainers(runId: string): Promise<string[]> {
   const docker = (await getContainerRuntimeClient()).container.dockerode;
-  const left = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
-  return left.map((c) => c.Id.slice(0, 12));
+  const left = await runContainers(runId);
+  await Promise.all(left.map((c) => docker.getContainer(c.id).remove({ force: true, v: true })));
+  return left.map((c) => c.id);
 }
 
 /** The handle of a running container, and how to stop or keep it. */

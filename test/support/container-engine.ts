@@ -1,6 +1,6 @@
 import { readlink } from 'node:fs/promises';
 import { probeContainerEngine } from '../../lib/exec/container-engine.ts';
-import { RUN_LABEL } from '../../lib/targets/container.ts';
+import { RUN_LABEL, runContainers } from '../../lib/targets/container.ts';
 
 import { isRestorePsql } from './drill-processes.ts';
 import { listProcesses } from './live-server.ts';
@@ -41,13 +41,7 @@ export async function containerTestsAvailable(
  * report's), only that run's: test files that start drills side by side must not see each other's.
  */
 export async function drillContainers(runId?: string): Promise<string[]> {
-  const engine = await probeContainerEngine(process.env);
-  if (!engine.ok) throw new Error(engine.reason);
-  const list = await engine.client.container.dockerode.listContainers({
-    all: true,
-    filters: { label: [runId ? `${RUN_LABEL}=${runId}` : RUN_LABEL] },
-  });
-  return list.map((c) => `${c.Id.slice(0, 12)} ${c.Image} ${c.State}`);
+  return (await runContainers(runId)).map((c) => `${c.id} ${c.image} ${c.state}`);
 }
 
 /**
