@@ -19,10 +19,10 @@ describe('the self-contained drill with the initdb cache', () => {
   });
   afterAll(() => rm(scratch, { recursive: true, force: true }));
 
-  const drill = async (name: string, args: string[], env: NodeJS.ProcessEnv) => {
+  const drill = async (name: string, args: string[], env: NodeJS.ProcessEnv, temp = scratch) => {
     const reports = join(scratch, `${name}-report`);
     const result = await runCli(
-      ['--target', 'local', '--temp-dir', scratch, '--report-dir', reports, '--progress', 'off', ...args],
+      ['--target', 'local', '--temp-dir', temp, '--report-dir', reports, '--progress', 'off', ...args],
       env,
     );
     return { ...result, report: await readReport(reports) };
@@ -88,6 +88,71 @@ describe('the self-contained drill with the initdb cache', () => {
       ),
     ).rejects.toThrow(/password authentication failed for user "postgres"/);
     await run('sh', ['-c', (remove as RegExpExecArray)[1] as string]);
+  });
+
+  /** A tmpfs mounted at `scratch/name` for `work`, then unmounted: a file system of its own. */
+  async function onTmpfs<T>(name: string, size: string, work: (dir: string) => Promise<T>): Promise<T> {
+    const dir = join(scratch, name);
+    await mkdir(dir);
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
+    try {
+      return await work(dir);
+    } finally {
+      await run('umount', [dir]);
+    }
+  }
+
+  it('a first run on another file system than the cache fills the template beside the run, and the next run copies it', async () => {
+    // As a self-contained drill's cluster in /dev/shm and the cache on disk: the server starts on
+    // initdb's own directory, the template is filled from a copy of it while the run goes on.
+    const xdg = join(scratch, 'xdg-beside');
+    const env = { XDG_CACHE_HOME: xdg };
+    const path = (name: string) => join(xdg, 'pg-restore-drill', 'initdb', name);
+    await onTmpfs('temp-beside', '256m', async (temp) => {
+      const first = await drill('beside-first', [], env, temp);
+      expect({ code: first.code, verdict: first.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+      const [template] = await readdir(join(xdg, 'pg-restore-drill', 'initdb'));
+      expect(cacheLine(first.stderr)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^initdb cache: no template yet for these binaries; initdb took [\\d.]+ s; kept as the template ${path(template as string)} for the next runs \\([\\d.]+ s, filled beside the run\\)$`,
+          ),
+        ),
+      ]);
+      // The template alone, whole (its manifest written last); nothing of the run left on its file system.
+      expect(await readdir(join(xdg, 'pg-restore-drill', 'initdb'))).toEqual([template]);
+      expect(await readdir(path(template as string))).toEqual(['data', 'template.json']);
+      expect((await readdir(temp)).filter((e) => e !== 'lost+found')).toEqual([]);
+
+      const next = await drill('beside-next', [], env, temp);
+      expect({ code: next.code, verdict: next.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+      expect(cacheLine(next.stderr)).toEqual([
+        expect.stringMatching(
+          new RegExp(`^initdb cache: data directory copied from ${path(template as string)} in [\\d.]+ s$`),
+        ),
+      ]);
+      expect((await readdir(temp)).filter((e) => e !== 'lost+found')).toEqual([]);
+    });
+  });
+
+  it("a template that cannot be filled beside the run (the cache's disk full) leaves no half behind, in one line", async () => {
+    const temp = join(scratch, 'temp-full');
+    await mkdir(temp);
+    await chmod(temp, 0o755);
+    await onTmpfs('xdg-full', '1m', async (xdg) => {
+      const cache = join(xdg, 'pg-restore-drill', 'initdb');
+      const r = await drill('full', [], { XDG_CACHE_HOME: xdg }, temp);
+      expect({ code: r.code, verdict: r.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
+      expect(cacheLine(r.stderr)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^initdb cache: no template yet for these binaries; initdb took [\\d.]+ s; the cache ${cache} cannot be written \\(cp: .*No space left on device\\): running without it; --initdb-cache DIR\\|off$`,
+          ),
+        ),
+      ]);
+      expect(await readdir(cache)).toEqual([]);
+      expect(await readdir(temp)).toEqual([]);
+    });
   });
 
   it('a template of other binaries no run used for 30 days is removed by the next run, in one line', async () => {

@@ -184,13 +184,15 @@ export type FillResult =
  * Publishes a copy of the freshly made, never started `dataDir` as the template of `key`: copied into
  * `<key>.tmp-<random>` with its manifest, then renamed to `<key>` (atomic). A filler that loses the race
  * to another removes its copy. `replace` first moves an unusable template of this key out of the way.
- * Throws when the cache directory cannot be made or written (the caller runs on without the cache).
+ * Throws when the cache directory cannot be made or written (the caller runs on without the cache), or
+ * when `signal` stops the copy (its half is removed).
  */
 export async function fillTemplate(
   cacheDir: string,
   key: TemplateKey,
   dataDir: string,
   replace: boolean,
+  signal?: AbortSignal,
 ): Promise<FillResult> {
   const template = join(cacheDir, key.name);
   await makeDirs(cacheDir);
@@ -198,7 +200,7 @@ export async function fillTemplate(
   const tmp = join(cacheDir, `${key.name}.tmp-${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(tmp, { mode: 0o700 });
-    await run('cp', ['-a', '--', dataDir, join(tmp, 'data')]);
+    await run('cp', ['-a', '--', dataDir, join(tmp, 'data')], { signal });
     const counted = census(join(tmp, 'data'));
     const manifest = { facts: key.facts, census: counted, filledAt: new Date().toISOString() };
     await writeFile(join(tmp, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });

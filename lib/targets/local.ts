@@ -119,7 +119,7 @@ async function startOnce(
   const dir = await mkdtemp(join(options.tempRoot, 'pg-restore-drill-'));
   const removeDir = () => rm(dir, { recursive: true, force: true });
   const env = { PATH: options.baseEnv.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
-  let spare: PreparedDataDir['spare'];
+  let beside: PreparedDataDir['beside'];
   try {
     const password = randomBytes(18).toString('base64url');
     const verifier = scramVerifier(password);
@@ -134,8 +134,9 @@ async function startOnce(
       ...(options.waiting ? { waiting: options.waiting } : {}),
     };
     const prepared = await prepareDataDir(launch, options.initdbCache, options.log);
-    // The next run's spare is made while this one drills; whoever stops the server waits for it.
-    spare = prepared.spare;
+    // The next run's spare is made (or the template filled) while this one drills; whoever stops the
+    // server waits for it.
+    beside = prepared.beside;
     const secret = { password, verifier: await verifier };
     const started = await launchServer(launch, secret, prepared.origin, options.log, removeDir).catch(
       (error: unknown) => {
@@ -145,18 +146,18 @@ async function startOnce(
       },
     );
     if ('failedCopy' in started) {
-      await spare?.settle();
+      await beside?.settle();
       await removeDir();
       return started;
     }
-    const settle = async () => spare?.settle();
+    const settle = async () => beside?.settle();
     return {
       ...started,
       stop: () => Promise.all([started.stop(), settle()]).then(() => {}),
       keep: async () => (await Promise.all([started.keep(), settle()]))[0],
     };
   } catch (error) {
-    await spare?.settle();
+    await beside?.settle();
     await removeDir();
     throw error;
   }
