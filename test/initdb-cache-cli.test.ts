@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readReport, runCli } from './support/run-cli.ts';
+import { onTmpfs } from './support/tmpfs.ts';
 
 const run = promisify(execFile);
 
@@ -90,25 +91,13 @@ describe('the self-contained drill with the initdb cache', () => {
     await run('sh', ['-c', (remove as RegExpExecArray)[1] as string]);
   });
 
-  /** A tmpfs mounted at `scratch/name` for `work`, then unmounted: a file system of its own. */
-  async function onTmpfs<T>(name: string, size: string, work: (dir: string) => Promise<T>): Promise<T> {
-    const dir = join(scratch, name);
-    await mkdir(dir);
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
-    try {
-      return await work(dir);
-    } finally {
-      await run('umount', [dir]);
-    }
-  }
-
   it('a first run on another file system than the cache fills the template beside the run, and the next run copies it', async () => {
     // As a self-contained drill's cluster in /dev/shm and the cache on disk: the server starts on
     // initdb's own directory, the template is filled from a copy of it while the run goes on.
     const xdg = join(scratch, 'xdg-beside');
     const env = { XDG_CACHE_HOME: xdg };
     const path = (name: string) => join(xdg, 'pg-restore-drill', 'initdb', name);
-    await onTmpfs('temp-beside', '256m', async (temp) => {
+    await onTmpfs(join(scratch, 'temp-beside'), 'size=256m,mode=0755', async (temp) => {
       const first = await drill('beside-first', [], env, temp);
       expect({ code: first.code, verdict: first.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
       const [template] = await readdir(join(xdg, 'pg-restore-drill', 'initdb'));
@@ -139,7 +128,7 @@ describe('the self-contained drill with the initdb cache', () => {
     const temp = join(scratch, 'temp-full');
     await mkdir(temp);
     await chmod(temp, 0o755);
-    await onTmpfs('xdg-full', '1m', async (xdg) => {
+    await onTmpfs(join(scratch, 'xdg-full'), 'size=1m,mode=0755', async (xdg) => {
       const cache = join(xdg, 'pg-restore-drill', 'initdb');
       const r = await drill('full', [], { XDG_CACHE_HOME: xdg }, temp);
       expect({ code: r.code, verdict: r.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
@@ -190,14 +179,9 @@ describe('the self-contained drill with the initdb cache', () => {
   it('an unwritable cache directory, or none at all, falls back to initdb with one log line, and the drill passes', async () => {
     // A read-only file system where the cache would be, as a pod's read-only root is (EROFS even for root).
     const locked = join(scratch, 'read-only');
-    await mkdir(locked);
-    await run('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m,mode=0755', 'tmpfs', locked]);
-    let r: Awaited<ReturnType<typeof drill>>;
-    try {
-      r = await drill('locked', [], { HOME: locked, XDG_CACHE_HOME: '' });
-    } finally {
-      await run('umount', [locked]);
-    }
+    const r = await onTmpfs(locked, 'ro,size=1m,mode=0755', () =>
+      drill('locked', [], { HOME: locked, XDG_CACHE_HOME: '' }),
+    );
     const cache = join(locked, '.cache', 'pg-restore-drill', 'initdb');
     expect({ code: r.code, verdict: r.report.verdict }).toEqual({ code: 0, verdict: 'passed' });
     expect(cacheLine(r.stderr)).toEqual([

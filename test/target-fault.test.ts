@@ -21,6 +21,7 @@ import { startLocalTarget } from '../lib/targets/local.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
 import { dumpAll, dumpArchive, psql, startTestCluster, writeBackup } from './support/cluster.ts';
 import { latestReportFile, readReport, runCli, startCli } from './support/run-cli.ts';
+import { onTmpfs } from './support/tmpfs.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -79,23 +80,11 @@ afterAll(async () => {
 
 const restoreStep = (report: DrillReport) => report.checks.find((c) => c.id === 'restore-completed');
 
-/** A directory with a tmpfs of `size` mounted on it (mode 0777), unmounted after `fn`. */
-async function onTmpfs<T>(name: string, size: string, fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = join(scratch, name);
-  await mkdir(dir);
-  await execFileAsync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0777`, 'tmpfs', dir]);
-  try {
-    return await fn(dir);
-  } finally {
-    await execFileAsync('umount', ['-l', dir]);
-  }
-}
-
 describe("a target whose disk fills mid-restore: the verdict is error, the disk named, never the backup's", () => {
   for (const jobs of [1, 2]) {
     it(`a pg_dump archive through pg_restore --jobs ${jobs} into a 64 MiB --temp-dir`, async () => {
       const reports = join(scratch, `reports-${jobs}`);
-      const run = await onTmpfs(`temp-${jobs}`, '64m', (temp) =>
+      const run = await onTmpfs(join(scratch, `temp-${jobs}`), 'size=64m,mode=0777', (temp) =>
         runCli([
           '--target',
           'local',
@@ -169,7 +158,7 @@ describe("a target whose disk fills mid-restore: the verdict is error, the disk 
         path: process.env.PATH ?? '',
         versionRoots: DEFAULT_SEARCH_ROOTS,
       });
-      await onTmpfs(`live-${c.leaveKiB}`, '80m', async (root) => {
+      await onTmpfs(join(scratch, `live-${c.leaveKiB}`), 'size=80m,mode=0777', async (root) => {
         const live = await startLocalTarget({
           binDir,
           tempRoot: root,
@@ -263,7 +252,7 @@ describe('the table drill into a local target whose disk fills', () => {
     await mkdir(backups);
     await writeBackup(backups, '2026-11-21-030000', await dumpAll(source.handle));
     const reports = join(scratch, 'reports-table');
-    const run = await onTmpfs('temp-table', '64m', (temp) =>
+    const run = await onTmpfs(join(scratch, 'temp-table'), 'size=64m,mode=0777', (temp) =>
       runCli([
         ...['--target', 'local', '--table', 'shop.public.pad', '--backups', backups],
         ...['--temp-dir', temp, '--report-dir', reports],
