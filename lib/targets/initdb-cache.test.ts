@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultInitdbCacheDir, templateKey } from './initdb-cache.ts';
+import { defaultInitdbCacheDir, sameFileSystem, templateKey } from './initdb-cache.ts';
 
 describe('initdb cache key and place', () => {
   let bin = '';
@@ -44,5 +44,19 @@ describe('initdb cache key and place', () => {
     expect(defaultInitdbCacheDir({ HOME: '/home/u' })).toBe('/home/u/.cache/pg-restore-drill/initdb');
     expect(defaultInitdbCacheDir({ HOME: '' })).toBeUndefined();
     expect(defaultInitdbCacheDir({})).toBeUndefined();
+  });
+});
+
+describe('whether the cache and a run share a file system', () => {
+  it('tells one file system from another, judging a path not made yet by its nearest existing ancestor', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'drill-fs-'));
+    try {
+      expect(await sameFileSystem(dir, join(dir, 'not', 'made', 'yet'))).toBe(true);
+      // procfs is a file system of its own on every Linux machine.
+      expect(await sameFileSystem(dir, '/proc/self')).toBe(false);
+      expect(await sameFileSystem(join(dir, 'cache'), '/proc')).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -261,3 +261,21 @@ export function errorText(error: unknown): string {
   const err = error as NodeJS.ErrnoException & { stderr?: string };
   return (err.stderr?.trim() || err.message).split('\n')[0] ?? String(error);
 }
+
+/**
+ * Whether two paths are on one file system (so that a rename moves a directory from one to the other),
+ * each judged by its nearest existing ancestor when it is not made yet; undefined when either cannot be
+ * told. Each caller says what unknown means for it.
+ */
+export async function sameFileSystem(a: string, b: string): Promise<boolean | undefined> {
+  const [one, other] = await Promise.all([deviceOf(a), deviceOf(b)]);
+  return one === undefined || other === undefined ? undefined : one === other;
+}
+
+async function deviceOf(path: string): Promise<number | undefined> {
+  for (let at = path; ; at = dirname(at)) {
+    const info = await stat(at).catch(() => undefined);
+    if (info) return info.dev;
+    if (dirname(at) === at) return undefined;
+  }
+}

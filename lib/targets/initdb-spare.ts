@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import {
   type Census,
   censusMismatch,
   removeStale,
+  sameFileSystem,
   type TemplateFound,
   type TemplateKey,
 } from './initdb-cache.ts';
@@ -76,8 +77,9 @@ export async function makeSpare(
     await removeStale(cacheDir, key.name);
     const entries = await readdir(cacheDir);
     if (entries.some((e) => e.startsWith(`${key.name}${SPARE}`))) return;
-    const [cache, temp] = await Promise.all([stat(cacheDir), stat(dirname(runDir))]);
-    if (cache.dev !== temp.dev) return;
+    // Unknown counts as another: a spare the next run could not rename into its own directory would
+    // stay in the cache for good, and keep any other from being made.
+    if ((await sameFileSystem(cacheDir, dirname(runDir))) !== true) return;
     await idleCopy(join(found.template, 'data'), tmp, signal);
     await rename(tmp, join(cacheDir, `${key.name}${SPARE}${randomBytes(6).toString('hex')}`));
   } catch {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { TargetError } from '../errors.ts';
@@ -10,6 +10,7 @@ import {
   errorText,
   fillTemplate,
   readTemplate,
+  sameFileSystem,
   type TemplateFound,
   type TemplateKey,
   type TemplateLookup,
@@ -182,7 +183,8 @@ async function initdbAndFill(
   const took = await initCluster(launch);
   const data = join(launch.dir, 'data');
   const said = (filled: string) => log.info(`initdb cache: ${why}; initdb took ${took} s; ${filled}`);
-  if (!(await onOtherDevice(cache, launch.dir))) {
+  // Unknown counts as the same file system: the template is then filled as the run starts.
+  if ((await sameFileSystem(cache, launch.dir)) !== false) {
     said(await fill(cache, key, data, replace));
     return { origin: 'data from initdb' };
   }
@@ -236,23 +238,6 @@ async function fill(
   return result.filled
     ? `kept as the template ${result.template} for the next runs (${how})`
     : `${result.template}: ${result.reason}`;
-}
-
-/**
- * Whether the cache lives on another file system than `dir` (its nearest existing ancestor, when the
- * cache is not made yet). Unknown counts as the same: the template is then filled as the run starts.
- */
-async function onOtherDevice(cache: string, dir: string): Promise<boolean> {
-  const [ours, theirs] = await Promise.all([deviceOf(dir), deviceOf(cache)]);
-  return ours !== undefined && theirs !== undefined && ours !== theirs;
-}
-
-async function deviceOf(path: string): Promise<number | undefined> {
-  for (let at = path; ; at = dirname(at)) {
-    const info = await stat(at).catch(() => undefined);
-    if (info) return info.dev;
-    if (dirname(at) === at) return undefined;
-  }
 }
 
 function since(started: number): string {
