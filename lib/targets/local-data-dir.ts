@@ -130,8 +130,9 @@ async function fromCache(
 }
 
 /**
- * Beside the run, and waited for at its end (abandoned when it stops first): the template marked used,
- * the next run's spare made, then the templates no run used for PRUNE_UNUSED_DAYS removed, in one line.
+ * Beside the run, and waited for at its end (the spare's copy abandoned when it stops first): the
+ * template marked used, the templates no run used for PRUNE_UNUSED_DAYS removed (in one line), then
+ * the next run's spare made.
  */
 function housekeeping(
   cache: string,
@@ -144,13 +145,15 @@ function housekeeping(
   const now = new Date();
   const made = (async () => {
     await touchTemplate(found.template, now);
-    await makeSpare(cache, key, found, runDir, abandon.signal);
-    if (abandon.signal.aborted) return;
+    // Pruning first: a few renames and removals, and only when a template has gone unused for a
+    // month. Behind the spare's copy (0.5-0.8 s of ~1000 files on a slow disk), a short run stopped
+    // before it and never pruned at all.
     const pruned = await pruneTemplates(cache, key.name, now);
     if (pruned.length)
       log.info(
         `initdb cache: removed ${pruned.length} template(s) no run used for ${PRUNE_UNUSED_DAYS} days: ${pruned.join(', ')}`,
       );
+    await makeSpare(cache, key, found, runDir, abandon.signal);
   })();
   return {
     settle: () => {
