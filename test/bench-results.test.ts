@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { DrillRun } from '../bench/measure.ts';
 import { BenchUsageError, readBenchOptions } from '../bench/options.ts';
 import type { PeakRss } from '../bench/peak-rss.ts';
-import { type PlainResult, type Results, recommendation, targetLines } from '../bench/results.ts';
+import { type PlainResult, pairsSaid, type Results, recommendation, targetLines } from '../bench/results.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 
 function run(
@@ -59,14 +59,14 @@ describe('bench targets', () => {
 
   it('judges the wall time at 1 GB on wall ÷ raw: 32.5 / 30 is within 1.10', () => {
     expect(line(lines, 'drill wall time')).toEqual([
-      'met      1 GB: drill wall time ≤ 1.1 × raw gunzip | psql (1.083: 32.50 s against 30.00 s)',
+      'met      1 GB: drill wall time ≤ 1.1 × raw gunzip | psql (1.083: 32.50 s against 30.00 s; the drill the slower in 2 of 2 pairs, each pair 1.083–1.083)',
     ]);
   });
 
   it('judges the restore on restore ÷ raw at every size from 10 MB: 1.02 met, 1.05 NOT met', () => {
     expect(line(lines, 'drill restore ≤ 1.03')).toEqual([
-      'met      10 MB: drill restore ≤ 1.03 × raw gunzip | psql (1.020)',
-      'NOT met  1 GB: drill restore ≤ 1.03 × raw gunzip | psql (1.050)',
+      'met      10 MB: drill restore ≤ 1.03 × raw gunzip | psql (1.020; the drill the slower in 2 of 2 pairs, each pair 1.020–1.020)',
+      'NOT met  1 GB: drill restore ≤ 1.03 × raw gunzip | psql (1.050; the drill the slower in 2 of 2 pairs, each pair 1.050–1.050)',
     ]);
   });
 
@@ -104,6 +104,30 @@ describe('bench targets', () => {
   it('judges --verify deep on its verify phase ÷ the same run’s restore: 7.5 / 31 is within 0.25', () => {
     expect(line(lines, '--verify deep')).toEqual([
       'met      1 GB: --verify deep ≤ 0.25 × the restore (0.242: verify 7.50 s, restore 31.00 s, same run)',
+    ]);
+  });
+
+  it('says how the alternated pairs behind a ratio went: the drill slower in every pair, or in some', () => {
+    expect(pairsSaid([1, 1, 1], [1.2, 1.1, 1.3])).toBe(
+      'the drill the slower in 3 of 3 pairs, each pair 1.100–1.300',
+    );
+    expect(pairsSaid([1, 2, 1], [0.9, 2.2, 1])).toBe(
+      'the drill the slower in 1 of 3 pairs, each pair 0.900–1.100',
+    );
+    expect(pairsSaid([], [])).toBe('no pairs');
+  });
+
+  it('reads the pg_restore rows pair by pair too', () => {
+    const archive = targetLines({
+      ...results,
+      archive: {
+        sizeMb: 100,
+        fileBytes: 3e7,
+        rows: [{ jobs: 1, raw: [2.5, 2.6, 2.4], drill: [2.4, 2.9, 2.5] }],
+      },
+    });
+    expect(line(archive, 'pg_restore -j1')).toEqual([
+      'met      -j1: drill restore ≤ 1.03 × raw pg_restore -j1 (1.000; the drill the slower in 2 of 3 pairs, each pair 0.960–1.115)',
     ]);
   });
 
