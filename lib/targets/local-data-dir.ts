@@ -130,9 +130,9 @@ async function fromCache(
 }
 
 /**
- * Beside the run, and waited for at its end (the spare's copy abandoned when it stops first): the
- * template marked used, the templates no run used for PRUNE_UNUSED_DAYS removed (in one line), then
- * the next run's spare made.
+ * Beside the run, and waited for at its end: the template marked used, the templates no run used for
+ * PRUNE_UNUSED_DAYS removed (in one line; a stop waits for that), then the next run's spare made (its
+ * copy abandoned when the run stops first).
  */
 function housekeeping(
   cache: string,
@@ -153,6 +153,7 @@ function housekeeping(
       log.info(
         `initdb cache: removed ${pruned.length} template(s) no run used for ${PRUNE_UNUSED_DAYS} days: ${pruned.join(', ')}`,
       );
+    if (abandon.signal.aborted) return;
     await makeSpare(cache, key, found, runDir, abandon.signal);
   })();
   return {
