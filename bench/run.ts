@@ -102,14 +102,6 @@ async function main(argv: string[]): Promise<number> {
       signal: controller.signal,
       log,
     });
-    // Generating leaves up to gigabytes of writes and removals (the generator's cluster, the backups) for
-    // the kernel to flush: they would fall on the first runs timed, the self-contained drill's, which
-    // have no raw run beside them to share the cost.
-    const flushed = performance.now();
-    execFileSync('sync');
-    log(
-      `pending writes flushed (sync) in ${((performance.now() - flushed) / 1000).toFixed(1)} s before anything is timed`,
-    );
     const generatedAt = performance.now();
     const results: Results = {
       plain: [],
