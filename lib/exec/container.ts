@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SESSION_OPTIONS } from '../pg/databases.ts';
 import type { DockerApi } from './container-engine.ts';
 import type { Executor, PgTool, ToolResult, ToolRun } from './executor.ts';
 import { onAbort, pidStderr, toolVersionVia } from './tool-output.ts';
@@ -52,6 +53,7 @@ async function runInContainer(
       `PGUSER=${user}`,
       'PGDATABASE=postgres',
       'PGAPPNAME=pg-restore-drill',
+      `PGOPTIONS=${SESSION_OPTIONS}`,
     ],
     User: 'postgres',
     AttachStdin: options.stdin !== undefined,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../pg/connection.ts';
-import { TOOL_APPLICATION_NAME } from '../pg/databases.ts';
+import { SESSION_OPTIONS, TOOL_APPLICATION_NAME } from '../pg/databases.ts';
 import { bufferReleaser } from './buffer-release.ts';
 import type { Executor, ToolResult, ToolRun } from './executor.ts';
 import { keepStderr, onAbort, toolVersionVia } from './tool-output.ts';
@@ -27,13 +27,14 @@ export function libpqEnv(connection: Connection, base: NodeJS.ProcessEnv): NodeJ
   env.PGDATABASE = connection.database;
   env.PGAPPNAME = TOOL_APPLICATION_NAME;
   env.PGCONNECT_TIMEOUT = '15';
+  env.PGOPTIONS = SESSION_OPTIONS;
   if (connection.password !== undefined) env.PGPASSWORD = connection.password;
   return env;
 }
 
 /**
  * Runs the client tools from a bin directory on this machine. `libpq` adds libpq settings of the
- * caller's own (`record` makes every session read-only with PGOPTIONS).
+ * caller's own (`record` makes every session read-only with PGOPTIONS, after SESSION_OPTIONS).
  */
 export function hostExecutor(
   binDir: string,

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { KubeConfig, V1Status } from '@kubernetes/client-node';
 import { ConfigError } from '../errors.ts';
 import { PodExecError } from '../k8s/errors.ts';
+import { SESSION_OPTIONS } from '../pg/databases.ts';
 import type { Executor, PgTool, ToolResult, ToolRun } from './executor.ts';
 import { type ExecPlace, feedStdin, openExec, type PodExec, pacedStdout, runQuietly } from './pod-socket.ts';
 import { onAbort, type PidStderr, pidStderr, toolVersionVia } from './tool-output.ts';
@@ -95,6 +96,7 @@ export function podToolCommand(options: PodExecutorOptions, tool: PgTool, args: 
     ['PGDATABASE', options.database ?? 'postgres'],
     ['PGAPPNAME', 'pg-restore-drill'],
     ['PGCONNECT_TIMEOUT', '15'],
+    ['PGOPTIONS', SESSION_OPTIONS],
   ];
   const script = [
     'echo "pid:$$" >&2',

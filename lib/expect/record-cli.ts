@@ -13,6 +13,7 @@ import { hostExecutor } from '../exec/host.ts';
 import type { Logger } from '../log.ts';
 import { findPgBinDir } from '../pg/binaries.ts';
 import { connectionFromUrl, describeConnection } from '../pg/connection.ts';
+import { SESSION_OPTIONS } from '../pg/databases.ts';
 import { parseExpectations } from './expectations.ts';
 import { formatExpectations, RecordError, type RecordedExpectations, type RecordOptions } from './record.ts';
 import { recordFromBackup } from './record-backup.ts';
@@ -127,7 +128,7 @@ async function fromServer(
   deps.log.info(`recording from ${describeConnection(connection)}, read-only`);
   // psql's sessions are read-only too: nothing of the recording can write to the server.
   const executor = hostExecutor(binDir, connection, env, {
-    PGOPTIONS: '-c default_transaction_read_only=on',
+    PGOPTIONS: `${SESSION_OPTIONS} -c default_transaction_read_only=on`,
   });
   try {
     return await recordFromServer(connection, executor, options);

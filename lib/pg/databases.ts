@@ -6,6 +6,17 @@ import type { Connection } from './connection.ts';
 export const PROTECTED_DATABASES = ['postgres', 'template0', 'template1'] as const;
 
 /** A connected client for one database of the target; the caller ends it. */
+/**
+ * The drill's own sessions (its checks, its read-back, the tools it runs) are not held to the timeouts an
+ * operator set for the applications with `ALTER DATABASE|ROLE … SET` or in postgresql.conf: a database
+ * whose `statement_timeout` is 1 s would otherwise fail the read-back of its largest table, and the drill
+ * would blame the backup. Sent at connect (libpq's `options`, PGOPTIONS for the tools), they outrank
+ * those settings; pg_dump and a dump's own header set the same three. transaction_timeout (PostgreSQL 17)
+ * is not among them: an older server refuses a session that names a setting it does not know.
+ */
+export const SESSION_OPTIONS =
+  '-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0';
+
 export async function connect(
   connection: Connection,
   database = connection.database,
@@ -18,6 +29,7 @@ export async function connect(
     password: connection.password,
     database,
     application_name: applicationName,
+    options: SESSION_OPTIONS,
     connectionTimeoutMillis: 15_000,
   });
   // A session can die while idle (the server restarts, is killed): the next query fails and says so.

@@ -186,6 +186,26 @@ describe('targetStoppedCheck', () => {
     expect(targetStoppedCheck(stopped, [gone, ''])).toBeUndefined();
     expect(targetStoppedCheck(stopped, ['shop public.t: table public.t does not exist'])).toBeUndefined();
   });
+
+  it("is a target fault when the target canceled the read-back's statement (57014)", () => {
+    const stopped = 'Verification stopped by the target, not by the backup';
+    for (const why of ['statement timeout', 'user request']) {
+      expect(
+        targetStoppedCheck(stopped, [`app public.big: canceling statement due to ${why}`])?.message,
+      ).toMatch(
+        /^Verification stopped by the target, not by the backup: the target canceled the drill's statement /,
+      );
+    }
+    expect(
+      targetStoppedCheck(stopped, [
+        'app public.big: canceling statement due to statement timeout, says a row',
+      ]),
+    ).toBeUndefined();
+    expect(
+      targetFaultOf(psqlError('psql:<stdin>:12: ERROR:  57014: canceling statement due to user request\n'))
+        ?.what,
+    ).toMatch(/^the target canceled the drill's statement/);
+  });
 });
 
 describe('restoreFailure', () => {

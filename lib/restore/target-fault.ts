@@ -41,7 +41,9 @@ const SHORT_OF_RESOURCES: TargetFault = {
  * SQLSTATEs of the target's own trouble (PostgreSQL's errcodes.txt). Class 53 is insufficient
  * resources; of class 58 only the system and I/O errors (58P01/58P02, a file missing or already there,
  * can come from the dump: an extension's library, a tablespace's directory); 57P01-57P03 the server
- * shutting down, crashed or not yet accepting sessions; XX001/XX002 pages of the target found corrupt.
+ * shutting down, crashed or not yet accepting sessions; 57014 a statement canceled (pg_dump output sets
+ * no timeout but 0, and the drill's sessions set theirs to 0); XX001/XX002 pages of the target found
+ * corrupt.
  */
 const BY_SQLSTATE: Record<string, TargetFault> = {
   '53100': { what: "the target's disk is full", fix: DISK_FIX },
@@ -61,6 +63,10 @@ const BY_SQLSTATE: Record<string, TargetFault> = {
     fix: GONE_FIX,
   },
   '57P02': { what: 'the target crashed during the restore', fix: GONE_FIX },
+  '57014': {
+    what: "the target canceled the drill's statement (an administrator's pg_cancel_backend, or a timeout the target imposes)",
+    fix: "find who or what cancels sessions on the target (pg_cancel_backend, a watchdog, a pooler's query timeout; the drill's own sessions set statement_timeout, lock_timeout and idle_in_transaction_session_timeout to 0 at connect), then run the drill again",
+  },
   '57P03': { what: 'the target was not accepting sessions', fix: GONE_FIX },
   XX001: { what: 'the target found its own data pages corrupt (its storage)', fix: GONE_FIX },
   XX002: { what: 'the target found one of its own indexes corrupt (its storage)', fix: GONE_FIX },
@@ -79,6 +85,7 @@ const BY_MESSAGE: [RegExp, TargetFault][] = [
     { what: 'the target went away during the restore (it stopped or crashed)', fix: GONE_FIX },
   ],
   [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],
+  [/canceling statement due to (?:statement timeout|user request)$/, BY_SQLSTATE['57014'] as TargetFault],
   [/temporary file size exceeds temp_file_limit/, BY_SQLSTATE['53400'] as TargetFault],
   [/Too many open files/, SHORT_OF_RESOURCES],
   // pg_restore's workers (--jobs) each open a session: no SQLSTATE in what it prints.
