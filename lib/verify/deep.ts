@@ -224,6 +224,14 @@ function judge(tables: TableCheck[], allowUnverified: boolean): Verdict {
   }
   if (verified.length === 0) return fail(`${counted}: nothing was compared`, facts);
   const rows = verified.reduce((sum, t) => sum + t.dumpRows, 0);
+  // Empty tables that came back empty prove the schema, not that the data restores: a backup job
+  // turned schema-only (pg_dumpall -s, pg_dump --exclude-table-data) would pass every night.
+  if (rows === 0 && objects.length === 0) {
+    return fail(
+      `${counted}, and 0 rows compared: the dump holds no row in any of its ${all.length} table(s) (a schema-only dump: pg_dumpall -s, pg_dump --schema-only or --exclude-table-data), so nothing shows that its data restores; take the backup with its data`,
+      facts,
+    );
+  }
   const databases = new Set(verified.map((t) => t.database)).size;
   const empty = verified.filter((t) => t.data === 'none' && t.coveredBy === undefined).length;
   const covered = verified.filter((t) => t.coveredBy !== undefined).length;
