@@ -2,6 +2,7 @@
  * A SIGTERM sent to the whole process group of `npm run drill` (what a terminal, `timeout` and CI
  * runners do) reaches the drill more than once: directly and through npm's relay. It must count as one
  * request: the running restore stopped, the throwaway server removed, the report written, exit 143.
+ * A signal to npm alone (a supervisor's `kill PID`) reaches the drill through npm's relay, and does the same.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -19,8 +20,8 @@ const TRIES = 10;
 
 const alive = (pid: number) => statOf(pid).then((fields) => fields !== undefined && fields[0] !== 'Z');
 
-describe('a group SIGTERM to npm run drill', () => {
-  it(`is one request, ${TRIES} times in a row: a report each time, exit 143, no psql or server left`, async () => {
+describe('signals to npm run drill', () => {
+  it(`a group SIGTERM is one request, ${TRIES} times in a row: a report each time, exit 143, no psql or server left`, async () => {
     const backups = await setup.freshDir('slow-backups');
     await writeBackup(backups, '2026-11-21-030000', slowDump(setup.goodDump));
     const reports = await setup.freshDir('reports');
@@ -78,4 +79,55 @@ describe('a group SIGTERM to npm run drill', () => {
     const history = (await readFile(join(reports, 'history.jsonl'), 'utf8')).trim().split('\n');
     expect(history.map((line) => JSON.parse(line).verdict)).toEqual(Array(TRIES).fill('interrupted'));
   }, 900_000);
+
+  // A supervisor that signals the process it started, not its group (a process manager, `kill PID`):
+  // npm relays the signal to its child, which must be the drill itself (the script execs node), not a
+  // shell that dies or ignores it and leaves the drill restoring on its own.
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)(
+    '%s to npm alone stops the drill: a report, exit %i, no psql or server left',
+    async (name, status) => {
+      const backups = await setup.freshDir(`alone-${name}-backups`);
+      await writeBackup(backups, '2026-11-21-030000', slowDump(setup.goodDump));
+      const reports = await setup.freshDir(`alone-${name}-reports`);
+      const temp = await setup.freshDir(`alone-${name}-temp`);
+      const args = ['--target', 'local', '--backups', backups, '--report-dir', reports, '--temp-dir', temp];
+      const run = startCli([...args, '--progress', 'off'], {}, { npm: true, detached: true });
+      const npm = run.child.pid as number;
+      let exited = false;
+      void run.done.then(() => {
+        exited = true;
+      });
+      const psql = await restorePsqlUnder(npm, () => exited);
+      process.kill(npm, name);
+      const { code, signal, stdout, stderr } = await run.done;
+      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
+      const report = JSON.parse(
+        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
+      ) as DrillReport | null;
+      expect(
+        {
+          status: code ?? 128 + (signal ? constants.signals[signal] : 0),
+          drillExit: report?.exitCode,
+          verdict: report?.verdict,
+          received: stderr.match(new RegExp(`${name} received`, 'g'))?.length ?? 0,
+          psqlLeft: await alive(psql),
+          leftInGroup: (await processesInGroup(npm)).map((p) => p.argv.join(' ')),
+          tempLeft: await readdir(temp),
+        },
+        stderr,
+      ).toEqual({
+        status,
+        drillExit: status,
+        verdict: 'interrupted',
+        received: 1,
+        psqlLeft: false,
+        leftInGroup: [],
+        tempLeft: [],
+      });
+    },
+    120_000,
+  );
 });
