@@ -711,6 +711,13 @@ async function canaryFaultStep(ctx: TestContext): Promise<Verdict> {
 
 type Step = StepDeclaration<Needed>;
 const restoreTimeoutMs = plan.rtoCeilingSeconds * 1000 + STEP_TIMEOUT_MS;
+/**
+ * A step that passes over the backup's data (the precheck's whole read, the self-test's damaged copies,
+ * the deep read-back, the foreign keys of every database) takes time in proportion to the backup, as
+ * the restore does: it is bounded as the restore is, by --rto-ceiling. At the steps' 60 s, the deep
+ * read-back of a backup of some 7 GB failed a healthy drill with "Test timed out".
+ */
+const dataPassTimeoutMs = restoreTimeoutMs;
 const findTimeoutMs =
   plan.waitForNewestSeconds * 1000 + plan.growthCheckIntervalSeconds * 2000 + STEP_TIMEOUT_MS;
 
@@ -729,6 +736,7 @@ const STEPS: Step[] = [
     phase: 'precheck',
     needs: ['backup'],
     provides: ['inspection'],
+    timeoutMs: dataPassTimeoutMs,
     run: readBackup,
   },
   // --self-test, before the backup is trusted: the precheck must fail on damaged copies of it.
@@ -737,6 +745,7 @@ const STEPS: Step[] = [
     phase: 'self-test',
     needs: ['inspection'],
     when: plan.selfTest,
+    timeoutMs: dataPassTimeoutMs,
     run: (ctx) => precheckFaultStep('truncated', ctx),
   },
   {
@@ -744,6 +753,7 @@ const STEPS: Step[] = [
     phase: 'self-test',
     needs: ['inspection'],
     when: plan.selfTest,
+    timeoutMs: dataPassTimeoutMs,
     run: (ctx) => precheckFaultStep('bit-flipped', ctx),
   },
   {
@@ -794,6 +804,7 @@ const STEPS: Step[] = [
     phase: 'self-test',
     needs: ['restore'],
     when: plan.selfTest,
+    timeoutMs: dataPassTimeoutMs,
     run: rowFaultStep,
   },
   {
@@ -840,11 +851,18 @@ const STEPS: Step[] = [
     needsCanary: true,
     run: () => withClient(target.connection, verified, checkSequences),
   },
-  { name: 'verify: every table matches the backup', phase: 'verify', needs: ['restore'], run: everyTable },
+  {
+    name: 'verify: every table matches the backup',
+    phase: 'verify',
+    needs: ['restore'],
+    timeoutMs: dataPassTimeoutMs,
+    run: everyTable,
+  },
   {
     name: 'verify: foreign keys and sequences in every database',
     phase: 'verify',
     needs: ['restore'],
+    timeoutMs: dataPassTimeoutMs,
     run: constraintsEverywhere,
   },
   {

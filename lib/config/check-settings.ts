@@ -53,7 +53,7 @@ export const CHECK_SETTINGS = {
     arg: 'SECONDS',
     // Unset: 3 × --rto, filled in by readConfig, which also keeps it at or above the budget.
     parse: (given) => (given.value === undefined ? undefined : seconds(given)),
-    help: 'hard ceiling: a restore over the budget runs on until this, so the real RTO is measured, and is stopped there (default: 3 × --rto)',
+    help: "hard ceiling: a restore over the budget runs on until this, so the real RTO is measured, and is stopped there; each pass over the data after it (the precheck's whole read, deep verification) is bounded the same (default: 3 × --rto)",
   },
   canary: {
     field: 'canary',

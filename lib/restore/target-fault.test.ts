@@ -201,6 +201,9 @@ describe('targetStoppedCheck', () => {
         'app public.big: canceling statement due to statement timeout, says a row',
       ]),
     ).toBeUndefined();
+    expect(targetStoppedCheck(stopped, ['backup_test public.users: timeout expired'])?.message).toMatch(
+      /: the target did not answer a new session within 15 s /,
+    );
     expect(
       targetFaultOf(psqlError('psql:<stdin>:12: ERROR:  57014: canceling statement due to user request\n'))
         ?.what,

@@ -86,6 +86,11 @@ const BY_MESSAGE: [RegExp, TargetFault][] = [
   ],
   [/terminating connection due to administrator command/, BY_SQLSTATE['57P01'] as TargetFault],
   [/canceling statement due to (?:statement timeout|user request)$/, BY_SQLSTATE['57014'] as TargetFault],
+  // node-postgres's words when a new session is not set up within connectionTimeoutMillis (15 s).
+  [
+    /(?:^|: )timeout expired$/,
+    { what: 'the target did not answer a new session within 15 s (it hung, or was paused)', fix: GONE_FIX },
+  ],
   [/temporary file size exceeds temp_file_limit/, BY_SQLSTATE['53400'] as TargetFault],
   [/Too many open files/, SHORT_OF_RESOURCES],
   // pg_restore's workers (--jobs) each open a session: no SQLSTATE in what it prints.
