@@ -10,6 +10,10 @@ export const ENVIRONMENT: readonly { vars: readonly string[]; help: string }[] =
     help: "describe the --target url server when --database-url is not given; PGUSER and PGPASSWORD also complete a URL without a user or password. The client tools are given the target's own values, never these",
   },
   {
+    vars: ['PGSSLMODE', 'PGSSLROOTCERT'],
+    help: "TLS to the --target url server when --database-url has no ?sslmode= (libpq's modes, disable to verify-full; verify-ca and verify-full need the root certificate, PGSSLROOTCERT or ~/.postgresql/root.crt), for the drill's own sessions and the client tools alike",
+  },
+  {
     vars: ['KUBECONFIG', 'HOME', 'USERPROFILE'],
     help: 'where the kubeconfig is looked for without --kubeconfig: the files KUBECONFIG lists, then ~/.kube/config',
   },

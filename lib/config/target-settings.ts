@@ -65,7 +65,7 @@ export const TARGET_SETTINGS = {
     env: 'DATABASE_URL',
     arg: 'URL',
     parse: databaseUrl,
-    help: 'postgres://user@host:port/db of an existing server for --target url (the libpq PG* variables also work); prefer PGPASSWORD or a pgpass file to a password in the URL',
+    help: "postgres://user@host:port/db of an existing server for --target url (the libpq PG* variables also work); prefer PGPASSWORD or a pgpass file to a password in the URL. Of its ?parameters it reads host, port, sslmode (libpq's: disable … verify-full; PGSSLMODE too) and sslrootcert (PGSSLROOTCERT), for its own sessions and the tools'; any other is refused",
   },
   scratch: {
     field: 'scratch',

@@ -29,6 +29,8 @@ export function libpqEnv(connection: Connection, base: NodeJS.ProcessEnv): NodeJ
   env.PGCONNECT_TIMEOUT = '15';
   env.PGOPTIONS = SESSION_OPTIONS;
   if (connection.password !== undefined) env.PGPASSWORD = connection.password;
+  if (connection.tls) env.PGSSLMODE = connection.tls.mode;
+  if (connection.tls?.rootCertFile) env.PGSSLROOTCERT = connection.tls.rootCertFile;
   return env;
 }
 

@@ -1,4 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.ts';
+
+/** libpq's sslmode values, in its order: from never to a verified certificate for this very host. */
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/**
+ * TLS to the server, as libpq's sslmode and sslrootcert say (`?sslmode=` in --database-url, else
+ * PGSSLMODE / PGSSLROOTCERT). Named `tls`, not `ssl`: a Connection is never pg's ClientConfig, and a
+ * spread of it into one must not pass this as pg's own option.
+ */
+export interface TlsSettings {
+  mode: SslMode;
+  /** verify-ca / verify-full: the root certificate file, as given (or libpq's ~/.postgresql/root.crt). */
+  rootCertFile?: string;
+  /** Its PEM text, read when the setting is read: a missing file is said before any work. */
+  rootCert?: string;
+}
 
 /** How to reach a server from where the drill's `pg` client runs. */
 export interface Connection {
@@ -10,6 +30,8 @@ export interface Connection {
   password: string | undefined;
   /** The maintenance database to connect to first. */
   database: string;
+  /** TLS, when sslmode was given; absent: none (the local, container and pod targets use sockets). */
+  tls?: TlsSettings;
 }
 
 /**
@@ -24,13 +46,18 @@ export function connectionFromUrl(url: string | undefined, env: NodeJS.ProcessEn
         '--target url needs a server: set --database-url / DATABASE_URL, or PGHOST (with PGPORT, PGUSER, PGPASSWORD).',
       );
     }
-    return {
-      host: env.PGHOST,
-      port: Number(env.PGPORT ?? 5432),
-      user: env.PGUSER ?? 'postgres',
-      password: env.PGPASSWORD,
-      database: env.PGDATABASE ?? 'postgres',
-    };
+    return withTls(
+      {
+        host: env.PGHOST,
+        port: Number(env.PGPORT ?? 5432),
+        user: env.PGUSER ?? 'postgres',
+        password: env.PGPASSWORD,
+        database: env.PGDATABASE ?? 'postgres',
+      },
+      env.PGSSLMODE,
+      env.PGSSLROOTCERT,
+      'PGSSLMODE',
+    );
   }
   let parsed: URL;
   try {
@@ -41,14 +68,68 @@ export function connectionFromUrl(url: string | undefined, env: NodeJS.ProcessEn
       'Expected --database-url / DATABASE_URL to be a URL like postgres://user@host:5432/postgres (value not shown: it may hold a password).',
     );
   }
+  // A parameter the drill did not read was dropped without a word: `?sslmode=require` sent the password
+  // over a plain TCP session. What it cannot honour, it refuses.
+  const unread = [...parsed.searchParams.keys()].filter((name) => !URL_PARAMETERS.includes(name));
+  if (unread.length > 0) {
+    throw new ConfigError(
+      'database-url',
+      `--database-url / DATABASE_URL names ${unread.map((name) => `?${name}=`).join(', ')}, which the drill does not read: remove it (it reads ${URL_PARAMETERS.map((name) => `${name}=`).join(', ')}; other libpq settings are not passed on).`,
+    );
+  }
   const socketDir = parsed.searchParams.get('host');
-  return {
-    host: socketDir ?? (decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, '')) || 'localhost'),
-    port: Number(parsed.port || parsed.searchParams.get('port') || 5432),
-    user: decodeURIComponent(parsed.username) || env.PGUSER || 'postgres',
-    password: parsed.password ? decodeURIComponent(parsed.password) : env.PGPASSWORD,
-    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres',
-  };
+  const sslmode = parsed.searchParams.get('sslmode');
+  return withTls(
+    {
+      host: socketDir ?? (decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, '')) || 'localhost'),
+      port: Number(parsed.port || parsed.searchParams.get('port') || 5432),
+      user: decodeURIComponent(parsed.username) || env.PGUSER || 'postgres',
+      password: parsed.password ? decodeURIComponent(parsed.password) : env.PGPASSWORD,
+      database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres',
+    },
+    sslmode ?? env.PGSSLMODE,
+    parsed.searchParams.get('sslrootcert') ?? env.PGSSLROOTCERT,
+    sslmode === null ? 'PGSSLMODE' : '--database-url ?sslmode=',
+  );
+}
+
+/** The query parameters of --database-url the drill reads. */
+const URL_PARAMETERS = ['host', 'port', 'sslmode', 'sslrootcert'];
+
+/** The connection with its TLS settings, checked: a mode libpq knows, a root certificate that reads. */
+function withTls(
+  connection: Connection,
+  mode: string | undefined,
+  rootCertFile: string | undefined,
+  from: string,
+): Connection {
+  if (mode === undefined || mode === '') return connection;
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new ConfigError(
+      'database-url',
+      `Expected ${from} to be one of ${SSL_MODES.join(', ')}, got \`${mode}\`.`,
+    );
+  }
+  const tls: TlsSettings = { mode: mode as SslMode };
+  if (mode === 'verify-ca' || mode === 'verify-full') {
+    const file = rootCertFile || join(homedir(), '.postgresql', 'root.crt');
+    if (!isAbsolute(file)) {
+      throw new ConfigError(
+        'database-url',
+        `sslrootcert ${file}: give the root certificate as an absolute path.`,
+      );
+    }
+    try {
+      tls.rootCert = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        'database-url',
+        `sslmode ${mode} needs the root certificate that signed the server's: ${file} cannot be read (${(error as Error).message}); give it with ?sslrootcert=FILE or PGSSLROOTCERT.`,
+      );
+    }
+    tls.rootCertFile = file;
+  }
+  return { ...connection, tls };
 }
 
 /** `user@host:port/db`: what a log or report may say of a connection. */

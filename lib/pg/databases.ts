@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { UnsafeTargetError } from '../errors.ts';
-import type { Connection } from './connection.ts';
+import type { Connection, TlsSettings } from './connection.ts';
 
 /** Databases the drill never drops, whatever it is told. */
 export const PROTECTED_DATABASES = ['postgres', 'template0', 'template1'] as const;
@@ -22,21 +22,44 @@ export async function connect(
   database = connection.database,
   applicationName = 'pg-restore-drill',
 ): Promise<pg.Client> {
-  const client = new pg.Client({
-    host: connection.host,
-    port: connection.port,
-    user: connection.user,
-    password: connection.password,
-    database,
-    application_name: applicationName,
-    options: SESSION_OPTIONS,
-    connectionTimeoutMillis: 15_000,
+  const open = async (ssl: pg.ClientConfig['ssl']) => {
+    const client = new pg.Client({
+      host: connection.host,
+      port: connection.port,
+      user: connection.user,
+      password: connection.password,
+      database,
+      application_name: applicationName,
+      options: SESSION_OPTIONS,
+      ssl,
+      connectionTimeoutMillis: 15_000,
+    });
+    // A session can die while idle (the server restarts, is killed): the next query fails and says so.
+    // Without a listener, pg's 'error' event would end the whole drill before it can report.
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  };
+  const ssl = pgSsl(connection.tls);
+  // libpq's allow and prefer take a plain session where the server has no TLS; node-postgres does not.
+  const plainToo = connection.tls?.mode === 'allow' || connection.tls?.mode === 'prefer';
+  return open(ssl).catch((error: Error) => {
+    if (plainToo && /does not support SSL/.test(error.message)) return open(false);
+    throw error;
   });
-  // A session can die while idle (the server restarts, is killed): the next query fails and says so.
-  // Without a listener, pg's 'error' event would end the whole drill before it can report.
-  client.on('error', () => {});
-  await client.connect();
-  return client;
+}
+
+/**
+ * node-postgres's `ssl` for libpq's sslmode. Always explicit: left undefined, pg would read PGSSLMODE
+ * from the environment on its own (and try TLS on a Unix socket). require (and allow, prefer): encrypted,
+ * the certificate not checked, as libpq without a root certificate; verify-ca: signed by the root
+ * certificate; verify-full: that, and issued to the host connected to.
+ */
+export function pgSsl(tls: TlsSettings | undefined): pg.ClientConfig['ssl'] {
+  if (!tls || tls.mode === 'disable') return false;
+  if (tls.mode === 'verify-full') return { ca: tls.rootCert };
+  if (tls.mode === 'verify-ca') return { ca: tls.rootCert, checkServerIdentity: () => undefined };
+  return { rejectUnauthorized: false };
 }
 
 /** application_name of the tools' sessions (PGAPPNAME); the drill's own clients name themselves too. */

@@ -106,7 +106,8 @@ export async function waitReady(
   const deadline = Date.now() + START_TIMEOUT_MS;
   let lastError = '';
   while (Date.now() < deadline) {
-    const client = new pg.Client({ ...connection, connectionTimeoutMillis: 2000 });
+    // ssl false: on its Unix socket; left unset, pg would take PGSSLMODE from the caller's environment.
+    const client = new pg.Client({ ...connection, ssl: false, connectionTimeoutMillis: 2000 });
     const connected = await client.connect().then(
       () => true,
       (error: Error) => {
