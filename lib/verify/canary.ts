@@ -208,8 +208,8 @@ export function checkUsers(current: CanarySnapshot, basis: CanaryBasis): Verdict
 
 /**
  * The transactions against the basis, every column of every row. With nothing to compare against they
- * are held to the contract only (their count, and each pointing at a canary user), and the summary says
- * that their contents were not compared.
+ * are held to the contract only (their count, and each pointing at a canary user or, NULL in the key,
+ * at none, as the summary counts), and the summary says that their contents were not compared.
  */
 export function checkTransactions(current: CanarySnapshot, basis: CanaryBasis): Verdict {
   const { transactions, foreignKey, users } = current.contract;
@@ -242,9 +242,14 @@ export function checkTransactions(current: CanarySnapshot, basis: CanaryBasis): 
       return foreignKey.references.map((c) => fields[current.users.columns.indexOf(c)]).join('\t');
     }),
   );
-  const strays = current.transactions.lines.filter((line) => {
+  const keyOf = (line: string) => {
     const fields = line.split('\t');
-    const values = foreignKey.columns.map((c) => fields[current.transactions.columns.indexOf(c)]);
+    return foreignKey.columns.map((c) => fields[current.transactions.columns.indexOf(c)]);
+  };
+  // A NULL in the key points at no one, and the foreign key allows it: said, not counted as pointing.
+  const unowned = current.transactions.lines.filter((line) => keyOf(line).includes('\\N')).length;
+  const strays = current.transactions.lines.filter((line) => {
+    const values = keyOf(line);
     return !values.includes('\\N') && !parentKeys.has(values.join('\t'));
   });
   if (strays.length > 0)
@@ -252,9 +257,13 @@ export function checkTransactions(current: CanarySnapshot, basis: CanaryBasis): 
       `${strays.length} row(s) of ${transactions.table} point at no canary user: ${strays.map((l) => `[${l.split('\t').map(copyFieldText).join(', ')}]`).join('; ')}`,
       facts,
     );
+  const link = `${foreignKey.columns.join(', ')} → ${users.table}.${foreignKey.references.join(', ')}`;
+  const pointing = unowned
+    ? `${count - unowned} pointing at a canary user (${link}), ${unowned} at none (${foreignKey.columns.join(', ')} NULL, which the foreign key allows)`
+    : `each pointing at a canary user (${link})`;
   return pass(
-    `${count} row(s) in ${transactions.table}, each pointing at a canary user (${foreignKey.columns.join(', ')} → ${users.table}.${foreignKey.references.join(', ')}); contents not compared against anything: ${NOT_COMPARED}`,
-    facts,
+    `${count} row(s) in ${transactions.table}, ${pointing}; contents not compared against anything: ${NOT_COMPARED}`,
+    { ...facts, ...(unowned ? { withoutUser: unowned } : {}) },
   );
 }
 
