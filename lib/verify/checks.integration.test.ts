@@ -62,6 +62,23 @@ describe('on the seeded canary', () => {
   });
 });
 
+describe('on a canary whose transaction belongs to no user', () => {
+  it('transactions: the contract-only summary counts the row with a NULL key as pointing at none', async () => {
+    await psql(target.handle, 'postgres', 'CREATE DATABASE nulluser TEMPLATE backup_test');
+    await psql(
+      target.handle,
+      'nulluser',
+      'ALTER TABLE transactions ALTER user_id DROP NOT NULL; UPDATE transactions SET user_id = NULL WHERE id = 3',
+    );
+    const verdict = checkTransactions(await snapshot('nulluser'), { kind: 'contract' });
+    expect(verdict.ok).toBe(true);
+    expect(verdict.summary).toBe(
+      '5 row(s) in public.transactions, 4 pointing at a canary user (user_id → public.users.id), 1 at none (user_id NULL, which the foreign key allows); contents not compared against anything: no snapshot (the target held no canary before the restore) and no --expect (record one with `pg-restore-drill record`)',
+    );
+    expect(verdict.facts.withoutUser).toBe(1);
+  });
+});
+
 describe('on a damaged copy', () => {
   it('users: an extra user and a missing one fail', async () => {
     await psql(target.handle, 'damaged', "INSERT INTO users (name) VALUES ('mallory')");
@@ -129,6 +146,28 @@ describe('on a damaged copy', () => {
       orphans: 1,
       counted: 'server',
       how: 'counted on the server, 1 orphan(s)',
+    });
+  });
+
+  it('sequences: one feeding a text column, and one that cycles, are not compared and say why', async () => {
+    await psql(target.handle, 'postgres', 'CREATE DATABASE seqshapes');
+    await psql(
+      target.handle,
+      'seqshapes',
+      `CREATE SEQUENCE inv_seq;
+       CREATE TABLE invoices (code text DEFAULT 'INV-' || nextval('inv_seq') PRIMARY KEY);
+       ALTER SEQUENCE inv_seq OWNED BY invoices.code;
+       INSERT INTO invoices VALUES ('ZZZ-9'), (DEFAULT);
+       CREATE TABLE ring (id int PRIMARY KEY);
+       CREATE SEQUENCE ring_seq MAXVALUE 3 CYCLE OWNED BY ring.id;
+       INSERT INTO ring VALUES (3);
+       SELECT nextval('ring_seq');`,
+    );
+    const verdict = await on('seqshapes', checkSequences);
+    expect(verdict).toMatchObject({
+      ok: true,
+      summary:
+        "0 owned sequence(s) beyond their column's maximum; 2 not compared: public.invoices.code is text, not an integer; public.ring_seq cycles",
     });
   });
 

@@ -1,5 +1,11 @@
 import type pg from 'pg';
-import { checkForeignKeys, checkSequences, countedWays, type ForeignKeyFact } from './constraints.ts';
+import {
+  checkForeignKeys,
+  checkSequences,
+  countedWays,
+  type ForeignKeyFact,
+  type SequenceFact,
+} from './constraints.ts';
 import type { ForeignKeyStreams } from './fk-streams.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
@@ -59,8 +65,15 @@ export async function checkConstraintsEverywhere(
     (r) => (r.foreignKeys.facts.foreignKeys as ForeignKeyFact[] | undefined) ?? [],
   );
   const ways = streams ? ` (${countedWays(keys)})` : '';
+  const sequences = results.flatMap((r) =>
+    ((r.sequences.facts.sequences as SequenceFact[] | undefined) ?? []).map((f) => ({ ...f, at: name(r) })),
+  );
+  const notCompared = sequences.filter((f) => f.notCompared !== undefined);
+  const aside = notCompared.length
+    ? `; ${notCompared.length} sequence(s) not compared: ${notCompared.map((f) => `${f.at}: ${f.notCompared}`).join('; ')}`
+    : '';
   return pass(
-    `${count('foreignKeys')} foreign key(s) validated without orphans${ways} and ${count('sequences')} owned sequence(s) beyond their columns, in ${results.length} database(s)`,
+    `${count('foreignKeys')} foreign key(s) validated without orphans${ways} and ${sequences.length - notCompared.length} owned sequence(s) beyond their columns, in ${results.length} database(s)${aside}`,
     facts,
   );
 }

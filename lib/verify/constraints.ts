@@ -173,6 +173,9 @@ interface OwnedSequenceRow {
   is_called: boolean;
   start_value: string;
   increment_by: string;
+  cycle: boolean;
+  /** The column's type, when it is not an integer one (a sequence may feed `'INV-' || nextval(…)`). */
+  other_type: string | null;
 }
 
 export interface SequenceFact {
@@ -181,6 +184,8 @@ export interface SequenceFact {
   column: string;
   nextValue: string;
   maxValue: string | null;
+  /** Why the next value and the column's maximum were not compared. */
+  notCompared?: string;
 }
 
 /**
@@ -196,7 +201,10 @@ export async function checkSequences(client: pg.ClientBase): Promise<Verdict> {
             s.last_value::text AS last_value,
             coalesce(s.last_value IS NOT NULL, false) AS is_called,
             seq.seqstart::text AS start_value,
-            seq.seqincrement::text AS increment_by
+            seq.seqincrement::text AS increment_by,
+            seq.seqcycle AS cycle,
+            CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN NULL
+                 ELSE format_type(a.atttypid, a.atttypmod) END AS other_type
        FROM pg_depend d
        JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
        JOIN pg_sequence seq ON seq.seqrelid = d.objid
@@ -209,21 +217,26 @@ export async function checkSequences(client: pg.ClientBase): Promise<Verdict> {
   const facts: SequenceFact[] = [];
   const behind: string[] = [];
   for (const seq of rows) {
-    const max = await client.query<{ max: string | null }>(
-      `SELECT max(${seq.column})::text AS max FROM ${seq.table}`,
-    );
-    const maxValue = max.rows[0]?.max ?? null;
     const next =
       seq.is_called && seq.last_value !== null
         ? BigInt(seq.last_value) + BigInt(seq.increment_by)
         : BigInt(seq.start_value);
-    facts.push({
-      sequence: seq.sequence,
-      table: seq.table,
-      column: seq.column,
-      nextValue: next.toString(),
-      maxValue,
-    });
+    // A maximum that is no integer (a text or timestamp column the sequence feeds) has no order
+    // against the next value; a cycling sequence starts over by design.
+    const notCompared = seq.other_type
+      ? `${seq.table}.${seq.column} is ${seq.other_type}, not an integer`
+      : seq.cycle
+        ? `${seq.sequence} cycles`
+        : undefined;
+    if (notCompared) {
+      facts.push({ ...pick(seq), nextValue: next.toString(), maxValue: null, notCompared });
+      continue;
+    }
+    const max = await client.query<{ max: string | null }>(
+      `SELECT max(${seq.column})::text AS max FROM ${seq.table}`,
+    );
+    const maxValue = max.rows[0]?.max ?? null;
+    facts.push({ ...pick(seq), nextValue: next.toString(), maxValue });
     const ascending = BigInt(seq.increment_by) > 0n;
     if (maxValue !== null && (ascending ? next <= BigInt(maxValue) : next >= BigInt(maxValue))) {
       behind.push(
@@ -231,7 +244,17 @@ export async function checkSequences(client: pg.ClientBase): Promise<Verdict> {
       );
     }
   }
+  const skipped = facts.filter((f) => f.notCompared !== undefined);
+  const aside = skipped.length
+    ? `; ${skipped.length} not compared: ${skipped.map((f) => f.notCompared).join('; ')}`
+    : '';
   return behind.length > 0
-    ? fail(behind.join('; '), { sequences: facts })
-    : pass(`${facts.length} owned sequence(s) beyond their column's maximum`, { sequences: facts });
+    ? fail(`${behind.join('; ')}${aside}`, { sequences: facts })
+    : pass(`${facts.length - skipped.length} owned sequence(s) beyond their column's maximum${aside}`, {
+        sequences: facts,
+      });
+}
+
+function pick(seq: OwnedSequenceRow): Pick<SequenceFact, 'sequence' | 'table' | 'column'> {
+  return { sequence: seq.sequence, table: seq.table, column: seq.column };
 }
