@@ -69,7 +69,7 @@ describe('readConfig', () => {
     expect(readConfig([], { DRILL_RTO: '120' }, CWD).rtoSeconds).toBe(120);
     expect(readConfig([], {}, CWD).rtoSeconds).toBe(300);
     expect(readConfig(['--target=local'], { DRILL_TARGET: 'url' }, CWD).target).toBe('local');
-    expect(readConfig([], { DRILL_TARGET: 'url' }, CWD).target).toBe('url');
+    expect(readConfig([], { DRILL_TARGET: 'url', DRILL_BACKUPS: '/mnt/b' }, CWD).target).toBe('url');
   });
 
   it('treats an empty environment variable as unset', () => {
@@ -382,6 +382,22 @@ describe('readConfig', () => {
       setting: 'verify',
       message: 'Expected --verify / DRILL_VERIFY to be one of canary, deep, got `full` from DRILL_VERIFY.',
     });
+  });
+});
+
+describe('self-contained mode on a live server', () => {
+  it('is refused without --backups on --target url (no --scratch) and --target pod, naming the way out', () => {
+    const url = thrown(() => readConfig(['--target', 'url'], {}, CWD)) as ConfigError;
+    expect(url).toBeInstanceOf(ConfigError);
+    expect(url.setting).toBe('backups');
+    expect(url.message).toBe(
+      'Without --backups the drill makes its own backup: it seeds its canary on the target and copies the whole server with pg_dumpall. --target url is a live server (no --scratch): give --backups DIR, the backups to drill, or declare the server disposable with --scratch.',
+    );
+    const pod = thrown(() => readConfig(['--target', 'pod', '--pod', 'data/pg-0'], {}, CWD)) as ConfigError;
+    expect(pod.message).toMatch(/--target pod is a live server: give --backups DIR, the backups to drill\.$/);
+    expect(readConfig(['--target', 'url', '--scratch'], {}, CWD).target).toBe('url');
+    expect(readConfig(['--target', 'url', '--backups', '/mnt/b'], {}, CWD).backups).toBe('/mnt/b');
+    expect(readConfig(['--target', 'local'], {}, CWD).backups).toBeUndefined();
   });
 });
 

@@ -61,6 +61,19 @@ function checkTogether(config: DrillConfig): DrillConfig {
       '--canary none with --verify canary would verify nothing: there is no canary to check. Use --verify deep (every table of the backup is read back and compared), or name the canary database with --canary DB.',
     );
   }
+  // Self-contained mode seeds its canary on the target and backs the whole server up with pg_dumpall:
+  // on a live server that writes a database there (and leaves it, a second run refusing it) and copies
+  // every database and role's password hash into a local file.
+  if (
+    !config.backups &&
+    !config.checkOnly &&
+    (config.target === 'pod' || (config.target === 'url' && !config.scratch))
+  ) {
+    throw new ConfigError(
+      'backups',
+      `Without --backups the drill makes its own backup: it seeds its canary on the target and copies the whole server with pg_dumpall. --target ${config.target} is a live server${config.target === 'url' ? ' (no --scratch)' : ''}: give --backups DIR, the backups to drill${config.target === 'url' ? ', or declare the server disposable with --scratch' : ''}.`,
+    );
+  }
   if (config.selfTest && verify !== 'deep') {
     throw new ConfigError(
       'self-test',

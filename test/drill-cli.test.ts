@@ -285,7 +285,15 @@ describe('--target url', () => {
       PGUSER: connection.user,
       PGPASSWORD: connection.password,
     };
-    const { code, stderr } = await runCli(['--target', 'url'], env);
+    // Self-contained (no --backups) it would seed its canary there and copy the whole server: refused first.
+    const selfContained = await runCli(['--target', 'url'], env);
+    expect(selfContained.code).toBe(2);
+    expect(selfContained.stderr).toMatch(
+      /--target url is a live server \(no --scratch\): give --backups DIR, the backups to drill, or declare the server disposable with --scratch/,
+    );
+    const backups = await setup.freshDir('refused-cluster-backups');
+    await writeBackup(backups, '2026-11-21-030000', setup.goodDump);
+    const { code, stderr } = await runCli(['--target', 'url', '--backups', backups], env);
     expect(code).toBe(2);
     expect(stderr).toMatch(/Refusing to restore a whole cluster into existing server .* pass --scratch/);
     // Told it is scratch, it still refuses a server that holds databases other than the canary.

@@ -40,7 +40,7 @@ describe('the target registry', () => {
 
   it('gives the settings their choices and the help line: auto and every kind', () => {
     expect(TARGET_CHOICES).toEqual(['auto', ...TARGETS.map((t) => t.kind)]);
-    expect(readConfig(['--target', 'pod'], {}, '/').target).toBe('pod');
+    expect(readConfig(['--target', 'pod', '--backups', '/mnt/b'], {}, '/').target).toBe('pod');
     expect(() => readConfig(['--target', 'nonesuch'], {}, '/')).toThrow(
       `Expected --target / DRILL_TARGET to be one of ${TARGET_CHOICES.join(', ')}, got \`nonesuch\` from --target.`,
     );
