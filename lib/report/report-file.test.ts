@@ -1,4 +1,4 @@
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,28 @@ describe('writeReport', () => {
     expect(await latestRunId(out)).toBe('20261124-090000-dddddd');
     expect(await readdir(out)).toEqual(['20261124-084500-cccccc', '20261124-090000-dddddd', LATEST]);
   });
+
+  it.each(['file', 'directory'] as const)(
+    'leaves a %s named latest that is not its link, and says so after writing the report',
+    async (kind) => {
+      const out = join(dir, `foreign-latest-${kind}`);
+      await mkdir(out, { recursive: true });
+      if (kind === 'file') await writeFile(join(out, LATEST), 'mine\n');
+      else await mkdir(join(out, LATEST));
+      let written: string | undefined;
+      const error = await writeReport(out, report('20261124-084500-eeeeee'), (path) => {
+        written = path;
+      }).catch((e: Error) => e);
+      expect(String(error)).toContain(
+        `${join(out, LATEST)} is a ${kind}, not the drill's link to the newest run: left as it is`,
+      );
+      expect(written).toBe(join(out, '20261124-084500-eeeeee', 'report.json'));
+      expect(JSON.parse(await readFile(written ?? '', 'utf8')).runId).toBe('20261124-084500-eeeeee');
+      if (kind === 'file') expect(await readFile(join(out, LATEST), 'utf8')).toBe('mine\n');
+      else expect((await lstat(join(out, LATEST))).isDirectory()).toBe(true);
+      expect((await readdir(out)).filter((name) => name.startsWith('.'))).toEqual([]);
+    },
+  );
 
   it('says there is no latest run where none wrote a report', async () => {
     expect(await latestRunId(join(dir, 'none'))).toBeUndefined();

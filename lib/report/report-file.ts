@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DrillReport, formatSummary } from './report.ts';
 import type { Reporter } from './reporter.ts';
@@ -18,13 +18,19 @@ export function runReportDir(reportDir: string, runId: string): string {
  * its run id's directory, and `latest` is replaced by a rename (atomic on POSIX), so a reader sees the
  * old run or the new one, never a half-made link. Returns the report's path.
  */
-export async function writeReport(reportDir: string, report: DrillReport): Promise<string> {
+export async function writeReport(
+  reportDir: string,
+  report: DrillReport,
+  written: (path: string) => void = () => {},
+): Promise<string> {
   const own = runReportDir(reportDir, report.runId);
   await mkdir(own, { recursive: true });
   const path = join(own, 'report.json');
   // By rename: the report is written again after the Kubernetes Event, and a kill then leaves the first.
   await replaceFile(path, `${JSON.stringify(report, null, 2)}\n`);
   await replaceFile(join(own, 'summary.txt'), `${formatSummary(report)}\n`);
+  // Written, whatever becomes of the link.
+  written(path);
   await pointLatestAt(reportDir, report.runId);
   return path;
 }
@@ -41,6 +47,13 @@ async function replaceFile(path: string, text: string): Promise<void> {
  * may move). The daily check keeps its own link, `latest-check`.
  */
 export async function pointLatestAt(reportDir: string, runId: string, link = LATEST): Promise<void> {
+  // Only the drill's own link is replaced: a file or directory of that name is someone else's.
+  const there = await lstat(join(reportDir, link)).catch(() => undefined);
+  if (there && !there.isSymbolicLink()) {
+    throw new Error(
+      `${join(reportDir, link)} is a ${there.isDirectory() ? 'directory' : 'file'}, not the drill's link to the newest run: left as it is, and not pointed at ${runId} (move it away for the link to come back)`,
+    );
+  }
   const staged = join(reportDir, `.${link}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await symlink(runId, staged);
   try {
@@ -62,7 +75,9 @@ export function reportFileReporter(reportDir: string): Reporter & { path: string
     name: `report.json in ${reportDir}`,
     path: undefined as string | undefined,
     async publish(report: DrillReport) {
-      reporter.path = await writeReport(reportDir, report);
+      await writeReport(reportDir, report, (path) => {
+        reporter.path = path;
+      });
     },
   };
   return reporter;
