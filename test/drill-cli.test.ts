@@ -410,3 +410,23 @@ function flip(buffer: Buffer, at: number): Buffer {
   copy[at] = (copy[at] ?? 0) ^ 0xff;
   return copy;
 }
+
+describe('a --temp-dir that cannot hold the run', () => {
+  it.each([
+    ['does not exist', () => join(setup.scratch, 'no-such-dir'), 'no such directory'],
+    ['is a file', () => join(setup.scratch, 'a-file'), 'not a directory'],
+  ])('%s: exit 2 before any server, naming --temp-dir', async (_, dir, said) => {
+    await writeFile(join(setup.scratch, 'a-file'), '');
+    const backups = await setup.freshDir('temp-dir-backups');
+    await writeBackup(backups, '2026-11-21-030000', setup.goodDump);
+    const reports = await setup.freshDir('temp-dir-reports');
+    const { code, stderr } = await runCli([
+      ...['--target', 'local', '--backups', backups, '--report-dir', reports, '--temp-dir', dir()],
+    ]);
+    expect(stderr).toContain(
+      `--temp-dir / DRILL_TEMP_DIR ${dir()}: ${said}: give an existing directory the drill can write`,
+    );
+    expect(code).toBe(2);
+    expect((await readReport(reports)).checks).toEqual([]);
+  });
+});

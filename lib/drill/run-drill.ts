@@ -6,7 +6,7 @@ import dayjs from 'dayjs';
 import type { BackupCandidate } from '../backups/backup-source.ts';
 import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
-import { DrillError } from '../errors.ts';
+import { ConfigError, DrillError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import {
   copyDatabaseName,
@@ -133,7 +133,20 @@ async function startDrillTarget(
   starting: () => void,
 ): Promise<StartedTarget> {
   const { config, deps, cleanups } = run;
-  const work = await mkdtemp(join(config.tempDir ?? tmpdir(), 'pg-restore-drill-run-'));
+  const work = await mkdtemp(join(config.tempDir ?? tmpdir(), 'pg-restore-drill-run-')).catch(
+    (error: NodeJS.ErrnoException) => {
+      if (
+        config.tempDir === undefined ||
+        !['ENOENT', 'ENOTDIR', 'EACCES', 'EROFS'].includes(error.code ?? '')
+      )
+        throw error;
+      throw new ConfigError(
+        'temp-dir',
+        `--temp-dir / DRILL_TEMP_DIR ${config.tempDir}: ${error.code === 'ENOENT' ? 'no such directory' : error.code === 'ENOTDIR' ? 'not a directory' : 'the drill may not write there'}: give an existing directory the drill can write, on a file system with room for the restored cluster.`,
+        { cause: error },
+      );
+    },
+  );
   cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
   run.work = work;
   const target = await startTarget(config, {

@@ -49,7 +49,7 @@ export function connectionFromUrl(url: string | undefined, env: NodeJS.ProcessEn
     return withTls(
       {
         host: env.PGHOST,
-        port: Number(env.PGPORT ?? 5432),
+        port: portOf(env.PGPORT ?? '5432', 'PGPORT'),
         user: env.PGUSER ?? 'postgres',
         password: env.PGPASSWORD,
         database: env.PGDATABASE ?? 'postgres',
@@ -79,18 +79,40 @@ export function connectionFromUrl(url: string | undefined, env: NodeJS.ProcessEn
   }
   const socketDir = parsed.searchParams.get('host');
   const sslmode = parsed.searchParams.get('sslmode');
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigError(
+        'database-url',
+        `--database-url / DATABASE_URL: its ${what} holds a % not followed by two hex digits; write a literal % as %25 (value not shown: it may hold a password).`,
+      );
+    }
+  };
   return withTls(
     {
-      host: socketDir ?? (decodeURIComponent(parsed.hostname.replace(/^\[|\]$/g, '')) || 'localhost'),
-      port: Number(parsed.port || parsed.searchParams.get('port') || 5432),
-      user: decodeURIComponent(parsed.username) || env.PGUSER || 'postgres',
-      password: parsed.password ? decodeURIComponent(parsed.password) : env.PGPASSWORD,
-      database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres',
+      host: socketDir ?? (decode(parsed.hostname.replace(/^\[|\]$/g, ''), 'host') || 'localhost'),
+      port: portOf(parsed.port || parsed.searchParams.get('port') || '5432', '--database-url / DATABASE_URL'),
+      user: decode(parsed.username, 'user') || env.PGUSER || 'postgres',
+      password: parsed.password ? decode(parsed.password, 'password') : env.PGPASSWORD,
+      database: decode(parsed.pathname.replace(/^\//, ''), 'database name') || 'postgres',
     },
     sslmode ?? env.PGSSLMODE,
     parsed.searchParams.get('sslrootcert') ?? env.PGSSLROOTCERT,
     sslmode === null ? 'PGSSLMODE' : '--database-url ?sslmode=',
   );
+}
+
+/** A TCP port, 1 to 65535, or a ConfigError naming where it came from. */
+function portOf(text: string, from: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+    throw new ConfigError(
+      'database-url',
+      `Expected the port in ${from} to be a number from 1 to 65535, got \`${text}\`.`,
+    );
+  }
+  return port;
 }
 
 /** The query parameters of --database-url the drill reads. */
