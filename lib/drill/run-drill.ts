@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import dayjs from 'dayjs';
 import type { BackupCandidate } from '../backups/backup-source.ts';
 import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
-import { ConfigError, DrillError } from '../errors.ts';
+import { DrillError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import {
   copyDatabaseName,
@@ -26,6 +25,7 @@ import { readInputs } from './inputs.ts';
 import { type DrillPlan, drillPlan } from './plan.ts';
 import { publishDrillReport } from './publish-run.ts';
 import { type SpecSession, startSpecSession } from './run-specs.ts';
+import { makeRunDir } from './run-dir.ts';
 import { seedCanary, takeBackup } from './seed.ts';
 
 /** How long a cancelled step may take to stop before the target is stopped under it. */
@@ -133,20 +133,7 @@ async function startDrillTarget(
   starting: () => void,
 ): Promise<StartedTarget> {
   const { config, deps, cleanups } = run;
-  const work = await mkdtemp(join(config.tempDir ?? tmpdir(), 'pg-restore-drill-run-')).catch(
-    (error: NodeJS.ErrnoException) => {
-      if (
-        config.tempDir === undefined ||
-        !['ENOENT', 'ENOTDIR', 'EACCES', 'EROFS'].includes(error.code ?? '')
-      )
-        throw error;
-      throw new ConfigError(
-        'temp-dir',
-        `--temp-dir / DRILL_TEMP_DIR ${config.tempDir}: ${error.code === 'ENOENT' ? 'no such directory' : error.code === 'ENOTDIR' ? 'not a directory' : 'the drill may not write there'}: give an existing directory the drill can write, on a file system with room for the restored cluster.`,
-        { cause: error },
-      );
-    },
-  );
+  const work = await makeRunDir(config.tempDir);
   cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
   run.work = work;
   const target = await startTarget(config, {

@@ -39,26 +39,31 @@ export interface Connection {
  * PGUSER, PGPASSWORD, PGDATABASE), with libpq's own defaults.
  */
 export function connectionFromUrl(url: string | undefined, env: NodeJS.ProcessEnv): Connection {
-  if (url === undefined) {
-    if (!env.PGHOST) {
-      throw new ConfigError(
-        'database-url',
-        '--target url needs a server: set --database-url / DATABASE_URL, or PGHOST (with PGPORT, PGUSER, PGPASSWORD).',
-      );
-    }
-    return withTls(
-      {
-        host: env.PGHOST,
-        port: portOf(env.PGPORT ?? '5432', 'PGPORT'),
-        user: env.PGUSER ?? 'postgres',
-        password: env.PGPASSWORD,
-        database: env.PGDATABASE ?? 'postgres',
-      },
-      env.PGSSLMODE,
-      env.PGSSLROOTCERT,
-      'PGSSLMODE',
+  return url === undefined ? connectionFromEnv(env) : connectionOfUrl(url, env);
+}
+
+function connectionFromEnv(env: NodeJS.ProcessEnv): Connection {
+  if (!env.PGHOST) {
+    throw new ConfigError(
+      'database-url',
+      '--target url needs a server: set --database-url / DATABASE_URL, or PGHOST (with PGPORT, PGUSER, PGPASSWORD).',
     );
   }
+  return withTls(
+    {
+      host: env.PGHOST,
+      port: portOf(env.PGPORT ?? '5432', 'PGPORT'),
+      user: env.PGUSER ?? 'postgres',
+      password: env.PGPASSWORD,
+      database: env.PGDATABASE ?? 'postgres',
+    },
+    env.PGSSLMODE,
+    env.PGSSLROOTCERT,
+    'PGSSLMODE',
+  );
+}
+
+function connectionOfUrl(url: string, env: NodeJS.ProcessEnv): Connection {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -79,28 +84,30 @@ export function connectionFromUrl(url: string | undefined, env: NodeJS.ProcessEn
   }
   const socketDir = parsed.searchParams.get('host');
   const sslmode = parsed.searchParams.get('sslmode');
-  const decode = (part: string, what: string) => {
-    try {
-      return decodeURIComponent(part);
-    } catch {
-      throw new ConfigError(
-        'database-url',
-        `--database-url / DATABASE_URL: its ${what} holds a % not followed by two hex digits; write a literal % as %25 (value not shown: it may hold a password).`,
-      );
-    }
-  };
   return withTls(
     {
-      host: socketDir ?? (decode(parsed.hostname.replace(/^\[|\]$/g, ''), 'host') || 'localhost'),
+      host: socketDir ?? (decodePart(parsed.hostname.replace(/^\[|\]$/g, ''), 'host') || 'localhost'),
       port: portOf(parsed.port || parsed.searchParams.get('port') || '5432', '--database-url / DATABASE_URL'),
-      user: decode(parsed.username, 'user') || env.PGUSER || 'postgres',
-      password: parsed.password ? decode(parsed.password, 'password') : env.PGPASSWORD,
-      database: decode(parsed.pathname.replace(/^\//, ''), 'database name') || 'postgres',
+      user: decodePart(parsed.username, 'user') || env.PGUSER || 'postgres',
+      password: parsed.password ? decodePart(parsed.password, 'password') : env.PGPASSWORD,
+      database: decodePart(parsed.pathname.replace(/^\//, ''), 'database name') || 'postgres',
     },
     sslmode ?? env.PGSSLMODE,
     parsed.searchParams.get('sslrootcert') ?? env.PGSSLROOTCERT,
     sslmode === null ? 'PGSSLMODE' : '--database-url ?sslmode=',
   );
+}
+
+/** A %-escaped part of the URL, or a ConfigError naming the part (never its value: it may be the password). */
+function decodePart(part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ConfigError(
+      'database-url',
+      `--database-url / DATABASE_URL: its ${what} holds a % not followed by two hex digits; write a literal % as %25 (value not shown: it may hold a password).`,
+    );
+  }
 }
 
 /** A TCP port, 1 to 65535, or a ConfigError naming where it came from. */

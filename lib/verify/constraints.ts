@@ -217,32 +217,9 @@ export async function checkSequences(client: pg.ClientBase): Promise<Verdict> {
   const facts: SequenceFact[] = [];
   const behind: string[] = [];
   for (const seq of rows) {
-    const next =
-      seq.is_called && seq.last_value !== null
-        ? BigInt(seq.last_value) + BigInt(seq.increment_by)
-        : BigInt(seq.start_value);
-    // A maximum that is no integer (a text or timestamp column the sequence feeds) has no order
-    // against the next value; a cycling sequence starts over by design.
-    const notCompared = seq.other_type
-      ? `${seq.table}.${seq.column} is ${seq.other_type}, not an integer`
-      : seq.cycle
-        ? `${seq.sequence} cycles`
-        : undefined;
-    if (notCompared) {
-      facts.push({ ...pick(seq), nextValue: next.toString(), maxValue: null, notCompared });
-      continue;
-    }
-    const max = await client.query<{ max: string | null }>(
-      `SELECT max(${seq.column})::text AS max FROM ${seq.table}`,
-    );
-    const maxValue = max.rows[0]?.max ?? null;
-    facts.push({ ...pick(seq), nextValue: next.toString(), maxValue });
-    const ascending = BigInt(seq.increment_by) > 0n;
-    if (maxValue !== null && (ascending ? next <= BigInt(maxValue) : next >= BigInt(maxValue))) {
-      behind.push(
-        `${seq.sequence} would hand out ${next} but ${seq.table}.${seq.column} already holds ${maxValue}`,
-      );
-    }
+    const { fact, behindBy } = await sequenceFact(client, seq);
+    facts.push(fact);
+    if (behindBy) behind.push(behindBy);
   }
   const skipped = facts.filter((f) => f.notCompared !== undefined);
   const aside = skipped.length
@@ -255,6 +232,36 @@ export async function checkSequences(client: pg.ClientBase): Promise<Verdict> {
       });
 }
 
-function pick(seq: OwnedSequenceRow): Pick<SequenceFact, 'sequence' | 'table' | 'column'> {
-  return { sequence: seq.sequence, table: seq.table, column: seq.column };
+/** One owned sequence's next value against its column's maximum; `behindBy` says how, when it is behind. */
+async function sequenceFact(
+  client: pg.ClientBase,
+  seq: OwnedSequenceRow,
+): Promise<{ fact: SequenceFact; behindBy?: string }> {
+  const next =
+    seq.is_called && seq.last_value !== null
+      ? BigInt(seq.last_value) + BigInt(seq.increment_by)
+      : BigInt(seq.start_value);
+  const named = { sequence: seq.sequence, table: seq.table, column: seq.column, nextValue: next.toString() };
+  // A maximum that is no integer (a text or timestamp column the sequence feeds) has no order against
+  // the next value; a cycling sequence starts over by design.
+  const notCompared = seq.other_type
+    ? `${seq.table}.${seq.column} is ${seq.other_type}, not an integer`
+    : seq.cycle
+      ? `${seq.sequence} cycles`
+      : undefined;
+  if (notCompared) return { fact: { ...named, maxValue: null, notCompared } };
+  const max = await client.query<{ max: string | null }>(
+    `SELECT max(${seq.column})::text AS max FROM ${seq.table}`,
+  );
+  const maxValue = max.rows[0]?.max ?? null;
+  const ascending = BigInt(seq.increment_by) > 0n;
+  const behind = maxValue !== null && (ascending ? next <= BigInt(maxValue) : next >= BigInt(maxValue));
+  return {
+    fact: { ...named, maxValue },
+    ...(behind
+      ? {
+          behindBy: `${seq.sequence} would hand out ${next} but ${seq.table}.${seq.column} already holds ${maxValue}`,
+        }
+      : {}),
+  };
 }
