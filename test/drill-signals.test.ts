@@ -5,8 +5,10 @@
  * A signal to npm alone (a supervisor's `kill PID`) reaches the drill through npm's relay, and does the same.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { DrillReport } from '../lib/report/report.ts';
 import { slowDump, writeBackup } from './support/cluster.ts';
@@ -130,4 +132,44 @@ describe('signals to npm run drill', () => {
     },
     120_000,
   );
+
+  // The report is written before the push too: a Pushgateway that never answers holds the push for up
+  // to 16.5 s, and a second signal meanwhile ends the drill at once.
+  it('a second SIGTERM during a push that hangs: exit 143 at once, the report already written', async () => {
+    const sockets: Socket[] = [];
+    const blackHole = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((listening) => blackHole.listen(0, '127.0.0.1', listening));
+    try {
+      const port = (blackHole.address() as AddressInfo).port;
+      const backups = await setup.freshDir('push-backups');
+      await writeBackup(backups, '2026-11-21-030000', setup.goodDump);
+      const reports = await setup.freshDir('push-reports');
+      const run = startCli(
+        [
+          ...['--target', 'local', '--backups', backups, '--report-dir', reports, '--progress', 'off'],
+          ...['--temp-dir', await setup.freshDir('push-temp'), '--pushgateway', `http://127.0.0.1:${port}`],
+        ],
+        {},
+        { detached: true },
+      );
+      while (sockets.length === 0 && run.child.exitCode === null) await sleep(20);
+      const pid = run.child.pid as number;
+      process.kill(pid, 'SIGTERM');
+      await sleep(2500);
+      process.kill(pid, 'SIGTERM');
+      const { code, stdout, stderr } = await run.done;
+      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
+      const report = JSON.parse(
+        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
+      ) as DrillReport | null;
+      expect(sockets.length, stderr).toBeGreaterThan(0);
+      expect(stderr).toContain('exiting now');
+      expect(code).toBe(143);
+      expect(report?.verdict, stderr).toBe('passed');
+      expect(report?.push ?? null).toBeNull();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      blackHole.close();
+    }
+  }, 120_000);
 });

@@ -22,8 +22,8 @@ export interface PublishDeps {
 }
 
 /**
- * Publishes a finished run's report: the metrics push when asked for (its outcome goes on the report),
- * report.json, then in a Job's pod the Kubernetes Event (bounded; report.json written again with its
+ * Publishes a finished run's report: report.json, the metrics push when asked for (its outcome goes on
+ * the report), report.json again, then in a Job's pod the Kubernetes Event (bounded; report.json written again with its
  * outcome), then the summary on stdout. No reporter's failure is the drill's: each is logged, and the
  * next one still runs.
  */
@@ -38,7 +38,14 @@ export async function publishDrillReport(
   const event = eventFor(config, deps);
   const afterFile = event ? [event, file] : [];
   const history = historyReporter(historyPlace(config, deps.env), config.mode, deps.log);
-  await publishReport([...reportersFor(config, deps), file, ...afterFile, history], report, deps.log);
+  // Before a push too (then again with its outcome): a push to a Pushgateway that never answers takes
+  // up to 16.5 s, and a second signal meanwhile, or a kill, left no report at all.
+  const beforePush = config.pushgateway ? [file] : [];
+  await publishReport(
+    [...beforePush, ...reportersFor(config, deps), file, ...afterFile, history],
+    report,
+    deps.log,
+  );
   const junit = config.junit ? `\n  junit     ${config.junit}` : '';
   deps.out.write(
     `\n${formatSummary(report)}\n  report    ${file.path ?? 'NOT written'}${junit}\n  history   ${history.outcome}\n`,
