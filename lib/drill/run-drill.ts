@@ -24,8 +24,8 @@ import { CleanupStack } from './cleanups.ts';
 import { readInputs } from './inputs.ts';
 import { type DrillPlan, drillPlan } from './plan.ts';
 import { publishDrillReport } from './publish-run.ts';
-import { type SpecSession, startSpecSession } from './run-specs.ts';
 import { makeRunDir } from './run-dir.ts';
+import { type SpecSession, startSpecSession } from './run-specs.ts';
 import { seedCanary, takeBackup } from './seed.ts';
 
 /** How long a cancelled step may take to stop before the target is stopped under it. */

@@ -70,11 +70,11 @@ describe('connectionFromUrl: TLS and the URL parameters', () => {
 
 describe('connectionFromUrl: bad values', () => {
   it('names a bad percent-escape without showing the value, and a port that is no port', () => {
-    const escape = refusal(() => connectionFromUrl('postgres://postgres:Live%ZZpw@db/app', {}));
-    expect(escape.message).toBe(
+    const badEscape = refusal(() => connectionFromUrl('postgres://postgres:Live%ZZpw@db/app', {}));
+    expect(badEscape.message).toBe(
       '--database-url / DATABASE_URL: its password holds a % not followed by two hex digits; write a literal % as %25 (value not shown: it may hold a password).',
     );
-    expect(escape.message).not.toContain('Live');
+    expect(badEscape.message).not.toContain('Live');
     for (const port of ['abc', '0', '99999'])
       expect(refusal(() => connectionFromUrl(undefined, { PGHOST: 'db', PGPORT: port })).message).toBe(
         `Expected the port in PGPORT to be a number from 1 to 65535, got \`${port}\`.`,
