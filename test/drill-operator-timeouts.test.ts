@@ -4,67 +4,54 @@
  * fail the drill's own sessions: its canary checks, its deep read-back of the largest table, its
  * constraint checks. A real cluster with all three at 1 ms: the drill passes, every table verified.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
-import type { StartedTarget } from '../lib/targets/target.ts';
-import { dumpAll, psql, startTestCluster } from './support/cluster.ts';
+import { psql } from './support/cluster.ts';
+import { drillSetup } from './support/drill-setup.ts';
 import { deepDrill } from './support/run-cli.ts';
 
 /** Rows enough that no read of them fits in a millisecond. */
 const ROWS = 200_000;
 
-let source: StartedTarget;
-let scratch: string;
-let dump: string;
-
-beforeAll(async () => {
-  source = await startTestCluster();
-  await seedCanary(source.handle, 'backup_test');
-  await psql(source.handle, 'postgres', 'CREATE DATABASE app');
-  await psql(
-    source.handle,
-    'app',
-    `CREATE TABLE public.parent (id int PRIMARY KEY);
-     INSERT INTO public.parent SELECT g FROM generate_series(1, 1000) g;
-     CREATE TABLE public.big (id bigserial PRIMARY KEY, parent int REFERENCES public.parent, note text);
-     INSERT INTO public.big (parent, note) SELECT 1 + g % 1000, md5(g::text) FROM generate_series(1, ${ROWS}) g;`,
-  );
-  await psql(
-    source.handle,
-    'postgres',
-    `ALTER DATABASE app SET statement_timeout = '1ms';
-     ALTER DATABASE app SET lock_timeout = '1ms';
-     ALTER DATABASE app SET idle_in_transaction_session_timeout = '1ms';
-     ALTER DATABASE backup_test SET statement_timeout = '1ms';`,
-  );
-  // Last: from here on every session of the role gets it, unless it says otherwise at connect.
-  await psql(source.handle, 'postgres', `ALTER ROLE postgres SET statement_timeout = '1ms'`);
-  dump = await dumpAll(source.handle);
-  scratch = await mkdtemp(join(tmpdir(), 'drill-operator-timeouts-'));
-  await chmod(scratch, 0o777);
-}, 180_000);
-
-afterAll(async () => {
-  await source?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+const setup = drillSetup('drill-operator-timeouts-', {
+  seed: async (handle) => {
+    await seedCanary(handle, 'backup_test');
+    await psql(handle, 'postgres', 'CREATE DATABASE app');
+    await psql(
+      handle,
+      'app',
+      `CREATE TABLE public.parent (id int PRIMARY KEY);
+       INSERT INTO public.parent SELECT g FROM generate_series(1, 1000) g;
+       CREATE TABLE public.big (id bigserial PRIMARY KEY, parent int REFERENCES public.parent, note text);
+       INSERT INTO public.big (parent, note) SELECT 1 + g % 1000, md5(g::text) FROM generate_series(1, ${ROWS}) g;`,
+    );
+    await psql(
+      handle,
+      'postgres',
+      `ALTER DATABASE app SET statement_timeout = '1ms';
+       ALTER DATABASE app SET lock_timeout = '1ms';
+       ALTER DATABASE app SET idle_in_transaction_session_timeout = '1ms';
+       ALTER DATABASE backup_test SET statement_timeout = '1ms';`,
+    );
+    // Last: from here on every session of the role gets it, unless it says otherwise at connect.
+    await psql(handle, 'postgres', `ALTER ROLE postgres SET statement_timeout = '1ms'`);
+  },
+  timeout: 180_000,
 });
 
 describe("an operator's timeouts in the backup", () => {
   it('are in the dump as the source had them', () => {
-    expect(dump).toContain("ALTER ROLE postgres SET statement_timeout TO '1ms';");
-    expect(dump).toContain("ALTER DATABASE app SET statement_timeout TO '1ms';");
-    expect(dump).toContain("ALTER DATABASE app SET idle_in_transaction_session_timeout TO '1ms';");
+    expect(setup.goodDump).toContain("ALTER ROLE postgres SET statement_timeout TO '1ms';");
+    expect(setup.goodDump).toContain("ALTER DATABASE app SET statement_timeout TO '1ms';");
+    expect(setup.goodDump).toContain("ALTER DATABASE app SET idle_in_transaction_session_timeout TO '1ms';");
   });
 
   it("do not fail the drill's own sessions: canary, deep read-back and constraints pass", async () => {
-    const { code, stdout, report } = await deepDrill(scratch, 'timeouts', dump, [
+    const { code, stdout, report } = await deepDrill(setup.scratch, 'timeouts', setup.goodDump, [
       '--target',
       'local',
       '--temp-dir',
-      scratch,
+      setup.scratch,
     ]);
     const step = (id: string) => report.checks.find((c) => c.id === id);
     expect(step('verify-users-are-exactly-alice-bob-and-charlie')?.status, stdout).toBe('passed');

@@ -20,6 +20,17 @@ import { startCli } from './support/run-cli.ts';
 const setup = drillSetup('drill-signals-');
 const TRIES = 10;
 
+/** The report of the run whose id `stdout` names, or null when it wrote none. */
+async function reportOf(reports: string, stdout: string): Promise<DrillReport | null> {
+  const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
+  const text = await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null');
+  return JSON.parse(text) as DrillReport | null;
+}
+
+/** npm ends itself by the signal once its child has exited: the status a shell reports, 128 + N. */
+const exitStatus = (code: number | null, signal: NodeJS.Signals | null) =>
+  code ?? 128 + (signal ? constants.signals[signal] : 0);
+
 const alive = (pid: number) => statOf(pid).then((fields) => fields !== undefined && fields[0] !== 'Z');
 
 describe('signals to npm run drill', () => {
@@ -40,13 +51,9 @@ describe('signals to npm run drill', () => {
       const psql = await restorePsqlUnder(pgid, () => exited);
       process.kill(-pgid, 'SIGTERM');
       const { code, signal, stdout, stderr } = await run.done;
-      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
-      const report = JSON.parse(
-        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
-      ) as DrillReport | null;
+      const report = await reportOf(reports, stdout);
       outcomes.push({
-        // npm ends itself by the signal once its child has exited: the status a shell reports, 128 + 15.
-        status: code ?? 128 + (signal ? constants.signals[signal] : 0),
+        status: exitStatus(code, signal),
         drillExit: report?.exitCode,
         verdict: report?.verdict,
         errors: report?.errors,
@@ -105,13 +112,10 @@ describe('signals to npm run drill', () => {
       const psql = await restorePsqlUnder(npm, () => exited);
       process.kill(npm, name);
       const { code, signal, stdout, stderr } = await run.done;
-      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
-      const report = JSON.parse(
-        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
-      ) as DrillReport | null;
+      const report = await reportOf(reports, stdout);
       expect(
         {
-          status: code ?? 128 + (signal ? constants.signals[signal] : 0),
+          status: exitStatus(code, signal),
           drillExit: report?.exitCode,
           verdict: report?.verdict,
           received: stderr.match(new RegExp(`${name} received`, 'g'))?.length ?? 0,
@@ -158,10 +162,7 @@ describe('signals to npm run drill', () => {
       await sleep(2500);
       process.kill(pid, 'SIGTERM');
       const { code, stdout, stderr } = await run.done;
-      const runId = /^pg-restore-drill (\S+): /m.exec(stdout)?.[1];
-      const report = JSON.parse(
-        await readFile(join(reports, runId ?? 'no-run-id', 'report.json'), 'utf8').catch(() => 'null'),
-      ) as DrillReport | null;
+      const report = await reportOf(reports, stdout);
       expect(sockets.length, stderr).toBeGreaterThan(0);
       expect(stderr).toContain('exiting now');
       expect(code).toBe(143);

@@ -63,6 +63,14 @@ export async function dumpArchive(
   database: string,
   format: 'custom' | 'directory',
   path: string,
+  flags: readonly string[] = [],
 ): Promise<void> {
-  await toolOutput(target, 'pg_dump', [`-F${format === 'custom' ? 'c' : 'd'}`, '-d', database, '-f', path]);
+  await toolOutput(target, 'pg_dump', [
+    `-F${format === 'custom' ? 'c' : 'd'}`,
+    ...flags,
+    '-d',
+    database,
+    '-f',
+    path,
+  ]);
 }

@@ -139,7 +139,11 @@ export async function deepDrill(scratch: string, name: string, dump: string | Bu
   const dir = join(scratch, name);
   await mkdir(dir);
   await writeFile(join(dir, 'postgres-backup-2026-11-21-030000.sql.gz'), gzipSync(dump));
-  const reports = join(scratch, `${name}-report`);
+  return deepDrillOf(dir, join(scratch, `${name}-report`), args);
+}
+
+/** `--backups dir --verify deep --progress off --report-dir reports`, then `args`; the run and its report. */
+export async function deepDrillOf(dir: string, reports: string, args: string[] = []) {
   const run = await runCli([
     '--backups',
     dir,
