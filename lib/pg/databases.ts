@@ -5,7 +5,6 @@ import type { Connection, TlsSettings } from './connection.ts';
 /** Databases the drill never drops, whatever it is told. */
 export const PROTECTED_DATABASES = ['postgres', 'template0', 'template1'] as const;
 
-/** A connected client for one database of the target; the caller ends it. */
 /**
  * The drill's own sessions (its checks, its read-back, the tools it runs) are not held to the timeouts an
  * operator set for the applications with `ALTER DATABASE|ROLE … SET` or in postgresql.conf: a database
@@ -17,6 +16,7 @@ export const PROTECTED_DATABASES = ['postgres', 'template0', 'template1'] as con
 export const SESSION_OPTIONS =
   '-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0';
 
+/** A connected client for one database of the target; the caller ends it. */
 export async function connect(
   connection: Connection,
   database = connection.database,
