@@ -393,8 +393,12 @@ describe('self-contained mode on a live server', () => {
     expect(url.message).toBe(
       'Without --backups the drill makes its own backup: it seeds its canary on the target and copies the whole server with pg_dumpall. --target url is a live server (no --scratch): give --backups DIR, the backups to drill, or declare the server disposable with --scratch.',
     );
-    const pod = thrown(() => readConfig(['--target', 'pod', '--pod', 'data/pg-0'], {}, CWD)) as ConfigError;
+    const pod = thrown(() =>
+      readConfig(['--target', 'pod', '--pod', 'data/pg-0', '--mode', 'canary'], {}, CWD),
+    ) as ConfigError;
     expect(pod.message).toMatch(/--target pod is a live server: give --backups DIR, the backups to drill\.$/);
+    // A pod in --mode cluster is left to the pod target's own refusal.
+    expect(readConfig(['--target', 'pod', '--pod', 'data/pg-0'], {}, CWD).target).toBe('pod');
     expect(readConfig(['--target', 'url', '--scratch'], {}, CWD).target).toBe('url');
     expect(readConfig(['--target', 'url', '--backups', '/mnt/b'], {}, CWD).backups).toBe('/mnt/b');
     expect(readConfig(['--target', 'local'], {}, CWD).backups).toBeUndefined();

@@ -64,11 +64,10 @@ function checkTogether(config: DrillConfig): DrillConfig {
   // Self-contained mode seeds its canary on the target and backs the whole server up with pg_dumpall:
   // on a live server that writes a database there (and leaves it, a second run refusing it) and copies
   // every database and role's password hash into a local file.
-  if (
-    !config.backups &&
-    !config.checkOnly &&
-    (config.target === 'pod' || (config.target === 'url' && !config.scratch))
-  ) {
+  // (A pod in --mode cluster is refused by the pod target itself, in words of its own.)
+  const live =
+    (config.target === 'pod' && mode !== 'cluster') || (config.target === 'url' && !config.scratch);
+  if (!config.backups && !config.checkOnly && live) {
     throw new ConfigError(
       'backups',
       `Without --backups the drill makes its own backup: it seeds its canary on the target and copies the whole server with pg_dumpall. --target ${config.target} is a live server${config.target === 'url' ? ' (no --scratch)' : ''}: give --backups DIR, the backups to drill${config.target === 'url' ? ', or declare the server disposable with --scratch' : ''}.`,
