@@ -5,10 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { thrown } from '../../test/support/thrown.ts';
 import { ConfigError } from '../errors.ts';
 import { connectionFromUrl } from './connection.ts';
+import { pgSsl } from './databases.ts';
 
 const refusal = (fn: () => unknown) => thrown(fn) as ConfigError;
-
-import { pgSsl } from './databases.ts';
 
 describe('connectionFromUrl: TLS and the URL parameters', () => {
   it('reads sslmode from the URL, else PGSSLMODE; none: no TLS', () => {

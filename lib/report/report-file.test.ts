@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type DrillReport, formatSummary, type TargetSummary } from './report.ts';
-import { LATEST, latestRunId, writeReport } from './report-file.ts';
+import { LATEST, latestRunId, reportFileReporter, writeReport } from './report-file.ts';
 
 const target: TargetSummary = {
   kind: 'local',
@@ -85,21 +85,19 @@ describe('writeReport', () => {
   });
 
   it.each(['file', 'directory'] as const)(
-    'leaves a %s named latest that is not its link, and says so after writing the report',
+    'leaves a %s named latest that is not its link, and says so after writing the report (its path kept)',
     async (kind) => {
       const out = join(dir, `foreign-latest-${kind}`);
       await mkdir(out, { recursive: true });
       if (kind === 'file') await writeFile(join(out, LATEST), 'mine\n');
       else await mkdir(join(out, LATEST));
-      let written: string | undefined;
-      const error = await writeReport(out, report('20261124-084500-eeeeee'), (path) => {
-        written = path;
-      }).catch((e: Error) => e);
+      const files = reportFileReporter(out);
+      const error = await files.publish(report('20261124-084500-eeeeee')).catch((e: Error) => e);
       expect(String(error)).toContain(
         `${join(out, LATEST)} is a ${kind}, not the drill's link to the newest run: left as it is`,
       );
-      expect(written).toBe(join(out, '20261124-084500-eeeeee', 'report.json'));
-      expect(JSON.parse(await readFile(written ?? '', 'utf8')).runId).toBe('20261124-084500-eeeeee');
+      expect(files.path).toBe(join(out, '20261124-084500-eeeeee', 'report.json'));
+      expect(JSON.parse(await readFile(files.path ?? '', 'utf8')).runId).toBe('20261124-084500-eeeeee');
       if (kind === 'file') expect(await readFile(join(out, LATEST), 'utf8')).toBe('mine\n');
       else expect((await lstat(join(out, LATEST))).isDirectory()).toBe(true);
       expect((await readdir(out)).filter((name) => name.startsWith('.'))).toEqual([]);

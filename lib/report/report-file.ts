@@ -18,20 +18,20 @@ export function runReportDir(reportDir: string, runId: string): string {
  * its run id's directory, and `latest` is replaced by a rename (atomic on POSIX), so a reader sees the
  * old run or the new one, never a half-made link. Returns the report's path.
  */
-export async function writeReport(
-  reportDir: string,
-  report: DrillReport,
-  written: (path: string) => void = () => {},
-): Promise<string> {
+export async function writeReport(reportDir: string, report: DrillReport): Promise<string> {
+  const path = await writeReportFiles(reportDir, report);
+  await pointLatestAt(reportDir, report.runId);
+  return path;
+}
+
+/** report.json and summary.txt in the run's own directory; returns the report's path. */
+async function writeReportFiles(reportDir: string, report: DrillReport): Promise<string> {
   const own = runReportDir(reportDir, report.runId);
   await mkdir(own, { recursive: true });
   const path = join(own, 'report.json');
   // By rename: the report is written again after the Kubernetes Event, and a kill then leaves the first.
   await replaceFile(path, `${JSON.stringify(report, null, 2)}\n`);
   await replaceFile(join(own, 'summary.txt'), `${formatSummary(report)}\n`);
-  // Written, whatever becomes of the link.
-  written(path);
-  await pointLatestAt(reportDir, report.runId);
   return path;
 }
 
@@ -75,9 +75,9 @@ export function reportFileReporter(reportDir: string): Reporter & { path: string
     name: `report.json in ${reportDir}`,
     path: undefined as string | undefined,
     async publish(report: DrillReport) {
-      await writeReport(reportDir, report, (path) => {
-        reporter.path = path;
-      });
+      // Written, whatever becomes of the link after it.
+      reporter.path = await writeReportFiles(reportDir, report);
+      await pointLatestAt(reportDir, report.runId);
     },
   };
   return reporter;
