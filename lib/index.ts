@@ -80,7 +80,8 @@ export {
 } from './verify/canary-contract.ts';
 export { CanaryContractError, discoverCanary } from './verify/canary-discovery.ts';
 export { CANARY_TRANSACTIONS, CANARY_USERS, canarySeedSql } from './verify/canary-fixture.ts';
-export { checkForeignKeys, checkSequences } from './verify/constraints.ts';
+export { checkForeignKeys } from './verify/constraints.ts';
 export { checkConstraintsEverywhere } from './verify/constraints-everywhere.ts';
 export { readDatabase, readDigests, verifyDeep } from './verify/deep.ts';
 export { type DeepChecks, startDeepChecks } from './verify/deep-checks.ts';
+export { checkSequences } from './verify/sequences.ts';

@@ -78,6 +78,7 @@ export async function inspectArchive(
     sqlBytes: candidate.sizeBytes,
     restricted: false,
     digests: digest.digests,
+    sequences: digest.sequences,
     requirements: requirementsFromToc(listing.text(), fromToc(listing.text()).toc.dbname),
   };
 }

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { TableDigest } from '../dump/copy-digest.ts';
 import type { DumpRequirements } from '../dump/dump-requirements.ts';
+import type { DumpedSequence } from '../dump/setval.ts';
 import { BackupEmptyError, DumpNewerThanTargetError } from '../errors.ts';
 import { bufferReleaser } from '../exec/buffer-release.ts';
 import type { PgVersion } from '../pg/version.ts';
@@ -29,6 +30,8 @@ export interface BackupInspection {
   toc?: ArchiveToc;
   /** For pg_dump archives: what each table holds, read while proving every block decompresses. */
   digests?: TableDigest[];
+  /** For pg_dump archives: the sequence values it sets, read with the digests. */
+  sequences?: DumpedSequence[];
   /**
    * Extensions and tablespaces the dump needs of the target (see checkExtensions, checkTablespaces):
    * of the whole dump, or of its head (the globals part) when only the header was read.

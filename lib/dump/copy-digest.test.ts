@@ -26,7 +26,7 @@ async function digestOf(text: string | Buffer, chunk = 0, database?: string) {
     stream,
     new PassThrough().on('data', (c: Buffer) => out.push(c)),
   );
-  return { digests: stream.digests, passed: Buffer.concat(out) };
+  return { digests: stream.digests, sequences: stream.sequences, passed: Buffer.concat(out) };
 }
 
 describe('copyDigest', () => {
@@ -145,5 +145,29 @@ describe('copyDigest of --column-inserts data with an INSERT it cannot decode', 
     const { digests } = await digestOf(text, 0, 'app');
     const tables = digests.filter((d) => d.table === 'public.t');
     expect(tables.map((d) => [d.columns, d.unverified?.startsWith('line 4: ')])).toEqual([['a, b', true]]);
+  });
+});
+
+describe('copyDigest of the setval lines', () => {
+  it('reads each setval under its database, the quotes of the name undone; a setval in COPY data or a string is none', async () => {
+    const dump = [
+      "SELECT pg_catalog.setval('public.users_id_seq', 3, true);",
+      '\\connect shop',
+      "SELECT pg_catalog.setval('public.\"Odd''s Seq\"', 1, false);",
+      'COPY public.notes (body) FROM stdin;',
+      "SELECT pg_catalog.setval('public.fake', 9, true);",
+      '\\.',
+      "INSERT INTO public.notes VALUES ('",
+      "SELECT pg_catalog.setval(''public.fake2'', 9, true);');",
+      "SELECT pg_catalog.setval('s.neg', -5, true);",
+      "SELECT pg_catalog.setval('s.bad', 5);",
+      '',
+    ].join('\n');
+    const { sequences } = await digestOf(dump, 7, 'postgres');
+    expect(sequences).toEqual([
+      { database: 'postgres', sequence: 'public.users_id_seq', value: '3', isCalled: true, line: 1 },
+      { database: 'shop', sequence: 'public."Odd\'s Seq"', value: '1', isCalled: false, line: 3 },
+      { database: 'shop', sequence: 's.neg', value: '-5', isCalled: true, line: 9 },
+    ]);
   });
 });

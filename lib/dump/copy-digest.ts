@@ -5,6 +5,7 @@ import { createDumpLexer, type DumpLine } from './dump-lexer.ts';
 import { decodeInsert, startsInsert } from './insert-statement.ts';
 import { largeObjectTracker } from './large-objects.ts';
 import { addRow, digestHex, emptyDigest, type RowDigest } from './row-digest.ts';
+import { type DumpedSequence, readSetval } from './setval.ts';
 
 /**
  * What a dump holds for one table (all its COPY blocks, or INSERT statements, in one database, merged:
@@ -45,6 +46,8 @@ export interface CopyDigestOptions {
 export interface CopyDigestStream extends Transform {
   /** Complete once the stream has finished; in dump order (large objects last per database). */
   readonly digests: TableDigest[];
+  /** Every sequence value the dump sets (its setval lines), in dump order. */
+  readonly sequences: DumpedSequence[];
 }
 
 /** Keys a table digest: database, table and columns (a NUL never occurs in any of them). */
@@ -70,6 +73,7 @@ export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
   // The lines of an INSERT statement that spans lines (a string with a newline, --rows-per-insert).
   let insert: { line: number; parts: Buffer[] } | undefined;
   const lo = largeObjectTracker();
+  const sequences: DumpedSequence[] = [];
 
   function tableEntry(database: string, table: string, columns: string, line: number, data?: 'insert') {
     const key = keyOf(database, table, columns);
@@ -143,6 +147,11 @@ export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
         return;
       }
       if (first !== 83) return;
+      const setval = readSetval(line);
+      if (setval) {
+        sequences.push({ database: lexer.database ?? fallback, ...setval });
+        return;
+      }
       const seen = readSetEncoding(line);
       if (seen) encoding = seen;
       const strings = readStandardStrings(line);
@@ -175,6 +184,7 @@ export function copyDigest(options: CopyDigestOptions = {}): CopyDigestStream {
       done();
     },
   });
+  Object.defineProperty(stream, 'sequences', { get: () => [...sequences] });
   return Object.defineProperty(stream, 'digests', {
     get(): TableDigest[] {
       let out: TableDigest[] = [...tables.values()].map(({ entry, digest }) => ({

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { type DumpLexer, type DumpLexerHooks, type DumpLine, KIND_OF_MODE, type Mode } from './dump-line.ts';
 import { parseBanner, parseConnect, splitMeta } from './psql-meta.ts';
 import {
@@ -238,4 +239,22 @@ export function createDumpLexer(hooks: DumpLexerHooks): DumpLexer {
       return mode;
     },
   };
+}
+
+/** A sink that feeds every chunk to the lexer (and ends it): a pipeline's last stage for a dump read only to be lexed. */
+export function lexerSink(lexer: { write(chunk: Buffer): void; end(): void }): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      try {
+        lexer.write(chunk);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+    final(done) {
+      lexer.end();
+      done();
+    },
+  });
 }

@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
 import { parseCopyStatement } from '../dump/copy-statement.ts';
-import { createDumpLexer } from '../dump/dump-lexer.ts';
+import { createDumpLexer, lexerSink } from '../dump/dump-lexer.ts';
 import type { CanaryContract } from '../verify/canary-contract.ts';
 import { baseName, columnNames, ROWS_TEXT_LIMIT } from './record.ts';
 
@@ -67,24 +66,6 @@ export function canaryCapture(canary: string, contract: CanaryContract) {
   });
   const sink = lexerSink(lexer);
   return { sink, captured, constraints, sections, inserts };
-}
-
-/** A sink that feeds every chunk to the lexer (and ends it). */
-function lexerSink(lexer: { write(chunk: Buffer): void; end(): void }): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      try {
-        lexer.write(chunk);
-        done();
-      } catch (error) {
-        done(error as Error);
-      }
-    },
-    final(done) {
-      lexer.end();
-      done();
-    },
-  });
 }
 
 /** pg_dump's `ALTER TABLE ONLY t ADD CONSTRAINT c PRIMARY KEY (…)` / `FOREIGN KEY (…) REFERENCES p(…)`. */

@@ -4,6 +4,7 @@ import type { BackupInspection } from '../backups/integrity.ts';
 import { integrityWatch } from '../backups/integrity-watch.ts';
 import { readTablespaceLocations } from '../backups/target-offer.ts';
 import { copyDigest, type TableDigest } from '../dump/copy-digest.ts';
+import type { DumpedSequence } from '../dump/setval.ts';
 import type { TablespaceRemap } from '../dump/tablespace-remap.ts';
 import { BackupIncompleteError } from '../errors.ts';
 import type { Executor } from '../exec/executor.ts';
@@ -69,6 +70,8 @@ export interface RestoredBackup {
   };
   /** What each table of the backup holds (--verify deep). */
   digests?: TableDigest[];
+  /** The sequence values the backup sets, read with the digests (--verify deep). */
+  sequences?: DumpedSequence[];
   /** The comment the restored section gave its database (the dump's COMMENT ON DATABASE), or null. */
   dumpComment?: string | null;
   /** The backup as its restore's own stream proved it whole (one pass), else undefined. */
@@ -151,7 +154,7 @@ function streamed(request: RestoreRequest, databaseOfSection?: string, watch?: S
   };
   const finish = () => {
     request.progress?.done();
-    return digests?.digests;
+    return digests ? { digests: digests.digests, sequences: digests.sequences } : {};
   };
   return { options, finish };
 }
@@ -179,7 +182,7 @@ async function restorePlain(request: RestoreRequest, watch?: StreamWatch): Promi
     remapTablespaces: true,
     keepDatabase: request.keepDatabase,
   });
-  const digests = finish();
+  const read = finish();
   const seconds = outcome.durationMs / 1000;
   const skipped = outcome.skipped.length
     ? `; skipped the bootstrap role's statements on line(s) ${outcome.skipped.map((s) => s.line).join(', ')}`
@@ -203,7 +206,7 @@ async function restorePlain(request: RestoreRequest, watch?: StreamWatch): Promi
       tablespaces: outcome.tablespaces,
       acceptedErrors: outcome.accepted,
     },
-    digests,
+    ...read,
   };
 }
 
@@ -221,7 +224,7 @@ async function restoreSection(request: RestoreRequest): Promise<RestoredBackup> 
         if (restoreInto !== canary) await commentOnDatabase(client, restoreInto, request.scratchMark);
       }),
   });
-  const digests = finish();
+  const read = finish();
   const dumpComment =
     restoreInto !== canary
       ? await withClient(connection, connection.database, (client) =>
@@ -237,7 +240,7 @@ async function restoreSection(request: RestoreRequest): Promise<RestoredBackup> 
     seconds,
     summary: `${seconds.toFixed(2)} s for the ${outcome.sqlBytes} bytes of ${canary}'s section, restored into ${where} in one transaction${acceptedText(outcome.accepted)}`,
     facts: { sqlBytes: outcome.sqlBytes, skippedStatements: [], acceptedErrors: outcome.accepted },
-    digests,
+    ...read,
     ...(dumpComment !== undefined ? { dumpComment } : {}),
   };
 }
@@ -262,5 +265,6 @@ async function restoreFromArchive(request: RestoreRequest): Promise<RestoredBack
     facts: { sqlBytes: backup.sizeBytes, skippedStatements: [], jobs: outcome.jobs },
     // The archive's digests were read while its precheck proved every block decompresses.
     digests: request.inspection.digests,
+    sequences: request.inspection.sequences,
   };
 }

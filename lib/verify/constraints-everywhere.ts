@@ -1,12 +1,7 @@
 import type pg from 'pg';
-import {
-  checkForeignKeys,
-  checkSequences,
-  countedWays,
-  type ForeignKeyFact,
-  type SequenceFact,
-} from './constraints.ts';
+import { checkForeignKeys, countedWays, type ForeignKeyFact, validatedWords } from './constraints.ts';
 import type { ForeignKeyStreams } from './fk-streams.ts';
+import { checkSequences, type DumpedSequences, type SequenceFact } from './sequences.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 /** A database of the dump and the name it was restored under. */
@@ -34,11 +29,12 @@ export async function checkConstraintsEverywhere(
   databases: RestoredDatabase[],
   withDatabase: WithDatabase,
   streams?: ForeignKeyStreams,
+  dumpedIn?: (database: string) => DumpedSequences,
 ): Promise<Verdict> {
   const results: DatabaseConstraints[] = [];
   for (const db of databases) {
     const [foreignKeys, sequences] = await withDatabase(db.restoredDatabase, async (client) => {
-      const sequences = await checkSequences(client);
+      const sequences = await checkSequences(client, dumpedIn?.(db.database));
       return [await checkForeignKeys(client, streams?.streams(db.restoredDatabase)), sequences] as const;
     });
     results.push({ ...db, foreignKeys, sequences });
@@ -72,8 +68,12 @@ export async function checkConstraintsEverywhere(
   const aside = notCompared.length
     ? `; ${notCompared.length} sequence(s) not compared: ${notCompared.map((f) => `${f.at}: ${f.notCompared}`).join('; ')}`
     : '';
+  const behind = sequences.filter((f) => f.behind);
+  const asDumped = behind.length
+    ? `; ${behind.length} sequence(s) behind their column as the backup itself sets them, restored as they were (the source's own: rows inserted with explicit ids past them): ${behind.map((f) => `${f.at}: ${f.sequence} hands out ${f.nextValue}, ${f.table}.${f.column} holds ${f.maxValue}`).join('; ')}`
+    : '';
   return pass(
-    `${count('foreignKeys')} foreign key(s) validated without orphans${ways} and ${sequences.length - notCompared.length} owned sequence(s) beyond their columns, in ${results.length} database(s)${aside}`,
+    `${count('foreignKeys')} foreign key(s) ${validatedWords(keys)} without orphans${ways} and ${sequences.length - notCompared.length - behind.length} owned sequence(s) beyond their columns, in ${results.length} database(s)${asDumped}${aside}`,
     facts,
   );
 }

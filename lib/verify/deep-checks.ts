@@ -5,6 +5,7 @@ import {
 } from './constraints-everywhere.ts';
 import { type DeepVerification, type DeepVerifyOptions, verifyDeep } from './deep.ts';
 import { ForeignKeyStreams } from './fk-streams.ts';
+import type { DumpedSequences } from './sequences.ts';
 import type { Verdict } from './verdict.ts';
 
 /** The two checks of `--verify deep`, under way together; each settles on its own. */
@@ -17,7 +18,12 @@ export interface DeepChecks {
 
 export interface DeepChecksOptions {
   tables: DeepVerifyOptions;
-  constraints: { databases: RestoredDatabase[]; withDatabase: WithDatabase };
+  constraints: {
+    databases: RestoredDatabase[];
+    withDatabase: WithDatabase;
+    /** The backup's setvals of a database, for a sequence behind its column (checkSequences). */
+    dumpedIn?: (database: string) => DumpedSequences;
+  };
 }
 
 /**
@@ -36,6 +42,7 @@ export function startDeepChecks(options: DeepChecksOptions): DeepChecks {
     options.constraints.databases,
     options.constraints.withDatabase,
     streams,
+    options.constraints.dumpedIn,
   );
   const tables = verifyDeep({ ...options.tables, foreignKeys: streams });
   constraints.catch(() => {});
