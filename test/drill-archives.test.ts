@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
 import type { StartedTarget } from '../lib/targets/target.ts';
-import { dumpArchive, psql, startTestCluster } from './support/cluster.ts';
+import { createDatabase, dumpArchive, startTestCluster } from './support/cluster.ts';
 import { readReport, runCli } from './support/run-cli.ts';
 
 let source: StartedTarget;
@@ -15,8 +15,7 @@ let n = 0;
 beforeAll(async () => {
   source = await startTestCluster();
   await seedCanary(source.handle, 'backup_test');
-  await psql(source.handle, 'postgres', 'CREATE DATABASE app');
-  await psql(
+  await createDatabase(
     source.handle,
     'app',
     'CREATE TABLE orders AS SELECT g AS id, g * 1.5 AS total FROM generate_series(1, 1000) g',

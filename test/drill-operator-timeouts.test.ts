@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { seedCanary } from '../lib/drill/seed.ts';
-import { psql } from './support/cluster.ts';
+import { createDatabase, psql } from './support/cluster.ts';
 import { drillSetup } from './support/drill-setup.ts';
 import { deepDrill } from './support/run-cli.ts';
 
@@ -16,8 +16,7 @@ const ROWS = 200_000;
 const setup = drillSetup('drill-operator-timeouts-', {
   seed: async (handle) => {
     await seedCanary(handle, 'backup_test');
-    await psql(handle, 'postgres', 'CREATE DATABASE app');
-    await psql(
+    await createDatabase(
       handle,
       'app',
       `CREATE TABLE public.parent (id int PRIMARY KEY);

@@ -7,14 +7,13 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dumpArchive, psql, toolOutput } from './support/cluster.ts';
+import { createDatabase, dumpArchive, toolOutput } from './support/cluster.ts';
 import { drillSetup } from './support/drill-setup.ts';
 import { deepDrill, deepDrillOf, type readReport } from './support/run-cli.ts';
 
 const setup = drillSetup('drill-schema-only-', {
   seed: async (handle) => {
-    await psql(handle, 'postgres', 'CREATE DATABASE app');
-    await psql(
+    await createDatabase(
       handle,
       'app',
       `CREATE TABLE public.parent (id int PRIMARY KEY, name text);

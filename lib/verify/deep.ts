@@ -11,6 +11,7 @@ import {
 } from './deep-read.ts';
 import type { ForeignKeyStreams } from './fk-streams.ts';
 import { limiter, sessionPool } from './session-pool.ts';
+import { timeZoneHint } from './time-zone-hint.ts';
 import { fail, pass, type Verdict } from './verdict.ts';
 
 export {
@@ -124,7 +125,13 @@ export async function verifyDeep(options: DeepVerifyOptions): Promise<DeepVerifi
   }
   const tables = done.flatMap((d) => d.tables);
   const sessions = done.flatMap((d) => (d.session ? [d.session] : []));
-  return { verdict: judge(tables, options.allowUnverified === true), tables, sessions };
+  const verdict = judge(tables, options.allowUnverified === true);
+  const differing = tables.filter((t) => t.unverified === undefined && !t.digestMatch && !t.error);
+  if (!verdict.ok && differing.length > 0 && options.connect) {
+    const hint = await timeZoneHint(differing, sessions, options.connect).catch(() => undefined);
+    if (hint) verdict.summary = `${verdict.summary}. ${hint}`;
+  }
+  return { verdict, tables, sessions };
 }
 
 /** One database read back and compared, table by table. */

@@ -38,6 +38,12 @@ export async function psql(target: TargetHandle, database: string, sql: string):
 }
 
 /** The dump with a minute-long statement just before its trailer: a restore that is surely mid-way. */
+/** Creates database `name` on the server and runs `sql` in it (a test's application database). */
+export async function createDatabase(target: TargetHandle, name: string, sql: string): Promise<void> {
+  await psql(target, 'postgres', `CREATE DATABASE ${name}`);
+  await psql(target, name, sql);
+}
+
 export function slowDump(dump: string): string {
   const trailer = '--\n-- PostgreSQL database cluster dump complete';
   const at = dump.lastIndexOf(trailer);
