@@ -387,7 +387,8 @@ describe('interruption', () => {
     await writeBackup(dir, '2026-11-21-030000', slowDump(setup.goodDump));
     const temp = await setup.freshDir('slow-temp');
     const reports = await setup.freshDir('slow-report');
-    const run = startCli(['--backups', dir, '--report-dir', reports, '--temp-dir', temp]);
+    const junit = join(setup.scratch, 'slow-junit.xml');
+    const run = startCli(['--backups', dir, '--report-dir', reports, '--temp-dir', temp, '--junit', junit]);
     // Signalled once the restore's psql runs, as /proc shows it, not when a step line is printed: vitest
     // may hold a finished step's result back until the next one ends (its task updates are throttled).
     await restorePsqlUnder(run.child.pid as number, () => run.child.exitCode !== null);
@@ -397,10 +398,21 @@ describe('interruption', () => {
     const report = await readReport(reports);
     expect(report.verdict).toBe('interrupted');
     expect(report.errors).toEqual(['interrupted by SIGTERM']);
-    // The output says what the drill did with the signal, should the step not have been stopped.
-    expect(report.checks.find((c) => c.id === 'restore-completed')?.status, `${stdout}\n${stderr}`).toBe(
-      'skipped',
+    // The step the signal cut short says so, and so does the JUnit file a CI gate reads: one failure,
+    // not "0 failures, 10 skipped"; the steps never reached are not run, in the drill's words.
+    const restore = report.checks.find((c) => c.id === 'restore-completed');
+    expect(restore?.status, `${stdout}\n${stderr}`).toBe('interrupted');
+    expect(restore?.message).toMatch(
+      /^interrupted by SIGTERM \d+\.\d\d s into this check: it did not finish/,
     );
+    expect(report.checks.find((c) => c.id === 'verify-canary-exists-again')?.message).toBe(
+      'not run: the drill was interrupted by SIGTERM',
+    );
+    expect(report.counts).toMatchObject({ failed: 0, interrupted: 1 });
+    expect(stdout).toContain(`  STOPPED   restore: completed: ${restore?.message}`);
+    const xml = await readFile(junit, 'utf8');
+    expect(xml).toMatch(/<testsuites [^>]*failures="1"/);
+    expect(xml).toContain(`<failure message="${restore?.message}" type="Interrupted">`);
     expect(await readdir(temp)).toEqual([]);
   });
 });

@@ -116,7 +116,7 @@ function newRun(config: DrillConfig, deps: DrillDeps): Run {
     naming: parseBackupPattern(config.backupPattern, config.timestampFormat),
     mode: config.backups ? 'backups' : 'self-contained',
     cleanups: new CleanupStack(),
-    recorder: new StepRecorder(deps.out),
+    recorder: new StepRecorder(deps.out, deps.signal),
     errors: [],
     cleanupFailures: [],
   };

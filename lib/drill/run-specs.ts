@@ -1,5 +1,5 @@
-import type { Reporter, Vitest } from 'vitest/node';
-import type { StepRecorder } from '../report/steps.ts';
+import type { Reporter, RunnerTask, TestModule, Vitest } from 'vitest/node';
+import { interruptedMessage, type StepRecorder, stopReason } from '../report/steps.ts';
 import type { DrillPlan } from './plan.ts';
 import { type PlanSender, planChannelName, planSender } from './plan-channel.ts';
 
@@ -121,7 +121,7 @@ async function createDrillVitest(options: SpecSessionOptions, channel: PlanSende
         config: false,
         watch: false,
         reporters: options.junit
-          ? [options.recorder, junitOnceRun(new JUnitReporter({}), channel)]
+          ? [options.recorder, junitOnceRun(new JUnitReporter({}), channel, options.signal)]
           : [options.recorder],
         outputFile: options.junit ? { junit: options.junit } : undefined,
         provide: { drillPlanChannel: planChannelName(options.runId) },
@@ -157,16 +157,45 @@ function withoutVitestSignalHandlers(): () => void {
 
 /**
  * vitest's JUnit reporter, writing its file only for a run that got its plan: a drill that ended before
- * its target was ready ran no check, and writes no JUnit (its report says why).
+ * its target was ready ran no check, and writes no JUnit (its report says why). A stopped run's JUnit
+ * fails the step the stop cut short (vitest would mark it skipped: a CI gate would read "0 failures"),
+ * in the report's words (lib/report/steps.ts); the steps never reached stay skipped.
  */
-function junitOnceRun(junit: Reporter, channel: PlanSender): Reporter {
+function junitOnceRun(junit: Reporter, channel: PlanSender, stop: AbortSignal): Reporter {
   return new Proxy(junit, {
     get(target, property) {
-      if (property === 'onTestRunEnd' && !channel.delivered) return async () => {};
+      if (property === 'onTestRunEnd') {
+        return async (...args: Parameters<NonNullable<Reporter['onTestRunEnd']>>) => {
+          if (!channel.delivered) return;
+          if (stop.aborted) failInterrupted(args[0], stopReason(stop));
+          await target.onTestRunEnd?.(...args);
+        };
+      }
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+/** Marks each case the stop caught running (it had begun: a duration) as failed, for the JUnit file. */
+function failInterrupted(modules: ReadonlyArray<TestModule>, reason: string): void {
+  const tests = (tasks: readonly RunnerTask[]): RunnerTask[] =>
+    tasks.flatMap((t) => (t.type === 'suite' ? tests(t.tasks) : [t]));
+  for (const module of modules) {
+    // The runner's task tree, which the JUnit reporter itself writes from (not in TestModule's types).
+    const file = (module as unknown as { task?: { tasks: RunnerTask[] } }).task;
+    for (const task of tests(file?.tasks ?? [])) {
+      const ms = task.result?.duration ?? 0;
+      if (task.result?.state === 'fail' || task.result?.state === 'pass' || ms <= 0) continue;
+      const message = interruptedMessage(reason, ms);
+      task.mode = 'run';
+      task.result = {
+        ...task.result,
+        state: 'fail',
+        errors: [{ name: 'Interrupted', message, stack: `Interrupted: ${message}` }],
+      };
+    }
+  }
 }
 
 /** Runs the spec file once, cancelled when the drill is asked to stop. */

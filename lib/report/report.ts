@@ -2,9 +2,12 @@ import { RestoreTargetFaultError } from '../errors.ts';
 import type { PgVersion } from '../pg/version.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import { forecastOf, type RtoForecast } from './forecast.ts';
+import { formatBytes, formatDuration } from './format.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { type SelfTestReport, selfTestLines, selfTestOf } from './self-test.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
+
+export { formatBytes, formatDuration };
 
 /** Bumped on any change a consumer of report.json would notice. */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -84,7 +87,8 @@ export interface DrillReport {
   table?: TableDrillFacts | null;
   /** Seconds per phase (only phases that ran) and the whole run. */
   phases: Partial<Record<Phase, number>> & { total: number };
-  counts: { passed: number; failed: number; skipped: number };
+  /** `interrupted`: steps a stop cut short (absent from reports of runs before it was counted). */
+  counts: { passed: number; failed: number; skipped: number; interrupted?: number };
   checks: StepRecord[];
   /** Failures outside any check: configuration, target start, a spec that did not load, a signal. */
   errors: string[];
@@ -130,8 +134,11 @@ function exitCodeFor(verdict: Verdict, signal: string | undefined): number {
 
 /** Builds the report from the steps' records; the verdict and exit code follow from them. */
 export function buildReport(input: ReportInput): DrillReport {
-  const counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const step of input.steps) counts[step.status]++;
+  const tally = { passed: 0, failed: 0, skipped: 0, interrupted: 0 };
+  for (const step of input.steps) tally[step.status]++;
+  // Said only when a stop cut a step short: an ordinary run's counts are the three they always were.
+  const { interrupted, ...three } = tally;
+  const counts: DrillReport['counts'] = interrupted ? tally : three;
   const phases: DrillReport['phases'] = {
     total: round((input.finishedAt.getTime() - input.startedAt.getTime()) / 1000),
   };
@@ -229,14 +236,7 @@ export function formatSummary(report: DrillReport): string {
     .map((p) => `${p} ${report.phases[p]?.toFixed(2)} s`)
     .join(' · ');
   lines.push(`  phases    ${phaseText}`);
-  lines.push(
-    `  checks    ${report.counts.passed} passed, ${report.counts.failed} failed, ${report.counts.skipped} skipped`,
-  );
-  lines.push(...selfTestLines(report.selfTest));
-  for (const step of report.checks.filter((s) => s.status === 'failed')) {
-    const label = isTargetFault(step) ? 'ERROR   ' : 'FAILED  ';
-    lines.push(`  ${label}  ${step.name}: ${step.message.split('\n', 1)[0]}`);
-  }
+  lines.push(...checkLines(report));
   for (const error of report.errors) lines.push(`  ERROR     ${error}`);
   for (const failure of report.cleanupFailures) lines.push(`  CLEANUP   ${failure}`);
   if (report.event) {
@@ -252,23 +252,20 @@ export function formatSummary(report: DrillReport): string {
   return lines.join('\n');
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
+/** The counts, then each failed step (ERROR for the target's fault) and each one a stop cut short. */
+function checkLines(report: DrillReport): string[] {
+  const { passed, failed, skipped, interrupted } = report.counts;
+  const lines = [
+    `  checks    ${passed} passed, ${failed} failed, ${skipped} skipped${interrupted ? `, ${interrupted} interrupted` : ''}`,
+    ...selfTestLines(report.selfTest),
+  ];
+  for (const step of report.checks.filter((s) => s.status === 'failed')) {
+    const label = isTargetFault(step) ? 'ERROR   ' : 'FAILED  ';
+    lines.push(`  ${label}  ${step.name}: ${step.message.split('\n', 1)[0]}`);
   }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-export function formatDuration(seconds: number): string {
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86400).toFixed(1)} d`;
+  for (const step of report.checks.filter((s) => s.status === 'interrupted'))
+    lines.push(`  STOPPED   ${step.name}: ${step.message}`);
+  return lines;
 }
 
 function tableFacts(restore: unknown, check: unknown): TableDrillFacts | null {

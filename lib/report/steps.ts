@@ -25,7 +25,8 @@ export interface StepRecord {
   id: string;
   name: string;
   phase: Phase;
-  status: 'passed' | 'failed' | 'skipped';
+  /** `interrupted`: the step was running when the drill was stopped (a signal): it did not finish. */
+  status: 'passed' | 'failed' | 'skipped' | 'interrupted';
   durationMs: number;
   /** The pass summary, the failure's message, or why it was skipped. */
   message: string;
@@ -41,7 +42,20 @@ export function stepId(name: string): string {
     .replace(/^-|-$/g, '');
 }
 
-const MARK = { passed: '✓', failed: '✗', skipped: '-' } as const;
+const MARK = { passed: '✓', failed: '✗', skipped: '-', interrupted: '!' } as const;
+
+/** Said of the step that was running when the drill was stopped (report, JUnit alike). */
+export function interruptedMessage(reason: string, ms: number): string {
+  return `interrupted by ${reason} ${(ms / 1000).toFixed(2)} s into this check: it did not finish, so it proves nothing`;
+}
+
+/** vitest's note on the cases of a cancelled run ("The test run was aborted by the user."). */
+const VITEST_CANCEL_NOTE = /aborted by the user/;
+
+/** The reason a stopped drill gives (its signal's name), as run-drill.ts reports it. */
+export function stopReason(signal: AbortSignal): string {
+  return String(signal.reason ?? 'a stop request');
+}
 
 /**
  * A vitest reporter that turns each finished test case into a StepRecord and prints one line for it.
@@ -54,9 +68,12 @@ export class StepRecorder implements Reporter {
   readonly runErrors: string[] = [];
   runEndReason: TestRunEndReason | undefined;
   readonly #out: NodeJS.WritableStream;
+  /** The drill's stop: once it fired, a case vitest reports skipped was stopped, not skipped by choice. */
+  readonly #stop: AbortSignal | undefined;
 
-  constructor(out: NodeJS.WritableStream) {
+  constructor(out: NodeJS.WritableStream, stop?: AbortSignal) {
     this.#out = out;
+    this.#stop = stop;
   }
 
   /** The steps in the order they first finished. */
@@ -67,13 +84,27 @@ export class StepRecorder implements Reporter {
   onTestCaseResult(testCase: TestCase): void {
     const result = testCase.result();
     const meta = testCase.meta().drill ?? {};
-    const status = result.state === 'passed' ? 'passed' : result.state === 'failed' ? 'failed' : 'skipped';
+    // A case the stop cut short has no diagnostic: its runner task still says how long it ran.
+    const durationMs =
+      testCase.diagnostic()?.duration ??
+      (testCase as unknown as { task?: { result?: { duration?: number } } }).task?.result?.duration ??
+      0;
+    const note = result.state === 'skipped' ? result.note : undefined;
+    // Skipped by vitest because the drill was stopped (its cancel note, or none), not by the step's choice.
+    const cancelled =
+      result.state === 'skipped' &&
+      this.#stop?.aborted === true &&
+      (note === undefined || VITEST_CANCEL_NOTE.test(note));
+    const status = cancelled ? (durationMs > 0 ? 'interrupted' : 'skipped') : statusOf(result.state);
     const error = result.state === 'failed' ? result.errors[0] : undefined;
-    const message =
-      status === 'failed'
+    const message = cancelled
+      ? durationMs > 0
+        ? interruptedMessage(stopReason(this.#stop as AbortSignal), durationMs)
+        : `not run: the drill was interrupted by ${stopReason(this.#stop as AbortSignal)}`
+      : status === 'failed'
         ? (error?.message ?? 'failed')
-        : result.state === 'skipped'
-          ? (result.note ?? 'skipped')
+        : status === 'skipped'
+          ? (note ?? 'skipped')
           : (meta.summary ?? 'passed');
     const errorCode = (error as { code?: unknown } | undefined)?.code;
     const record: StepRecord = {
@@ -82,7 +113,7 @@ export class StepRecorder implements Reporter {
       // Every step declares its phase (drills/support/steps.ts); a case without one is no drill step.
       phase: meta.phase ?? 'verify',
       status,
-      durationMs: testCase.diagnostic()?.duration ?? 0,
+      durationMs,
       message,
       facts: meta.facts ?? {},
     };
@@ -108,6 +139,10 @@ export class StepRecorder implements Reporter {
     }
     for (const error of unhandledErrors) this.runErrors.push(error.message ?? String(error));
   }
+}
+
+function statusOf(state: string): StepRecord['status'] {
+  return state === 'passed' ? 'passed' : state === 'failed' ? 'failed' : 'skipped';
 }
 
 function oneLine(text: string): string {
