@@ -366,8 +366,12 @@ async function checkFitsTarget(): Promise<Verdict> {
 async function takeSnapshot(ctx: TestContext): Promise<{ unusable?: string }> {
   const condition = await inspectCanary(target.connection, canary, plan.runId);
   found.condition = condition;
-  found.snapshot = null;
-  if (condition.state !== 'present') return {};
+  // null: no canary to snapshot, said so; a snapshot that could not be read leaves it unset (its step
+  // fails, and what needs it says so rather than "the target held no canary").
+  if (condition.state !== 'present') {
+    found.snapshot = null;
+    return {};
+  }
   try {
     found.snapshot = await withClient(target.connection, canary, (client) =>
       snapshotCanary(client, {
@@ -381,6 +385,7 @@ async function takeSnapshot(ctx: TestContext): Promise<{ unusable?: string }> {
     return {};
   } catch (error) {
     if (!(error instanceof CanaryContractError)) throw error;
+    found.snapshot = null;
     return { unusable: error.message };
   }
 }

@@ -290,6 +290,35 @@ describe('canary mode on a live server', () => {
     expect(await canaryCounts()).toEqual(WHOLE);
   });
 
+  it('a canary another session holds exclusively: exit 2 within the lock wait, naming that session; nothing restored, the canary as it was', async () => {
+    const oidBefore = await canaryOid();
+    const migration = await connect(setup.source.handle.connection, CANARY, 'schema-migration');
+    await migration.query('BEGIN');
+    await migration.query('LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE');
+    const pid = (await migration.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    try {
+      const dirs = await caseDirs('locked', setup.goodDump);
+      const run = await runCli(canaryArgs(dirs), setup.source.cliEnv);
+      const report = await readReport(dirs.reports);
+      expect([run.code, report.verdict], run.stdout).toEqual([2, 'error']);
+      const snapshot = check(report, 'precheck-canary-snapshot-taken');
+      expect(snapshot?.status).toBe('failed');
+      expect(snapshot?.message).toMatch(
+        new RegExp(
+          `^The canary's tables \\(public\\.users, public\\.transactions\\) are locked by another session: waited 10 s to read them and touched nothing\\. pid ${pid} \\(user postgres, application schema-migration, idle in transaction, in a transaction since [^)]+\\) holds AccessExclusiveLock on public\\.users\\. End that session`,
+        ),
+      );
+      // Said by the lock wait, not by the step's timeout; nothing after it ran: no restore beside the canary.
+      expect(check(report, 'restore-completed')?.status).toBe('skipped');
+      expect(await drillDatabases()).toEqual([]);
+      expect(await canaryOid()).toBe(oidBefore);
+    } finally {
+      await migration.query('ROLLBACK');
+      await migration.end();
+    }
+    expect(await canaryCounts()).toEqual(WHOLE);
+  });
+
   it('on SIGTERM mid-restore leaves the canary as it was and drops its scratch restore', async () => {
     const oidBefore = await canaryOid();
     // Longer than this test may take: the drill must end the stopped psql's session (which holds a lock

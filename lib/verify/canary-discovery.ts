@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { DrillError } from '../errors.ts';
 import type { CanaryContract, CanaryTable, DiscoveredCanary } from './canary-contract.ts';
+import { probeCanaryLocks } from './canary-locks.ts';
 import { pinSearchPath } from './safe-session.ts';
 
 /** The canary on the server does not have the shape its contract promises. */
@@ -183,6 +184,8 @@ export async function discoverCanary(
     (transactionsCandidates[0] as TableRow);
   const users = await describeTable(client, usersRow);
   const transactions = await describeTable(client, transactionsRow);
+  // Before the first read of their rows: a table another session holds exclusively is said, not waited on.
+  await probeCanaryLocks(client, [users.table, transactions.table]);
   const nameColumn = await findNameColumn(client, users, contract.users.expected, contract.users.nameColumn);
   const foreignKey = await findForeignKey(
     client,
