@@ -64,7 +64,8 @@ export interface CanaryTable {
 /** The contract as this server holds it: every name the checks use, discovered. */
 export interface DiscoveredCanary {
   database: string;
-  users: CanaryTable & { nameColumn: string; expected: string[] };
+  /** `namePadded`: the name column is char(n), its values blank-padded (the blanks are no part of a name). */
+  users: CanaryTable & { nameColumn: string; expected: string[]; namePadded?: true };
   transactions: CanaryTable & { rows: number };
   /** transactions → users; null when the server has none. */
   foreignKey: { name: string; columns: string[]; references: string[] } | null;

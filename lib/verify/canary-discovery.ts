@@ -51,16 +51,23 @@ async function findTables(client: pg.ClientBase, table: string, database: string
 interface ColumnRow {
   name: string;
   texty: boolean;
+  /** char(n) (or a domain over it): blank-padded in COPY text, the blanks insignificant in comparisons. */
+  padded: boolean;
   generated: boolean;
 }
 
 async function describeTable(
   client: pg.ClientBase,
   row: TableRow,
-): Promise<CanaryTable & { texty: string[] }> {
+): Promise<CanaryTable & { texty: string[]; padded: string[] }> {
   const { rows: columns } = await client.query<ColumnRow>(
-    `SELECT a.attname::text AS name, t.typcategory = 'S' AS texty, a.attgenerated <> '' AS generated
+    `SELECT a.attname::text AS name,
+            -- Strings (text, varchar, char(n), domains over them) and enums: a name may be either.
+            t.typcategory IN ('S', 'E') AS texty,
+            coalesce(b.oid, t.oid) = 'pg_catalog.bpchar'::pg_catalog.regtype AS padded,
+            a.attgenerated <> '' AS generated
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'
       WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
     [row.oid],
@@ -84,6 +91,7 @@ async function describeTable(
     key: primary ?? copied,
     keyIsPrimary: primary !== undefined,
     texty: columns.filter((c) => c.texty && !c.generated).map((c) => c.name),
+    padded: columns.filter((c) => c.padded).map((c) => c.name),
   };
 }
 
@@ -193,11 +201,16 @@ export async function discoverCanary(
     usersRow.oid,
     contract.transactions.foreignKey,
   );
-  const { texty: _u, ...usersTable } = users;
-  const { texty: _t, ...transactionsTable } = transactions;
+  const { texty: _u, padded, ...usersTable } = users;
+  const { texty: _t, padded: _p, ...transactionsTable } = transactions;
   return {
     database,
-    users: { ...usersTable, nameColumn, expected: [...contract.users.expected] },
+    users: {
+      ...usersTable,
+      nameColumn,
+      expected: [...contract.users.expected],
+      ...(padded.includes(nameColumn) ? { namePadded: true as const } : {}),
+    },
     transactions: { ...transactionsTable, rows: contract.transactions.rows },
     foreignKey,
   };

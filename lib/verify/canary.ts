@@ -189,7 +189,10 @@ function columnValues(rows: TableRows, column: string): string[] {
 export function checkUsers(current: CanarySnapshot, basis: CanaryBasis): Verdict {
   const { users } = current.contract;
   const column = `${users.table}.${users.nameColumn}`;
-  const names = columnValues(current.users, users.nameColumn).sort();
+  // char(n) pads with blanks and ignores them when it compares: so does this check.
+  const names = columnValues(current.users, users.nameColumn)
+    .map((name) => (users.namePadded ? name.replace(/ +$/, '') : name))
+    .sort();
   const expected = [...users.expected].sort();
   const facts = { table: users.table, nameColumn: users.nameColumn, column, expected, found: names };
   if (JSON.stringify(names) !== JSON.stringify(expected))
