@@ -194,7 +194,7 @@ describe.skipIf(skip)('--target container', () => {
     expect(code, stdout).toBe(143);
     const report = await readReport(reports);
     expect([report.verdict, report.errors]).toEqual(['interrupted', ['interrupted by SIGTERM']]);
-    expect(report.checks.find((c) => c.id === 'restore-completed')?.status).toBe('skipped');
+    expect(report.checks.find((c) => c.id === 'restore-completed')?.status).toBe('interrupted');
     // Nothing left: no container (so no server), and the psql that was restoring is gone.
     expect(await drillContainers(report.runId)).toEqual([]);
     expect(await statOf(psql)).toBeUndefined();
