@@ -2,10 +2,11 @@
  * The drill's metrics reach a real Pushgateway: a passing run, then a failing one that must leave the
  * last success standing; and a gateway that is down or never answers must not change the verdict.
  */
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DRILL_METRIC_NAMES } from '../lib/report/metrics.ts';
@@ -19,7 +20,7 @@ import {
   scrapeGroup,
   startPushgateway,
 } from './support/pushgateway.ts';
-import { readReport, runCli } from './support/run-cli.ts';
+import { latestReportFile, readReport, runCli, startCli } from './support/run-cli.ts';
 
 // Under CI=true a missing Pushgateway fails this file (engineSkip throws).
 const available = !engineSkip('the Pushgateway drill tests', pushgatewayMissing());
@@ -175,6 +176,30 @@ describe('a Pushgateway that is down or never answers', () => {
       expect(report.push).toMatchObject({ ok: false, attempts: 3 });
       expect(report.push?.error).toMatch(/no response within 5000 ms/);
       expect(stderr).toContain(`pushing drill metrics to ${blackHoleUrl}`);
+    } finally {
+      await rm(reports, { recursive: true, force: true });
+    }
+  });
+
+  it('black hole, SIGTERM during the push: the attempt under way is the last, the report says why', async () => {
+    const reports = await mkdtemp(join(tmpdir(), 'drill-blackhole-stop-'));
+    try {
+      const run = startCli(['--pushgateway', blackHoleUrl, '--report-dir', reports]);
+      // report.json is written before the push: once it is there, the first attempt is under way.
+      const before = latestReportFile(reports);
+      while (!(await stat(before).catch(() => undefined))) {
+        if (run.child.exitCode !== null) throw new Error('the drill ended before its push');
+        await sleep(20);
+      }
+      run.child.kill('SIGTERM');
+      const { code, stdout } = await run.done;
+      const report = await readReport(reports);
+      expect(report.push, stdout).toMatchObject({ ok: false, attempts: 1 });
+      expect(report.push?.error).toBe(
+        `pushing drill metrics to ${blackHoleUrl}/metrics/job/pg_restore_drill/pg_cluster/default/target/local failed after 1 attempt: no response within 5000 ms (not retried: the drill was stopped by SIGTERM)`,
+      );
+      // The checks had all passed before the signal: the verdict stands, and so does its exit status.
+      expect([code, report.verdict]).toEqual([0, 'passed']);
     } finally {
       await rm(reports, { recursive: true, force: true });
     }

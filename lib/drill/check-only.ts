@@ -268,6 +268,7 @@ async function pushCheck(
     grouping,
     job: CHECK_JOB_NAME,
     logger: deps.log,
+    signal: deps.signal,
   });
   const url = redactUrl(config.pushgateway);
   const outcome = { url, job: CHECK_JOB_NAME, grouping, attempts: result.attempts };

@@ -72,6 +72,7 @@ function reportersFor(config: DrillConfig, deps: PublishDeps): Reporter[] {
         rtoBudgetSeconds: config.rtoSeconds,
         requirePush: config.requirePush,
         log: deps.log,
+        ...(deps.signal ? { signal: deps.signal } : {}),
       }),
     );
   }

@@ -47,6 +47,8 @@ export interface PublishOptions {
   grouping: Record<string, string>;
   rtoBudgetSeconds: number;
   log: Logger;
+  /** The run's stop: no retry of the push once it fired (pushgateway.ts). */
+  signal?: AbortSignal;
   /** Test seams; the defaults are the real ones. */
   push?: typeof pushDrillMetrics;
 }
@@ -70,6 +72,7 @@ export async function publishMetrics(report: DrillReport, options: PublishOption
     job: options.job,
     grouping: options.grouping,
     logger: options.log,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const outcome: PushOutcome = {
     url: redactUrl(options.url),

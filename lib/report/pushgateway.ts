@@ -71,8 +71,14 @@ export interface PushDrillMetricsOptions {
   /** Waits between attempts; its length + 1 is the number of attempts. */
   retryDelaysMs?: readonly number[];
   fetch?: typeof fetch;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   logger?: PushLogger;
+  /**
+   * The run's stop (SIGTERM, SIGINT): once it fires there is no further attempt and no wait between
+   * attempts; the attempt under way is let finish (bounded by `timeoutMs`), so a stop that lands while
+   * the metrics travel still has them pushed.
+   */
+  signal?: AbortSignal;
 }
 
 function base64Url(value: string): string {
@@ -180,22 +186,41 @@ export async function pushDrillMetrics(options: PushDrillMetricsOptions): Promis
   const timeoutMs = options.timeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS;
   const delays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   const doFetch = options.fetch ?? fetch;
-  const sleep = options.sleep ?? ((ms: number) => delay(ms));
+  const sleep =
+    options.sleep ?? ((ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal }).catch(() => {}));
   const body = await options.registry.metrics();
   const maxAttempts = delays.length + 1;
+  const stop = options.signal;
+  const stopped = (reason: string) =>
+    `${reason} (not retried: the drill was stopped by ${String(stop?.reason)})`;
 
   for (let attempts = 1; ; attempts++) {
     const failure = await attempt(doFetch, target, body, options.registry.contentType, timeoutMs);
     if (failure === undefined) return { ok: true, attempts };
     const wait = delays[attempts - 1];
-    if (!failure.retryable || wait === undefined) {
-      const reason = failure.retryable ? failure.reason : `${failure.reason} (not retried)`;
+    if (!failure.retryable || wait === undefined || stop?.aborted) {
+      const reason =
+        stop?.aborted && failure.retryable && wait !== undefined
+          ? stopped(failure.reason)
+          : failure.retryable
+            ? failure.reason
+            : `${failure.reason} (not retried)`;
       const error = new PushFailedError(target.shown, attempts, reason, failure.status, failure.cause);
       return { ok: false, attempts, error };
     }
     options.logger?.warn(
       `push attempt ${attempts}/${maxAttempts} to ${target.shown} failed: ${failure.reason}; retrying in ${wait} ms`,
     );
-    await sleep(wait);
+    await sleep(wait, stop);
+    if (stop?.aborted) {
+      const error = new PushFailedError(
+        target.shown,
+        attempts,
+        stopped(failure.reason),
+        failure.status,
+        failure.cause,
+      );
+      return { ok: false, attempts, error };
+    }
   }
 }
