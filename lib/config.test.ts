@@ -405,6 +405,41 @@ describe('self-contained mode on a live server', () => {
   });
 });
 
+describe('a flag this run would ignore', () => {
+  const refused = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
+    thrown(() => readConfig(argv, env, CWD)) as ConfigError;
+
+  it('is refused, naming the flag, where it applies and the way out', () => {
+    const scratch = refused(['--target', 'local', '--scratch']);
+    expect([scratch.setting, scratch.message]).toEqual([
+      'scratch',
+      '--scratch applies only to --target url (it declares that server disposable); with --target local it would do nothing. Drop it, or choose --target url.',
+    ]);
+    expect(refused(['--target', 'url', '--scratch', '--image', 'postgres:18']).message).toBe(
+      '--image applies only to --target container (or auto); with --target url it would do nothing. Drop it, or choose --target container.',
+    );
+    expect(refused(['--target', 'local', '--pod', 'data/pg-0']).setting).toBe('pod');
+    expect(refused(['--target', 'container', '--initdb-cache', '/c']).setting).toBe('initdb-cache');
+    expect(refused(['--target', 'url', '--scratch', '--keep']).setting).toBe('keep');
+    expect(refused(['--allow-unverified']).message).toBe(
+      '--allow-unverified applies only to --verify deep; with --verify canary it would do nothing. Drop it, or choose --verify deep.',
+    );
+    expect(refused(['--check-only', '--table', 'shop.public.orders', '--verify', 'deep']).message).toBe(
+      '--table, --verify: --check-only reads the newest backup and restores nothing, so they do nothing there. Drop them, or drop --check-only for the restore drill.',
+    );
+  });
+
+  it('is taken where it applies; a DRILL_* variable (a shared environment) never refused; --cluster hands its flags on', () => {
+    expect(readConfig(['--target', 'url', '--scratch'], {}, CWD).scratch).toBe(true);
+    expect(readConfig(['--image', 'postgres:17'], {}, CWD).image).toBe('postgres:17');
+    expect(readConfig(['--target', 'local', '--initdb-cache', 'off', '--keep'], {}, CWD).keep).toBe(true);
+    expect(readConfig(['--verify', 'deep', '--allow-unverified'], {}, CWD).allowUnverified).toBe(true);
+    const shared = { DRILL_POSTGRES_IMAGE: 'postgres:18', DRILL_SCRATCH: 'true', DRILL_VERIFY: 'deep' };
+    expect(readConfig(['--check-only', '--target', 'local'], shared, CWD).checkOnly).toBe(true);
+    expect(readConfig(['--cluster', '--target', 'local', '--image', 'postgres:18'], {}, CWD).cluster).toBe(true);
+  });
+});
+
 describe('SETTINGS', () => {
   const rows = Object.entries(SETTINGS);
 

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type DrillConfig, MODE_CHOICES } from './config/drill-config.ts';
+import { refuseInapplicable } from './config/inapplicable.ts';
 import { type Flags, readTable } from './config/setting.ts';
 import { SETTINGS } from './config/settings.ts';
 import { ConfigError } from './errors.ts';
@@ -84,5 +85,8 @@ function checkTogether(config: DrillConfig): DrillConfig {
 
 /** Reads flags, then `env`, then defaults, through SETTINGS; every bad value is a ConfigError naming the setting. */
 export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string): DrillConfig {
-  return checkTogether(readTable(SETTINGS, readFlags(argv), env, cwd) as DrillConfig);
+  const flags = readFlags(argv);
+  const config = checkTogether(readTable(SETTINGS, flags, env, cwd) as DrillConfig);
+  refuseInapplicable(config, flags);
+  return config;
 }
