@@ -405,6 +405,18 @@ describe('self-contained mode on a live server', () => {
   });
 });
 
+describe('--source-time-zone', () => {
+  it("refuses an Area/Location name the tz database does not know, naming the setting; other forms are PostgreSQL's", () => {
+    const typo = thrown(() => readConfig(['--source-time-zone', 'Europe/Berln'], {}, CWD)) as ConfigError;
+    expect([typo.setting, typo.message]).toEqual([
+      'source-time-zone',
+      'Expected --source-time-zone / DRILL_SOURCE_TIME_ZONE to be a time zone of the tz database, as `SHOW TimeZone` prints it on the source server (Europe/Berlin, America/New_York, UTC), got `Europe/Berln` from --source-time-zone.',
+    ]);
+    for (const zone of ['Europe/Berlin', 'America/Argentina/Buenos_Aires', 'UTC', 'EST5EDT', '<+03>-3'])
+      expect(readConfig(['--source-time-zone', zone], {}, CWD).sourceTimeZone).toBe(zone);
+  });
+});
+
 describe('a flag this run would ignore', () => {
   const refused = (argv: string[], env: NodeJS.ProcessEnv = {}) =>
     thrown(() => readConfig(argv, env, CWD)) as ConfigError;
@@ -436,7 +448,9 @@ describe('a flag this run would ignore', () => {
     expect(readConfig(['--verify', 'deep', '--allow-unverified'], {}, CWD).allowUnverified).toBe(true);
     const shared = { DRILL_POSTGRES_IMAGE: 'postgres:18', DRILL_SCRATCH: 'true', DRILL_VERIFY: 'deep' };
     expect(readConfig(['--check-only', '--target', 'local'], shared, CWD).checkOnly).toBe(true);
-    expect(readConfig(['--cluster', '--target', 'local', '--image', 'postgres:18'], {}, CWD).cluster).toBe(true);
+    expect(readConfig(['--cluster', '--target', 'local', '--image', 'postgres:18'], {}, CWD).cluster).toBe(
+      true,
+    );
   });
 });
 

@@ -21,6 +21,28 @@ function databaseName(given: Given): string {
   return value;
 }
 
+/**
+ * A TimeZone as PostgreSQL takes it. An Area/Location name (the form `SHOW TimeZone` prints) must be one
+ * the tz database knows, as Node's Intl reads it: a typo (`Europe/Berln`) would otherwise fail every
+ * table of a deep verification, as if the backup differed. Other forms (UTC, EST5EDT, a POSIX rule such
+ * as `<+03>-3`) are PostgreSQL's to judge and pass as they are.
+ */
+function timeZoneName(given: Given): string {
+  const value = text(given) ?? '';
+  if (value.includes('/')) {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: value });
+    } catch {
+      throw invalid(
+        given,
+        'a time zone of the tz database, as `SHOW TimeZone` prints it on the source server (Europe/Berlin, America/New_York, UTC)',
+      );
+    }
+  }
+  if (value === '') throw invalid(given, 'a time zone name');
+  return value;
+}
+
 /** How the backup is restored, how long it may take, and what is checked afterwards. */
 export const CHECK_SETTINGS = {
   mode: {
@@ -76,7 +98,7 @@ export const CHECK_SETTINGS = {
     env: 'DRILL_SOURCE_TIME_ZONE',
     default: 'UTC',
     arg: 'ZONE',
-    parse: text,
+    parse: timeZoneName,
     help: 'TimeZone of the server the backup was taken from (pg_dump writes timestamptz in it and does not record it); deep verification reads back in it wherever the restored database and role set none of their own',
   },
   'allow-unverified': {
