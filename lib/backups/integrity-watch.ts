@@ -143,6 +143,14 @@ class Watch implements IntegrityWatch {
         `${file} is a pg_dump custom-format archive with a plain-SQL name; restore it with pg_restore, or name it .dump.`,
       );
     }
+    // pg_dump ends its lines with \n alone: a \r before it means a tool rewrote the file after the dump.
+    const firstEnd = head.indexOf('\n');
+    if (firstEnd > 0 && head[firstEnd - 1] === '\r') {
+      throw new BackupFormatError(
+        file,
+        `${file} has Windows line endings (CRLF: its first line ends in \\r\\n): pg_dump writes \\n alone, so a tool rewrote the file after the dump (a transfer in text mode, unix2dos, an editor). psql would not restore it as written: COPY rows would carry the \\r into their last column, and \`\\.\` would not end a COPY block. Copy the backup in binary mode and drill that copy, and fix the transfer for the backups to come.`,
+      );
+    }
     const kind = detectKind(head);
     if (!kind) {
       throw new BackupFormatError(

@@ -228,6 +228,23 @@ describe('inspectPlainBackup', () => {
     });
   });
 
+  it('fails a dump a tool rewrote with CRLF line endings, before any server, naming the file and the fix', async () => {
+    const crlf = gzipSync(pgDumpallText().replaceAll('\n', '\r\n'));
+    for (const headerOnly of [false, true]) {
+      const file = nextPath();
+      const failure = inspect(crlf, 'gzip', headerOnly);
+      await expect(failure).rejects.toBeInstanceOf(BackupFormatError);
+      await expect(failure).rejects.toMatchObject({
+        file,
+        message: expect.stringMatching(
+          new RegExp(
+            `^${file.replaceAll('.', '\\.')} has Windows line endings \\(CRLF: its first line ends in \\\\r\\\\n\\): .* Copy the backup in binary mode and drill that copy`,
+          ),
+        ),
+      });
+    }
+  });
+
   it('fails text that is not a dump with BackupFormatError naming its first line', async () => {
     const file = nextPath();
     const failure = inspect(gzipSync('hello world\nthis is not a dump\n'));
