@@ -5,6 +5,7 @@
  * and tables of the same name in another schema and another database. Restored into a throwaway server
  * and, after "DELETE without WHERE", into the live server itself, whose databases must not change.
  */
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { metricsInput } from '../lib/report/publish-metrics.ts';
 import type { DrillReport } from '../lib/report/report.ts';
 import type { TargetHandle } from '../lib/targets/target.ts';
 import { BYSTANDER, createBystander, fingerprint, snapshotBystander } from './support/bystander.ts';
-import { psql, toolOutput, writeBackup } from './support/cluster.ts';
+import { dumpArchive, psql, toolOutput, writeBackup } from './support/cluster.ts';
 import { drillSetup } from './support/drill-setup.ts';
 import { engineSkip } from './support/engine-skip.ts';
 import { startLiveServer } from './support/live-server.ts';
@@ -235,7 +236,8 @@ describe('--table on a throwaway server', () => {
       '--table',
       'shop.sales.events',
     ]);
-    expect(parent.code).toBe(1);
+    // A refusal, not a finding about the backup: verdict error, exit 2.
+    expect([parent.code, parent.report.verdict]).toEqual([2, 'error']);
     const refused = step(parent.report, 'table: shop.sales.events restored');
     expect([refused.code, refused.message]).toEqual([
       'DRILL_TABLE_UNSUPPORTED',
@@ -258,6 +260,24 @@ describe('--table on a throwaway server', () => {
         },
       ],
     ]);
+  });
+
+  it('refuses a pg_dump archive, naming pg_restore -t: exit 2, the backup not in question', async () => {
+    const dir = await setup.freshDir('archive');
+    const file = join(dir, 'postgres-backup-2026-11-30-030000.dump');
+    await dumpArchive(setup.source.handle, 'shop', 'custom', file);
+    await chmod(file, 0o644);
+    const reports = await setup.freshDir('archive-report');
+    const run = await runCli([
+      ...['--backups', dir, '--progress', 'off', '--report-dir', reports, '--temp-dir', setup.scratch],
+      ...['--target', 'local', '--table', 'shop.sales.orders'],
+    ]);
+    const report = await readReport(reports);
+    expect([run.code, report.verdict], run.stdout).toEqual([2, 'error']);
+    expect(step(report, 'table: shop.sales.orders restored').message).toBe(
+      '--table restores one table out of a plain pg_dumpall; postgres-backup-2026-11-30-030000.dump is a pg_dump archive: restore a table of it with pg_restore -t, or drill it with --mode cluster.',
+    );
+    expect(run.stdout).toContain('  ERROR     table: shop.sales.orders restored: --table restores one table');
   });
 
   it("fails a row the table cannot take, naming the backup's line and the SQLSTATE", async () => {

@@ -1,13 +1,13 @@
-import { RestoreTargetFaultError } from '../errors.ts';
 import type { PgVersion } from '../pg/version.ts';
 import type { DatabaseSession, TableCheck } from '../verify/deep.ts';
 import { forecastOf, type RtoForecast } from './forecast.ts';
 import { formatBytes, formatDuration } from './format.ts';
+import { isTargetFault } from './not-the-backups.ts';
 import type { PushOutcome } from './publish-metrics.ts';
 import { type SelfTestReport, selfTestLines, selfTestOf } from './self-test.ts';
 import { PHASES, type Phase, type StepRecord } from './steps.ts';
 
-export { formatBytes, formatDuration };
+export { formatBytes, formatDuration, isTargetFault };
 
 /** Bumped on any change a consumer of report.json would notice. */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -118,11 +118,6 @@ export interface ReportInput {
   interrupted: string | undefined;
   /** Why the drill could not start (no backups, no tools, an unsafe target): exit 2. */
   startError?: string;
-}
-
-/** A step that failed on the target's own trouble (lib/restore/target-fault.ts), not on the backup. */
-export function isTargetFault(step: Pick<StepRecord, 'status' | 'code'>): boolean {
-  return step.status === 'failed' && step.code === RestoreTargetFaultError.code;
 }
 
 /** Exit status per verdict; an interrupted run exits as a shell reports the signal (128 + number). */
