@@ -4,7 +4,7 @@
  * request: the running restore stopped, the throwaway server removed, the report written, exit 143.
  * A signal to npm alone (a supervisor's `kill PID`) reaches the drill through npm's relay, and does the same.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -173,4 +173,33 @@ describe('signals to npm run drill', () => {
       blackHole.close();
     }
   }, 120_000);
+});
+
+describe('a drill killed outright (SIGKILL)', () => {
+  it('leaves its directories, and the next drill on the host removes exactly those, saying so', async () => {
+    const temp = await setup.freshDir('killed-temp');
+    const backups = await setup.freshDir('killed-backups');
+    await writeBackup(backups, '2026-11-21-030000', slowDump(setup.goodDump));
+    const args = ['--backups', backups, '--temp-dir', temp, '--progress', 'off'];
+    const killed = startCli([...args, '--report-dir', await setup.freshDir('killed-report')]);
+    await restorePsqlUnder(killed.child.pid as number, () => killed.child.exitCode !== null);
+    killed.child.kill('SIGKILL');
+    await killed.done;
+    // Nothing of the drill's ran on to clean up: its run directory stays (the server's guardian, which
+    // outlives it, takes the cluster's own directory with it).
+    const left = (await readdir(temp)).filter((e) => e.startsWith('pg-restore-drill-run-'));
+    expect(left).toHaveLength(1);
+    // Beside it, something no drill marked: never touched.
+    await mkdir(join(temp, 'pg-restore-drill-run-not-marked'));
+    const next = startCli([...args, '--report-dir', await setup.freshDir('next-report')]);
+    // The sweep runs before the run's own directory is made: by its restore, it has said what it removed.
+    await restorePsqlUnder(next.child.pid as number, () => next.child.exitCode !== null);
+    next.child.kill('SIGTERM');
+    const { stderr, code } = await next.done;
+    expect(code).toBe(143);
+    expect(stderr).toContain(
+      `removed ${join(temp, left[0] as string)}, left by a drill that was killed (its process is gone)`,
+    );
+    expect(await readdir(temp)).toEqual(['pg-restore-drill-run-not-marked']);
+  });
 });

@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
+import { markOwned } from '../exec/owned-dirs.ts';
 
 /**
  * The run's own temp directory, in --temp-dir (else the system's). A --temp-dir that is not there, is
@@ -9,15 +10,19 @@ import { ConfigError } from '../errors.ts';
  * server starts.
  */
 export async function makeRunDir(tempDir: string | undefined): Promise<string> {
-  return mkdtemp(join(tempDir ?? tmpdir(), 'pg-restore-drill-run-')).catch((error: NodeJS.ErrnoException) => {
-    const why = WHY[error.code ?? ''];
-    if (tempDir === undefined || !why) throw error;
-    throw new ConfigError(
-      'temp-dir',
-      `--temp-dir / DRILL_TEMP_DIR ${tempDir}: ${why}: give an existing directory the drill can write, on a file system with room for the restored cluster.`,
-      { cause: error },
-    );
-  });
+  const dir = await mkdtemp(join(tempDir ?? tmpdir(), 'pg-restore-drill-run-')).catch(
+    (error: NodeJS.ErrnoException) => {
+      const why = WHY[error.code ?? ''];
+      if (tempDir === undefined || !why) throw error;
+      throw new ConfigError(
+        'temp-dir',
+        `--temp-dir / DRILL_TEMP_DIR ${tempDir}: ${why}: give an existing directory the drill can write, on a file system with room for the restored cluster.`,
+        { cause: error },
+      );
+    },
+  );
+  await markOwned(dir);
+  return dir;
 }
 
 const WHY: Record<string, string> = {

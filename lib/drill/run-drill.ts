@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dayjs from 'dayjs';
 import type { BackupCandidate } from '../backups/backup-source.ts';
 import { type BackupNaming, parseBackupPattern } from '../backups/naming.ts';
 import type { DrillConfig } from '../config.ts';
 import { DrillError } from '../errors.ts';
+import { sweepDeadDrills } from '../exec/owned-dirs.ts';
 import type { Logger } from '../log.ts';
 import {
   copyDatabaseName,
@@ -18,6 +20,7 @@ import { buildReport, type DrillReport } from '../report/report.ts';
 import { StepRecorder } from '../report/steps.ts';
 import { tableScratchDatabase } from '../table/table-name.ts';
 import { executorFor } from '../targets/attach.ts';
+import { MEMORY_ROOT } from '../targets/memory-root.ts';
 import { startTarget } from '../targets/start-target.ts';
 import type { StartedTarget } from '../targets/target.ts';
 import { CleanupStack } from './cleanups.ts';
@@ -133,6 +136,10 @@ async function startDrillTarget(
   starting: () => void,
 ): Promise<StartedTarget> {
   const { config, deps, cleanups } = run;
+  // What drills killed outright left here (their marks prove them dead drills'): before this run adds its own.
+  const swept = await sweepDeadDrills([config.tempDir ?? tmpdir(), MEMORY_ROOT]);
+  for (const dir of swept)
+    deps.log.info(`removed ${dir}, left by a drill that was killed (its process is gone)`);
   const work = await makeRunDir(config.tempDir);
   cleanups.push(`remove ${work}`, () => rm(work, { recursive: true, force: true }));
   run.work = work;

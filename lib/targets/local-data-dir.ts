@@ -3,6 +3,7 @@ import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { TargetError } from '../errors.ts';
+import { markOwned } from '../exec/owned-dirs.ts';
 import type { Logger } from '../log.ts';
 import { cacheDistrust } from './cache-trust.ts';
 import {
@@ -197,6 +198,7 @@ async function initdbAndFill(
   // copy on the run's own file system takes 0.07. So that copy is made, never to be started, and the
   // template is filled from it while the run goes on; the server starts on initdb's own directory.
   const source = await mkdtemp(join(dirname(launch.dir), 'pg-restore-drill-template-'));
+  await markOwned(source);
   try {
     await execFileAsync('cp', ['-a', '--', data, join(source, 'data')]);
   } catch (error) {

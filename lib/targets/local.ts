@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { TargetError } from '../errors.ts';
+import { markOwned } from '../exec/owned-dirs.ts';
 import type { Logger } from '../log.ts';
 import { findPgBinDir } from '../pg/binaries.ts';
 import type { Connection } from '../pg/connection.ts';
@@ -118,6 +119,7 @@ async function startOnce(
 ): Promise<StartedTarget | { failedCopy: { template: string; reason: string } }> {
   const dir = await mkdtemp(join(options.tempRoot, 'pg-restore-drill-'));
   const removeDir = () => rm(dir, { recursive: true, force: true });
+  await markOwned(dir);
   const env = { PATH: options.baseEnv.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
   let beside: PreparedDataDir['beside'];
   try {
