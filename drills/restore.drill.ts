@@ -590,9 +590,11 @@ function dumpedIn(database: string, signal: AbortSignal): DumpedSequences {
     const backup = found.backup as BackupCandidate;
     setvalsReread ??= restoredSetvals
       ? Promise.resolve(restoredSetvals)
-      : readDumpedSequences(backup, source, signal).catch(
-          (error: Error) => `reading ${backup.name} again: ${error.message}`,
-        );
+      : readDumpedSequences(backup, source, signal).catch((error: Error) => {
+          // Stopped with the step that asked: a later step reads again rather than inherit the stop.
+          if (signal.aborted) setvalsReread = undefined;
+          return `reading ${backup.name} again: ${error.message}`;
+        });
     const all = await setvalsReread;
     if (typeof all === 'string') return all;
     return all.filter((s) => s.database === database || s.database === '');
@@ -916,6 +918,8 @@ const STEPS: Step[] = [
     phase: 'verify',
     needs: ['canaryBack'],
     needsCanary: true,
+    // A sequence behind its column has the backup read once more for its setvals: a pass over the data.
+    timeoutMs: dataPassTimeoutMs,
     run: canarySequences,
   },
   {

@@ -417,6 +417,31 @@ describe('interruption', () => {
   });
 });
 
+describe('interruption after steps that skipped themselves', () => {
+  it('the JUnit file fails only the step the stop cut short, not the ones that had skipped by their own choice', async () => {
+    const dir = await setup.freshDir('slow-none');
+    await writeBackup(dir, '2026-11-21-030000', slowDump(setup.goodDump));
+    const junit = join(setup.scratch, 'slow-none-junit.xml');
+    const reports = await setup.freshDir('slow-none-report');
+    const run = startCli([
+      ...['--backups', dir, '--report-dir', reports, '--junit', junit],
+      ...['--canary', 'none', '--verify', 'deep'],
+    ]);
+    await restorePsqlUnder(run.child.pid as number, () => run.child.exitCode !== null);
+    run.child.kill('SIGTERM');
+    expect((await run.done).code).toBe(143);
+    const report = await readReport(reports);
+    expect(report.counts).toMatchObject({ failed: 0, interrupted: 1 });
+    const xml = await readFile(junit, 'utf8');
+    expect(xml).toMatch(/<testsuites [^>]*failures="1"/);
+    // The canary steps skipped themselves (--canary none) before the signal: skipped, not failed.
+    const snapshot =
+      /<testcase [^>]*name="[^"]*drop: canary snapshot taken"[^>]*>([\s\S]*?)<\/testcase>/.exec(xml);
+    expect(snapshot?.[1]).toContain('<skipped/>');
+    expect(snapshot?.[1]).not.toContain('<failure');
+  });
+});
+
 function flip(buffer: Buffer, at: number): Buffer {
   const copy = Buffer.from(buffer);
   copy[at] = (copy[at] ?? 0) ^ 0xff;

@@ -186,7 +186,7 @@ describe('a drill killed outright (SIGKILL)', () => {
     killed.child.kill('SIGKILL');
     await killed.done;
     // Nothing of the drill's ran on to clean up: its run directory stays (the server's guardian, which
-    // outlives it, takes the cluster's own directory with it).
+    // outlives it, empties the cluster's directory, and removes it where the server's user may).
     const left = (await readdir(temp)).filter((e) => e.startsWith('pg-restore-drill-run-'));
     expect(left).toHaveLength(1);
     // Beside it, something no drill marked: never touched.
@@ -201,5 +201,28 @@ describe('a drill killed outright (SIGKILL)', () => {
       `removed ${join(temp, left[0] as string)}, left by a drill that was killed (its process is gone)`,
     );
     expect(await readdir(temp)).toEqual(['pg-restore-drill-run-not-marked']);
+  });
+
+  it("never takes a cluster kept on purpose (--keep) for a dead drill's: its server and directory stay", async () => {
+    const temp = await setup.freshDir('kept-temp');
+    const backups = await setup.freshDir('kept-backups');
+    await writeBackup(backups, '2026-11-21-030000', setup.goodDump);
+    const args = ['--backups', backups, '--temp-dir', temp, '--progress', 'off', '--target', 'local'];
+    const kept = await startCli([...args, '--keep', '--report-dir', await setup.freshDir('kept-report')])
+      .done;
+    expect(kept.code, kept.stdout).toBe(0);
+    const [cluster] = await readdir(temp);
+    expect(cluster).toMatch(/^pg-restore-drill-/);
+    const pidFile = join(temp, cluster as string, 'data', 'postmaster.pid');
+    const postmaster = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+    try {
+      const next = await startCli([...args, '--report-dir', await setup.freshDir('kept-next-report')]).done;
+      expect(next.code, next.stdout).toBe(0);
+      expect(next.stderr).not.toContain('left by a drill that was killed');
+      expect(await readdir(temp)).toEqual([cluster]);
+      expect(await alive(postmaster)).toBe(true);
+    } finally {
+      process.kill(postmaster, 'SIGINT');
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { Reporter, RunnerTask, TestModule, Vitest } from 'vitest/node';
-import { interruptedMessage, type StepRecorder, stopReason } from '../report/steps.ts';
+import { interruptedMessage, type StepRecorder, skippedByStop, stopReason } from '../report/steps.ts';
 import type { DrillPlan } from './plan.ts';
 import { type PlanSender, planChannelName, planSender } from './plan-channel.ts';
 
@@ -187,6 +187,9 @@ function failInterrupted(modules: ReadonlyArray<TestModule>, reason: string): vo
     for (const task of tests(file?.tasks ?? [])) {
       const ms = task.result?.duration ?? 0;
       if (task.result?.state === 'fail' || task.result?.state === 'pass' || ms <= 0) continue;
+      // A step that skipped itself (its own reason) before the stop took time too: it stays skipped.
+      // (vitest sets the skip's note on the result; its type does not say so.)
+      if (!skippedByStop((task.result as { note?: string } | undefined)?.note)) continue;
       const message = interruptedMessage(reason, ms);
       task.mode = 'run';
       task.result = {

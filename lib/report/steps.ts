@@ -52,6 +52,14 @@ export function interruptedMessage(reason: string, ms: number): string {
 /** vitest's note on the cases of a cancelled run ("The test run was aborted by the user."). */
 const VITEST_CANCEL_NOTE = /aborted by the user/;
 
+/**
+ * Was a case vitest reports skipped skipped by the stop (its cancel note, or none), not by its own
+ * choice (`ctx.skip(reason)`, which took time too)? The report and the JUnit file ask the same.
+ */
+export function skippedByStop(note: string | undefined): boolean {
+  return note === undefined || VITEST_CANCEL_NOTE.test(note);
+}
+
 /** The reason a stopped drill gives (its signal's name), as run-drill.ts reports it. */
 export function stopReason(signal: AbortSignal): string {
   return String(signal.reason ?? 'a stop request');
@@ -91,10 +99,7 @@ export class StepRecorder implements Reporter {
       0;
     const note = result.state === 'skipped' ? result.note : undefined;
     // Skipped by vitest because the drill was stopped (its cancel note, or none), not by the step's choice.
-    const cancelled =
-      result.state === 'skipped' &&
-      this.#stop?.aborted === true &&
-      (note === undefined || VITEST_CANCEL_NOTE.test(note));
+    const cancelled = result.state === 'skipped' && this.#stop?.aborted === true && skippedByStop(note);
     const status = cancelled ? (durationMs > 0 ? 'interrupted' : 'skipped') : statusOf(result.state);
     const error = result.state === 'failed' ? result.errors[0] : undefined;
     const message = cancelled

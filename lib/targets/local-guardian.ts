@@ -29,7 +29,9 @@ const THROWAWAY_SETTINGS = [
 /**
  * Shell run beside the server: it owns it, and when the drill's end of its stdin closes (the drill
  * finished, failed, was interrupted, or was killed outright) it stops the server and removes the whole
- * directory. Detached, so a Ctrl-C in the terminal reaches the drill, not it. `keep` on stdin lets go.
+ * directory: all of it where the server's user may remove it from its parent, else all but the drill's
+ * mark (lib/exec/owned-dirs.ts: a --temp-dir only root may write to), which the drill or the next one
+ * removes. Detached, so a Ctrl-C in the terminal reaches the drill, not it. `keep` on stdin lets go.
  * The cluster is thrown away, so it is stopped the quickest way: an immediate shutdown (SIGQUIT: the
  * server ends its sessions and exits without a shutdown checkpoint, tens of milliseconds instead of a
  * few hundred), looked at every 10 ms, SIGKILL after 10 s.
@@ -48,7 +50,9 @@ while kill -0 "$pid" 2>/dev/null; do
   [ "$i" -ge 1000 ] && kill -KILL "$pid" 2>/dev/null
   sleep 0.01
 done
-rm -rf "$dir"
+find "$dir" -mindepth 1 -maxdepth 1 ! -name .pg-restore-drill-owner -exec rm -rf {} +
+[ -w "\${dir%/*}" ] && rm -rf "$dir"
+exit 0
 `;
 
 /** How the throwaway server runs: its binaries, its directory, its environment, its user. */

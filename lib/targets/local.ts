@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { TargetError } from '../errors.ts';
-import { markOwned } from '../exec/owned-dirs.ts';
+import { markOwned, unmarkOwned } from '../exec/owned-dirs.ts';
 import type { Logger } from '../log.ts';
 import { findPgBinDir } from '../pg/binaries.ts';
 import type { Connection } from '../pg/connection.ts';
@@ -156,7 +156,8 @@ async function startOnce(
     return {
       ...started,
       stop: () => Promise.all([started.stop(), settle()]).then(() => {}),
-      keep: async () => (await Promise.all([started.keep(), settle()]))[0],
+      // Kept on purpose: its mark goes, so no later drill takes it for a dead drill's leftover.
+      keep: async () => (await Promise.all([started.keep(), settle(), unmarkOwned(dir)]))[0],
     };
   } catch (error) {
     await beside?.settle();

@@ -27,7 +27,16 @@ export async function probeCanaryLocks(
   tables: readonly string[],
   waitMs = CANARY_LOCK_WAIT_MS,
 ): Promise<void> {
-  await client.query('BEGIN');
+  // In a transaction of its own, or, where the caller has one open (`record` reads in BEGIN READ ONLY),
+  // in a savepoint of it: the lock and the lock_timeout go with it, the caller's transaction stays.
+  const nested = await client.query('SAVEPOINT pg_restore_drill_lock_probe').then(
+    () => true,
+    (error: { code?: unknown }) => {
+      if (error.code !== '25P01') throw error;
+      return false;
+    },
+  );
+  if (!nested) await client.query('BEGIN');
   let locked = false;
   try {
     await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(waitMs))}`);
@@ -36,7 +45,8 @@ export async function probeCanaryLocks(
     if ((error as { code?: unknown }).code !== '55P03') throw error;
     locked = true;
   } finally {
-    await client.query('ROLLBACK');
+    await client.query(nested ? 'ROLLBACK TO SAVEPOINT pg_restore_drill_lock_probe' : 'ROLLBACK');
+    if (nested) await client.query('RELEASE SAVEPOINT pg_restore_drill_lock_probe');
   }
   if (!locked) return;
   const { rows } = await client.query<LockHolder>(
