@@ -412,7 +412,14 @@ describe('--source-time-zone', () => {
       'source-time-zone',
       'Expected --source-time-zone / DRILL_SOURCE_TIME_ZONE to be a time zone of the tz database, as `SHOW TimeZone` prints it on the source server (Europe/Berlin, America/New_York, UTC), got `Europe/Berln` from --source-time-zone.',
     ]);
-    for (const zone of ['Europe/Berlin', 'America/Argentina/Buenos_Aires', 'UTC', 'EST5EDT', '<+03>-3'])
+    for (const zone of [
+      'Europe/Berlin',
+      'America/Argentina/Buenos_Aires',
+      'posix/Europe/Berlin',
+      'UTC',
+      'EST5EDT',
+      '<+03>-3',
+    ])
       expect(readConfig(['--source-time-zone', zone], {}, CWD).sourceTimeZone).toBe(zone);
   });
 });

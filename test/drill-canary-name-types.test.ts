@@ -49,6 +49,10 @@ describe('the canary name column as the operator typed it', () => {
       'a domain over char(8)',
       'CREATE DOMAIN short_name AS char(8); CREATE TABLE users (id serial PRIMARY KEY, name short_name NOT NULL)',
     ],
+    [
+      'a domain over a domain over char(8)',
+      'CREATE DOMAIN short_name AS char(8); CREATE DOMAIN login AS short_name; CREATE TABLE users (id serial PRIMARY KEY, name login NOT NULL)',
+    ],
   ])('%s: passes, and fails without bob', async (label, ddl) => {
     const good = await drillOf(label, ddl, ['alice', 'bob', 'charlie']);
     expect(good.users?.message, good.stdout).toMatch(

@@ -31,7 +31,8 @@ function timeZoneName(given: Given): string {
   const value = text(given) ?? '';
   if (value.includes('/')) {
     try {
-      new Intl.DateTimeFormat('en', { timeZone: value });
+      // posix/ and right/ are the tz database's own variants of every zone (PostgreSQL takes them).
+      new Intl.DateTimeFormat('en', { timeZone: value.replace(/^(posix|right)\//, '') });
     } catch {
       throw invalid(
         given,

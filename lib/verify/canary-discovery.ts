@@ -64,10 +64,15 @@ async function describeTable(
     `SELECT a.attname::text AS name,
             -- Strings (text, varchar, char(n), domains over them) and enums: a name may be either.
             t.typcategory IN ('S', 'E') AS texty,
-            coalesce(b.oid, t.oid) = 'pg_catalog.bpchar'::pg_catalog.regtype AS padded,
+            -- char(n), or a domain over it at any depth (a domain may be over a domain).
+            (WITH RECURSIVE chain(oid, base) AS (
+               SELECT t.oid, t.typbasetype
+             UNION ALL
+               SELECT d.oid, d.typbasetype FROM pg_catalog.pg_type d JOIN chain ON d.oid = chain.base
+             )
+             SELECT bool_or(oid = 'pg_catalog.bpchar'::pg_catalog.regtype) FROM chain) AS padded,
             a.attgenerated <> '' AS generated
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-       LEFT JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype AND t.typtype = 'd'
       WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
     [row.oid],
