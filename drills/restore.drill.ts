@@ -484,7 +484,8 @@ async function restore(ctx: TestContext): Promise<Verdict> {
     found.restore = restored;
     found.restoreSeconds = restored.seconds;
     found.digests = restored.digests;
-    restoredSetvals = restored.sequences ?? restored.inspection?.sequences ?? found.inspection?.sequences;
+    // Read on the restore's stream (--verify deep), or, for an archive, in its precheck (restoreBackup hands those on).
+    restoredSetvals = restored.sequences;
     if (restored.dumpComment !== undefined) found.dumpComment = restored.dumpComment;
     if (restored.inspection) found.inspection = restored.inspection;
     return {
